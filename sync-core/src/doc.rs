@@ -1,0 +1,153 @@
+//! Typed reads and edits of record documents, and the check every document
+//! must pass before a phone commits it or the server stores it.
+
+use automerge::transaction::CommitOptions;
+use automerge::{ActorId, Automerge, ChangeHash};
+
+use crate::id::RecordKind;
+use crate::records::{Case, Household, Record, ValidationError, Visit};
+
+/// Why a document cannot be read or edited as the record it should hold.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    /// The document does not have the shape of its record type.
+    #[error("document is not a valid {kind}: {source}")]
+    Shape {
+        /// The record kind expected.
+        kind: RecordKind,
+        /// What did not fit.
+        source: autosurgeon::HydrateError,
+    },
+    /// The document has the right shape but breaks a record rule.
+    #[error("document is not a valid {kind}: {source}")]
+    Invalid {
+        /// The record kind expected.
+        kind: RecordKind,
+        /// The rule broken.
+        source: ValidationError,
+    },
+    /// Writing the record into the document failed.
+    #[error("could not write the {kind} record: {source}")]
+    Write {
+        /// The record kind written.
+        kind: RecordKind,
+        /// The cause.
+        source: autosurgeon::ReconcileError,
+    },
+}
+
+/// Reads the record a document holds, checking it on the way.
+pub fn read<R: Record>(doc: &Automerge) -> Result<R, DocError> {
+    let record: R = autosurgeon::hydrate(doc).map_err(|source| DocError::Shape {
+        kind: R::KIND,
+        source,
+    })?;
+    record.validate().map_err(|source| DocError::Invalid {
+        kind: R::KIND,
+        source,
+    })?;
+    Ok(record)
+}
+
+/// Checks that `doc` holds a valid record of `kind`.
+pub fn check(kind: RecordKind, doc: &Automerge) -> Result<(), DocError> {
+    match kind {
+        RecordKind::Household => read::<Household>(doc).map(drop),
+        RecordKind::Case => read::<Case>(doc).map(drop),
+        RecordKind::Visit => read::<Visit>(doc).map(drop),
+    }
+}
+
+/// A new document holding `record`, written as one change by `actor` at
+/// `time` (milliseconds since the Unix epoch).
+pub fn create<R: Record>(actor: ActorId, record: &R, time: i64) -> Result<Automerge, DocError> {
+    record.validate().map_err(|source| DocError::Invalid {
+        kind: R::KIND,
+        source,
+    })?;
+    let mut doc = Automerge::new().with_actor(actor);
+    doc.transact_with(
+        |_| commit_options(time),
+        |tx| autosurgeon::reconcile(tx, record),
+    )
+    .map_err(|failure| DocError::Write {
+        kind: R::KIND,
+        source: failure.error,
+    })?;
+    Ok(doc)
+}
+
+/// Edits the record in `doc` through `f` as one change at `time`.
+///
+/// The edited record must still be valid, or nothing is written. Returns the
+/// new change's hash, or `None` when `f` changed nothing.
+pub fn edit<R: Record>(
+    doc: &mut Automerge,
+    time: i64,
+    f: impl FnOnce(&mut R),
+) -> Result<Option<ChangeHash>, DocError> {
+    let mut record = read::<R>(doc)?;
+    f(&mut record);
+    record.validate().map_err(|source| DocError::Invalid {
+        kind: R::KIND,
+        source,
+    })?;
+    let done = doc
+        .transact_with(
+            |_| commit_options(time),
+            |tx| autosurgeon::reconcile(tx, &record),
+        )
+        .map_err(|failure| DocError::Write {
+            kind: R::KIND,
+            source: failure.error,
+        })?;
+    Ok(done.hash)
+}
+
+fn commit_options(time: i64) -> CommitOptions {
+    // Automerge stores change times in seconds.
+    CommitOptions::default().with_time(time.div_euclid(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::Member;
+
+    #[test]
+    fn create_edit_read() {
+        let mut h = Household {
+            org_unit: "grid-1".into(),
+            ..Default::default()
+        };
+        h.members.push(Member::new("m1", "王五"));
+        let mut doc = create(ActorId::random(), &h, 1_700_000_000_000).unwrap();
+        assert_eq!(read::<Household>(&doc).unwrap(), h);
+
+        let hash = edit::<Household>(&mut doc, 0, |h| h.address.room = "301".into()).unwrap();
+        assert!(hash.is_some());
+        assert_eq!(read::<Household>(&doc).unwrap().address.room, "301");
+
+        let unchanged = edit::<Household>(&mut doc, 0, |_| {}).unwrap();
+        assert_eq!(unchanged, None);
+    }
+
+    #[test]
+    fn invalid_edit_writes_nothing() {
+        let h = Household {
+            org_unit: "grid-1".into(),
+            ..Default::default()
+        };
+        let mut doc = create(ActorId::random(), &h, 0).unwrap();
+        let heads = doc.get_heads();
+        let err = edit::<Household>(&mut doc, 0, |h| h.org_unit.clear()).unwrap_err();
+        assert!(matches!(err, DocError::Invalid { .. }));
+        assert_eq!(doc.get_heads(), heads);
+    }
+
+    #[test]
+    fn a_case_document_is_not_a_household() {
+        let doc = Automerge::new();
+        assert!(check(RecordKind::Household, &doc).is_err());
+    }
+}

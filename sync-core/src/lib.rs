@@ -1,0 +1,25 @@
+//! gridsync's shared core: what a phone and the server must agree on.
+//!
+//! - [`id`]: record ids that say their kind;
+//! - [`records`]: households, cases and visits as Automerge documents;
+//! - [`doc`]: typed reads and edits, and the check every stored document passes;
+//! - [`protocol`]: the batched sync wire format;
+//! - [`replica`] and [`store`]: the phone's side of sync.
+//!
+//! No I/O framework, database or HTTP here: this crate builds for phones
+//! (including `wasm32-unknown-unknown`) as well as for the server.
+
+#![forbid(unsafe_code)]
+
+pub mod doc;
+pub mod id;
+pub mod protocol;
+pub mod records;
+pub mod replica;
+pub mod store;
+
+pub use automerge;
+pub use autosurgeon;
+pub use id::{RecordId, RecordKind};
+pub use replica::{Replica, ReplicaError, SyncError, SyncReport};
+pub use store::{FileStore, MemoryStore, ReplicaStore};

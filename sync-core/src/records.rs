@@ -1,0 +1,483 @@
+//! The typed records that live in Automerge documents.
+//!
+//! Each record is the root map of its own document (one per household, case,
+//! visit), reached through `autosurgeon`. Free text that two people may edit at
+//! once (notes, descriptions, findings) is Automerge text, so concurrent edits
+//! interleave instead of overwriting. Lists whose items are edited in place
+//! (members, parties, events) are keyed by a stable item id, so concurrent
+//! inserts both survive and edits land on the right item.
+
+use std::collections::BTreeMap;
+
+use autosurgeon::{Hydrate, Reconcile, Text};
+
+use crate::id::{RecordId, RecordKind};
+
+/// A record type stored as one Automerge document.
+pub trait Record: Hydrate + Reconcile + Sized {
+    /// Which kind of document holds this record.
+    const KIND: RecordKind;
+
+    /// Checks what the type system cannot: required fields, formats,
+    /// uniqueness of item ids.
+    fn validate(&self) -> Result<(), ValidationError>;
+}
+
+/// A record that is well typed but not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ValidationError {
+    /// The field at fault, as a dotted path.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ValidationError {
+    fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+fn require(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+fn require_unique_ids<'a>(
+    field: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<(), ValidationError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for id in ids {
+        require(&format!("{field}.id"), id)?;
+        if !seen.insert(id) {
+            return Err(ValidationError::new(field, format!("duplicate id {id:?}")));
+        }
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD`, or empty when unknown.
+fn check_date(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    let b = value.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let shaped = b.len() == 10 && b[4] == b'-' && b[7] == b'-' && digits(0..4);
+    let month = value.get(5..7).and_then(|m| m.parse::<u8>().ok());
+    let day = value.get(8..10).and_then(|d| d.parse::<u8>().ok());
+    match (shaped, month, day) {
+        (true, Some(1..=12), Some(1..=31)) => Ok(()),
+        _ => Err(ValidationError::new(field, "must be a date as YYYY-MM-DD")),
+    }
+}
+
+/// A household (户) and the people living in it.
+#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile)]
+pub struct Household {
+    /// The grid (网格) the household belongs to.
+    pub org_unit: String,
+    /// Building, unit and room.
+    pub address: Address,
+    /// The id of the member who heads the household, empty until known.
+    pub head: String,
+    /// The people registered in the household.
+    pub members: Vec<Member>,
+    /// Care and service groups (see [`Tag`]), as a set: a tag present with
+    /// `true`; removing a tag deletes its key, so concurrent additions of
+    /// different tags both survive.
+    #[autosurgeon(missing = "Default::default")]
+    pub tags: BTreeMap<String, bool>,
+    /// Free-text notes from visits and calls.
+    pub notes: Text,
+}
+
+impl Household {
+    /// Whether the household carries `tag`.
+    pub fn has_tag(&self, tag: Tag) -> bool {
+        self.tags.get(tag.as_str()).copied().unwrap_or(false)
+    }
+
+    /// Adds or removes `tag`.
+    pub fn set_tag(&mut self, tag: Tag, on: bool) {
+        if on {
+            self.tags.insert(tag.as_str().to_owned(), true);
+        } else {
+            self.tags.remove(tag.as_str());
+        }
+    }
+
+    /// The member with the given id.
+    pub fn member(&self, id: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    /// The member with the given id, for editing.
+    pub fn member_mut(&mut self, id: &str) -> Option<&mut Member> {
+        self.members.iter_mut().find(|m| m.id == id)
+    }
+}
+
+impl Record for Household {
+    const KIND: RecordKind = RecordKind::Household;
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        require("org_unit", &self.org_unit)?;
+        require_unique_ids("members", self.members.iter().map(|m| m.id.as_str()))?;
+        for (i, m) in self.members.iter().enumerate() {
+            check_date(&format!("members[{i}].birth_date"), &m.birth_date)?;
+        }
+        if !self.head.is_empty() && self.member(&self.head).is_none() {
+            return Err(ValidationError::new("head", "must name one of the members"));
+        }
+        Ok(())
+    }
+}
+
+/// Where a household lives.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile)]
+pub struct Address {
+    /// Building (楼栋).
+    pub building: String,
+    /// Unit or entrance (单元).
+    pub unit: String,
+    /// Room or door number.
+    pub room: String,
+}
+
+/// One person in a household.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct Member {
+    /// Stable id of this member within the household.
+    #[key]
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Resident identity card number (身份证号), empty if unknown.
+    pub id_number: String,
+    /// Sex.
+    pub sex: Sex,
+    /// Birth date as `YYYY-MM-DD`, empty if unknown.
+    pub birth_date: String,
+    /// Relation to the head of household.
+    pub relation: Relation,
+    /// Phone number, empty if none.
+    pub phone: String,
+    /// How the person is registered here.
+    pub residence: Residence,
+}
+
+impl Member {
+    /// A member with the given id and name and nothing else known yet.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            id_number: String::new(),
+            sex: Sex::Unknown,
+            birth_date: String::new(),
+            relation: Relation::Other,
+            phone: String::new(),
+            residence: Residence::Registered,
+        }
+    }
+}
+
+/// Sex as recorded on the identity card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile)]
+pub enum Sex {
+    /// 男
+    Male,
+    /// 女
+    Female,
+    /// Not recorded.
+    Unknown,
+}
+
+/// Relation to the head of household.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile)]
+pub enum Relation {
+    /// 户主
+    Head,
+    /// 配偶
+    Spouse,
+    /// 子女
+    Child,
+    /// 父母
+    Parent,
+    /// 孙子女
+    Grandchild,
+    /// 兄弟姐妹
+    Sibling,
+    /// 其他
+    Other,
+}
+
+/// How a person is registered at this address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile)]
+pub enum Residence {
+    /// 户籍: household registration here.
+    Registered,
+    /// 流动: floating population.
+    Floating,
+    /// 常住: lives here, registered elsewhere.
+    Resident,
+}
+
+/// Groups the grid singles out for service and care. Sensitive
+/// special-population details are not tags: they live in their own document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tag {
+    /// 孤寡老人
+    ElderlyAlone,
+    /// 留守儿童
+    LeftBehindChild,
+    /// 残障人士
+    Disabled,
+    /// 低保/贫困家庭
+    LowIncome,
+    /// 退役军人
+    Veteran,
+}
+
+impl Tag {
+    /// Every tag.
+    pub const ALL: [Tag; 5] = [
+        Tag::ElderlyAlone,
+        Tag::LeftBehindChild,
+        Tag::Disabled,
+        Tag::LowIncome,
+        Tag::Veteran,
+    ];
+
+    /// The key stored in the document and used in the API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Tag::ElderlyAlone => "elderly_alone",
+            Tag::LeftBehindChild => "left_behind_child",
+            Tag::Disabled => "disabled",
+            Tag::LowIncome => "low_income",
+            Tag::Veteran => "veteran",
+        }
+    }
+}
+
+/// A dispute, hazard or request reported from the field (事件 / 矛盾纠纷).
+#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile)]
+pub struct Case {
+    /// The org unit (a grid, at first) the case belongs to.
+    pub org_unit: String,
+    /// What kind of matter this is.
+    pub category: CaseCategory,
+    /// A one-line summary.
+    pub title: String,
+    /// What happened, as told; Automerge text.
+    pub description: Text,
+    /// The people involved.
+    pub parties: Vec<Party>,
+    /// The household concerned, if any (a household record id).
+    #[autosurgeon(missing = "Default::default")]
+    pub household: String,
+    /// Where it happened, in words.
+    pub location: String,
+    /// The user who reported the case.
+    pub reporter: String,
+    /// When it was reported, in milliseconds since the Unix epoch.
+    pub reported_at: i64,
+    /// The workflow: every action on the case, appended, never rewritten.
+    pub events: Vec<CaseEvent>,
+}
+
+impl Record for Case {
+    const KIND: RecordKind = RecordKind::Case;
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        require("org_unit", &self.org_unit)?;
+        require("title", &self.title)?;
+        require("reporter", &self.reporter)?;
+        require_unique_ids("parties", self.parties.iter().map(|p| p.id.as_str()))?;
+        require_unique_ids("events", self.events.iter().map(|e| e.id.as_str()))?;
+        for (i, e) in self.events.iter().enumerate() {
+            require(&format!("events[{i}].kind"), &e.kind)?;
+        }
+        if !self.household.is_empty() {
+            check_record_ref("household", &self.household, RecordKind::Household)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_record_ref(field: &str, value: &str, kind: RecordKind) -> Result<(), ValidationError> {
+    match value.parse::<RecordId>() {
+        Ok(id) if id.kind() == kind => Ok(()),
+        _ => Err(ValidationError::new(
+            field,
+            format!("must be a {kind} record id"),
+        )),
+    }
+}
+
+/// The categories of case named in the field reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hydrate, Reconcile)]
+pub enum CaseCategory {
+    /// 劳动争议
+    Labour,
+    /// 交通事故
+    Traffic,
+    /// 医疗纠纷
+    Medical,
+    /// 校园事故
+    School,
+    /// 山林土地水利权属
+    LandRights,
+    /// 环境污染
+    Environment,
+    /// 建设与物业管理
+    Property,
+    /// 金融
+    Finance,
+    /// 消费
+    Consumer,
+    /// 婚姻家庭
+    Family,
+    /// 邻里纠纷
+    Neighbour,
+    /// 征地拆迁
+    Demolition,
+    /// 安全隐患
+    Hazard,
+    /// 群众诉求
+    Request,
+    /// Anything else.
+    #[default]
+    Other,
+}
+
+/// A person involved in a case.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct Party {
+    /// Stable id of the party within the case.
+    #[key]
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Phone, empty if none.
+    pub phone: String,
+    /// Their part in the case (applicant, respondent, witness…).
+    pub role: String,
+}
+
+/// One action on a case. The workflow state is folded from these; the event
+/// list only ever grows.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct CaseEvent {
+    /// Globally unique event id.
+    #[key]
+    pub id: String,
+    /// What happened: `report`, `accept`, `assign`, `comment`…
+    pub kind: String,
+    /// The user who acted.
+    pub author: String,
+    /// The device the user acted from.
+    pub device: String,
+    /// When, in milliseconds since the Unix epoch, by the author's clock.
+    pub at: i64,
+    /// Event details.
+    pub data: BTreeMap<String, String>,
+}
+
+/// A visit (走访) to a household by a grid worker.
+#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile)]
+pub struct Visit {
+    /// The household visited (a household record id).
+    pub household: String,
+    /// The grid of that household at the time of the visit.
+    pub org_unit: String,
+    /// The visiting user.
+    pub worker: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub visited_at: i64,
+    /// What was found; Automerge text.
+    pub findings: Text,
+    /// Whether someone must follow up.
+    pub follow_up: bool,
+}
+
+impl Record for Visit {
+    const KIND: RecordKind = RecordKind::Visit;
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        require("org_unit", &self.org_unit)?;
+        require("worker", &self.worker)?;
+        check_record_ref("household", &self.household, RecordKind::Household)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn household() -> Household {
+        let mut h = Household {
+            org_unit: "grid-1".into(),
+            ..Default::default()
+        };
+        h.members.push(Member::new("m1", "张三"));
+        h
+    }
+
+    #[test]
+    fn dates_are_checked() {
+        for ok in ["", "1950-01-31", "2024-12-01"] {
+            assert!(check_date("d", ok).is_ok(), "{ok}");
+        }
+        for bad in ["1950-1-31", "1950-13-01", "19500131", "1950-01-00", "abcd-01-01"] {
+            assert!(check_date("d", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn household_rules() {
+        assert!(household().validate().is_ok());
+        let mut h = household();
+        h.members.push(Member::new("m1", "李四"));
+        assert_eq!(h.validate().unwrap_err().field, "members");
+        let mut h = household();
+        h.head = "nobody".into();
+        assert_eq!(h.validate().unwrap_err().field, "head");
+        let mut h = household();
+        h.org_unit.clear();
+        assert_eq!(h.validate().unwrap_err().field, "org_unit");
+    }
+
+    #[test]
+    fn tags_are_a_set() {
+        let mut h = household();
+        h.set_tag(Tag::Veteran, true);
+        h.set_tag(Tag::Veteran, true);
+        assert!(h.has_tag(Tag::Veteran));
+        assert_eq!(h.tags.len(), 1);
+        h.set_tag(Tag::Veteran, false);
+        assert!(!h.has_tag(Tag::Veteran));
+    }
+
+    #[test]
+    fn visit_must_name_a_household() {
+        let mut v = Visit {
+            org_unit: "grid-1".into(),
+            worker: "u1".into(),
+            household: RecordId::new(RecordKind::Case).to_string(),
+            ..Default::default()
+        };
+        assert_eq!(v.validate().unwrap_err().field, "household");
+        v.household = RecordId::new(RecordKind::Household).to_string();
+        assert!(v.validate().is_ok());
+    }
+}

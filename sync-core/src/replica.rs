@@ -1,0 +1,382 @@
+//! The client side: a phone's local copy of the documents in its scope.
+//!
+//! Every local edit is committed to the [`ReplicaStore`] before the call
+//! returns. A change stays pending until the server acknowledges it, which it
+//! does by returning heads whose history contains the change; so "pending" is
+//! derived (the changes not in the history of the acknowledged heads), never a
+//! second list that could drift from the documents.
+//!
+//! The replica builds requests and applies responses; moving the bytes is
+//! the caller's business ([`Replica::sync_with`] loops over any transport).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash, ReadDoc};
+use serde_bytes::ByteBuf;
+
+use crate::doc::{self, DocError};
+use crate::id::RecordId;
+use crate::protocol::{
+    DecodeError, DocError as ServerDocError, DocPush, Heads, PROTOCOL_VERSION, SyncRequest,
+    SyncResponse,
+};
+use crate::records::Record;
+use crate::store::{ReplicaStore, StoredDoc};
+
+/// Why a replica operation failed. Nothing was changed when it did.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// No such document on this replica.
+    #[error("no record {0} on this device")]
+    UnknownRecord(RecordId),
+    /// The id names another kind of record than the one asked for.
+    #[error("record {id} is a {}, not a {expected}", id.kind())]
+    WrongKind {
+        /// The id used.
+        id: RecordId,
+        /// The kind asked for.
+        expected: crate::RecordKind,
+    },
+    /// A document with this id exists already.
+    #[error("record {0} exists already")]
+    Exists(RecordId),
+    /// The record could not be read or written.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    /// Automerge could not load what the server sent.
+    #[error("could not load changes for {id}: {source}")]
+    Load {
+        /// The document.
+        id: RecordId,
+        /// The cause.
+        source: AutomergeError,
+    },
+    /// The server's response lacks changes for the heads it claims.
+    #[error("the server sent heads for {0} without the changes behind them")]
+    IncompleteResponse(RecordId),
+    /// The local store failed.
+    #[error("local storage failed: {0}")]
+    Store(#[from] std::io::Error),
+}
+
+/// A failed sync: the transport, the response, or applying it.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError<E> {
+    /// The transport failed; nothing was applied, retrying is safe.
+    #[error("transport: {0}")]
+    Transport(E),
+    /// The server answered with something that is not a sync response.
+    #[error("bad response: {0}")]
+    Decode(#[from] DecodeError),
+    /// The response could not be applied.
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+}
+
+/// What a sync (one or more rounds) did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncReport {
+    /// Requests sent.
+    pub rounds: usize,
+    /// Documents that came down with new changes.
+    pub received: usize,
+    /// Documents the server would not accept, with its reasons.
+    pub errors: Vec<ServerDocError>,
+}
+
+struct Entry {
+    doc: Automerge,
+    acked: Vec<ChangeHash>,
+}
+
+impl Entry {
+    /// Local changes outside the history of the acknowledged heads.
+    fn unacked(&self) -> Vec<Change> {
+        if self.doc.get_heads() == self.acked {
+            return Vec::new();
+        }
+        self.doc.get_changes(&self.acked)
+    }
+}
+
+/// A device's local copy of its documents.
+pub struct Replica<S: ReplicaStore> {
+    store: S,
+    actor: ActorId,
+    cursor: Option<Vec<u8>>,
+    docs: BTreeMap<RecordId, Entry>,
+    clock: fn() -> i64,
+}
+
+impl<S: ReplicaStore> Replica<S> {
+    /// Opens the replica held in `store`, choosing and storing a fresh
+    /// random actor id the first time.
+    pub fn open(mut store: S) -> Result<Self, ReplicaError> {
+        let stored = store.load()?;
+        let actor = match stored.actor {
+            Some(actor) => actor,
+            None => {
+                let actor = ActorId::random();
+                store.put_actor(&actor)?;
+                actor
+            }
+        };
+        let mut docs = BTreeMap::new();
+        for (id, stored_doc) in stored.docs {
+            let doc = Automerge::load(&stored_doc.bytes)
+                .map_err(|source| ReplicaError::Load {
+                    id: id.clone(),
+                    source,
+                })?
+                .with_actor(actor.clone());
+            docs.insert(
+                id,
+                Entry {
+                    doc,
+                    acked: stored_doc.acked,
+                },
+            );
+        }
+        Ok(Self {
+            store,
+            actor,
+            cursor: stored.cursor,
+            docs,
+            clock: system_now_ms,
+        })
+    }
+
+    /// Replaces the clock that stamps local changes (milliseconds since the
+    /// Unix epoch); the default reads the system clock.
+    pub fn set_clock(&mut self, clock: fn() -> i64) {
+        self.clock = clock;
+    }
+
+    /// The Automerge actor id every local change is written with.
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// The store, e.g. to reopen the replica from it.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The ids of every document held.
+    pub fn ids(&self) -> impl Iterator<Item = &RecordId> {
+        self.docs.keys()
+    }
+
+    /// How many documents are held.
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// Whether the replica holds no documents.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// The Automerge document behind a record.
+    pub fn document(&self, id: &RecordId) -> Option<&Automerge> {
+        self.docs.get(id).map(|e| &e.doc)
+    }
+
+    /// Creates a record under a fresh id.
+    pub fn create<R: Record>(&mut self, record: &R) -> Result<RecordId, ReplicaError> {
+        let id = RecordId::new(R::KIND);
+        self.create_with_id(id.clone(), record)?;
+        Ok(id)
+    }
+
+    /// Creates a record under a given id (for deterministic data).
+    pub fn create_with_id<R: Record>(
+        &mut self,
+        id: RecordId,
+        record: &R,
+    ) -> Result<(), ReplicaError> {
+        check_kind::<R>(&id)?;
+        if self.docs.contains_key(&id) {
+            return Err(ReplicaError::Exists(id));
+        }
+        let doc = doc::create(self.actor.clone(), record, (self.clock)())?;
+        let entry = Entry {
+            doc,
+            acked: Vec::new(),
+        };
+        persist(&mut self.store, &id, &entry)?;
+        self.docs.insert(id, entry);
+        Ok(())
+    }
+
+    /// Reads a record.
+    pub fn read<R: Record>(&self, id: &RecordId) -> Result<R, ReplicaError> {
+        check_kind::<R>(id)?;
+        let entry = self
+            .docs
+            .get(id)
+            .ok_or_else(|| ReplicaError::UnknownRecord(id.clone()))?;
+        Ok(doc::read(&entry.doc)?)
+    }
+
+    /// Edits a record as one local change, stored before this returns.
+    /// Returns the change's hash, or `None` if `f` changed nothing.
+    pub fn update<R: Record>(
+        &mut self,
+        id: &RecordId,
+        f: impl FnOnce(&mut R),
+    ) -> Result<Option<ChangeHash>, ReplicaError> {
+        check_kind::<R>(id)?;
+        let now = (self.clock)();
+        let entry = self
+            .docs
+            .get_mut(id)
+            .ok_or_else(|| ReplicaError::UnknownRecord(id.clone()))?;
+        let hash = doc::edit(&mut entry.doc, now, f)?;
+        if hash.is_some() {
+            persist(&mut self.store, id, entry)?;
+        }
+        Ok(hash)
+    }
+
+    /// Changes not yet acknowledged by the server, per document.
+    pub fn pending(&self) -> BTreeMap<RecordId, Vec<ChangeHash>> {
+        self.docs
+            .iter()
+            .filter_map(|(id, e)| {
+                let hashes: Vec<ChangeHash> = e.unacked().iter().map(|c| c.hash()).collect();
+                (!hashes.is_empty()).then(|| (id.clone(), hashes))
+            })
+            .collect()
+    }
+
+    /// The request for the next round: every unacknowledged change, and the
+    /// cursor of the last applied response.
+    pub fn sync_request(&self) -> SyncRequest {
+        let docs = self
+            .docs
+            .iter()
+            .filter_map(|(id, e)| {
+                let changes: Vec<ByteBuf> = e
+                    .unacked()
+                    .iter()
+                    .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                    .collect();
+                (!changes.is_empty()).then(|| DocPush {
+                    id: id.clone(),
+                    heads: Heads(e.doc.get_heads()),
+                    changes,
+                })
+            })
+            .collect();
+        SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor: self.cursor.clone().map(ByteBuf::from),
+            docs,
+            am_sync: Vec::new(),
+        }
+    }
+
+    /// Applies a server response: loads every document's new changes,
+    /// records the acknowledged heads, and stores the cursor last.
+    pub fn apply_response(&mut self, response: SyncResponse) -> Result<SyncReport, ReplicaError> {
+        let mut report = SyncReport {
+            rounds: 1,
+            ..Default::default()
+        };
+        for pull in response.docs {
+            let entry = self.docs.entry(pull.id.clone()).or_insert_with(|| Entry {
+                doc: Automerge::new().with_actor(self.actor.clone()),
+                acked: Vec::new(),
+            });
+            for chunk in &pull.chunks {
+                entry
+                    .doc
+                    .load_incremental(chunk)
+                    .map_err(|source| ReplicaError::Load {
+                        id: pull.id.clone(),
+                        source,
+                    })?;
+            }
+            let complete = pull
+                .heads
+                .0
+                .iter()
+                .all(|h| entry.doc.get_change_by_hash(h).is_some());
+            if !complete {
+                return Err(ReplicaError::IncompleteResponse(pull.id));
+            }
+            let mut acked = pull.heads.0;
+            acked.sort_unstable();
+            entry.acked = acked;
+            if !pull.chunks.is_empty() {
+                report.received += 1;
+            }
+            persist(&mut self.store, &pull.id, entry)?;
+        }
+        self.store.put_cursor(&response.cursor)?;
+        self.cursor = Some(response.cursor.into_vec());
+        report.errors = response.errors;
+        Ok(report)
+    }
+
+    /// Syncs until the server has nothing more to send, one request per
+    /// round through `send`, which posts a request body and returns the
+    /// response body.
+    pub async fn sync_with<F, Fut, E>(&mut self, mut send: F) -> Result<SyncReport, SyncError<E>>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, E>>,
+    {
+        let mut total = SyncReport::default();
+        loop {
+            let body = self.sync_request().encode();
+            let reply = send(body).await.map_err(SyncError::Transport)?;
+            let response = SyncResponse::decode(&reply)?;
+            let more = response.more;
+            let report = self.apply_response(response)?;
+            total.rounds += 1;
+            total.received += report.received;
+            total.errors.extend(report.errors);
+            if !more {
+                return Ok(total);
+            }
+        }
+    }
+
+}
+
+fn persist(store: &mut impl ReplicaStore, id: &RecordId, entry: &Entry) -> Result<(), ReplicaError> {
+    let stored = StoredDoc {
+        bytes: entry.doc.save(),
+        acked: entry.acked.clone(),
+    };
+    store.put_doc(id, &stored)?;
+    Ok(())
+}
+
+fn check_kind<R: Record>(id: &RecordId) -> Result<(), ReplicaError> {
+    if id.kind() != R::KIND {
+        return Err(ReplicaError::WrongKind {
+            id: id.clone(),
+            expected: R::KIND,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+fn system_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// wasm32 in a browser has no system clock in `std`: the host sets one with
+/// [`Replica::set_clock`].
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+fn system_now_ms() -> i64 {
+    0
+}
