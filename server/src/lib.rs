@@ -1,0 +1,151 @@
+//! The gridsync server: merges record documents from every device, answers
+//! each with what it lacks, and keeps accounts and tokens.
+//!
+//! [`app`] builds the router from an [`AppState`]; [`serve`] runs it on a
+//! listener until a shutdown signal. `main` is a thin layer over these, so
+//! tests drive exactly what production runs.
+
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::trace::TraceLayer;
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod storage;
+pub mod sync;
+
+use crate::auth::Keys;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::storage::Storage;
+use crate::storage::sqlite::SqliteStorage;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub storage: Arc<dyn Storage>,
+    /// Token-signing keys.
+    pub keys: Arc<Keys>,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// The database's instance id, first 8 bytes: stamped into cursors.
+    pub instance: [u8; 8],
+    /// A password hash to verify against when a username is unknown.
+    pub dummy_hash: Arc<str>,
+}
+
+impl AppState {
+    /// Opens the configured database (migrating it) and loads the keys.
+    pub async fn open(config: Config) -> Result<Self, AppError> {
+        let url = config.database_url();
+        let storage: Arc<dyn Storage> = if url.starts_with("sqlite:") {
+            if config.database_url.is_none() {
+                std::fs::create_dir_all(&config.data_dir).map_err(AppError::internal)?;
+            }
+            Arc::new(SqliteStorage::open_url(&url).await?)
+        } else {
+            return Err(AppError::internal(format!(
+                "unsupported database URL scheme in {:?}: this build supports sqlite:",
+                url.split(':').next().unwrap_or("")
+            )));
+        };
+        Self::with_storage(config, storage).await
+    }
+
+    /// Builds the state over an open storage.
+    pub async fn with_storage(config: Config, storage: Arc<dyn Storage>) -> Result<Self, AppError> {
+        let keys = Keys::load_or_create(storage.as_ref()).await?;
+        let instance_hex = storage.instance_id().await?;
+        let mut instance = [0u8; 8];
+        hex::decode_to_slice(&instance_hex[..16], &mut instance).map_err(AppError::internal)?;
+        let dummy_hash = auth::hash_password(random_hex(16)).await?.into();
+        Ok(Self {
+            storage,
+            keys: Arc::new(keys),
+            config: Arc::new(config),
+            instance,
+            dummy_hash,
+        })
+    }
+}
+
+/// The whole HTTP API.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(auth::router())
+        .merge(sync::router())
+        .fallback(|| async { AppError::NotFound })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestDecompressionLayer::new())
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then lets
+/// requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// `GET /healthz`: 200 when the database answers.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.storage.document_count().await {
+        Ok(documents) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ok", "documents": documents })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A JSON body whose rejections are answered like every other error.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct ApiJson<T>(pub T);
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `n` random bytes from the OS, as lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    hex::encode(bytes)
+}

@@ -344,10 +344,13 @@ impl<S: ReplicaStore> Replica<S> {
             }
         }
     }
-
 }
 
-fn persist(store: &mut impl ReplicaStore, id: &RecordId, entry: &Entry) -> Result<(), ReplicaError> {
+fn persist(
+    store: &mut impl ReplicaStore,
+    id: &RecordId,
+    entry: &Entry,
+) -> Result<(), ReplicaError> {
     let stored = StoredDoc {
         bytes: entry.doc.save(),
         acked: entry.acked.clone(),

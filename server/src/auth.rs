@@ -1,0 +1,352 @@
+//! Login, tokens, and the extractor that admits a request.
+//!
+//! A user logs in on a device and gets a refresh token (stored only as a
+//! SHA-256 hash, revocable with the device) and a short-lived access token:
+//! an EdDSA-signed JWT with `kid`, `iss`, `aud`, `exp`. Every request's token
+//! is verified, and its device looked up, so revoking a device takes effect
+//! at its next request rather than when its token expires.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+use crate::storage::{DeviceRow, SigningKeyRow, Storage, UserRow};
+use crate::{ApiJson, AppState, now_ms, random_hex};
+
+/// The token-signing keys: the newest signs, every unretired one verifies,
+/// so a new key can be introduced without logging anyone out.
+pub struct Keys {
+    kid: String,
+    signing: EncodingKey,
+    verifying: HashMap<String, DecodingKey>,
+    jwks: serde_json::Value,
+}
+
+impl Keys {
+    /// Loads the keys from storage, creating the first one if there is none.
+    pub async fn load_or_create(storage: &dyn Storage) -> Result<Self, AppError> {
+        let mut rows = storage.signing_keys().await?;
+        if rows.is_empty() {
+            storage.insert_signing_key(&new_signing_key()?).await?;
+            rows = storage.signing_keys().await?;
+        }
+        let newest = rows
+            .first()
+            .ok_or_else(|| AppError::internal("no signing key"))?;
+        let jwks_keys: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "alg": "EdDSA",
+                    "use": "sig",
+                    "kid": k.kid,
+                    "x": URL_SAFE_NO_PAD.encode(&k.public_key),
+                })
+            })
+            .collect();
+        Ok(Self {
+            kid: newest.kid.clone(),
+            signing: EncodingKey::from_ed_der(&newest.private_der),
+            verifying: rows
+                .iter()
+                .map(|k| (k.kid.clone(), DecodingKey::from_ed_der(&k.public_key)))
+                .collect(),
+            jwks: serde_json::json!({ "keys": jwks_keys }),
+        })
+    }
+}
+
+fn new_signing_key() -> Result<SigningKeyRow, AppError> {
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let key = SigningKey::from_bytes(&seed);
+    let der = key.to_pkcs8_der().map_err(AppError::internal)?;
+    Ok(SigningKeyRow {
+        kid: random_hex(8),
+        private_der: der.as_bytes().to_vec(),
+        public_key: key.verifying_key().to_bytes().to_vec(),
+        created_at: now_ms(),
+    })
+}
+
+/// The claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: String,
+    /// Device id.
+    pub dev: String,
+    /// Role at issue time.
+    pub role: String,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: u64,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+}
+
+/// The authenticated user and device behind a request.
+#[derive(Debug, Clone)]
+pub struct AuthDevice {
+    /// User id.
+    pub user_id: String,
+    /// Device id.
+    pub device_id: String,
+    /// Role name.
+    pub role: String,
+}
+
+impl FromRequestParts<AppState> for AuthDevice {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or(AppError::Unauthorized("missing bearer token"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or(AppError::Unauthorized(
+                "authorization must be a bearer token",
+            ))?;
+        let claims = verify(state, token.trim())?;
+        let device = state
+            .storage
+            .device(&claims.dev)
+            .await?
+            .filter(|d| d.user_id == claims.sub)
+            .ok_or(AppError::Unauthorized("unknown device"))?;
+        if device.revoked_at.is_some() {
+            return Err(AppError::DeviceRevoked);
+        }
+        Ok(AuthDevice {
+            user_id: claims.sub,
+            device_id: claims.dev,
+            role: claims.role,
+        })
+    }
+}
+
+fn verify(state: &AppState, token: &str) -> Result<Claims, AppError> {
+    let invalid = AppError::Unauthorized("invalid or expired token");
+    let header = jsonwebtoken::decode_header(token).map_err(|_| invalid)?;
+    if header.alg != Algorithm::EdDSA {
+        return Err(AppError::Unauthorized("invalid or expired token"));
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| state.keys.verifying.get(kid))
+        .ok_or(AppError::Unauthorized("invalid or expired token"))?;
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&[&state.config.audience]);
+    validation.set_issuer(&[&state.config.issuer]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = 30;
+    jsonwebtoken::decode::<Claims>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|_| AppError::Unauthorized("invalid or expired token"))
+}
+
+fn issue(state: &AppState, user: &UserRow, device_id: &str) -> Result<(String, u64), AppError> {
+    let iat = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(AppError::internal)?
+        .as_secs();
+    let ttl = state.config.access_token_ttl_secs;
+    let claims = Claims {
+        sub: user.id.clone(),
+        dev: device_id.to_owned(),
+        role: user.role.clone(),
+        iss: state.config.issuer.clone(),
+        aud: state.config.audience.clone(),
+        iat,
+        exp: iat + ttl,
+    };
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(state.keys.kid.clone());
+    let token =
+        jsonwebtoken::encode(&header, &claims, &state.keys.signing).map_err(AppError::internal)?;
+    Ok((token, ttl))
+}
+
+/// Hashes a password with Argon2id on a blocking thread.
+pub async fn hash_password(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AppError::internal(e.to_string()))
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+async fn verify_password(password: String, hash: Arc<str>) -> Result<bool, AppError> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|e| AppError::internal(e.to_string()))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// `POST /v1/auth/login`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// A name for this device, shown in the device list.
+    pub device_name: String,
+}
+
+/// What login and refresh return.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The user.
+    pub user_id: String,
+    /// The device, new at login.
+    pub device_id: String,
+    /// Present on login only: keep it safe, it stands for the device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let device_name = req.device_name.trim();
+    if device_name.is_empty() || device_name.chars().count() > 100 {
+        return Err(AppError::Invalid {
+            field: "device_name",
+            problem: "must be 1 to 100 characters".into(),
+        });
+    }
+    let user = state.storage.user_by_username(&req.username).await?;
+    // Verify against a fixed hash when the user is unknown, so that the
+    // answer takes as long either way.
+    let hash: Arc<str> = match &user {
+        Some(u) => u.password_hash.as_str().into(),
+        None => state.dummy_hash.clone(),
+    };
+    let matches = verify_password(req.password, hash).await?;
+    let user = match user {
+        Some(user) if matches => user,
+        _ => return Err(AppError::BadCredentials),
+    };
+    let refresh_token = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+    let device = DeviceRow {
+        id: format!("dev_{}", random_hex(16)),
+        user_id: user.id.clone(),
+        name: device_name.to_owned(),
+        created_at: now_ms(),
+        revoked_at: None,
+    };
+    state
+        .storage
+        .insert_device(&device, &token_hash(&refresh_token))
+        .await?;
+    let (access_token, expires_in) = issue(&state, &user, &device.id)?;
+    tracing::info!(user = %user.id, device = %device.id, "login");
+    Ok(Json(TokenResponse {
+        user_id: user.id,
+        device_id: device.id,
+        refresh_token: Some(refresh_token),
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in,
+    }))
+}
+
+/// `POST /v1/auth/refresh`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from login.
+    pub refresh_token: String,
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let device = state
+        .storage
+        .device_by_refresh_hash(&token_hash(&req.refresh_token))
+        .await?
+        .ok_or(AppError::Unauthorized("unknown refresh token"))?;
+    if device.revoked_at.is_some() {
+        return Err(AppError::DeviceRevoked);
+    }
+    let user = state
+        .storage
+        .user(&device.user_id)
+        .await?
+        .ok_or(AppError::Unauthorized("unknown refresh token"))?;
+    let (access_token, expires_in) = issue(&state, &user, &device.id)?;
+    Ok(Json(TokenResponse {
+        user_id: user.id,
+        device_id: device.id,
+        refresh_token: None,
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in,
+    }))
+}
+
+async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.keys.jwks.clone())
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    bytes
+}
+
+/// The auth routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/refresh", post(refresh))
+        .route("/.well-known/jwks.json", get(jwks))
+}

@@ -1,0 +1,225 @@
+//! Configuration, in layers: built-in defaults, then a TOML file, then
+//! `GRIDSYNC_*` environment variables, then command-line flags. Each layer
+//! overrides only the keys it sets.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Server settings.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and other local state.
+    pub data_dir: PathBuf,
+    /// Database URL; when unset, `sqlite://<data_dir>/gridsync.db`.
+    pub database_url: Option<String>,
+    /// Largest request body accepted, after decompression, in bytes.
+    pub max_body_bytes: usize,
+    /// Lifetime of access tokens, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// `iss` of issued tokens, and the only issuer accepted.
+    pub issuer: String,
+    /// `aud` of issued tokens, and the only audience accepted.
+    pub audience: String,
+    /// Most documents sent down in one sync response.
+    pub sync_page_docs: usize,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            max_body_bytes: 16 * 1024 * 1024,
+            access_token_ttl_secs: 15 * 60,
+            issuer: "gridsync".into(),
+            audience: "gridsync".into(),
+            sync_page_docs: 1000,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("sync_page_docs", &self.sync_page_docs)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// A URL with any password replaced by `***`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A layer has a bad key or value.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Builds the configuration from its layers. `env` is the process
+    /// environment (only `GRIDSYNC_*` is read); `flags` are keys set on the
+    /// command line.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: toml::Table,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, raw) in env {
+            let Some(key) = name.strip_prefix("GRIDSYNC_") else {
+                continue;
+            };
+            if key == "CONFIG" {
+                continue;
+            }
+            table.insert(key.to_ascii_lowercase(), env_value(&raw));
+        }
+        table.extend(flags);
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.max_body_bytes < 1024 {
+            return invalid("max_body_bytes must be at least 1024");
+        }
+        if self.access_token_ttl_secs == 0 {
+            return invalid("access_token_ttl_secs must be positive");
+        }
+        if self.sync_page_docs == 0 {
+            return invalid("sync_page_docs must be positive");
+        }
+        Ok(())
+    }
+
+    /// The database to open.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("gridsync.db").display()),
+        }
+    }
+}
+
+/// An environment value as TOML: numbers and booleans as such, anything
+/// else as a string.
+fn env_value(raw: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => match t.remove("v") {
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_)),
+            ) => v,
+            _ => toml::Value::String(raw.to_owned()),
+        },
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gridsync.toml");
+        std::fs::write(&file, "max_body_bytes = 2048\nissuer = \"file\"\n").unwrap();
+        let env = [
+            ("GRIDSYNC_ISSUER".to_owned(), "env".to_owned()),
+            ("GRIDSYNC_ACCESS_TOKEN_TTL_SECS".to_owned(), "60".to_owned()),
+            ("HOME".to_owned(), "/root".to_owned()),
+        ];
+        let mut flags = toml::Table::new();
+        flags.insert("access_token_ttl_secs".into(), toml::Value::Integer(30));
+        let config = Config::load(Some(&file), env, flags).unwrap();
+        assert_eq!(config.max_body_bytes, 2048);
+        assert_eq!(config.issuer, "env");
+        assert_eq!(config.access_token_ttl_secs, 30);
+        assert_eq!(config.listen, Config::default().listen);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        let env = [("GRIDSYNC_NO_SUCH_KEY".to_owned(), "1".to_owned())];
+        assert!(Config::load(None, env, toml::Table::new()).is_err());
+        let env = [("GRIDSYNC_LISTEN".to_owned(), "not an address".to_owned())];
+        assert!(Config::load(None, env, toml::Table::new()).is_err());
+    }
+
+    #[test]
+    fn debug_hides_database_password() {
+        let config = Config {
+            database_url: Some("postgres://app:s3cret@db/gridsync".into()),
+            ..Default::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db/gridsync"), "{shown}");
+    }
+}
