@@ -2,7 +2,7 @@
 //! must pass before a phone commits it or the server stores it.
 
 use automerge::transaction::CommitOptions;
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, AutomergeError, ChangeHash, LoadOptions, TextEncoding};
 
 use crate::id::RecordKind;
 use crate::records::{Case, Household, Record, ValidationError, Visit};
@@ -36,6 +36,23 @@ pub enum DocError {
     },
 }
 
+/// How text positions are counted in gridsync documents: UTF-8 bytes, as in
+/// Rust strings, which is what `autosurgeon::Text::splice` takes. (Automerge's
+/// default, Unicode code points, would misplace every edit after a Chinese
+/// character.) This is a property of the API only; stored bytes are the same
+/// whatever a device counts in.
+pub const TEXT_ENCODING: TextEncoding = TextEncoding::Utf8CodeUnit;
+
+/// An empty document that writes as `actor`.
+pub fn empty(actor: ActorId) -> Automerge {
+    Automerge::new_with_encoding(TEXT_ENCODING).with_actor(actor)
+}
+
+/// Loads a saved document (or concatenated changes).
+pub fn load(bytes: &[u8]) -> Result<Automerge, AutomergeError> {
+    Automerge::load_with_options(bytes, LoadOptions::new().text_encoding(TEXT_ENCODING))
+}
+
 /// Reads the record a document holds, checking it on the way.
 pub fn read<R: Record>(doc: &Automerge) -> Result<R, DocError> {
     let record: R = autosurgeon::hydrate(doc).map_err(|source| DocError::Shape {
@@ -65,7 +82,7 @@ pub fn create<R: Record>(actor: ActorId, record: &R, time: i64) -> Result<Autome
         kind: R::KIND,
         source,
     })?;
-    let mut doc = Automerge::new().with_actor(actor);
+    let mut doc = empty(actor);
     doc.transact_with(
         |_| commit_options(time),
         |tx| autosurgeon::reconcile(tx, record),

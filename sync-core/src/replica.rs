@@ -124,7 +124,7 @@ impl<S: ReplicaStore> Replica<S> {
         };
         let mut docs = BTreeMap::new();
         for (id, stored_doc) in stored.docs {
-            let doc = Automerge::load(&stored_doc.bytes)
+            let doc = doc::load(&stored_doc.bytes)
                 .map_err(|source| ReplicaError::Load {
                     id: id.clone(),
                     source,
@@ -287,7 +287,7 @@ impl<S: ReplicaStore> Replica<S> {
         };
         for pull in response.docs {
             let entry = self.docs.entry(pull.id.clone()).or_insert_with(|| Entry {
-                doc: Automerge::new().with_actor(self.actor.clone()),
+                doc: doc::empty(self.actor.clone()),
                 acked: Vec::new(),
             });
             for chunk in &pull.chunks {

@@ -1,1 +1,266 @@
+//! Helpers for gridsync's end-to-end tests: a real server on a random
+//! loopback port over a fresh SQLite file, users, and devices that hold a
+//! real [`Replica`] and sync over real HTTP.
 
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gridsync_server::config::Config;
+use gridsync_server::storage::UserRow;
+use gridsync_server::{AppState, auth};
+use sync_core::automerge::Automerge;
+use sync_core::protocol::CONTENT_TYPE;
+use sync_core::{MemoryStore, RecordId, Replica, ReplicaStore, SyncReport};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The password of users made by [`TestServer::user`].
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running server with its own database.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its shared state, for looking behind the API.
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server with default settings on a fresh database.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server on a fresh database, with settings adjusted by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let mut server = Self::start_on(config).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server with exactly this configuration.
+    pub async fn start_on(config: Config) -> Self {
+        let state = AppState::open(config).await.expect("server state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(gridsync_server::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: None,
+        }
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Creates a user with [`PASSWORD`].
+    pub async fn user(&self, username: &str, role: &str, org_unit: &str) -> String {
+        let id = format!("usr_{username}");
+        self.state
+            .storage
+            .insert_user(&UserRow {
+                id: id.clone(),
+                username: username.into(),
+                display_name: username.into(),
+                password_hash: auth::hash_password(PASSWORD.into()).await.unwrap(),
+                role: role.into(),
+                org_unit: org_unit.into(),
+                created_at: 0,
+            })
+            .await
+            .expect("insert user");
+        id
+    }
+
+    /// Logs in as `username` on a new device with an empty replica.
+    pub async fn device(&self, username: &str) -> Device<MemoryStore> {
+        self.device_with_store(username, MemoryStore::default())
+            .await
+    }
+
+    /// Logs in as `username` on a new device whose replica lives in `store`.
+    pub async fn device_with_store<S: ReplicaStore>(&self, username: &str, store: S) -> Device<S> {
+        let session = login(&self.url(""), username, PASSWORD).await;
+        Device {
+            replica: Replica::open(store).expect("replica"),
+            base: self.url(""),
+            http: reqwest::Client::new(),
+            token: session.access_token,
+            requests: 0,
+        }
+    }
+
+    /// The server's merged copy of a document.
+    pub async fn document(&self, id: &RecordId) -> Option<Automerge> {
+        let mut tx = self.state.storage.begin(false).await.unwrap();
+        let row = tx.load(&id.to_string()).await.unwrap()?;
+        Some(Automerge::load(&row.snapshot).unwrap())
+    }
+
+    /// Counts rows of a table, for checking that nothing was stored.
+    pub async fn count(&self, table: &str) -> i64 {
+        let url = self.state.config.database_url();
+        let pool = sqlx_pool(&url).await;
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        n
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(mut self) {
+        self.shutdown_now().await;
+    }
+
+    async fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn sqlx_pool(url: &str) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(url).await.unwrap()
+}
+
+/// What login returns.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Session {
+    /// The user.
+    pub user_id: String,
+    /// The new device.
+    pub device_id: String,
+    /// The refresh token.
+    pub refresh_token: String,
+    /// A bearer token.
+    pub access_token: String,
+}
+
+/// Logs in over HTTP.
+pub async fn login(base: &str, username: &str, password: &str) -> Session {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1/auth/login"))
+        .json(&serde_json::json!({
+            "username": username,
+            "password": password,
+            "device_name": "test phone",
+        }))
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(response.status(), 200, "login as {username}");
+    response.json().await.expect("login body")
+}
+
+/// A phone: a replica and a logged-in HTTP client.
+pub struct Device<S: ReplicaStore> {
+    /// The local documents.
+    pub replica: Replica<S>,
+    base: String,
+    http: reqwest::Client,
+    /// The bearer token.
+    pub token: String,
+    /// Sync requests sent so far.
+    pub requests: usize,
+}
+
+/// A transport failure or non-200 answer.
+#[derive(Debug)]
+pub struct HttpError(pub String);
+
+impl<S: ReplicaStore> Device<S> {
+    /// Syncs until the server has nothing more to send.
+    pub async fn sync(&mut self) -> SyncReport {
+        let http = self.http.clone();
+        let url = format!("{}/v1/sync", self.base);
+        let token = self.token.clone();
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = requests.clone();
+        let report = self
+            .replica
+            .sync_with(|body| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                post_sync(http.clone(), url.clone(), token.clone(), body)
+            })
+            .await
+            .expect("sync");
+        self.requests += requests.load(std::sync::atomic::Ordering::SeqCst);
+        report
+    }
+
+    /// Posts a raw body to `/v1/sync`, returning status and body.
+    pub async fn post_raw(&self, body: Vec<u8>) -> (u16, Vec<u8>) {
+        let response = self
+            .http
+            .post(format!("{}/v1/sync", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.bytes().await.expect("body").to_vec())
+    }
+}
+
+async fn post_sync(
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, HttpError> {
+    let response = http
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", CONTENT_TYPE)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| HttpError(e.to_string()))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| HttpError(e.to_string()))?;
+    if !status.is_success() {
+        return Err(HttpError(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&bytes)
+        )));
+    }
+    Ok(bytes.to_vec())
+}

@@ -1,0 +1,357 @@
+//! Offline edits from several phones meet on the server: nothing lost,
+//! nothing applied twice, and few requests.
+
+use sync_core::automerge::ReadDoc;
+use sync_core::doc;
+use sync_core::records::{Household, Member, Visit};
+use sync_core::{MemoryStore, RecordId, RecordKind};
+use tests::{Device, TestServer};
+
+const GRID: &str = "demo.t1.c1.g1";
+
+async fn server_with_workers(n: usize) -> TestServer {
+    let server = TestServer::start().await;
+    for i in 0..n {
+        server.user(&format!("w{i}"), "grid_worker", GRID).await;
+    }
+    server
+}
+
+fn household() -> Household {
+    let mut h = Household {
+        org_unit: GRID.into(),
+        notes: "门口有台阶".into(),
+        ..Default::default()
+    };
+    h.members.push(Member::new("m1", "张伟"));
+    h.head = "m1".into();
+    h
+}
+
+/// The three offline edit sessions of the convergence test, each on its
+/// own phone.
+fn edit_offline(phone: usize, device: &mut Device<MemoryStore>, id: &RecordId) {
+    let r = &mut device.replica;
+    match phone {
+        0 => {
+            // Different field, same field, text at the start.
+            r.update::<Household>(id, |h| h.address.room = "301".into())
+                .unwrap();
+            r.update::<Household>(id, |h| h.address.building = "A栋".into())
+                .unwrap();
+            r.update::<Household>(id, |h| h.notes.splice(0, 0, "老人独居。"))
+                .unwrap();
+        }
+        1 => {
+            r.update::<Household>(id, |h| h.members[0].phone = "13800000001".into())
+                .unwrap();
+            r.update::<Household>(id, |h| h.address.building = "B栋".into())
+                .unwrap();
+            r.update::<Household>(id, |h| h.members.push(Member::new("m2", "李娜")))
+                .unwrap();
+        }
+        _ => {
+            r.update::<Household>(id, |h| {
+                let end = h.notes.as_str().len();
+                h.notes.splice(end, 0, "需要扶手。");
+            })
+            .unwrap();
+            r.update::<Household>(id, |h| h.members.push(Member::new("m3", "王芳")))
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn three_phones_editing_one_household_offline_converge_in_any_order() {
+    let orders: [&[usize]; 4] = [
+        &[0, 1, 2, 0, 1, 2],
+        &[2, 1, 0, 2, 1, 0],
+        &[1, 2, 1, 0, 2, 1, 0],
+        &[0, 0, 2, 2, 1, 1, 0, 2],
+    ];
+    for order in orders {
+        let server = server_with_workers(3).await;
+        let mut phones = Vec::new();
+        for i in 0..3 {
+            phones.push(server.device(&format!("w{i}")).await);
+        }
+        let id = phones[0].replica.create(&household()).unwrap();
+        phones[0].sync().await;
+        phones[1].sync().await;
+        phones[2].sync().await;
+
+        for (i, phone) in phones.iter_mut().enumerate() {
+            edit_offline(i, phone, &id);
+        }
+        for &i in order {
+            let report = phones[i].sync().await;
+            assert!(report.errors.is_empty(), "{:?}", report.errors);
+        }
+        // Everyone hears about the last syncs.
+        for phone in &mut phones {
+            phone.sync().await;
+        }
+
+        let on_server = server.document(&id).await.unwrap();
+        let merged: Household = doc::read(&on_server).unwrap();
+        for phone in &phones {
+            assert_eq!(
+                phone.replica.document(&id).unwrap().get_heads(),
+                on_server.get_heads(),
+                "order {order:?}"
+            );
+            assert_eq!(phone.replica.read::<Household>(&id).unwrap(), merged);
+            assert!(phone.replica.pending().is_empty());
+        }
+        assert_eq!(merged.address.room, "301");
+        assert_eq!(merged.members[0].phone, "13800000001");
+        let names: Vec<&str> = merged.members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(merged.members.len(), 3, "{names:?}");
+        assert!(
+            names.contains(&"李娜") && names.contains(&"王芳"),
+            "{names:?}"
+        );
+        assert_eq!(merged.notes.as_str(), "老人独居。门口有台阶需要扶手。");
+        // The same-field edit: one deterministic winner, and the other
+        // value is still in the document.
+        assert!(["A栋", "B栋"].contains(&merged.address.building.as_str()));
+        let address = on_server
+            .get(sync_core::automerge::ROOT, "address")
+            .unwrap()
+            .unwrap()
+            .1;
+        assert_eq!(on_server.get_all(&address, "building").unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_retried_request_changes_nothing_twice() {
+    let server = server_with_workers(2).await;
+    let mut phone = server.device("w0").await;
+    let id = phone.replica.create(&household()).unwrap();
+    phone
+        .replica
+        .update::<Household>(&id, |h| h.address.room = "502".into())
+        .unwrap();
+
+    // The same body sent twice, as after a dropped connection.
+    let body = phone.replica.sync_request().encode();
+    let (first, _) = phone.post_raw(body.clone()).await;
+    let changes = server.count("changes").await;
+    let (second, reply) = phone.post_raw(body).await;
+    assert_eq!((first, second), (200, 200));
+    assert_eq!(server.count("changes").await, changes);
+    assert_eq!(changes, 2);
+
+    // The first answer was lost; the phone still holds its changes as
+    // pending and sends them again in the next round: nothing doubles.
+    assert_eq!(phone.replica.pending()[&id].len(), 2);
+    phone.sync().await;
+    assert!(phone.replica.pending().is_empty());
+    assert_eq!(server.count("changes").await, changes);
+
+    // Applying the stale second answer afterwards is harmless too.
+    let stale = sync_core::protocol::SyncResponse::decode(&reply).unwrap();
+    phone.replica.apply_response(stale).unwrap();
+    let mut other = server.device("w1").await;
+    other.sync().await;
+    assert_eq!(
+        other.replica.read::<Household>(&id).unwrap().address.room,
+        "502"
+    );
+    assert_eq!(server.count("documents").await, 1);
+}
+
+#[tokio::test]
+async fn a_fresh_phone_gets_500_documents_in_at_most_two_requests() {
+    let server = server_with_workers(2).await;
+    let mut author = server.device("w0").await;
+    for i in 0..500 {
+        let mut h = household();
+        h.address.room = format!("{i}");
+        author.replica.create(&h).unwrap();
+    }
+    author.sync().await;
+    assert_eq!(server.count("documents").await, 500);
+
+    let mut fresh = server.device("w1").await;
+    fresh.sync().await;
+    assert_eq!(fresh.replica.len(), 500);
+    assert!(fresh.requests <= 2, "{} requests", fresh.requests);
+    for id in author.replica.ids() {
+        assert_eq!(
+            fresh.replica.document(id).unwrap().get_heads(),
+            author.replica.document(id).unwrap().get_heads()
+        );
+    }
+
+    // Thirty edits offline, then one request.
+    let ids: Vec<RecordId> = fresh.replica.ids().take(30).cloned().collect();
+    for (i, id) in ids.iter().enumerate() {
+        fresh
+            .replica
+            .update::<Household>(id, |h| h.address.unit = format!("{i}单元"))
+            .unwrap();
+    }
+    let before = fresh.requests;
+    fresh.sync().await;
+    assert_eq!(fresh.requests - before, 1);
+    assert!(fresh.replica.pending().is_empty());
+
+    // The author hears about all thirty in one request too.
+    let before = author.requests;
+    let report = author.sync().await;
+    assert_eq!(author.requests - before, 1);
+    assert_eq!(report.received, 30);
+}
+
+#[tokio::test]
+async fn a_large_answer_is_paged_and_nothing_is_missed() {
+    let server = TestServer::start_with(|c| c.sync_page_docs = 40).await;
+    server.user("w0", "grid_worker", GRID).await;
+    server.user("w1", "grid_worker", GRID).await;
+    let mut author = server.device("w0").await;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let mut h = household();
+        h.address.room = format!("{i}");
+        ids.push(author.replica.create(&h).unwrap());
+    }
+    author.sync().await;
+
+    let mut reader = server.device("w1").await;
+    // Start reading, then let the author edit documents the reader has
+    // already been sent, mid-way through the pages.
+    let first = reader.replica.sync_request().encode();
+    let (status, body) = reader.post_raw(first).await;
+    assert_eq!(status, 200);
+    let page = sync_core::protocol::SyncResponse::decode(&body).unwrap();
+    assert!(page.more);
+    assert_eq!(page.docs.len(), 40);
+    reader.replica.apply_response(page).unwrap();
+    for id in &ids[..5] {
+        author
+            .replica
+            .update::<Household>(id, |h| h.address.unit = "改".into())
+            .unwrap();
+    }
+    author.sync().await;
+
+    reader.sync().await;
+    assert_eq!(reader.replica.len(), 100);
+    for id in &ids {
+        assert_eq!(
+            reader.replica.document(id).unwrap().get_heads(),
+            author.replica.document(id).unwrap().get_heads()
+        );
+    }
+    assert_eq!(
+        reader
+            .replica
+            .read::<Household>(&ids[0])
+            .unwrap()
+            .address
+            .unit,
+        "改"
+    );
+}
+
+#[tokio::test]
+async fn a_phone_restarted_from_its_files_still_sends_what_it_typed() {
+    let server = server_with_workers(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = sync_core::FileStore::open(dir.path()).unwrap();
+    let mut phone = server.device_with_store("w0", store).await;
+    let id = phone.replica.create(&household()).unwrap();
+    let visit = phone
+        .replica
+        .create(&Visit {
+            household: id.to_string(),
+            org_unit: GRID.into(),
+            worker: "usr_w0".into(),
+            visited_at: 1_700_000_000_000,
+            findings: "独居老人，身体尚可".into(),
+            follow_up: true,
+        })
+        .unwrap();
+    let actor = phone.replica.actor().clone();
+    drop(phone);
+
+    // The app is killed and started again: same files, same actor, and the
+    // edits are still pending.
+    let store = sync_core::FileStore::open(dir.path()).unwrap();
+    let mut phone = server.device_with_store("w0", store).await;
+    assert_eq!(phone.replica.actor(), &actor);
+    assert_eq!(phone.replica.pending().len(), 2);
+    phone.sync().await;
+    assert!(phone.replica.pending().is_empty());
+
+    let mut other = server.device("w1").await;
+    other.sync().await;
+    assert_eq!(
+        other
+            .replica
+            .read::<Visit>(&visit)
+            .unwrap()
+            .findings
+            .as_str(),
+        "独居老人，身体尚可"
+    );
+    assert_eq!(visit.kind(), RecordKind::Visit);
+}
+
+#[tokio::test]
+async fn a_phone_speaking_only_automerge_sync_converges() {
+    use sync_core::automerge::sync::{Message, State, SyncDoc};
+    use sync_core::protocol::{AmSync, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+
+    let server = server_with_workers(2).await;
+    let mut phone = server.device("w0").await;
+    let id = phone.replica.create(&household()).unwrap();
+    phone.sync().await;
+
+    // A second client keeps a plain Automerge document and sync state.
+    let other = server.device("w1").await;
+    let mut doc = doc::empty(sync_core::automerge::ActorId::random());
+    let mut state = State::new();
+    let mut edited = false;
+    for _round in 0..10 {
+        if edited && doc.get_heads() == server.document(&id).await.unwrap().get_heads() {
+            break;
+        }
+        if !doc.get_heads().is_empty() && !edited {
+            doc::edit::<Household>(&mut doc, 0, |h| h.address.room = "808".into()).unwrap();
+            edited = true;
+        }
+        let Some(message) = doc.generate_sync_message(&mut state) else {
+            continue;
+        };
+        let request = SyncRequest {
+            v: PROTOCOL_VERSION,
+            am_sync: vec![AmSync {
+                id: id.clone(),
+                message: serde_bytes::ByteBuf::from(message.encode()),
+            }],
+            ..Default::default()
+        };
+        let (status, body) = other.post_raw(request.encode()).await;
+        assert_eq!(status, 200);
+        let response = SyncResponse::decode(&body).unwrap();
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        for reply in response.am_sync {
+            if !reply.message.is_empty() {
+                doc.receive_sync_message(&mut state, Message::decode(&reply.message).unwrap())
+                    .unwrap();
+            }
+        }
+    }
+    assert!(edited, "the fallback never delivered the document");
+    let on_server = server.document(&id).await.unwrap();
+    assert_eq!(doc.get_heads(), on_server.get_heads());
+    phone.sync().await;
+    assert_eq!(
+        phone.replica.read::<Household>(&id).unwrap().address.room,
+        "808"
+    );
+}
