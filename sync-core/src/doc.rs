@@ -98,26 +98,36 @@ pub fn create<R: Record>(actor: ActorId, record: &R, time: i64) -> Result<Autome
 ///
 /// The edited record must still be valid, or nothing is written. Returns the
 /// new change's hash, or `None` when `f` changed nothing.
+///
+/// The record is read inside the same transaction that writes it: a
+/// transaction may depend on more hashes than the document's heads (its
+/// actor's previous change, when others have built on it), and text edits
+/// are only accepted against the exact base they were read from.
 pub fn edit<R: Record>(
     doc: &mut Automerge,
     time: i64,
     f: impl FnOnce(&mut R),
 ) -> Result<Option<ChangeHash>, DocError> {
-    let mut record = read::<R>(doc)?;
-    f(&mut record);
-    record.validate().map_err(|source| DocError::Invalid {
-        kind: R::KIND,
-        source,
-    })?;
     let done = doc
         .transact_with(
             |_| commit_options(time),
-            |tx| autosurgeon::reconcile(tx, &record),
+            |tx| {
+                let mut record: R = autosurgeon::hydrate(tx).map_err(|source| DocError::Shape {
+                    kind: R::KIND,
+                    source,
+                })?;
+                f(&mut record);
+                record.validate().map_err(|source| DocError::Invalid {
+                    kind: R::KIND,
+                    source,
+                })?;
+                autosurgeon::reconcile(tx, &record).map_err(|source| DocError::Write {
+                    kind: R::KIND,
+                    source,
+                })
+            },
         )
-        .map_err(|failure| DocError::Write {
-            kind: R::KIND,
-            source: failure.error,
-        })?;
+        .map_err(|failure| failure.error)?;
     Ok(done.hash)
 }
 
@@ -160,6 +170,22 @@ mod tests {
         let err = edit::<Household>(&mut doc, 0, |h| h.org_unit.clear()).unwrap_err();
         assert!(matches!(err, DocError::Invalid { .. }));
         assert_eq!(doc.get_heads(), heads);
+    }
+
+    #[test]
+    fn text_can_be_edited_after_another_phone_built_on_our_last_change() {
+        let h = Household {
+            org_unit: "grid-1".into(),
+            notes: "甲".into(),
+            ..Default::default()
+        };
+        let mut mine = create(ActorId::random(), &h, 0).unwrap();
+        let mut theirs = load(&mine.save()).unwrap().with_actor(ActorId::random());
+        edit::<Household>(&mut theirs, 0, |h| h.address.room = "1".into()).unwrap();
+        mine.merge(&mut theirs).unwrap();
+        // Our last change is now an ancestor, not a head.
+        edit::<Household>(&mut mine, 0, |h| h.notes.splice(3, 0, "乙")).unwrap();
+        assert_eq!(read::<Household>(&mine).unwrap().notes.as_str(), "甲乙");
     }
 
     #[test]

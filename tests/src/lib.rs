@@ -101,14 +101,7 @@ impl TestServer {
 
     /// Logs in as `username` on a new device whose replica lives in `store`.
     pub async fn device_with_store<S: ReplicaStore>(&self, username: &str, store: S) -> Device<S> {
-        let session = login(&self.url(""), username, PASSWORD).await;
-        Device {
-            replica: Replica::open(store).expect("replica"),
-            base: self.url(""),
-            http: reqwest::Client::new(),
-            token: session.access_token,
-            requests: 0,
-        }
+        Device::login(&self.url(""), username, store).await
     }
 
     /// The server's merged copy of a document.
@@ -202,8 +195,25 @@ pub struct Device<S: ReplicaStore> {
 pub struct HttpError(pub String);
 
 impl<S: ReplicaStore> Device<S> {
+    /// Logs in as `username` at `base` with a replica in `store`.
+    pub async fn login(base: &str, username: &str, store: S) -> Self {
+        let session = login(base, username, PASSWORD).await;
+        Device {
+            replica: Replica::open(store).expect("replica"),
+            base: base.to_owned(),
+            http: reqwest::Client::new(),
+            token: session.access_token,
+            requests: 0,
+        }
+    }
+
     /// Syncs until the server has nothing more to send.
     pub async fn sync(&mut self) -> SyncReport {
+        self.try_sync().await.expect("sync")
+    }
+
+    /// Syncs, returning transport and protocol failures.
+    pub async fn try_sync(&mut self) -> Result<SyncReport, sync_core::SyncError<HttpError>> {
         let http = self.http.clone();
         let url = format!("{}/v1/sync", self.base);
         let token = self.token.clone();
@@ -215,10 +225,14 @@ impl<S: ReplicaStore> Device<S> {
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 post_sync(http.clone(), url.clone(), token.clone(), body)
             })
-            .await
-            .expect("sync");
+            .await;
         self.requests += requests.load(std::sync::atomic::Ordering::SeqCst);
         report
+    }
+
+    /// Points the device at another server address (same database).
+    pub fn reconnect(&mut self, base: String) {
+        self.base = base;
     }
 
     /// Posts a raw body to `/v1/sync`, returning status and body.
