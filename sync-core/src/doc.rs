@@ -16,7 +16,7 @@ pub enum DocError {
         /// The record kind expected.
         kind: RecordKind,
         /// What did not fit.
-        source: autosurgeon::HydrateError,
+        source: Box<autosurgeon::HydrateError>,
     },
     /// The document has the right shape but breaks a record rule.
     #[error("document is not a valid {kind}: {source}")]
@@ -32,7 +32,7 @@ pub enum DocError {
         /// The record kind written.
         kind: RecordKind,
         /// The cause.
-        source: autosurgeon::ReconcileError,
+        source: Box<autosurgeon::ReconcileError>,
     },
 }
 
@@ -57,7 +57,7 @@ pub fn load(bytes: &[u8]) -> Result<Automerge, AutomergeError> {
 pub fn read<R: Record>(doc: &Automerge) -> Result<R, DocError> {
     let record: R = autosurgeon::hydrate(doc).map_err(|source| DocError::Shape {
         kind: R::KIND,
-        source,
+        source: Box::new(source),
     })?;
     record.validate().map_err(|source| DocError::Invalid {
         kind: R::KIND,
@@ -89,7 +89,7 @@ pub fn create<R: Record>(actor: ActorId, record: &R, time: i64) -> Result<Autome
     )
     .map_err(|failure| DocError::Write {
         kind: R::KIND,
-        source: failure.error,
+        source: Box::new(failure.error),
     })?;
     Ok(doc)
 }
@@ -114,7 +114,7 @@ pub fn edit<R: Record>(
             |tx| {
                 let mut record: R = autosurgeon::hydrate(tx).map_err(|source| DocError::Shape {
                     kind: R::KIND,
-                    source,
+                    source: Box::new(source),
                 })?;
                 f(&mut record);
                 record.validate().map_err(|source| DocError::Invalid {
@@ -123,7 +123,7 @@ pub fn edit<R: Record>(
                 })?;
                 autosurgeon::reconcile(tx, &record).map_err(|source| DocError::Write {
                     kind: R::KIND,
-                    source,
+                    source: Box::new(source),
                 })
             },
         )

@@ -50,7 +50,7 @@ pub enum ReplicaError {
         /// The document.
         id: RecordId,
         /// The cause.
-        source: AutomergeError,
+        source: Box<AutomergeError>,
     },
     /// The server's response lacks changes for the heads it claims.
     #[error("the server sent heads for {0} without the changes behind them")]
@@ -127,7 +127,7 @@ impl<S: ReplicaStore> Replica<S> {
             let doc = doc::load(&stored_doc.bytes)
                 .map_err(|source| ReplicaError::Load {
                     id: id.clone(),
-                    source,
+                    source: Box::new(source),
                 })?
                 .with_actor(actor.clone());
             docs.insert(
@@ -296,7 +296,7 @@ impl<S: ReplicaStore> Replica<S> {
                     .load_incremental(chunk)
                     .map_err(|source| ReplicaError::Load {
                         id: pull.id.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
             }
             let complete = pull

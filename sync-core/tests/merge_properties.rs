@@ -91,13 +91,12 @@ proptest! {
                 Some(m) => markers.push(m),
                 None => {}
             }
-            if n % 3 == 0 {
-                if let Some((a, b)) = merges.next() {
-                    if a != b {
-                        let mut other = phones[b].clone();
-                        phones[a].merge(&mut other).unwrap();
-                    }
-                }
+            if n % 3 == 0
+                && let Some((a, b)) = merges.next()
+                && a != b
+            {
+                let mut other = phones[b].clone();
+                phones[a].merge(&mut other).unwrap();
             }
         }
         // Everyone meets everyone.
