@@ -195,9 +195,16 @@ pub struct Device<S: ReplicaStore> {
 pub struct HttpError(pub String);
 
 impl<S: ReplicaStore> Device<S> {
-    /// Logs in as `username` at `base` with a replica in `store`.
+    /// Logs in as `username` (with [`PASSWORD`]) at `base`, with a replica
+    /// in `store`.
     pub async fn login(base: &str, username: &str, store: S) -> Self {
-        let session = login(base, username, PASSWORD).await;
+        Self::login_with(base, username, PASSWORD, store).await
+    }
+
+    /// Logs in as `username` with `password` at `base`, with a replica in
+    /// `store`.
+    pub async fn login_with(base: &str, username: &str, password: &str, store: S) -> Self {
+        let session = login(base, username, password).await;
         Device {
             replica: Replica::open(store).expect("replica"),
             base: base.to_owned(),

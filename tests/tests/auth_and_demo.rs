@@ -1,0 +1,147 @@
+//! Logging in, refreshing, the published keys, and the demo county a
+//! newcomer starts with.
+
+use gridsync_server::demo;
+use sync_core::RecordKind;
+use sync_core::records::Household;
+use tests::{Device, TestServer};
+
+#[tokio::test]
+async fn login_refresh_and_jwks() {
+    let server = TestServer::start().await;
+    server.user("w0", "grid_worker", "g1").await;
+    let http = reqwest::Client::new();
+
+    let cases = [
+        (
+            serde_json::json!({"username": "w0", "password": "wrong", "device_name": "p"}),
+            401,
+            "bad_credentials",
+        ),
+        (
+            serde_json::json!({"username": "nobody", "password": tests::PASSWORD, "device_name": "p"}),
+            401,
+            "bad_credentials",
+        ),
+        (
+            serde_json::json!({"username": "w0", "password": tests::PASSWORD, "device_name": "  "}),
+            422,
+            "invalid_field",
+        ),
+        (serde_json::json!({"username": "w0"}), 400, "bad_json"),
+        (
+            serde_json::json!({"username": "w0", "password": tests::PASSWORD, "device_name": "p", "admin": true}),
+            400,
+            "bad_json",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let response = http
+            .post(server.url("/v1/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{body}");
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["code"], code, "{body}");
+    }
+    let response = http
+        .post(server.url("/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(server.count("devices").await, 0);
+
+    let session = tests::login(&server.url(""), "w0", tests::PASSWORD).await;
+    assert_eq!(server.count("devices").await, 1);
+    let refreshed: serde_json::Value = http
+        .post(server.url("/v1/auth/refresh"))
+        .json(&serde_json::json!({"refresh_token": session.refresh_token}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refreshed["device_id"], session.device_id.as_str());
+    assert!(refreshed["refresh_token"].is_null());
+    let sync = http
+        .post(server.url("/v1/sync"))
+        .bearer_auth(refreshed["access_token"].as_str().unwrap())
+        .header("content-type", sync_core::protocol::CONTENT_TYPE)
+        .body(
+            sync_core::protocol::SyncRequest {
+                v: 1,
+                ..Default::default()
+            }
+            .encode(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sync.status(), 200);
+
+    let bad = http
+        .post(server.url("/v1/auth/refresh"))
+        .json(&serde_json::json!({"refresh_token": "forged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+
+    let jwks: serde_json::Value = http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["crv"].as_str(),
+            key["alg"].as_str()
+        ),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
+    let header = jsonwebtoken::decode_header(&session.access_token).unwrap();
+    assert_eq!(header.kid.as_deref(), key["kid"].as_str());
+}
+
+#[tokio::test]
+async fn the_demo_county_syncs_to_a_fresh_phone() {
+    let server = TestServer::start().await;
+    assert!(demo::seed(&server.state).await.unwrap());
+    assert!(!demo::seed(&server.state).await.unwrap(), "seeding twice");
+
+    let mut phone = Device::login_with(
+        &server.url(""),
+        "worker1",
+        demo::DEMO_PASSWORD,
+        sync_core::MemoryStore::default(),
+    )
+    .await;
+    phone.sync().await;
+    assert!(phone.requests <= 2, "{} requests", phone.requests);
+    assert_eq!(phone.replica.len() as i64, server.count("documents").await);
+    let households: Vec<_> = phone
+        .replica
+        .ids()
+        .filter(|id| id.kind() == RecordKind::Household)
+        .cloned()
+        .collect();
+    assert_eq!(
+        households.len(),
+        demo::grids().len() * demo::HOUSEHOLDS_PER_GRID
+    );
+    let h: Household = phone.replica.read(&households[0]).unwrap();
+    assert!(!h.members.is_empty());
+    assert!(phone.replica.ids().any(|id| id.kind() == RecordKind::Case));
+    assert!(phone.replica.ids().any(|id| id.kind() == RecordKind::Visit));
+}
