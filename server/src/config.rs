@@ -17,6 +17,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Database URL; when unset, `sqlite://<data_dir>/gridsync.db`.
     pub database_url: Option<String>,
+    /// PostgreSQL only: most connections this instance opens.
+    pub db_max_connections: u32,
+    /// PostgreSQL only: how long a request waits for a free connection, in
+    /// seconds.
+    pub db_acquire_timeout_secs: u64,
     /// Largest request body accepted, after decompression, in bytes.
     pub max_body_bytes: usize,
     /// Lifetime of access tokens, in seconds.
@@ -48,6 +53,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             database_url: None,
+            db_max_connections: 16,
+            db_acquire_timeout_secs: 10,
             max_body_bytes: 16 * 1024 * 1024,
             access_token_ttl_secs: 15 * 60,
             issuer: "gridsync".into(),
@@ -67,6 +74,8 @@ impl std::fmt::Debug for Config {
                 "database_url",
                 &self.database_url.as_deref().map(redact_url),
             )
+            .field("db_max_connections", &self.db_max_connections)
+            .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("issuer", &self.issuer)
@@ -151,6 +160,9 @@ impl Config {
         }
         if self.access_token_ttl_secs == 0 {
             return invalid("access_token_ttl_secs must be positive");
+        }
+        if self.db_max_connections == 0 {
+            return invalid("db_max_connections must be positive");
         }
         if self.sync_page_docs == 0 {
             return invalid("sync_page_docs must be positive");

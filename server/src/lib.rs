@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, State};
 use axum::http::StatusCode;
@@ -25,13 +26,16 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod storage;
 pub mod sync;
 
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::error::AppError;
+use crate::events::Notifier;
 use crate::storage::Storage;
+use crate::storage::postgres::{PoolSettings, PostgresStorage};
 use crate::storage::sqlite::SqliteStorage;
 
 /// What every handler shares.
@@ -47,28 +51,45 @@ pub struct AppState {
     pub instance: [u8; 8],
     /// A password hash to verify against when a username is unknown.
     pub dummy_hash: Arc<str>,
+    /// Tells connected devices that documents changed.
+    pub notifier: Notifier,
 }
 
 impl AppState {
     /// Opens the configured database (migrating it) and loads the keys.
     pub async fn open(config: Config) -> Result<Self, AppError> {
         let url = config.database_url();
-        let storage: Arc<dyn Storage> = if url.starts_with("sqlite:") {
+        let (storage, notifier): (Arc<dyn Storage>, Notifier) = if url.starts_with("sqlite:") {
             if config.database_url.is_none() {
                 std::fs::create_dir_all(&config.data_dir).map_err(AppError::internal)?;
             }
-            Arc::new(SqliteStorage::open_url(&url).await?)
+            (
+                Arc::new(SqliteStorage::open(&url).await?),
+                Notifier::local(),
+            )
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let settings = PoolSettings {
+                max_connections: config.db_max_connections,
+                acquire_timeout: Duration::from_secs(config.db_acquire_timeout_secs),
+            };
+            let storage = PostgresStorage::open(&url, settings).await?;
+            let notifier = Notifier::postgres(storage.pool().clone()).await?;
+            (Arc::new(storage), notifier)
         } else {
             return Err(AppError::internal(format!(
-                "unsupported database URL scheme in {:?}: this build supports sqlite:",
+                "unsupported database URL scheme {:?}: use sqlite: or postgres:",
                 url.split(':').next().unwrap_or("")
             )));
         };
-        Self::with_storage(config, storage).await
+        Self::with_storage(config, storage, notifier).await
     }
 
     /// Builds the state over an open storage.
-    pub async fn with_storage(config: Config, storage: Arc<dyn Storage>) -> Result<Self, AppError> {
+    pub async fn with_storage(
+        config: Config,
+        storage: Arc<dyn Storage>,
+        notifier: Notifier,
+    ) -> Result<Self, AppError> {
         let keys = Keys::load_or_create(storage.as_ref()).await?;
         let instance_hex = storage.instance_id().await?;
         let mut instance = [0u8; 8];
@@ -80,6 +101,7 @@ impl AppState {
             config: Arc::new(config),
             instance,
             dummy_hash,
+            notifier,
         })
     }
 }
@@ -91,6 +113,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(auth::router())
         .merge(sync::router())
+        .merge(events::router())
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestDecompressionLayer::new())

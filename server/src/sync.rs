@@ -185,6 +185,8 @@ pub async fn round(
     }
     let write = !incoming.is_empty() || !request.am_sync.is_empty();
     let mut tx = state.storage.begin(write).await?;
+    // Writers exclude each other, so the feed grows here only by our writes.
+    let feed_before = if write { tx.max_seq().await? } else { 0 };
     let mut merged = BTreeMap::new();
     for doc in incoming {
         let id = doc.id.clone();
@@ -203,7 +205,11 @@ pub async fn round(
         }
     }
     let (docs, more, next) = answer(&mut *tx, state.config.sync_page_docs, cursor, &merged).await?;
+    let feed_after = if write { tx.max_seq().await? } else { 0 };
     tx.commit().await?;
+    if feed_after > feed_before {
+        state.notifier.publish(feed_after).await;
+    }
     Ok(SyncResponse {
         v: PROTOCOL_VERSION,
         cursor: serde_bytes::ByteBuf::from(next.encode(instance)),

@@ -19,15 +19,93 @@ use tokio::task::JoinHandle;
 /// The password of users made by [`TestServer::user`].
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Set to a PostgreSQL URL (e.g. `postgres://postgres@127.0.0.1:5432/test`)
+/// to run the suite against PostgreSQL; unset, it runs on SQLite.
+pub const DATABASE_ENV: &str = "TEST_DATABASE_URL";
+
+/// A fresh database for one test: an SQLite file in a temporary directory,
+/// or, when [`DATABASE_ENV`] names a PostgreSQL server, a new database there
+/// that is dropped when this is.
+pub struct TestDb {
+    /// The URL to give the server.
+    pub url: String,
+    /// A scratch directory (holds the SQLite file).
+    pub dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// Creates the database.
+    pub async fn new() -> Arc<Self> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let Some(admin) = std::env::var(DATABASE_ENV).ok().filter(|u| !u.is_empty()) else {
+            let url = format!("sqlite://{}", dir.path().join("gridsync.db").display());
+            return Arc::new(Self {
+                url,
+                dir,
+                postgres: None,
+            });
+        };
+        let name = format!("gridsync_test_{}", gridsync_server::random_hex(8));
+        let pool = sqlx::PgPool::connect(&admin)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&pool)
+            .await
+            .expect("create test database");
+        pool.close().await;
+        let (base, query) = match admin.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (admin.as_str(), String::new()),
+        };
+        let prefix = base.rsplit_once('/').expect("database URL with a path").0;
+        let url = format!("{prefix}/{name}{query}");
+        Arc::new(Self {
+            url,
+            dir,
+            postgres: Some((admin, name)),
+        })
+    }
+
+    /// Whether this is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: clean up on a thread of its own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+                    let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = sqlx::query(&drop).execute(&pool).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
 /// A running server with its own database.
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its shared state, for looking behind the API.
     pub state: AppState,
+    /// Its database.
+    pub db: Arc<TestDb>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
-    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -38,19 +116,22 @@ impl TestServer {
 
     /// A server on a fresh database, with settings adjusted by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_on(TestDb::new().await, tweak).await
+    }
+
+    /// Another server instance on the same database as this one.
+    pub async fn another(&self) -> Self {
+        Self::start_on(self.db.clone(), |_| {}).await
+    }
+
+    /// A server on `db`, with settings adjusted by `tweak`.
+    pub async fn start_on(db: Arc<TestDb>, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config {
-            data_dir: dir.path().to_owned(),
+            data_dir: db.dir.path().to_owned(),
+            database_url: Some(db.url.clone()),
             ..Config::default()
         };
         tweak(&mut config);
-        let mut server = Self::start_on(config).await;
-        server._dir = Some(dir);
-        server
-    }
-
-    /// A server with exactly this configuration.
-    pub async fn start_on(config: Config) -> Self {
         let state = AppState::open(config).await.expect("server state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -63,9 +144,9 @@ impl TestServer {
         Self {
             addr,
             state,
+            db,
             shutdown: Some(tx),
             task: Some(task),
-            _dir: None,
         }
     }
 
@@ -113,12 +194,18 @@ impl TestServer {
 
     /// Counts rows of a table, for checking that nothing was stored.
     pub async fn count(&self, table: &str) -> i64 {
-        let url = self.state.config.database_url();
-        let pool = sqlx_pool(&url).await;
-        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let (n,): (i64,) = if self.db.is_postgres() {
+            let pool = sqlx::PgPool::connect(&self.db.url).await.unwrap();
+            let n = sqlx::query_as(&sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.db.url).await.unwrap();
+            let n = sqlx::query_as(&sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        };
         n
     }
 
@@ -143,10 +230,6 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
-}
-
-async fn sqlx_pool(url: &str) -> sqlx::SqlitePool {
-    sqlx::SqlitePool::connect(url).await.unwrap()
 }
 
 /// What login returns.

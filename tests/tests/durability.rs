@@ -2,22 +2,20 @@
 //! every change it acknowledged is there when it starts again.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sync_core::automerge::ReadDoc;
 use sync_core::records::{Household, Member};
 use sync_core::{MemoryStore, RecordId};
-use tests::{Device, PASSWORD};
+use tests::{Device, PASSWORD, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridsync-under-test");
 const GRID: &str = "demo.t1.c1.g2";
 
-fn create_user(data: &Path, username: &str) {
+fn create_user(db: &TestDb, username: &str) {
     let mut child = Command::new(BIN)
-        .args(["admin", "--data-dir"])
-        .arg(data)
+        .args(["admin", "--database-url", &db.url])
         .args([
             "create-user",
             "--role",
@@ -41,10 +39,15 @@ fn create_user(data: &Path, username: &str) {
 }
 
 /// Starts `gridsync serve` on a free port and waits until it listens.
-fn serve(data: &Path) -> (Child, String) {
+fn serve(db: &TestDb) -> (Child, String) {
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+        ])
         .env("GRIDSYNC_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -104,10 +107,10 @@ async fn assert_acknowledged_on_server(phone: &Device<MemoryStore>, base: &str) 
 
 #[tokio::test]
 async fn a_killed_server_keeps_every_acknowledged_change() {
-    let dir = tempfile::tempdir().unwrap();
-    create_user(dir.path(), "w0");
-    create_user(dir.path(), "reader");
-    let (mut server, base) = serve(dir.path());
+    let db = TestDb::new().await;
+    create_user(&db, "w0");
+    create_user(&db, "reader");
+    let (mut server, base) = serve(&db);
 
     let mut phone = Device::login(&base, "w0", MemoryStore::default()).await;
     let mut ids: Vec<RecordId> = Vec::new();
@@ -138,7 +141,7 @@ async fn a_killed_server_keeps_every_acknowledged_change() {
     killer.await.unwrap();
     assert!(failed, "the server was never seen to die");
 
-    let (mut server, base) = serve(dir.path());
+    let (mut server, base) = serve(&db);
     assert_acknowledged_on_server(&phone, &base).await;
 
     // The phone finishes its sync against the restarted server.

@@ -9,6 +9,8 @@
 
 use async_trait::async_trait;
 
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 /// A storage failure.

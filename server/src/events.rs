@@ -1,0 +1,134 @@
+//! Live push: `GET /v1/events` is a server-sent-event stream that tells a
+//! connected device when documents changed, so that it syncs at once instead
+//! of on its next timer.
+//!
+//! Every instance publishes after it commits a sync round that stored
+//! changes. With PostgreSQL the announcement goes through `NOTIFY`, and every
+//! instance (the publisher included) hears it through `LISTEN` and passes it
+//! to its own connected devices; with SQLite there is one instance and the
+//! announcement stays in process.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use futures_util::StreamExt;
+use futures_util::stream::{self, Stream};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::broadcast;
+
+use crate::AppState;
+use crate::auth::AuthDevice;
+use crate::error::AppError;
+
+const CHANNEL: &str = "gridsync_changes";
+
+/// Announces that the change feed grew.
+#[derive(Clone)]
+pub struct Notifier {
+    local: broadcast::Sender<i64>,
+    postgres: Option<PgPool>,
+}
+
+impl Notifier {
+    /// A notifier for a single instance.
+    pub fn local() -> Self {
+        Self {
+            local: broadcast::channel(256).0,
+            postgres: None,
+        }
+    }
+
+    /// A notifier shared by every instance on one PostgreSQL database.
+    pub async fn postgres(pool: PgPool) -> Result<Self, AppError> {
+        let local = broadcast::channel(256).0;
+        let mut listener = PgListener::connect_with(&pool)
+            .await
+            .map_err(AppError::internal)?;
+        listener.listen(CHANNEL).await.map_err(AppError::internal)?;
+        let forward = local.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(note) => {
+                        if let Ok(seq) = note.payload().parse::<i64>() {
+                            let _ = forward.send(seq);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change listener lost its connection; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            local,
+            postgres: Some(pool),
+        })
+    }
+
+    /// Announces that the feed now reaches `seq`. Failure only delays
+    /// devices until their next regular sync, so it is logged, not raised.
+    pub async fn publish(&self, seq: i64) {
+        match &self.postgres {
+            Some(pool) => {
+                let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(seq.to_string())
+                    .execute(pool)
+                    .await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "could not announce changes");
+                }
+            }
+            None => {
+                let _ = self.local.send(seq);
+            }
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<i64> {
+        self.local.subscribe()
+    }
+}
+
+/// The events route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/events", get(events))
+}
+
+/// `GET /v1/events`: first a `ready` event, then a `changed` event with the
+/// feed position (`{"seq": n}`) whenever documents changed. The stream ends
+/// when the device is revoked.
+async fn events(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    tracing::debug!(user = %auth.user_id, device = %auth.device_id, "events stream opened");
+    let rx = state.notifier.subscribe();
+    let ready = Event::default().event("ready").data("{}");
+    let changes = stream::unfold((rx, state, auth), |(mut rx, state, auth)| async move {
+        let seq = loop {
+            match rx.recv().await {
+                Ok(seq) => break seq,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        };
+        match state.storage.device(&auth.device_id).await {
+            Ok(Some(device)) if device.revoked_at.is_none() => {}
+            _ => return None,
+        }
+        let event = Event::default()
+            .event("changed")
+            .data(format!("{{\"seq\":{seq}}}"));
+        Some((Ok(event), (rx, state, auth)))
+    });
+    Sse::new(stream::once(async { Ok(ready) }).chain(changes))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
+}
