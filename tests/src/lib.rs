@@ -368,3 +368,80 @@ async fn post_sync(
     }
     Ok(bytes.to_vec())
 }
+
+/// `gridsync` running as a separate process, so that a test can kill it
+/// the way a crash would. Killed when dropped.
+pub struct ServerProcess {
+    /// Its base URL.
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts `bin serve` on a free loopback port over `db` and waits until
+    /// it listens.
+    pub fn start(bin: &str, db: &TestDb) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &db.url,
+            ])
+            .env("GRIDSYNC_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run gridsync serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the server exited before listening")
+                .expect("read the server log");
+            if let Some(rest) = line.split("\"addr\":\"").nth(1) {
+                break rest.split('"').next().unwrap_or_default().to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            base: format!("http://{addr}"),
+            child,
+        }
+    }
+
+    /// Creates a user with [`PASSWORD`] through `bin admin create-user`.
+    pub fn create_user(bin: &str, db: &TestDb, username: &str, org_unit: &str) {
+        use std::io::Write;
+        let mut child = std::process::Command::new(bin)
+            .args(["admin", "--database-url", &db.url, "create-user"])
+            .args(["--role", "grid_worker", "--org-unit", org_unit])
+            .args(["--username", username])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run gridsync admin");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(PASSWORD.as_bytes())
+            .expect("write password");
+        drop(stdin);
+        assert!(child.wait().expect("wait").success(), "create-user failed");
+    }
+
+    /// Kills the process (SIGKILL: no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,74 +1,15 @@
 //! The server process is killed, not asked to stop, while phones sync:
 //! every change it acknowledged is there when it starts again.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sync_core::automerge::ReadDoc;
 use sync_core::records::{Household, Member};
 use sync_core::{MemoryStore, RecordId};
-use tests::{Device, PASSWORD, TestDb};
+use tests::{Device, ServerProcess, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridsync-under-test");
 const GRID: &str = "demo.t1.c1.g2";
-
-fn create_user(db: &TestDb, username: &str) {
-    let mut child = Command::new(BIN)
-        .args(["admin", "--database-url", &db.url])
-        .args([
-            "create-user",
-            "--role",
-            "grid_worker",
-            "--org-unit",
-            GRID,
-            "--username",
-            username,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("run gridsync admin");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(PASSWORD.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
-/// Starts `gridsync serve` on a free port and waits until it listens.
-fn serve(db: &TestDb) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &db.url,
-        ])
-        .env("GRIDSYNC_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run gridsync serve");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("\"addr\":\"").nth(1) {
-            break rest.split('"').next().unwrap().to_owned();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{addr}"))
-}
 
 fn household(i: usize) -> Household {
     let mut h = Household {
@@ -108,9 +49,10 @@ async fn assert_acknowledged_on_server(phone: &Device<MemoryStore>, base: &str) 
 #[tokio::test]
 async fn a_killed_server_keeps_every_acknowledged_change() {
     let db = TestDb::new().await;
-    create_user(&db, "w0");
-    create_user(&db, "reader");
-    let (mut server, base) = serve(&db);
+    ServerProcess::create_user(BIN, &db, "w0", GRID);
+    ServerProcess::create_user(BIN, &db, "reader", GRID);
+    let mut server = ServerProcess::start(BIN, &db);
+    let base = server.base.clone();
 
     let mut phone = Device::login(&base, "w0", MemoryStore::default()).await;
     let mut ids: Vec<RecordId> = Vec::new();
@@ -123,8 +65,7 @@ async fn a_killed_server_keeps_every_acknowledged_change() {
     // Keep editing and syncing; kill the server in the middle of it.
     let killer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        server.kill().unwrap();
-        server.wait().unwrap();
+        server.kill();
     });
     let mut failed = false;
     for round in 0..2_000 {
@@ -141,7 +82,8 @@ async fn a_killed_server_keeps_every_acknowledged_change() {
     killer.await.unwrap();
     assert!(failed, "the server was never seen to die");
 
-    let (mut server, base) = serve(&db);
+    let server = ServerProcess::start(BIN, &db);
+    let base = server.base.clone();
     assert_acknowledged_on_server(&phone, &base).await;
 
     // The phone finishes its sync against the restarted server.
@@ -156,6 +98,5 @@ async fn a_killed_server_keeps_every_acknowledged_change() {
             phone.replica.read::<Household>(id).unwrap()
         );
     }
-    server.kill().unwrap();
-    let _ = server.wait();
+    drop(server);
 }
