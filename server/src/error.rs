@@ -51,6 +51,9 @@ pub enum AppError {
     /// No such route or resource.
     #[error("not found")]
     NotFound,
+    /// The route exists, but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// Our fault; the cause is logged.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -77,6 +80,7 @@ impl AppError {
             AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -115,6 +115,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sync::router())
         .merge(events::router())
         .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestDecompressionLayer::new())
         .layer(CompressionLayer::new())
@@ -146,7 +147,11 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             tracing::error!(error = %e, "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable" })),
+                Json(serde_json::json!({
+                    "status": "unavailable",
+                    "code": "database_unavailable",
+                    "message": "the database does not answer",
+                })),
             )
                 .into_response()
         }

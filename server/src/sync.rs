@@ -50,7 +50,7 @@ async fn sync(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim());
-    if media_type != Some(CONTENT_TYPE) {
+    if !media_type.is_some_and(|m| m.eq_ignore_ascii_case(CONTENT_TYPE)) {
         return Err(AppError::UnsupportedMediaType(CONTENT_TYPE));
     }
     let request = SyncRequest::decode(&body?).map_err(|e| match e {
@@ -88,23 +88,25 @@ struct Cursor {
 impl Cursor {
     const START: Cursor = Cursor { base: 0, after: 0 };
 
-    fn decode(bytes: Option<&[u8]>, instance: [u8; 8]) -> Result<Self, AppError> {
+    /// Reads a device's cursor; `None` for one from another database, which
+    /// the device must be told of.
+    fn decode(bytes: Option<&[u8]>, instance: [u8; 8]) -> Result<Option<Self>, AppError> {
         let Some(bytes) = bytes else {
-            return Ok(Self::START);
+            return Ok(Some(Self::START));
         };
         let bad = || AppError::BadSyncMessage("cursor is not one this server issued".into());
         if bytes.len() != 24 {
             return Err(bad());
         }
         if bytes[..8] != instance {
-            return Ok(Self::START);
+            return Ok(None);
         }
         let base = i64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes"));
         let after = i64::from_be_bytes(bytes[16..24].try_into().expect("8 bytes"));
         if base < 0 || after < base {
             return Err(bad());
         }
-        Ok(Self { base, after })
+        Ok(Some(Self { base, after }))
     }
 
     fn encode(self, instance: [u8; 8]) -> Vec<u8> {
@@ -186,7 +188,21 @@ pub async fn round(
     let write = !incoming.is_empty() || !request.am_sync.is_empty();
     let mut tx = state.storage.begin(write).await?;
     // Writers exclude each other, so the feed grows here only by our writes.
-    let feed_before = if write { tx.max_seq().await? } else { 0 };
+    let feed_before = tx.max_seq().await?;
+    // A cursor from another database, or past the end of the feed (the
+    // database went back in time, restored from a backup): start the device
+    // over and say so. Its replica then offers again every change the
+    // server no longer has.
+    let (cursor, reset) = match cursor {
+        Some(c) if c.after <= feed_before => (c, false),
+        _ => {
+            tracing::warn!(
+                feed = feed_before,
+                "unknown cursor; sending everything again"
+            );
+            (Cursor::START, true)
+        }
+    };
     let mut merged = BTreeMap::new();
     for doc in incoming {
         let id = doc.id.clone();
@@ -205,7 +221,11 @@ pub async fn round(
         }
     }
     let (docs, more, next) = answer(&mut *tx, state.config.sync_page_docs, cursor, &merged).await?;
-    let feed_after = if write { tx.max_seq().await? } else { 0 };
+    let feed_after = if write {
+        tx.max_seq().await?
+    } else {
+        feed_before
+    };
     tx.commit().await?;
     if feed_after > feed_before {
         state.notifier.publish(feed_after).await;
@@ -214,6 +234,7 @@ pub async fn round(
         v: PROTOCOL_VERSION,
         cursor: serde_bytes::ByteBuf::from(next.encode(instance)),
         more,
+        reset,
         docs,
         errors,
         am_sync: am_replies,
@@ -246,17 +267,8 @@ async fn merge(
             format!("changes do not apply: {e}"),
         )));
     }
-    let missing = doc.get_missing_deps(&[]);
-    if !missing.is_empty() {
-        let listed: Vec<String> = missing.iter().map(|h| h.to_string()).collect();
-        return Ok(Err(doc_error(
-            &id,
-            "missing_dependencies",
-            format!(
-                "changes depend on changes the server does not have: {}; send all changes after the acknowledged heads",
-                listed.join(", ")
-            ),
-        )));
+    if let Some(refusal) = missing_dependencies(&id, &doc) {
+        return Ok(Err(refusal));
     }
     if let Err(refusal) = store(tx, auth, &id, &doc, &before).await? {
         return Ok(Err(refusal));
@@ -265,6 +277,23 @@ async fn merge(
         doc,
         device_heads: incoming.heads,
     }))
+}
+
+/// The refusal for a document holding changes it cannot apply yet.
+fn missing_dependencies(id: &RecordId, doc: &Automerge) -> Option<DocError> {
+    let missing = doc.get_missing_deps(&[]);
+    if missing.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = missing.iter().map(|h| h.to_string()).collect();
+    Some(doc_error(
+        id,
+        "missing_dependencies",
+        format!(
+            "changes depend on changes the server does not have: {}; send the whole history of this document",
+            listed.join(", ")
+        ),
+    ))
 }
 
 /// Validates a merged document and writes the changes it gained since
@@ -455,9 +484,9 @@ mod tests {
         let here = [1; 8];
         let c = Cursor { base: 5, after: 9 };
         let bytes = c.encode(here);
-        assert_eq!(Cursor::decode(Some(&bytes), here).unwrap(), c);
-        assert_eq!(Cursor::decode(Some(&bytes), [2; 8]).unwrap(), Cursor::START);
-        assert_eq!(Cursor::decode(None, here).unwrap(), Cursor::START);
+        assert_eq!(Cursor::decode(Some(&bytes), here).unwrap(), Some(c));
+        assert_eq!(Cursor::decode(Some(&bytes), [2; 8]).unwrap(), None);
+        assert_eq!(Cursor::decode(None, here).unwrap(), Some(Cursor::START));
         assert!(Cursor::decode(Some(&bytes[..10]), here).is_err());
         let backwards = Cursor { base: 9, after: 5 }.encode(here);
         assert!(Cursor::decode(Some(&backwards), here).is_err());

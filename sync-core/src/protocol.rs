@@ -57,6 +57,13 @@ pub struct SyncResponse {
     /// True when the server has more to send: run another round at once.
     #[serde(default)]
     pub more: bool,
+    /// True when the server did not recognise the request's cursor (its
+    /// database was replaced or restored from a backup) and is sending
+    /// everything again: the device must treat every document as
+    /// unacknowledged except those this pass returns heads for, and offer
+    /// the rest again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
     /// Documents with changes the device lacks.
     #[serde(default)]
     pub docs: Vec<DocPull>,
@@ -113,8 +120,10 @@ pub struct Heads(pub Vec<ChangeHash>);
 
 impl Serialize for Heads {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut bytes = Vec::with_capacity(self.0.len() * 32);
-        for hash in &self.0 {
+        let mut sorted = self.0.clone();
+        sorted.sort_unstable();
+        let mut bytes = Vec::with_capacity(sorted.len() * 32);
+        for hash in &sorted {
             bytes.extend_from_slice(&hash.0);
         }
         serializer.serialize_bytes(&bytes)
@@ -148,6 +157,20 @@ pub enum DecodeError {
     Version(u32),
 }
 
+/// Reads only the `v` field of a message.
+fn check_version(bytes: &[u8]) -> Result<(), DecodeError> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        v: u32,
+    }
+    let versioned: Versioned =
+        ciborium::from_reader(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if versioned.v != PROTOCOL_VERSION {
+        return Err(DecodeError::Version(versioned.v));
+    }
+    Ok(())
+}
+
 macro_rules! cbor_message {
     ($ty:ty) => {
         impl $ty {
@@ -158,12 +181,19 @@ macro_rules! cbor_message {
                 out
             }
 
-            /// Decodes a CBOR message, rejecting other protocol versions.
+            /// Decodes a CBOR message: exactly one CBOR item, of this
+            /// protocol version (checked first, so that a message of
+            /// another version is named as such whatever its shape).
             pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-                let message: Self = ciborium::from_reader(bytes)
+                check_version(bytes)?;
+                let mut rest = bytes;
+                let message: Self = ciborium::from_reader(&mut rest)
                     .map_err(|e| DecodeError::Malformed(e.to_string()))?;
-                if message.v != PROTOCOL_VERSION {
-                    return Err(DecodeError::Version(message.v));
+                if !rest.is_empty() {
+                    return Err(DecodeError::Malformed(format!(
+                        "{} bytes after the end of the message",
+                        rest.len()
+                    )));
                 }
                 Ok(message)
             }
@@ -209,23 +239,80 @@ mod tests {
             Err(DecodeError::Malformed(_))
         ));
         assert!(SyncResponse::decode(&[]).is_err());
+
+        // A future version is named as such even when its shape differs.
+        #[derive(Serialize)]
+        struct Future {
+            v: u32,
+            docs: String,
+        }
+        let mut future = Vec::new();
+        ciborium::into_writer(
+            &Future {
+                v: 2,
+                docs: "?".into(),
+            },
+            &mut future,
+        )
+        .unwrap();
+        assert!(matches!(
+            SyncRequest::decode(&future),
+            Err(DecodeError::Version(2))
+        ));
+
+        let mut trailing = SyncRequest {
+            v: PROTOCOL_VERSION,
+            ..Default::default()
+        }
+        .encode();
+        trailing.push(0);
+        assert!(matches!(
+            SyncRequest::decode(&trailing),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn heads_are_sent_sorted() {
+        let heads = Heads(vec![ChangeHash([9; 32]), ChangeHash([1; 32])]);
+        let mut out = Vec::new();
+        ciborium::into_writer(&heads, &mut out).unwrap();
+        let back: Heads = ciborium::from_reader(&out[..]).unwrap();
+        assert_eq!(back.0, vec![ChangeHash([1; 32]), ChangeHash([9; 32])]);
     }
 
     #[test]
     fn heads_must_be_whole_hashes() {
         #[derive(Serialize)]
+        struct Doc {
+            id: String,
+            heads: ByteBuf,
+            changes: Vec<ByteBuf>,
+        }
+        #[derive(Serialize)]
         struct Bad {
             v: u32,
-            docs: Vec<(String, ByteBuf, Vec<ByteBuf>)>,
+            docs: Vec<Doc>,
         }
+        let doc = |heads: usize| Doc {
+            id: RecordId::new(RecordKind::Case).to_string(),
+            heads: ByteBuf::from(vec![0; heads]),
+            changes: vec![],
+        };
+        let mut good = Vec::new();
+        ciborium::into_writer(
+            &Bad {
+                v: 1,
+                docs: vec![doc(64)],
+            },
+            &mut good,
+        )
+        .unwrap();
+        assert_eq!(SyncRequest::decode(&good).unwrap().docs[0].heads.0.len(), 2);
         let mut out = Vec::new();
         let bad = Bad {
             v: 1,
-            docs: vec![(
-                RecordId::new(RecordKind::Case).to_string(),
-                ByteBuf::from(vec![0; 31]),
-                vec![],
-            )],
+            docs: vec![doc(31)],
         };
         ciborium::into_writer(&bad, &mut out).unwrap();
         assert!(SyncRequest::decode(&out).is_err());

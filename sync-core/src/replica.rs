@@ -9,7 +9,7 @@
 //! The replica builds requests and applies responses; moving the bytes is
 //! the caller's business ([`Replica::sync_with`] loops over any transport).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash, ReadDoc};
@@ -107,6 +107,7 @@ pub struct Replica<S: ReplicaStore> {
     cursor: Option<Vec<u8>>,
     docs: BTreeMap<RecordId, Entry>,
     clock: fn() -> i64,
+    max_request_bytes: usize,
 }
 
 impl<S: ReplicaStore> Replica<S> {
@@ -144,6 +145,7 @@ impl<S: ReplicaStore> Replica<S> {
             cursor: stored.cursor,
             docs,
             clock: system_now_ms,
+            max_request_bytes: 4 * 1024 * 1024,
         })
     }
 
@@ -251,25 +253,39 @@ impl<S: ReplicaStore> Replica<S> {
             .collect()
     }
 
-    /// The request for the next round: every unacknowledged change, and the
-    /// cursor of the last applied response.
+    /// Caps the changes carried by one request (default 4 MiB), so that a
+    /// phone with a backlog stays under the server's body limit; the rest
+    /// goes in the following rounds of the same [`Replica::sync_with`].
+    pub fn set_max_request_bytes(&mut self, bytes: usize) {
+        self.max_request_bytes = bytes;
+    }
+
+    /// The request for the next round: unacknowledged changes (as many
+    /// documents as fit the request cap, at least one), and the cursor of
+    /// the last applied response.
     pub fn sync_request(&self) -> SyncRequest {
-        let docs = self
-            .docs
-            .iter()
-            .filter_map(|(id, e)| {
-                let changes: Vec<ByteBuf> = e
-                    .unacked()
-                    .iter()
-                    .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
-                    .collect();
-                (!changes.is_empty()).then(|| DocPush {
-                    id: id.clone(),
-                    heads: Heads(e.doc.get_heads()),
-                    changes,
-                })
-            })
-            .collect();
+        let mut docs = Vec::new();
+        let mut size = 0;
+        for (id, e) in &self.docs {
+            let changes: Vec<ByteBuf> = e
+                .unacked()
+                .iter()
+                .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                .collect();
+            if changes.is_empty() {
+                continue;
+            }
+            let doc_size: usize = changes.iter().map(|c| c.len()).sum();
+            if !docs.is_empty() && size + doc_size > self.max_request_bytes {
+                continue;
+            }
+            size += doc_size;
+            docs.push(DocPush {
+                id: id.clone(),
+                heads: Heads(e.doc.get_heads()),
+                changes,
+            });
+        }
         SyncRequest {
             v: PROTOCOL_VERSION,
             cursor: self.cursor.clone().map(ByteBuf::from),
@@ -285,6 +301,16 @@ impl<S: ReplicaStore> Replica<S> {
             rounds: 1,
             ..Default::default()
         };
+        if response.reset {
+            // The server lost track of us: nothing is acknowledged until it
+            // says so again.
+            for (id, entry) in &mut self.docs {
+                if !entry.acked.is_empty() {
+                    entry.acked.clear();
+                    persist(&mut self.store, id, entry)?;
+                }
+            }
+        }
         for pull in response.docs {
             let entry = self.docs.entry(pull.id.clone()).or_insert_with(|| Entry {
                 doc: doc::empty(self.actor.clone()),
@@ -315,31 +341,54 @@ impl<S: ReplicaStore> Replica<S> {
             }
             persist(&mut self.store, &pull.id, entry)?;
         }
+        for error in &response.errors {
+            // The server lacks history our acknowledged heads assume: send
+            // the document's whole history next time.
+            if error.code == "missing_dependencies"
+                && let Some(entry) = self.docs.get_mut(&error.id)
+            {
+                entry.acked.clear();
+                persist(&mut self.store, &error.id, entry)?;
+            }
+        }
         self.store.put_cursor(&response.cursor)?;
         self.cursor = Some(response.cursor.into_vec());
         report.errors = response.errors;
         Ok(report)
     }
 
-    /// Syncs until the server has nothing more to send, one request per
-    /// round through `send`, which posts a request body and returns the
-    /// response body.
+    /// Syncs until the server has nothing more to send and every pending
+    /// change has been offered, one request per round through `send`, which
+    /// posts a request body and returns the response body.
     pub async fn sync_with<F, Fut, E>(&mut self, mut send: F) -> Result<SyncReport, SyncError<E>>
     where
         F: FnMut(Vec<u8>) -> Fut,
         Fut: Future<Output = Result<Vec<u8>, E>>,
     {
         let mut total = SyncReport::default();
+        let mut resent_history = false;
         loop {
-            let body = self.sync_request().encode();
-            let reply = send(body).await.map_err(SyncError::Transport)?;
+            let request = self.sync_request();
+            let sent: BTreeSet<RecordId> = request.docs.iter().map(|d| d.id.clone()).collect();
+            let reply = send(request.encode()).await.map_err(SyncError::Transport)?;
             let response = SyncResponse::decode(&reply)?;
             let more = response.more;
             let report = self.apply_response(response)?;
             total.rounds += 1;
             total.received += report.received;
+            // Documents pending but not offered in this round: left out for
+            // size, or found pending only now (the server's heads went back,
+            // as after a restore from backup).
+            let unsent = self.pending().keys().any(|id| !sent.contains(id));
+            // Once per sync, resend whole histories the server asked for.
+            let resend = !resent_history
+                && report
+                    .errors
+                    .iter()
+                    .any(|e| e.code == "missing_dependencies");
+            resent_history |= resend;
             total.errors.extend(report.errors);
-            if !more {
+            if !more && !unsent && !resend {
                 return Ok(total);
             }
         }

@@ -409,3 +409,27 @@ async fn a_bad_document_is_refused_while_the_rest_of_the_batch_merges() {
     let ack = response.docs.iter().find(|d| d.id == good.id).unwrap();
     assert_eq!(ack.heads, good.heads);
 }
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let env = env().await;
+    let response = env
+        .http
+        .get(env.server.url("/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(error_code(&response.bytes().await.unwrap()), "not_found");
+    let response = env
+        .http
+        .get(env.server.url("/v1/sync"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(
+        error_code(&response.bytes().await.unwrap()),
+        "method_not_allowed"
+    );
+}

@@ -355,3 +355,75 @@ async fn a_phone_speaking_only_automerge_sync_converges() {
         "808"
     );
 }
+
+#[tokio::test]
+async fn a_backlog_larger_than_one_request_goes_up_in_several() {
+    let server = server_with_workers(2).await;
+    let mut phone = server.device("w0").await;
+    phone.replica.set_max_request_bytes(2_000);
+    for i in 0..40 {
+        let mut h = household();
+        h.notes = format!("第{i}户：{}", "情况说明。".repeat(20)).into();
+        phone.replica.create(&h).unwrap();
+    }
+    phone.sync().await;
+    assert!(phone.requests > 2, "{} requests", phone.requests);
+    assert!(phone.replica.pending().is_empty());
+    assert_eq!(server.count("documents").await, 40);
+}
+
+#[tokio::test]
+async fn a_server_restored_from_an_older_backup_gets_the_lost_changes_back_from_the_phones() {
+    let server = server_with_workers(2).await;
+    if server.db.is_postgres() {
+        eprintln!("restoring a backup is exercised on SQLite");
+        return;
+    }
+    let mut phone = server.device("w0").await;
+    let early = phone.replica.create(&household()).unwrap();
+    phone.sync().await;
+
+    // A consistent backup, taken while the server runs.
+    let backup = server.db.dir.path().join("backup.db");
+    let pool = sqlx::SqlitePool::connect(&server.db.url).await.unwrap();
+    sqlx::query(&format!("VACUUM INTO '{}'", backup.display()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    // Work acknowledged after the backup...
+    let late = phone.replica.create(&household()).unwrap();
+    phone
+        .replica
+        .update::<Household>(&early, |h| h.address.room = "after backup".into())
+        .unwrap();
+    phone.sync().await;
+    assert!(phone.replica.pending().is_empty());
+    let _keep_backup = server.db.clone();
+    server.stop().await;
+
+    // ...is lost when the backup is restored.
+    let restored_dir = tempfile::tempdir().unwrap();
+    let restored_file = restored_dir.path().join("gridsync.db");
+    std::fs::copy(&backup, &restored_file).unwrap();
+    let restored = TestServer::start_with(|c| {
+        c.database_url = Some(format!("sqlite://{}", restored_file.display()));
+    })
+    .await;
+    assert!(restored.document(&late).await.is_none());
+
+    // The phone edits once more and syncs: the server answers with its older
+    // heads, and the phone offers again everything they lack.
+    phone.reconnect(restored.url(""));
+    phone
+        .replica
+        .update::<Household>(&early, |h| h.address.unit = "3".into())
+        .unwrap();
+    let report = phone.sync().await;
+    assert!(phone.replica.pending().is_empty(), "{report:?}");
+    let merged: Household = doc::read(&restored.document(&early).await.unwrap()).unwrap();
+    assert_eq!(merged.address.room, "after backup");
+    assert_eq!(merged.address.unit, "3");
+    assert!(restored.document(&late).await.is_some());
+}
