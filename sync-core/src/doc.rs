@@ -5,7 +5,7 @@ use automerge::transaction::CommitOptions;
 use automerge::{ActorId, Automerge, AutomergeError, ChangeHash, LoadOptions, TextEncoding};
 
 use crate::id::RecordKind;
-use crate::records::{Case, Household, Record, ValidationError, Visit};
+use crate::records::{Case, Household, Record, Sensitive, ValidationError, Visit};
 
 /// Why a document cannot be read or edited as the record it should hold.
 #[derive(Debug, thiserror::Error)]
@@ -66,13 +66,44 @@ pub fn read<R: Record>(doc: &Automerge) -> Result<R, DocError> {
     Ok(record)
 }
 
+/// What decides who may see a document: where it belongs and, for cases,
+/// who reported it and who handles it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DocMeta {
+    /// The org unit the record belongs to.
+    pub org_unit: String,
+    /// The reporting user, for cases.
+    pub reporter: Option<String>,
+    /// The user the case is assigned to, for assigned cases.
+    pub assignee: Option<String>,
+}
+
+/// Checks that `doc` holds a valid record of `kind` and returns its
+/// [`DocMeta`].
+pub fn meta(kind: RecordKind, doc: &Automerge) -> Result<DocMeta, DocError> {
+    let area = |org_unit: String| DocMeta {
+        org_unit,
+        ..DocMeta::default()
+    };
+    Ok(match kind {
+        RecordKind::Household => area(read::<Household>(doc)?.org_unit),
+        RecordKind::Visit => area(read::<Visit>(doc)?.org_unit),
+        RecordKind::Sensitive => area(read::<Sensitive>(doc)?.org_unit),
+        RecordKind::Case => {
+            let case = read::<Case>(doc)?;
+            let assignee = Some(case.assignee().to_owned()).filter(|a| !a.is_empty());
+            DocMeta {
+                org_unit: case.org_unit,
+                reporter: Some(case.reporter),
+                assignee,
+            }
+        }
+    })
+}
+
 /// Checks that `doc` holds a valid record of `kind`.
 pub fn check(kind: RecordKind, doc: &Automerge) -> Result<(), DocError> {
-    match kind {
-        RecordKind::Household => read::<Household>(doc).map(drop),
-        RecordKind::Case => read::<Case>(doc).map(drop),
-        RecordKind::Visit => read::<Visit>(doc).map(drop),
-    }
+    meta(kind, doc).map(drop)
 }
 
 /// A new document holding `record`, written as one change by `actor` at

@@ -14,11 +14,19 @@ pub enum RecordKind {
     Case,
     /// One visit (走访) by a worker to a household.
     Visit,
+    /// A household's special-population details (特殊人群), kept apart so
+    /// that only roles allowed to see them receive them.
+    Sensitive,
 }
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RecordKind; 3] = [RecordKind::Household, RecordKind::Case, RecordKind::Visit];
+    pub const ALL: [RecordKind; 4] = [
+        RecordKind::Household,
+        RecordKind::Case,
+        RecordKind::Visit,
+        RecordKind::Sensitive,
+    ];
 
     /// The prefix that starts every id of this kind.
     pub const fn prefix(self) -> &'static str {
@@ -26,6 +34,7 @@ impl RecordKind {
             RecordKind::Household => "hh",
             RecordKind::Case => "cs",
             RecordKind::Visit => "vs",
+            RecordKind::Sensitive => "hs",
         }
     }
 
@@ -35,6 +44,7 @@ impl RecordKind {
             RecordKind::Household => "household",
             RecordKind::Case => "case",
             RecordKind::Visit => "visit",
+            RecordKind::Sensitive => "sensitive",
         }
     }
 
@@ -62,7 +72,7 @@ pub struct RecordId {
 
 /// Why a string is not a record id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid record id {input:?}: expected <hh|cs|vs>_<32 lowercase hex digits>")]
+#[error("invalid record id {input:?}: expected <hh|cs|vs|hs>_<32 lowercase hex digits>")]
 pub struct InvalidRecordId {
     input: String,
 }

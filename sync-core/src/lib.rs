@@ -13,6 +13,7 @@
 
 pub mod doc;
 pub mod id;
+pub mod policy;
 pub mod protocol;
 pub mod records;
 pub mod replica;

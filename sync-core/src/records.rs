@@ -295,6 +295,20 @@ pub struct Case {
     pub events: Vec<CaseEvent>,
 }
 
+impl Case {
+    /// Who the case is assigned to now: the target of the latest `assign`
+    /// event (by time, then id), empty when unassigned. The full workflow
+    /// fold lives with the case state machine; this is what scoping needs.
+    pub fn assignee(&self) -> &str {
+        self.events
+            .iter()
+            .filter(|e| e.kind == "assign")
+            .max_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)))
+            .and_then(|e| e.data.get("to"))
+            .map_or("", String::as_str)
+    }
+}
+
 impl Record for Case {
     const KIND: RecordKind = RecordKind::Case;
 
@@ -391,6 +405,56 @@ pub struct CaseEvent {
     pub at: i64,
     /// Event details.
     pub data: BTreeMap<String, String>,
+}
+
+/// Special-population details of a household (特殊人群): released from
+/// prison, community correction, community drug rehabilitation, severe
+/// mental disorder. A document of its own, received only by roles allowed
+/// to see it; the household document does not even say it exists.
+#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile)]
+pub struct Sensitive {
+    /// The household (a household record id).
+    pub household: String,
+    /// The household's grid, kept equal to the household's.
+    pub org_unit: String,
+    /// Which categories apply (see [`SensitiveCategory`]), as a set.
+    pub categories: BTreeMap<String, bool>,
+    /// Case-management notes; Automerge text.
+    pub notes: Text,
+}
+
+/// The special-population categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SensitiveCategory {
+    /// 刑满释放
+    ReleasedFromPrison,
+    /// 社区矫正
+    CommunityCorrection,
+    /// 社区戒毒
+    DrugRehabilitation,
+    /// 严重精神障碍
+    SevereMentalDisorder,
+}
+
+impl SensitiveCategory {
+    /// The key stored in the document.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SensitiveCategory::ReleasedFromPrison => "released_from_prison",
+            SensitiveCategory::CommunityCorrection => "community_correction",
+            SensitiveCategory::DrugRehabilitation => "drug_rehabilitation",
+            SensitiveCategory::SevereMentalDisorder => "severe_mental_disorder",
+        }
+    }
+}
+
+impl Record for Sensitive {
+    const KIND: RecordKind = RecordKind::Sensitive;
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        require("org_unit", &self.org_unit)?;
+        check_record_ref("household", &self.household, RecordKind::Household)
+    }
 }
 
 /// A visit (走访) to a household by a grid worker.
