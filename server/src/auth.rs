@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::error::AppError;
 use crate::storage::{DeviceRow, SigningKeyRow, Storage, UserRow};
 use crate::{ApiJson, AppState, now_ms, random_hex};
+use sync_core::policy::Role;
 
 /// The token-signing keys: the newest signs, every unretired one verifies,
 /// so a new key can be introduced without logging anyone out.
@@ -73,6 +74,15 @@ impl Keys {
     }
 }
 
+/// Adds a new signing key, which signs from the next start of each
+/// instance on; tokens signed with the older keys stay valid. Returns its
+/// `kid`.
+pub async fn rotate_key(storage: &dyn Storage) -> Result<String, AppError> {
+    let key = new_signing_key()?;
+    storage.insert_signing_key(&key).await?;
+    Ok(key.kid)
+}
+
 fn new_signing_key() -> Result<SigningKeyRow, AppError> {
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
@@ -105,15 +115,30 @@ pub struct Claims {
     pub exp: u64,
 }
 
-/// The authenticated user and device behind a request.
+/// The authenticated user and device behind a request, as the database
+/// says now (a role changed since the token was issued counts at once).
 #[derive(Debug, Clone)]
 pub struct AuthDevice {
     /// User id.
     pub user_id: String,
     /// Device id.
     pub device_id: String,
-    /// Role name.
-    pub role: String,
+    /// The user's role.
+    pub role: Role,
+    /// The user's scope version.
+    pub scope_version: i64,
+    /// The scope version the device last scanned.
+    pub device_scope_version: i64,
+}
+
+impl AuthDevice {
+    /// Refuses anyone but an admin.
+    pub fn require_admin(&self) -> Result<(), AppError> {
+        if self.role != Role::Admin {
+            return Err(AppError::Forbidden("this needs the admin role".into()));
+        }
+        Ok(())
+    }
 }
 
 impl FromRequestParts<AppState> for AuthDevice {
@@ -141,10 +166,18 @@ impl FromRequestParts<AppState> for AuthDevice {
         if device.revoked_at.is_some() {
             return Err(AppError::DeviceRevoked);
         }
+        let user = state
+            .storage
+            .user(&claims.sub)
+            .await?
+            .ok_or(AppError::Unauthorized("unknown user"))?;
+        let role = user.role.parse().map_err(AppError::internal)?;
         Ok(AuthDevice {
             user_id: claims.sub,
             device_id: claims.dev,
-            role: claims.role,
+            role,
+            scope_version: user.scope_version,
+            device_scope_version: device.scope_version,
         })
     }
 }
@@ -280,6 +313,7 @@ async fn login(
         name: device_name.to_owned(),
         created_at: now_ms(),
         revoked_at: None,
+        scope_version: -1,
     };
     state
         .storage

@@ -8,11 +8,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::auth::hash_password;
+use crate::admin::{self, Actor, DeviceView, NewOrgUnit, NewUser, RoleAssignment};
 use crate::config::{Config, LogFormat};
 use crate::error::AppError;
-use crate::storage::UserRow;
-use crate::{AppState, demo, now_ms, random_hex};
+use crate::{AppState, demo};
 
 /// gridsync: offline-first sync for grid workers' household and case records.
 #[derive(Debug, Parser)]
@@ -59,6 +58,30 @@ struct Common {
 
 #[derive(Debug, Subcommand)]
 enum AdminTask {
+    /// Create an org unit.
+    CreateOrgUnit {
+        /// Id: a-z, 0-9, '.', '-'.
+        #[arg(long)]
+        id: String,
+        /// Parent org unit (none for a root).
+        #[arg(long)]
+        parent: Option<String>,
+        /// county, township, community or grid.
+        #[arg(long)]
+        kind: String,
+        /// Name shown to people.
+        #[arg(long)]
+        name: String,
+    },
+    /// Move an org unit, with everything below it, under another parent.
+    MoveOrgUnit {
+        /// The unit to move.
+        #[arg(long)]
+        id: String,
+        /// Its new parent.
+        #[arg(long)]
+        parent: String,
+    },
     /// Create a user; the password is read from standard input.
     CreateUser {
         /// Login name.
@@ -67,12 +90,59 @@ enum AdminTask {
         /// Name shown to people (default: the username).
         #[arg(long)]
         display_name: Option<String>,
-        /// Role, e.g. grid_worker, community_staff, admin.
+        /// grid_worker, mediator, community_staff, centre_staff, department,
+        /// supervisor or admin.
         #[arg(long)]
         role: String,
-        /// The org unit the user works in, e.g. demo.t1.c1.g1.
+        /// An org unit the user is bound to (repeat for several).
+        #[arg(long = "org-unit")]
+        org_units: Vec<String>,
+    },
+    /// Replace a user's role and org units.
+    SetRole {
+        /// The user's login name.
         #[arg(long)]
-        org_unit: String,
+        username: String,
+        /// The new role.
+        #[arg(long)]
+        role: String,
+        /// An org unit (repeat for several).
+        #[arg(long = "org-unit")]
+        org_units: Vec<String>,
+    },
+    /// Set a user's password, read from standard input.
+    ResetPassword {
+        /// The user's login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// List devices, of one user or of everyone.
+    ListDevices {
+        /// Only this user's devices.
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Revoke a device: its next request is refused.
+    RevokeDevice {
+        /// Device id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Add a new token-signing key; tokens signed with older keys stay valid.
+    RotateKey,
+    /// List quarantined changes waiting for a decision.
+    ListQuarantine,
+    /// Merge a quarantined change into the shared history.
+    Approve {
+        /// Quarantine entry id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Drop a quarantined change for good.
+    Discard {
+        /// Quarantine entry id.
+        #[arg(long)]
+        id: String,
     },
 }
 
@@ -123,37 +193,102 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
             let config = common.config(None)?;
             init_tracing(config.log_format);
             let state = AppState::open(config).await?;
-            match task {
-                AdminTask::CreateUser {
-                    username,
-                    display_name,
-                    role,
-                    org_unit,
-                } => {
-                    let mut password = String::new();
-                    std::io::stdin().read_to_string(&mut password)?;
-                    let password = password.trim_end_matches(['\r', '\n']).to_owned();
-                    if password.chars().count() < 8 {
-                        return Err("the password must have at least 8 characters".into());
-                    }
-                    let user = UserRow {
-                        id: format!("usr_{}", random_hex(12)),
-                        display_name: display_name.unwrap_or_else(|| username.clone()),
-                        username,
-                        password_hash: hash_password(password).await?,
-                        role,
-                        org_unit,
-                        created_at: now_ms(),
-                    };
-                    state
-                        .storage
-                        .insert_user(&user)
-                        .await
-                        .map_err(AppError::from)?;
-                    println!("{}", user.id);
-                }
-            }
+            admin_task(&state, task).await?;
         }
+    }
+    Ok(())
+}
+
+fn read_password() -> Result<String, Box<dyn std::error::Error>> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn user_id(state: &AppState, username: &str) -> Result<String, AppError> {
+    Ok(state
+        .storage
+        .user_by_username(username)
+        .await?
+        .ok_or(AppError::Missing("user"))?
+        .id)
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std::error::Error>> {
+    let actor = Actor::cli();
+    match task {
+        AdminTask::CreateOrgUnit {
+            id,
+            parent,
+            kind,
+            name,
+        } => {
+            let unit = NewOrgUnit {
+                id,
+                parent,
+                kind,
+                name,
+            };
+            print_json(&admin::create_org_unit(state, &actor, unit).await?);
+        }
+        AdminTask::MoveOrgUnit { id, parent } => {
+            print_json(&admin::move_org_unit(state, &actor, &id, &parent).await?);
+        }
+        AdminTask::CreateUser {
+            username,
+            display_name,
+            role,
+            org_units,
+        } => {
+            let user = NewUser {
+                username,
+                display_name,
+                password: read_password()?,
+                role,
+                org_units,
+            };
+            print_json(&admin::create_user(state, &actor, user).await?);
+        }
+        AdminTask::SetRole {
+            username,
+            role,
+            org_units,
+        } => {
+            let id = user_id(state, &username).await?;
+            admin::set_role(state, &actor, &id, RoleAssignment { role, org_units }).await?;
+        }
+        AdminTask::ResetPassword { username } => {
+            let id = user_id(state, &username).await?;
+            admin::reset_password(state, &actor, &id, read_password()?).await?;
+        }
+        AdminTask::ListDevices { username } => {
+            let user = match username {
+                Some(name) => Some(user_id(state, &name).await?),
+                None => None,
+            };
+            let devices = state.storage.devices(user.as_deref()).await?;
+            let views: Vec<DeviceView> = devices.into_iter().map(DeviceView::from).collect();
+            print_json(&views);
+        }
+        AdminTask::RevokeDevice { id } => {
+            let device: DeviceView = admin::revoke_device(state, &actor, &id).await?.into();
+            print_json(&device);
+        }
+        AdminTask::RotateKey => {
+            println!("{}", crate::auth::rotate_key(state.storage.as_ref()).await?);
+        }
+        AdminTask::ListQuarantine => {
+            print_json(&state.storage.quarantined("pending").await?);
+        }
+        AdminTask::Approve { id } => print_json(&admin::decide(state, &actor, &id, true).await?),
+        AdminTask::Discard { id } => print_json(&admin::decide(state, &actor, &id, false).await?),
     }
     Ok(())
 }

@@ -1,18 +1,21 @@
 //! A small demo county for trying gridsync at once: one township, three
-//! communities of two grids, fifty households per grid, some cases and
-//! visits, and one user per role. Generated deterministically, and written
-//! through the same sync path devices use.
+//! communities of two grids, fifty households per grid, some cases, visits
+//! and special-population details, and one user per role. Generated
+//! deterministically, and written through the same admin functions and
+//! sync path that people and devices use.
 
+use sync_core::policy::Role;
 use sync_core::records::{
-    Address, Case, CaseCategory, CaseEvent, Household, Member, Party, Relation, Residence, Sex,
-    Tag, Visit,
+    Address, Case, CaseCategory, CaseEvent, Household, Member, Party, Relation, Residence,
+    Sensitive, SensitiveCategory, Sex, Tag, Visit,
 };
 use sync_core::{MemoryStore, RecordId, RecordKind, Replica};
 
-use crate::auth::{AuthDevice, hash_password};
+use crate::admin::{self, Actor, NewOrgUnit, NewUser};
+use crate::auth::AuthDevice;
 use crate::error::AppError;
-use crate::storage::UserRow;
-use crate::{AppState, now_ms};
+use crate::storage::DeviceRow;
+use crate::{AppState, now_ms, random_hex};
 
 /// The password of every demo user.
 pub const DEMO_PASSWORD: &str = "gridsync-demo";
@@ -190,29 +193,69 @@ pub fn case(rng: &mut Rng, grid: &str, household: &RecordId, reporter: &str, at:
     }
 }
 
+/// The demo org tree: (id, parent, kind, name).
+fn org_tree() -> Vec<(String, Option<String>, &'static str, String)> {
+    let mut units = vec![
+        ("demo".to_owned(), None, "county", "示范县".to_owned()),
+        (
+            "demo.t1".to_owned(),
+            Some("demo".to_owned()),
+            "township",
+            "城关街道".to_owned(),
+        ),
+    ];
+    for c in 1..=3 {
+        let community = format!("demo.t1.c{c}");
+        units.push((
+            community.clone(),
+            Some("demo.t1".into()),
+            "community",
+            format!("第{c}社区"),
+        ));
+        for g in 1..=2 {
+            units.push((
+                format!("{community}.g{g}"),
+                Some(community.clone()),
+                "grid",
+                format!("第{c}社区第{g}网格"),
+            ));
+        }
+    }
+    units
+}
+
 /// Seeds the demo county and users unless users exist already.
 pub async fn seed(state: &AppState) -> Result<bool, AppError> {
     if state.storage.user_by_username("admin").await?.is_some() {
         return Ok(false);
     }
-    let password_hash = hash_password(DEMO_PASSWORD.to_owned()).await?;
-    let mut user_ids = Vec::new();
-    for (i, (username, display_name, role, org_unit)) in DEMO_USERS.iter().enumerate() {
-        let id = format!("usr_demo{i}");
-        state
-            .storage
-            .insert_user(&UserRow {
-                id: id.clone(),
-                username: (*username).into(),
-                display_name: (*display_name).into(),
-                password_hash: password_hash.clone(),
-                role: (*role).into(),
-                org_unit: (*org_unit).into(),
-                created_at: now_ms(),
-            })
-            .await?;
-        user_ids.push(id);
+    let actor = Actor::cli();
+    for (id, parent, kind, name) in org_tree() {
+        let unit = NewOrgUnit {
+            id,
+            parent,
+            kind: kind.into(),
+            name,
+        };
+        admin::create_org_unit(state, &actor, unit).await?;
     }
+    let mut user_ids = Vec::new();
+    for (username, display_name, role, org_unit) in DEMO_USERS {
+        let user = NewUser {
+            username: username.into(),
+            display_name: Some(display_name.into()),
+            password: DEMO_PASSWORD.into(),
+            role: role.into(),
+            org_units: vec![org_unit.into()],
+        };
+        user_ids.push(admin::create_user(state, &actor, user).await?.id);
+    }
+    let (admin_id, worker_ids, mediator_id, staff_id) = (
+        &user_ids[0],
+        [&user_ids[1], &user_ids[2]],
+        &user_ids[3],
+        &user_ids[4],
+    );
 
     let mut rng = Rng::new(2024);
     let mut replica = Replica::open(MemoryStore::default()).map_err(AppError::internal)?;
@@ -223,18 +266,33 @@ pub async fn seed(state: &AppState) -> Result<bool, AppError> {
         serial += 1;
         RecordId::from_parts(kind, 0xde30_0000_0000_0000_0000_0000_0000_0000 | serial)
     };
-    for grid in grids() {
+    for (g, grid) in grids().into_iter().enumerate() {
+        let worker = worker_ids[g % 2];
         for n in 0..HOUSEHOLDS_PER_GRID {
             let h = household(&mut rng, &grid, n);
             let id = next_id(RecordKind::Household);
             replica
                 .create_with_id(id.clone(), &h)
                 .map_err(AppError::internal)?;
+            if n == 0 || rng.chance(2) {
+                let mut details = Sensitive {
+                    household: id.to_string(),
+                    org_unit: grid.clone(),
+                    notes: "按月走访，情况稳定。".into(),
+                    ..Default::default()
+                };
+                details
+                    .categories
+                    .insert(SensitiveCategory::ReleasedFromPrison.as_str().into(), true);
+                replica
+                    .create_with_id(next_id(RecordKind::Sensitive), &details)
+                    .map_err(AppError::internal)?;
+            }
             if rng.chance(60) {
                 let visit = Visit {
                     household: id.to_string(),
                     org_unit: grid.clone(),
-                    worker: user_ids[1].clone(),
+                    worker: worker.clone(),
                     visited_at: now - rng.below(40) as i64 * day,
                     findings: "入户走访，情况正常。".into(),
                     follow_up: rng.chance(10),
@@ -245,19 +303,43 @@ pub async fn seed(state: &AppState) -> Result<bool, AppError> {
             }
             if rng.chance(12) {
                 let at = now - rng.below(60) as i64 * day;
-                let c = case(&mut rng, &grid, &id, &user_ids[1], at);
+                let mut c = case(&mut rng, &grid, &id, worker, at);
+                if rng.chance(50) {
+                    c.events.push(CaseEvent {
+                        id: format!("e{}", rng.next_u64()),
+                        kind: "assign".into(),
+                        author: staff_id.clone(),
+                        device: "demo".into(),
+                        at: at + day,
+                        data: [("to".to_owned(), mediator_id.clone())].into(),
+                    });
+                }
                 replica
                     .create_with_id(next_id(RecordKind::Case), &c)
                     .map_err(AppError::internal)?;
             }
         }
     }
-    let system = AuthDevice {
-        user_id: user_ids[0].clone(),
-        device_id: "demo-seed".into(),
-        role: "admin".into(),
+    let device = DeviceRow {
+        id: "dev_demo_seed".into(),
+        user_id: admin_id.clone(),
+        name: "demo seed".into(),
+        created_at: now,
+        revoked_at: Some(now),
+        scope_version: -1,
     };
-    let response = crate::sync::round(state, &system, replica.sync_request()).await?;
+    state
+        .storage
+        .insert_device(&device, &random_hex(32))
+        .await?;
+    let seeder = AuthDevice {
+        user_id: admin_id.clone(),
+        device_id: device.id,
+        role: Role::Admin,
+        scope_version: 0,
+        device_scope_version: -1,
+    };
+    let response = crate::sync::round(state, &seeder, replica.sync_request()).await?;
     if let Some(e) = response.errors.first() {
         return Err(AppError::internal(format!(
             "demo seed refused: {} {}",

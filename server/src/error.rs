@@ -48,9 +48,15 @@ pub enum AppError {
     /// Something with that name exists already.
     #[error("{0} exists already")]
     Conflict(&'static str),
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such route or resource.
     #[error("not found")]
     NotFound,
+    /// A named thing does not exist.
+    #[error("{0} not found")]
+    Missing(&'static str),
     /// The route exists, but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -79,7 +85,8 @@ impl AppError {
             }
             AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::NotFound | AppError::Missing(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -21,6 +21,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -114,6 +115,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(sync::router())
         .merge(events::router())
+        .merge(admin::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))

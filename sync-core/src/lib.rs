@@ -23,4 +23,4 @@ pub use automerge;
 pub use autosurgeon;
 pub use id::{RecordId, RecordKind};
 pub use replica::{Replica, ReplicaError, SyncError, SyncReport};
-pub use store::{FileStore, MemoryStore, ReplicaStore};
+pub use store::{FileStore, MemoryStore, Rejected, ReplicaStore};

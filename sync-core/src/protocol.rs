@@ -26,6 +26,12 @@ pub struct SyncRequest {
     /// device that has never synced. Opaque to the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<ByteBuf>,
+    /// The Automerge actor ids this device writes with (16 bytes each,
+    /// usually one). The server registers each to the device on first sight
+    /// and accepts changes only from actors registered to the device that
+    /// sends them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actors: Vec<ByteBuf>,
     /// Documents with changes the server has not acknowledged.
     #[serde(default)]
     pub docs: Vec<DocPush>,
@@ -70,6 +76,9 @@ pub struct SyncResponse {
     /// Documents whose changes were not accepted, and why.
     #[serde(default)]
     pub errors: Vec<DocError>,
+    /// Documents the device must no longer hold: they left its scope.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop: Vec<RecordId>,
     /// Automerge sync-protocol replies to [`SyncRequest::am_sync`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub am_sync: Vec<AmSync>,
@@ -214,6 +223,7 @@ mod tests {
         let request = SyncRequest {
             v: PROTOCOL_VERSION,
             cursor: Some(ByteBuf::from(vec![1, 2, 3])),
+            actors: vec![ByteBuf::from(vec![7; 16])],
             docs: vec![DocPush {
                 id: RecordId::new(RecordKind::Household),
                 heads: Heads(vec![ChangeHash([7; 32]), ChangeHash([9; 32])]),

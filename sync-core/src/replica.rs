@@ -22,7 +22,7 @@ use crate::protocol::{
     SyncResponse,
 };
 use crate::records::Record;
-use crate::store::{ReplicaStore, StoredDoc};
+use crate::store::{Rejected, ReplicaStore, StoredDoc};
 
 /// Why a replica operation failed. Nothing was changed when it did.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +106,7 @@ pub struct Replica<S: ReplicaStore> {
     actor: ActorId,
     cursor: Option<Vec<u8>>,
     docs: BTreeMap<RecordId, Entry>,
+    rejected: Vec<Rejected>,
     clock: fn() -> i64,
     max_request_bytes: usize,
 }
@@ -144,6 +145,7 @@ impl<S: ReplicaStore> Replica<S> {
             actor,
             cursor: stored.cursor,
             docs,
+            rejected: stored.rejected,
             clock: system_now_ms,
             max_request_bytes: 4 * 1024 * 1024,
         })
@@ -242,6 +244,12 @@ impl<S: ReplicaStore> Replica<S> {
         Ok(hash)
     }
 
+    /// Local edits the server refused, kept for the user to see (and for
+    /// an admin to approve on the server).
+    pub fn rejected(&self) -> &[Rejected] {
+        &self.rejected
+    }
+
     /// Changes not yet acknowledged by the server, per document.
     pub fn pending(&self) -> BTreeMap<RecordId, Vec<ChangeHash>> {
         self.docs
@@ -289,6 +297,7 @@ impl<S: ReplicaStore> Replica<S> {
         SyncRequest {
             v: PROTOCOL_VERSION,
             cursor: self.cursor.clone().map(ByteBuf::from),
+            actors: vec![ByteBuf::from(self.actor.to_bytes().to_vec())],
             docs,
             am_sync: Vec::new(),
         }
@@ -341,14 +350,78 @@ impl<S: ReplicaStore> Replica<S> {
             }
             persist(&mut self.store, &pull.id, entry)?;
         }
+        let mut refused_any = false;
         for error in &response.errors {
-            // The server lacks history our acknowledged heads assume: send
-            // the document's whole history next time.
-            if error.code == "missing_dependencies"
-                && let Some(entry) = self.docs.get_mut(&error.id)
-            {
-                entry.acked.clear();
-                persist(&mut self.store, &error.id, entry)?;
+            let Some(entry) = self.docs.get_mut(&error.id) else {
+                continue;
+            };
+            match error.code.as_str() {
+                // The server lacks history our acknowledged heads assume:
+                // send the document's whole history next time.
+                "missing_dependencies" => {
+                    entry.acked.clear();
+                    persist(&mut self.store, &error.id, entry)?;
+                }
+                // Refused for good: keep the edits aside for the user and
+                // go back to what the server holds.
+                "forbidden" | "unregistered_actor" => {
+                    let refused = entry.unacked();
+                    if !refused.is_empty() {
+                        self.rejected.push(Rejected {
+                            id: error.id.clone(),
+                            code: error.code.clone(),
+                            message: error.message.clone(),
+                            changes: refused
+                                .iter()
+                                .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                                .collect(),
+                        });
+                        refused_any = true;
+                    }
+                    if !response.drop.contains(&error.id) {
+                        let reset = entry.doc.fork_at(&entry.acked).map_err(|source| {
+                            ReplicaError::Load {
+                                id: error.id.clone(),
+                                source: Box::new(source),
+                            }
+                        })?;
+                        entry.doc = reset.with_actor(self.actor.clone());
+                        persist(&mut self.store, &error.id, entry)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        for id in &response.drop {
+            let Some(entry) = self.docs.remove(id) else {
+                continue;
+            };
+            let unsent = entry.unacked();
+            let already_kept = self.rejected.iter().any(|r| &r.id == id);
+            if !unsent.is_empty() && !already_kept {
+                self.rejected.push(Rejected {
+                    id: id.clone(),
+                    code: "out_of_scope".into(),
+                    message: "the record left this device's scope before these edits were sent"
+                        .into(),
+                    changes: unsent
+                        .iter()
+                        .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                        .collect(),
+                });
+                refused_any = true;
+            }
+            self.store.remove_doc(id)?;
+        }
+        if refused_any {
+            self.store.put_rejected(&self.rejected)?;
+            // Later local changes must not reuse the sequence numbers of the
+            // refused ones (an admin may still approve those): write as a
+            // new actor from now on.
+            self.actor = ActorId::random();
+            self.store.put_actor(&self.actor)?;
+            for entry in self.docs.values_mut() {
+                entry.doc.set_actor(self.actor.clone());
             }
         }
         self.store.put_cursor(&response.cursor)?;

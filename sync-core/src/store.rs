@@ -19,6 +19,23 @@ pub struct Stored {
     pub cursor: Option<Vec<u8>>,
     /// Each document: its saved bytes and the heads the server acknowledged.
     pub docs: BTreeMap<RecordId, StoredDoc>,
+    /// Local edits the server refused, kept for the user.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Local edits the server refused (or that left the device's scope before
+/// they were sent): kept on the device so that nothing typed is lost.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rejected {
+    /// The document.
+    pub id: RecordId,
+    /// The server's error code (`forbidden`, `unregistered_actor`,
+    /// `out_of_scope`).
+    pub code: String,
+    /// The server's reason.
+    pub message: String,
+    /// The refused Automerge changes.
+    pub changes: Vec<serde_bytes::ByteBuf>,
 }
 
 /// One persisted document.
@@ -42,6 +59,10 @@ pub trait ReplicaStore {
     /// Replaces the cursor. Called only after every document of the response
     /// that produced it is stored.
     fn put_cursor(&mut self, cursor: &[u8]) -> io::Result<()>;
+    /// Removes a document.
+    fn remove_doc(&mut self, id: &RecordId) -> io::Result<()>;
+    /// Replaces the list of refused edits.
+    fn put_rejected(&mut self, rejected: &[Rejected]) -> io::Result<()>;
 }
 
 /// A store in memory. Cloning it is how a test "restarts" a phone.
@@ -67,6 +88,16 @@ impl ReplicaStore for MemoryStore {
         self.0.cursor = Some(cursor.to_vec());
         Ok(())
     }
+
+    fn remove_doc(&mut self, id: &RecordId) -> io::Result<()> {
+        self.0.docs.remove(id);
+        Ok(())
+    }
+
+    fn put_rejected(&mut self, rejected: &[Rejected]) -> io::Result<()> {
+        self.0.rejected = rejected.to_vec();
+        Ok(())
+    }
 }
 
 /// A store in a directory: `actor`, `cursor`, and per document
@@ -85,6 +116,7 @@ pub struct FileStore {
 
 const DOC_SUFFIX: &str = ".automerge";
 const ACKED_SUFFIX: &str = ".acked";
+const REJECTED: &str = "rejected.cbor";
 
 impl FileStore {
     /// Opens (creating if needed) a store in `dir`.
@@ -113,10 +145,16 @@ impl FileStore {
 
 impl ReplicaStore for FileStore {
     fn load(&mut self) -> io::Result<Stored> {
+        let rejected = match Self::read_optional(&self.dir.join(REJECTED))? {
+            Some(bytes) => ciborium::from_reader(&bytes[..])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?,
+            None => Vec::new(),
+        };
         let mut stored = Stored {
             actor: Self::read_optional(&self.dir.join("actor"))?.map(ActorId::from),
             cursor: Self::read_optional(&self.dir.join("cursor"))?,
             docs: BTreeMap::new(),
+            rejected,
         };
         for entry in fs::read_dir(&self.dir)? {
             let name = entry?.file_name();
@@ -150,5 +188,21 @@ impl ReplicaStore for FileStore {
 
     fn put_cursor(&mut self, cursor: &[u8]) -> io::Result<()> {
         self.write_atomic("cursor", cursor)
+    }
+
+    fn remove_doc(&mut self, id: &RecordId) -> io::Result<()> {
+        for suffix in [ACKED_SUFFIX, DOC_SUFFIX] {
+            match fs::remove_file(self.dir.join(format!("{id}{suffix}"))) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn put_rejected(&mut self, rejected: &[Rejected]) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&rejected, &mut bytes).expect("writing to a Vec cannot fail");
+        self.write_atomic(REJECTED, &bytes)
     }
 }

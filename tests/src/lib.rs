@@ -155,23 +155,58 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Creates a user with [`PASSWORD`].
+    /// Creates a user `usr_<username>` with [`PASSWORD`], bound to
+    /// `org_unit` (created as a root grid if it does not exist).
     pub async fn user(&self, username: &str, role: &str, org_unit: &str) -> String {
+        self.org_unit(org_unit, None).await;
         let id = format!("usr_{username}");
         self.state
             .storage
-            .insert_user(&UserRow {
-                id: id.clone(),
-                username: username.into(),
-                display_name: username.into(),
-                password_hash: auth::hash_password(PASSWORD.into()).await.unwrap(),
-                role: role.into(),
-                org_unit: org_unit.into(),
-                created_at: 0,
-            })
+            .insert_user(
+                &UserRow {
+                    id: id.clone(),
+                    username: username.into(),
+                    display_name: username.into(),
+                    password_hash: auth::hash_password(PASSWORD.into()).await.unwrap(),
+                    role: role.into(),
+                    scope_version: 0,
+                    created_at: 0,
+                },
+                &[org_unit.to_owned()],
+            )
             .await
             .expect("insert user");
         id
+    }
+
+    /// Creates an org unit under `parent` unless it exists.
+    pub async fn org_unit(&self, id: &str, parent: Option<&str>) {
+        let storage = &self.state.storage;
+        if storage.org_unit(id).await.unwrap().is_some() {
+            return;
+        }
+        let parent_path = match parent {
+            Some(p) => {
+                storage
+                    .org_unit(p)
+                    .await
+                    .unwrap()
+                    .expect("parent unit")
+                    .path
+            }
+            None => "/".to_owned(),
+        };
+        storage
+            .insert_org_unit(&gridsync_server::storage::OrgUnitRow {
+                id: id.into(),
+                parent_id: parent.map(str::to_owned),
+                kind: if parent.is_some() { "grid" } else { "county" }.into(),
+                name: id.into(),
+                path: format!("{parent_path}{id}/"),
+                created_at: 0,
+            })
+            .await
+            .expect("insert org unit");
     }
 
     /// Logs in as `username` on a new device with an empty replica.
@@ -190,6 +225,54 @@ impl TestServer {
         let mut tx = self.state.storage.begin(false).await.unwrap();
         let row = tx.load(&id.to_string()).await.unwrap()?;
         Some(Automerge::load(&row.snapshot).unwrap())
+    }
+
+    /// Every stored document.
+    pub async fn documents(&self) -> Vec<(RecordId, Automerge)> {
+        let sql = "SELECT id, snapshot FROM documents";
+        let rows: Vec<(String, Vec<u8>)> = if self.db.is_postgres() {
+            let pool = sqlx::PgPool::connect(&self.db.url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&pool).await.unwrap()
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.db.url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&pool).await.unwrap()
+        };
+        rows.into_iter()
+            .map(|(id, bytes)| (id.parse().unwrap(), sync_core::doc::load(&bytes).unwrap()))
+            .collect()
+    }
+
+    /// The documents `user_id` may receive, decided by the sync-core
+    /// policy on the stored documents (not by the server's queries).
+    pub async fn scope_of(&self, user_id: &str) -> std::collections::BTreeSet<RecordId> {
+        let user = self
+            .state
+            .storage
+            .user(user_id)
+            .await
+            .unwrap()
+            .expect("user");
+        let principal = sync_core::policy::Principal {
+            user_id: user_id.into(),
+            role: user.role.parse().unwrap(),
+            area: self
+                .state
+                .storage
+                .area(user_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect(),
+        };
+        self.documents()
+            .await
+            .into_iter()
+            .filter(|(id, doc)| {
+                let meta = sync_core::doc::meta(id.kind(), doc).unwrap();
+                principal.can_read(id.kind(), &meta)
+            })
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// Counts rows of a table, for checking that nothing was stored.
@@ -414,9 +497,17 @@ impl ServerProcess {
         }
     }
 
-    /// Creates a user with [`PASSWORD`] through `bin admin create-user`.
+    /// Creates a user with [`PASSWORD`] through `bin admin create-user`,
+    /// creating the org unit first if needed.
     pub fn create_user(bin: &str, db: &TestDb, username: &str, org_unit: &str) {
         use std::io::Write;
+        // Fails harmlessly when the unit exists.
+        let _ = std::process::Command::new(bin)
+            .args(["admin", "--database-url", &db.url, "create-org-unit"])
+            .args(["--id", org_unit, "--kind", "grid", "--name", org_unit])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
         let mut child = std::process::Command::new(bin)
             .args(["admin", "--database-url", &db.url, "create-user"])
             .args(["--role", "grid_worker", "--org-unit", org_unit])

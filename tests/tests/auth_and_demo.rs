@@ -120,28 +120,55 @@ async fn the_demo_county_syncs_to_a_fresh_phone() {
     assert!(demo::seed(&server.state).await.unwrap());
     assert!(!demo::seed(&server.state).await.unwrap(), "seeding twice");
 
-    let mut phone = Device::login_with(
-        &server.url(""),
-        "worker1",
-        demo::DEMO_PASSWORD,
-        sync_core::MemoryStore::default(),
-    )
-    .await;
-    phone.sync().await;
-    assert!(phone.requests <= 2, "{} requests", phone.requests);
-    assert_eq!(phone.replica.len() as i64, server.count("documents").await);
-    let households: Vec<_> = phone
-        .replica
-        .ids()
-        .filter(|id| id.kind() == RecordKind::Household)
-        .cloned()
-        .collect();
-    assert_eq!(
-        households.len(),
-        demo::grids().len() * demo::HOUSEHOLDS_PER_GRID
-    );
-    let h: Household = phone.replica.read(&households[0]).unwrap();
-    assert!(!h.members.is_empty());
-    assert!(phone.replica.ids().any(|id| id.kind() == RecordKind::Case));
-    assert!(phone.replica.ids().any(|id| id.kind() == RecordKind::Visit));
+    // Every demo user's phone receives exactly its scope, in at most two
+    // requests.
+    for (username, _, role, _) in demo::DEMO_USERS {
+        let mut phone = Device::login_with(
+            &server.url(""),
+            username,
+            demo::DEMO_PASSWORD,
+            sync_core::MemoryStore::default(),
+        )
+        .await;
+        phone.sync().await;
+        assert!(
+            phone.requests <= 2,
+            "{username}: {} requests",
+            phone.requests
+        );
+        let user = server
+            .state
+            .storage
+            .user_by_username(username)
+            .await
+            .unwrap()
+            .unwrap();
+        let expected = server.scope_of(&user.id).await;
+        let held: std::collections::BTreeSet<_> = phone.replica.ids().cloned().collect();
+        assert_eq!(held, expected, "{username}");
+        assert!(!held.is_empty(), "{username} received nothing");
+        let kinds = |kind| held.iter().filter(|id| id.kind() == kind).count();
+        match role {
+            "grid_worker" => {
+                assert_eq!(
+                    kinds(RecordKind::Household),
+                    demo::HOUSEHOLDS_PER_GRID,
+                    "{username}"
+                );
+                assert_eq!(kinds(RecordKind::Sensitive), 0, "{username}");
+            }
+            "mediator" => assert_eq!(kinds(RecordKind::Household), 0),
+            "community_staff" => {
+                assert_eq!(kinds(RecordKind::Household), 2 * demo::HOUSEHOLDS_PER_GRID);
+                assert!(kinds(RecordKind::Sensitive) > 0);
+            }
+            "supervisor" => assert_eq!(kinds(RecordKind::Sensitive), 0),
+            "admin" => assert_eq!(held.len() as i64, server.count("documents").await),
+            _ => {}
+        }
+        if let Some(id) = held.iter().find(|id| id.kind() == RecordKind::Household) {
+            let h: Household = phone.replica.read(id).unwrap();
+            assert!(!h.members.is_empty());
+        }
+    }
 }

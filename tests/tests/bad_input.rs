@@ -116,14 +116,20 @@ impl Env {
     }
 }
 
+/// The one actor every hand-made request here writes with.
+fn actor() -> ActorId {
+    ActorId::from(&b"bad-input-tests!"[..])
+}
+
 fn valid_request() -> SyncRequest {
     let h = Household {
         org_unit: GRID.into(),
         ..Default::default()
     };
-    let doc = doc::create(ActorId::random(), &h, 0).unwrap();
+    let doc = doc::create(actor(), &h, 0).unwrap();
     SyncRequest {
         v: PROTOCOL_VERSION,
+        actors: vec![ByteBuf::from(actor().to_bytes().to_vec())],
         docs: vec![DocPush {
             id: RecordId::new(RecordKind::Household),
             heads: Heads(doc.get_heads()),
@@ -335,7 +341,7 @@ async fn a_bad_document_is_refused_while_the_rest_of_the_batch_merges() {
 
     // A real Automerge change that does not make a household.
     let mut not_a_household = valid_request().docs.remove(0);
-    let mut doc = sync_core::automerge::AutoCommit::new();
+    let mut doc = sync_core::automerge::AutoCommit::new().with_actor(actor());
     sync_core::automerge::transaction::Transactable::put(
         &mut doc,
         sync_core::automerge::ROOT,
@@ -355,7 +361,7 @@ async fn a_bad_document_is_refused_while_the_rest_of_the_batch_merges() {
             org_unit: GRID.into(),
             ..Default::default()
         };
-        let mut d = doc::create(ActorId::random(), &h, 0).unwrap();
+        let mut d = doc::create(actor(), &h, 0).unwrap();
         doc::edit::<Household>(&mut d, 0, |h| h.address.room = "1".into()).unwrap();
         let changes = d.get_changes(&[]);
         orphan.heads = Heads(d.get_heads());
@@ -365,6 +371,7 @@ async fn a_bad_document_is_refused_while_the_rest_of_the_batch_merges() {
     let duplicate = good.clone();
     let request = SyncRequest {
         v: PROTOCOL_VERSION,
+        actors: vec![ByteBuf::from(actor().to_bytes().to_vec())],
         docs: vec![
             corrupt.clone(),
             good.clone(),

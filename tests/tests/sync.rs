@@ -329,6 +329,9 @@ async fn a_phone_speaking_only_automerge_sync_converges() {
         };
         let request = SyncRequest {
             v: PROTOCOL_VERSION,
+            actors: vec![serde_bytes::ByteBuf::from(
+                doc.get_actor().to_bytes().to_vec(),
+            )],
             am_sync: vec![AmSync {
                 id: id.clone(),
                 message: serde_bytes::ByteBuf::from(message.encode()),

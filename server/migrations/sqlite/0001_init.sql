@@ -11,8 +11,28 @@ CREATE TABLE users (
     display_name  TEXT NOT NULL,
     password_hash TEXT NOT NULL,
     role          TEXT NOT NULL,
-    org_unit      TEXT NOT NULL,
+    -- Bumped whenever the user's role or org units change: devices then
+    -- rescan what they may hold.
+    scope_version INTEGER NOT NULL DEFAULT 0,
     created_at    INTEGER NOT NULL
+);
+
+-- The org-unit tree: county > township > community > grid. `path` is the
+-- ids from the root down, each followed by '/', so a subtree is a prefix.
+CREATE TABLE org_units (
+    id         TEXT PRIMARY KEY NOT NULL,
+    parent_id  TEXT REFERENCES org_units (id),
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    path       TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+
+-- The org units a user is bound to; their area is the subtrees below.
+CREATE TABLE user_units (
+    user_id     TEXT NOT NULL REFERENCES users (id),
+    org_unit_id TEXT NOT NULL REFERENCES org_units (id),
+    PRIMARY KEY (user_id, org_unit_id)
 );
 
 CREATE TABLE devices (
@@ -22,7 +42,32 @@ CREATE TABLE devices (
     refresh_token_hash TEXT NOT NULL UNIQUE,
     created_at         INTEGER NOT NULL,
     last_seen_at       INTEGER,
-    revoked_at         INTEGER
+    revoked_at         INTEGER,
+    -- The user's scope_version when this device last scanned its scope.
+    scope_version      INTEGER NOT NULL DEFAULT -1
+);
+
+-- The Automerge actor ids each device writes with. A change is accepted
+-- only from an actor registered to the device that sends it.
+CREATE TABLE device_actors (
+    actor         TEXT PRIMARY KEY NOT NULL,
+    device_id     TEXT NOT NULL REFERENCES devices (id),
+    user_id       TEXT NOT NULL REFERENCES users (id),
+    registered_at INTEGER NOT NULL
+);
+CREATE INDEX device_actors_device ON device_actors (device_id);
+
+-- The documents each device holds, as far as the server has sent them:
+-- what to send whole, and what to tell it to drop when its scope shrinks.
+-- `round` is the response that sent (or dropped) the document; a device
+-- confirms a response by presenting its cursor, so rows from a response it
+-- never received do not count.
+CREATE TABLE device_docs (
+    device_id TEXT NOT NULL,
+    doc_id    TEXT NOT NULL,
+    round     INTEGER NOT NULL,
+    dropped   BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (device_id, doc_id)
 );
 CREATE INDEX devices_user ON devices (user_id);
 
@@ -40,6 +85,8 @@ CREATE TABLE documents (
     id           TEXT PRIMARY KEY NOT NULL,
     kind         TEXT NOT NULL,
     org_unit     TEXT NOT NULL,
+    reporter     TEXT,
+    assignee     TEXT,
     snapshot     BLOB NOT NULL,
     heads        BLOB NOT NULL,
     first_seq    INTEGER NOT NULL,
@@ -49,6 +96,8 @@ CREATE TABLE documents (
 );
 CREATE INDEX documents_seq ON documents (seq);
 CREATE INDEX documents_org_unit ON documents (org_unit, kind);
+CREATE INDEX documents_reporter ON documents (reporter);
+CREATE INDEX documents_assignee ON documents (assignee);
 
 -- Every Automerge change ever accepted, append-only. `seq` orders the feed
 -- devices follow with their cursor.
@@ -64,3 +113,37 @@ CREATE TABLE changes (
     UNIQUE (doc_id, hash)
 );
 CREATE INDEX changes_doc ON changes (doc_id, seq);
+
+-- Changes refused by the policy, with everything that depends on them:
+-- kept for an admin to approve (merge) or discard, never sent to devices.
+CREATE TABLE quarantine (
+    id          TEXT PRIMARY KEY NOT NULL,
+    doc_id      TEXT NOT NULL,
+    hash        BLOB NOT NULL,
+    bytes       BLOB NOT NULL,
+    deps        BLOB NOT NULL,
+    actor       TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    rule        TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'pending',
+    decided_by  TEXT,
+    decided_at  INTEGER,
+    UNIQUE (doc_id, hash)
+);
+CREATE INDEX quarantine_status ON quarantine (status, received_at);
+
+-- Who read sensitive details, changed roles, revoked devices, decided on
+-- quarantined changes.
+CREATE TABLE audit (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        INTEGER NOT NULL,
+    user_id   TEXT NOT NULL,
+    device_id TEXT,
+    action    TEXT NOT NULL,
+    target    TEXT NOT NULL,
+    detail    TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit (at);

@@ -43,8 +43,8 @@ pub struct UserRow {
     pub password_hash: String,
     /// Role name.
     pub role: String,
-    /// The org unit the user works in.
-    pub org_unit: String,
+    /// Bumped whenever role or org units change.
+    pub scope_version: i64,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
 }
@@ -62,6 +62,89 @@ pub struct DeviceRow {
     pub created_at: i64,
     /// Set once the device is revoked; it can do nothing after.
     pub revoked_at: Option<i64>,
+    /// The user's scope version when the device last scanned its scope.
+    pub scope_version: i64,
+}
+
+/// A node of the org-unit tree.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct OrgUnitRow {
+    /// Stable id: lowercase letters, digits, `.` and `-`.
+    pub id: String,
+    /// The parent, `None` for a root.
+    pub parent_id: Option<String>,
+    /// `county`, `township`, `community` or `grid`.
+    pub kind: String,
+    /// Name shown to people.
+    pub name: String,
+    /// Ids from the root down, each followed by `/`.
+    pub path: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// Which documents a user may receive, as the feed queries need it.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// The user.
+    pub user_id: String,
+    /// Whether the user's role sees its org units' subtrees.
+    pub area: bool,
+    /// Whether the role receives sensitive details.
+    pub sensitive: bool,
+}
+
+/// A change held back by the policy.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct QuarantineRow {
+    /// Entry id.
+    pub id: String,
+    /// The document.
+    pub doc_id: String,
+    /// Change hash.
+    #[serde(with = "hex::serde")]
+    pub hash: Vec<u8>,
+    /// The raw change.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    /// Hashes the change depends on, concatenated.
+    #[serde(skip)]
+    pub deps: Vec<u8>,
+    /// Hex actor id.
+    pub actor: String,
+    /// Who sent it.
+    pub user_id: String,
+    /// From which device.
+    pub device_id: String,
+    /// The rule that refused it.
+    pub rule: String,
+    /// Why, for people.
+    pub message: String,
+    /// Milliseconds since the Unix epoch.
+    pub received_at: i64,
+    /// `pending`, `approved` or `discarded`.
+    pub status: String,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<i64>,
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct AuditRow {
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    /// Who acted.
+    pub user_id: String,
+    /// From which device, when known.
+    pub device_id: Option<String>,
+    /// What they did: `read_sensitive`, `set_role`, `revoke_device`…
+    pub action: String,
+    /// On what (a record, user or device id).
+    pub target: String,
+    /// Details, for people.
+    pub detail: String,
 }
 
 /// A token-signing key pair.
@@ -95,18 +178,20 @@ pub struct DocRow {
     pub heads: Vec<u8>,
 }
 
-/// A document in the change feed after some position.
+/// A document in a device's scope, in the change feed after some position.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FeedDoc {
     /// Record id.
     pub id: String,
-    /// The seq of its first change.
-    pub first_seq: i64,
+    /// Record kind name.
+    pub kind: String,
     /// The seq of its latest change.
     pub seq: i64,
     /// Its heads, 32-byte hashes concatenated.
     pub heads: Vec<u8>,
-    /// The snapshot, only when asked for (the device has none of it).
+    /// Whether the device holds it already.
+    pub known: bool,
+    /// The snapshot, when the device does not hold the document.
     pub snapshot: Option<Vec<u8>>,
 }
 
@@ -130,6 +215,10 @@ pub struct DocWrite<'a> {
     pub kind: &'a str,
     /// The org unit the record belongs to now.
     pub org_unit: &'a str,
+    /// For cases: the reporting user.
+    pub reporter: Option<&'a str>,
+    /// For cases: the user it is assigned to.
+    pub assignee: Option<&'a str>,
     /// The merged document, saved.
     pub snapshot: &'a [u8],
     /// Its heads, concatenated.
@@ -150,8 +239,28 @@ pub trait Storage: Send + Sync + 'static {
     /// A random id fixed when this database was created: a cursor from
     /// another database is recognised as such.
     async fn instance_id(&self) -> Result<String>;
-    /// Adds a user; `Conflict("username")` if the name is taken.
-    async fn insert_user(&self, user: &UserRow) -> Result<()>;
+    /// Adds an org unit; `Conflict("org unit")` if the id is taken.
+    async fn insert_org_unit(&self, unit: &OrgUnitRow) -> Result<()>;
+    /// Finds an org unit.
+    async fn org_unit(&self, id: &str) -> Result<Option<OrgUnitRow>>;
+    /// The whole tree, by path.
+    async fn org_units(&self) -> Result<Vec<OrgUnitRow>>;
+    /// Moves `unit` (with its subtree) under `parent` and bumps every
+    /// user's scope version.
+    async fn move_org_unit(&self, unit: &OrgUnitRow, parent: &OrgUnitRow) -> Result<()>;
+    /// Adds a user bound to `units`; `Conflict("username")` if the name is
+    /// taken.
+    async fn insert_user(&self, user: &UserRow, units: &[String]) -> Result<()>;
+    /// Replaces a user's role and units and bumps their scope version.
+    async fn set_role(&self, user_id: &str, role: &str, units: &[String]) -> Result<()>;
+    /// Replaces a user's password hash.
+    async fn set_password(&self, user_id: &str, hash: &str) -> Result<()>;
+    /// The units a user is bound to.
+    async fn user_units(&self, user_id: &str) -> Result<Vec<String>>;
+    /// Every unit in the subtrees of the user's units.
+    async fn area(&self, user_id: &str) -> Result<Vec<String>>;
+    /// Every user.
+    async fn users(&self) -> Result<Vec<UserRow>>;
     /// Finds a user by login name.
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>>;
     /// Finds a user by id.
@@ -162,6 +271,29 @@ pub trait Storage: Send + Sync + 'static {
     async fn device(&self, id: &str) -> Result<Option<DeviceRow>>;
     /// Finds a device by the hash of its refresh token.
     async fn device_by_refresh_hash(&self, hash: &str) -> Result<Option<DeviceRow>>;
+    /// A user's devices, or everyone's.
+    async fn devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>>;
+    /// Marks a device revoked (once; later calls keep the first time).
+    async fn revoke_device(&self, id: &str, at: i64) -> Result<()>;
+    /// Registers `actor` to a device unless it is registered already;
+    /// returns the device it belongs to.
+    async fn register_actor(
+        &self,
+        actor: &str,
+        device_id: &str,
+        user_id: &str,
+        at: i64,
+    ) -> Result<String>;
+    /// The actors registered to a device.
+    async fn device_actors(&self, device_id: &str) -> Result<Vec<String>>;
+    /// Appends to the audit log.
+    async fn audit(&self, entry: &AuditRow) -> Result<()>;
+    /// The newest audit entries.
+    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>>;
+    /// Quarantined changes with a status, oldest first.
+    async fn quarantined(&self, status: &str) -> Result<Vec<QuarantineRow>>;
+    /// One quarantined change.
+    async fn quarantine_entry(&self, id: &str) -> Result<Option<QuarantineRow>>;
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>>;
     /// Adds a signing key.
@@ -183,10 +315,41 @@ pub trait DocTx: Send {
     async fn save(&mut self, write: DocWrite<'_>) -> Result<()>;
     /// The highest seq in the feed (0 when empty).
     async fn max_seq(&mut self) -> Result<i64>;
-    /// Documents whose latest change is after `after`, in feed order, at
-    /// most `limit`; with snapshots for those whose first change is after
-    /// `base` (the reader has none of them).
-    async fn feed(&mut self, base: i64, after: i64, limit: i64) -> Result<Vec<FeedDoc>>;
+    /// Documents in `scope` whose latest change is after `after`, in feed
+    /// order, at most `limit`, with snapshots of those `device` does not
+    /// hold (as confirmed by its having received response `round`).
+    async fn feed(
+        &mut self,
+        scope: &Scope,
+        device: &str,
+        round: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<FeedDoc>>;
+    /// Documents sent to `device` and not dropped that are no longer in
+    /// `scope`, among those changed after `since`.
+    async fn out_of_scope(
+        &mut self,
+        scope: &Scope,
+        device: &str,
+        since: i64,
+    ) -> Result<Vec<String>>;
+    /// Documents `device` was told to drop, with the response that told it.
+    async fn drops(&mut self, device: &str) -> Result<Vec<(String, i64)>>;
+    /// Forgets documents whose drop `device` has confirmed.
+    async fn forget(&mut self, device: &str, doc_ids: &[String]) -> Result<()>;
+    /// Records that response `round` sends these documents to `device`.
+    async fn remember(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()>;
+    /// Records that response `round` tells `device` to drop these documents.
+    async fn mark_dropped(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()>;
+    /// Records the scope version a device has scanned.
+    async fn set_scanned_scope(&mut self, device: &str, version: i64) -> Result<()>;
+    /// Holds changes back in quarantine (ignoring ones held already).
+    async fn quarantine(&mut self, rows: &[QuarantineRow]) -> Result<()>;
+    /// Records an admin's decision on a quarantined change.
+    async fn decide_quarantine(&mut self, id: &str, status: &str, by: &str, at: i64) -> Result<()>;
+    /// Appends to the audit log inside this transaction.
+    async fn audit(&mut self, entry: &AuditRow) -> Result<()>;
     /// The changes with `base < seq <= upto`, in feed order, as
     /// `(document id, change bytes)`.
     async fn changes_between(&mut self, base: i64, upto: i64) -> Result<Vec<(String, Vec<u8>)>>;

@@ -1,13 +1,11 @@
 //! The SQL both backends share. SQLite and PostgreSQL accept the same
-//! statements here (`$n` parameters, `ON CONFLICT`, `RETURNING`), so the
-//! [`Storage`] and [`DocTx`] implementations are written once, as a macro
-//! instantiated per backend with its concrete types. What differs (opening,
-//! migrations, how a write transaction excludes other writers) stays in each
-//! backend's module.
+//! statements here (`$n` parameters, `ON CONFLICT`, `RETURNING`, `||`), so
+//! the [`Storage`](super::Storage) and [`DocTx`](super::DocTx)
+//! implementations are written once, as a macro instantiated per backend
+//! with its concrete types. What differs (opening, migrations, how a write
+//! transaction excludes other writers) stays in each backend's module.
 
 use super::StorageError;
-#[allow(unused_imports)]
-use super::{DocTx, Storage};
 
 pub(super) fn conflict_on_unique(what: &'static str) -> impl FnOnce(sqlx::Error) -> StorageError {
     move |e| match &e {
@@ -16,224 +14,609 @@ pub(super) fn conflict_on_unique(what: &'static str) -> impl FnOnce(sqlx::Error)
     }
 }
 
-/// Implements [`Storage`] for `$storage` (which has a `pool` and an inherent
-/// `begin_tx(write)`) and [`DocTx`] for a new transaction type `$tx`.
+/// Whether document `d` is in the scope of user `$1`, whose role sees its
+/// area when `$2` and sensitive details when `$3`: the SQL twin of
+/// `sync_core::policy::Principal::can_read`.
+macro_rules! in_scope {
+    () => {
+        "(($2 AND d.org_unit IN (
+              SELECT o.id FROM org_units o
+              JOIN user_units uu ON uu.user_id = $1
+              JOIN org_units b ON b.id = uu.org_unit_id
+              WHERE o.path LIKE b.path || '%')
+           AND (d.kind <> 'sensitive' OR $3))
+          OR d.reporter = $1 OR d.assignee = $1)"
+    };
+}
+pub(super) use in_scope;
+
+/// Implements `Storage` for `$storage` (which has a `pool` and an inherent
+/// `begin_tx(write)`) and `DocTx` for a new transaction type `$tx`.
 macro_rules! sql_storage {
     ($storage:ty, $db:ty, $tx:ident) => {
-        use $crate::storage::sql::conflict_on_unique;
-        use $crate::storage::{DeviceRow, DocRow, DocWrite, FeedDoc, Result, SigningKeyRow, UserRow, DocTx};
-
-#[async_trait::async_trait]
-impl $crate::storage::Storage for $storage {
-    async fn instance_id(&self) -> Result<String> {
-        let (id,): (String,) = sqlx::query_as("SELECT value FROM meta WHERE key = 'instance_id'")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(id)
-    }
-
-    async fn insert_user(&self, user: &UserRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO users (id, username, display_name, password_hash, role, org_unit, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(&user.display_name)
-        .bind(&user.password_hash)
-        .bind(&user.role)
-        .bind(&user.org_unit)
-        .bind(user.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(conflict_on_unique("username"))?;
-        Ok(())
-    }
-
-    async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as("SELECT * FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn user(&self, id: &str) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn insert_device(&self, device: &DeviceRow, refresh_token_hash: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO devices (id, user_id, name, refresh_token_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&device.id)
-        .bind(&device.user_id)
-        .bind(&device.name)
-        .bind(refresh_token_hash)
-        .bind(device.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(conflict_on_unique("device"))?;
-        Ok(())
-    }
-
-    async fn device(&self, id: &str) -> Result<Option<DeviceRow>> {
-        Ok(sqlx::query_as(
-            "SELECT id, user_id, name, created_at, revoked_at FROM devices WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn device_by_refresh_hash(&self, hash: &str) -> Result<Option<DeviceRow>> {
-        Ok(sqlx::query_as(
-            "SELECT id, user_id, name, created_at, revoked_at FROM devices
-             WHERE refresh_token_hash = $1",
-        )
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>> {
-        Ok(sqlx::query_as(
-            "SELECT kid, private_der, public_key, created_at FROM signing_keys
-             WHERE retired_at IS NULL ORDER BY created_at DESC, kid",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, private_der, public_key, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&key.kid)
-        .bind(&key.private_der)
-        .bind(&key.public_key)
-        .bind(key.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(conflict_on_unique("signing key"))?;
-        Ok(())
-    }
-
-    async fn document_count(&self) -> Result<i64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM documents")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n)
-    }
-
-    async fn begin(&self, write: bool) -> Result<Box<dyn DocTx>> {
-        let tx = self.begin_tx(write).await?;
-        Ok(Box::new($tx { tx }))
-    }
-}
-
-struct $tx {
-    tx: sqlx::Transaction<'static, $db>,
-}
-
-#[async_trait::async_trait]
-impl $crate::storage::DocTx for $tx {
-    async fn load(&mut self, id: &str) -> Result<Option<DocRow>> {
-        Ok(
-            sqlx::query_as("SELECT snapshot, heads FROM documents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *self.tx)
-                .await?,
-        )
-    }
-
-    async fn save(&mut self, w: DocWrite<'_>) -> Result<()> {
-        let mut first = None;
-        let mut last = None;
-        for change in w.changes {
-            let (seq,): (i64,) = sqlx::query_as(
-                "INSERT INTO changes (doc_id, hash, bytes, actor, user_id, device_id, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
-            )
-            .bind(w.id)
-            .bind(&change.hash[..])
-            .bind(&change.bytes)
-            .bind(&change.actor)
-            .bind(w.user_id)
-            .bind(w.device_id)
-            .bind(w.now)
-            .fetch_one(&mut *self.tx)
-            .await?;
-            first.get_or_insert(seq);
-            last = Some(seq);
-        }
-        let (Some(first), Some(last)) = (first, last) else {
-            return Ok(());
+        use $crate::storage::sql::{conflict_on_unique, in_scope};
+        use $crate::storage::{
+            AuditRow, DeviceRow, DocRow, DocTx, DocWrite, FeedDoc, OrgUnitRow, QuarantineRow,
+            Result, Scope, SigningKeyRow, UserRow,
         };
-        sqlx::query(
-            "INSERT INTO documents
-                 (id, kind, org_unit, snapshot, heads, first_seq, seq, change_count, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (id) DO UPDATE SET
-                 org_unit = excluded.org_unit,
-                 snapshot = excluded.snapshot,
-                 heads = excluded.heads,
-                 seq = excluded.seq,
-                 change_count = documents.change_count + excluded.change_count,
-                 updated_at = excluded.updated_at",
-        )
-        .bind(w.id)
-        .bind(w.kind)
-        .bind(w.org_unit)
-        .bind(w.snapshot)
-        .bind(w.heads)
-        .bind(first)
-        .bind(last)
-        .bind(w.changes.len() as i64)
-        .bind(w.now)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
 
-    async fn max_seq(&mut self) -> Result<i64> {
-        let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM documents")
-            .fetch_one(&mut *self.tx)
+        const DEVICE_COLUMNS: &str =
+            "SELECT id, user_id, name, created_at, revoked_at, scope_version FROM devices";
+
+        #[async_trait::async_trait]
+        impl $crate::storage::Storage for $storage {
+            async fn instance_id(&self) -> Result<String> {
+                let (id,): (String,) =
+                    sqlx::query_as("SELECT value FROM meta WHERE key = 'instance_id'")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(id)
+            }
+
+            async fn insert_org_unit(&self, unit: &OrgUnitRow) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO org_units (id, parent_id, kind, name, path, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&unit.id)
+                .bind(&unit.parent_id)
+                .bind(&unit.kind)
+                .bind(&unit.name)
+                .bind(&unit.path)
+                .bind(unit.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(conflict_on_unique("org unit"))?;
+                Ok(())
+            }
+
+            async fn org_unit(&self, id: &str) -> Result<Option<OrgUnitRow>> {
+                Ok(sqlx::query_as("SELECT * FROM org_units WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn org_units(&self) -> Result<Vec<OrgUnitRow>> {
+                Ok(sqlx::query_as("SELECT * FROM org_units ORDER BY path")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn move_org_unit(&self, unit: &OrgUnitRow, parent: &OrgUnitRow) -> Result<()> {
+                let new_path = format!("{}{}/", parent.path, unit.id);
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "UPDATE org_units SET path = $1 || substr(path, $2)
+                     WHERE path LIKE $3 || '%'",
+                )
+                .bind(&new_path)
+                .bind(unit.path.len() as i64 + 1)
+                .bind(&unit.path)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE org_units SET parent_id = $1 WHERE id = $2")
+                    .bind(&parent.id)
+                    .bind(&unit.id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE users SET scope_version = scope_version + 1")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_user(&self, user: &UserRow, units: &[String]) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO users
+                         (id, username, display_name, password_hash, role, scope_version, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&user.id)
+                .bind(&user.username)
+                .bind(&user.display_name)
+                .bind(&user.password_hash)
+                .bind(&user.role)
+                .bind(user.scope_version)
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_on_unique("username"))?;
+                for unit in units {
+                    sqlx::query("INSERT INTO user_units (user_id, org_unit_id) VALUES ($1, $2)")
+                        .bind(&user.id)
+                        .bind(unit)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_role(&self, user_id: &str, role: &str, units: &[String]) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "UPDATE users SET role = $1, scope_version = scope_version + 1 WHERE id = $2",
+                )
+                .bind(role)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM user_units WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                for unit in units {
+                    sqlx::query("INSERT INTO user_units (user_id, org_unit_id) VALUES ($1, $2)")
+                        .bind(user_id)
+                        .bind(unit)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_password(&self, user_id: &str, hash: &str) -> Result<()> {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(hash)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn user_units(&self, user_id: &str) -> Result<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT org_unit_id FROM user_units WHERE user_id = $1 ORDER BY org_unit_id",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(u,)| u).collect())
+            }
+
+            async fn area(&self, user_id: &str) -> Result<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT DISTINCT o.id FROM org_units o
+                     JOIN user_units uu ON uu.user_id = $1
+                     JOIN org_units b ON b.id = uu.org_unit_id
+                     WHERE o.path LIKE b.path || '%'",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(u,)| u).collect())
+            }
+
+            async fn users(&self) -> Result<Vec<UserRow>> {
+                Ok(sqlx::query_as("SELECT * FROM users ORDER BY username")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>> {
+                Ok(sqlx::query_as("SELECT * FROM users WHERE username = $1")
+                    .bind(username)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn user(&self, id: &str) -> Result<Option<UserRow>> {
+                Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn insert_device(&self, device: &DeviceRow, refresh_token_hash: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO devices (id, user_id, name, refresh_token_hash, created_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&device.id)
+                .bind(&device.user_id)
+                .bind(&device.name)
+                .bind(refresh_token_hash)
+                .bind(device.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(conflict_on_unique("device"))?;
+                Ok(())
+            }
+
+            async fn device(&self, id: &str) -> Result<Option<DeviceRow>> {
+                Ok(sqlx::query_as(&format!("{DEVICE_COLUMNS} WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn device_by_refresh_hash(&self, hash: &str) -> Result<Option<DeviceRow>> {
+                Ok(sqlx::query_as(&format!("{DEVICE_COLUMNS} WHERE refresh_token_hash = $1"))
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>> {
+                Ok(sqlx::query_as(&format!(
+                    "{DEVICE_COLUMNS} WHERE $1 IS NULL OR user_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn revoke_device(&self, id: &str, at: i64) -> Result<()> {
+                sqlx::query("UPDATE devices SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+                    .bind(at)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn register_actor(
+                &self,
+                actor: &str,
+                device_id: &str,
+                user_id: &str,
+                at: i64,
+            ) -> Result<String> {
+                sqlx::query(
+                    "INSERT INTO device_actors (actor, device_id, user_id, registered_at)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(actor)
+                .bind(device_id)
+                .bind(user_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                let (owner,): (String,) =
+                    sqlx::query_as("SELECT device_id FROM device_actors WHERE actor = $1")
+                        .bind(actor)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(owner)
+            }
+
+            async fn device_actors(&self, device_id: &str) -> Result<Vec<String>> {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT actor FROM device_actors WHERE device_id = $1")
+                        .bind(device_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(|(a,)| a).collect())
+            }
+
+            async fn audit(&self, e: &AuditRow) -> Result<()> {
+                insert_audit(&self.pool, e).await
+            }
+
+            async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT at, user_id, device_id, action, target, detail FROM audit
+                     ORDER BY id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn quarantined(&self, status: &str) -> Result<Vec<QuarantineRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM quarantine WHERE status = $1 ORDER BY received_at, id",
+                )
+                .bind(status)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn quarantine_entry(&self, id: &str) -> Result<Option<QuarantineRow>> {
+                Ok(sqlx::query_as("SELECT * FROM quarantine WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT kid, private_der, public_key, created_at FROM signing_keys
+                     WHERE retired_at IS NULL ORDER BY created_at DESC, kid",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, private_der, public_key, created_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&key.kid)
+                .bind(&key.private_der)
+                .bind(&key.public_key)
+                .bind(key.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(conflict_on_unique("signing key"))?;
+                Ok(())
+            }
+
+            async fn document_count(&self) -> Result<i64> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM documents")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n)
+            }
+
+            async fn begin(&self, write: bool) -> Result<Box<dyn DocTx>> {
+                let tx = self.begin_tx(write).await?;
+                Ok(Box::new($tx { tx }))
+            }
+        }
+
+        async fn insert_audit<'e, E>(executor: E, e: &AuditRow) -> Result<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(
+                "INSERT INTO audit (at, user_id, device_id, action, target, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(e.at)
+            .bind(&e.user_id)
+            .bind(&e.device_id)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(&e.detail)
+            .execute(executor)
             .await?;
-        Ok(seq.unwrap_or(0))
-    }
+            Ok(())
+        }
 
-    async fn feed(&mut self, base: i64, after: i64, limit: i64) -> Result<Vec<FeedDoc>> {
-        Ok(sqlx::query_as(
-            "SELECT id, first_seq, seq, heads,
-                    CASE WHEN first_seq > $1 THEN snapshot END AS snapshot
-             FROM documents WHERE seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(base)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *self.tx)
-        .await?)
-    }
+        struct $tx {
+            tx: sqlx::Transaction<'static, $db>,
+        }
 
-    async fn changes_between(&mut self, base: i64, upto: i64) -> Result<Vec<(String, Vec<u8>)>> {
-        Ok(sqlx::query_as(
-            "SELECT doc_id, bytes FROM changes WHERE seq > $1 AND seq <= $2 ORDER BY seq",
-        )
-        .bind(base)
-        .bind(upto)
-        .fetch_all(&mut *self.tx)
-        .await?)
-    }
+        #[async_trait::async_trait]
+        impl $crate::storage::DocTx for $tx {
+            async fn load(&mut self, id: &str) -> Result<Option<DocRow>> {
+                Ok(sqlx::query_as("SELECT snapshot, heads FROM documents WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
 
-    async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-}
+            async fn save(&mut self, w: DocWrite<'_>) -> Result<()> {
+                let mut first = None;
+                let mut last = None;
+                for change in w.changes {
+                    let (seq,): (i64,) = sqlx::query_as(
+                        "INSERT INTO changes
+                             (doc_id, hash, bytes, actor, user_id, device_id, received_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+                    )
+                    .bind(w.id)
+                    .bind(&change.hash[..])
+                    .bind(&change.bytes)
+                    .bind(&change.actor)
+                    .bind(w.user_id)
+                    .bind(w.device_id)
+                    .bind(w.now)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                    first.get_or_insert(seq);
+                    last = Some(seq);
+                }
+                let (Some(first), Some(last)) = (first, last) else {
+                    return Ok(());
+                };
+                sqlx::query(
+                    "INSERT INTO documents (id, kind, org_unit, reporter, assignee, snapshot,
+                         heads, first_seq, seq, change_count, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     ON CONFLICT (id) DO UPDATE SET
+                         org_unit = excluded.org_unit,
+                         reporter = excluded.reporter,
+                         assignee = excluded.assignee,
+                         snapshot = excluded.snapshot,
+                         heads = excluded.heads,
+                         seq = excluded.seq,
+                         change_count = documents.change_count + excluded.change_count,
+                         updated_at = excluded.updated_at",
+                )
+                .bind(w.id)
+                .bind(w.kind)
+                .bind(w.org_unit)
+                .bind(w.reporter)
+                .bind(w.assignee)
+                .bind(w.snapshot)
+                .bind(w.heads)
+                .bind(first)
+                .bind(last)
+                .bind(w.changes.len() as i64)
+                .bind(w.now)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn max_seq(&mut self) -> Result<i64> {
+                let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM documents")
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                Ok(seq.unwrap_or(0))
+            }
+
+            async fn feed(
+                &mut self,
+                scope: &Scope,
+                device: &str,
+                round: i64,
+                after: i64,
+                limit: i64,
+            ) -> Result<Vec<FeedDoc>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT d.id, d.kind, d.seq, d.heads, dd.doc_id IS NOT NULL AS known,
+                            CASE WHEN dd.doc_id IS NULL THEN d.snapshot END AS snapshot
+                     FROM documents d
+                     LEFT JOIN device_docs dd ON dd.device_id = $4 AND dd.doc_id = d.id
+                         AND dd.round <= $7 AND NOT dd.dropped
+                     WHERE d.seq > $5 AND ",
+                    in_scope!(),
+                    " ORDER BY d.seq LIMIT $6"
+                ))
+                .bind(&scope.user_id)
+                .bind(scope.area)
+                .bind(scope.sensitive)
+                .bind(device)
+                .bind(after)
+                .bind(limit)
+                .bind(round)
+                .fetch_all(&mut *self.tx)
+                .await?)
+            }
+
+            async fn out_of_scope(&mut self, scope: &Scope, device: &str, since: i64) -> Result<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(concat!(
+                    "SELECT d.id FROM device_docs dd JOIN documents d ON d.id = dd.doc_id
+                     WHERE dd.device_id = $4 AND NOT dd.dropped AND d.seq > $5 AND NOT ",
+                    in_scope!()
+                ))
+                .bind(&scope.user_id)
+                .bind(scope.area)
+                .bind(scope.sensitive)
+                .bind(device)
+                .bind(since)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn drops(&mut self, device: &str) -> Result<Vec<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT doc_id, round FROM device_docs WHERE device_id = $1 AND dropped",
+                )
+                .bind(device)
+                .fetch_all(&mut *self.tx)
+                .await?)
+            }
+
+            async fn forget(&mut self, device: &str, doc_ids: &[String]) -> Result<()> {
+                for id in doc_ids {
+                    sqlx::query("DELETE FROM device_docs WHERE device_id = $1 AND doc_id = $2")
+                        .bind(device)
+                        .bind(id)
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn remember(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()> {
+                for id in doc_ids {
+                    sqlx::query(
+                        "INSERT INTO device_docs (device_id, doc_id, round, dropped)
+                         VALUES ($1, $2, $3, FALSE)
+                         ON CONFLICT (device_id, doc_id)
+                         DO UPDATE SET round = excluded.round, dropped = FALSE",
+                    )
+                    .bind(device)
+                    .bind(id)
+                    .bind(round)
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn mark_dropped(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()> {
+                for id in doc_ids {
+                    sqlx::query(
+                        "UPDATE device_docs SET dropped = TRUE, round = $3
+                         WHERE device_id = $1 AND doc_id = $2",
+                    )
+                    .bind(device)
+                    .bind(id)
+                    .bind(round)
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn set_scanned_scope(&mut self, device: &str, version: i64) -> Result<()> {
+                sqlx::query("UPDATE devices SET scope_version = $1 WHERE id = $2")
+                    .bind(version)
+                    .bind(device)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn quarantine(&mut self, rows: &[QuarantineRow]) -> Result<()> {
+                for q in rows {
+                    sqlx::query(
+                        "INSERT INTO quarantine (id, doc_id, hash, bytes, deps, actor, user_id,
+                             device_id, rule, message, received_at, status)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&q.id)
+                    .bind(&q.doc_id)
+                    .bind(&q.hash)
+                    .bind(&q.bytes)
+                    .bind(&q.deps)
+                    .bind(&q.actor)
+                    .bind(&q.user_id)
+                    .bind(&q.device_id)
+                    .bind(&q.rule)
+                    .bind(&q.message)
+                    .bind(q.received_at)
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn decide_quarantine(&mut self, id: &str, status: &str, by: &str, at: i64) -> Result<()> {
+                sqlx::query(
+                    "UPDATE quarantine SET status = $1, decided_by = $2, decided_at = $3
+                     WHERE id = $4",
+                )
+                .bind(status)
+                .bind(by)
+                .bind(at)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn audit(&mut self, e: &AuditRow) -> Result<()> {
+                insert_audit(&mut *self.tx, e).await
+            }
+
+            async fn changes_between(&mut self, base: i64, upto: i64) -> Result<Vec<(String, Vec<u8>)>> {
+                Ok(sqlx::query_as(
+                    "SELECT doc_id, bytes FROM changes WHERE seq > $1 AND seq <= $2 ORDER BY seq",
+                )
+                .bind(base)
+                .bind(upto)
+                .fetch_all(&mut *self.tx)
+                .await?)
+            }
+
+            async fn commit(self: Box<Self>) -> Result<()> {
+                self.tx.commit().await?;
+                Ok(())
+            }
+        }
     };
 }
 

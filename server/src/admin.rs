@@ -1,0 +1,671 @@
+//! Administration: org units, users and roles, passwords, devices, the
+//! quarantine and the audit log. One set of functions serves both the HTTP
+//! API (`/v1/admin/…`, `/v1/devices…`) and `gridsync admin …`, so both
+//! check and record the same things.
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sync_core::RecordId;
+use sync_core::automerge::{Change, ChangeHash, ReadDoc};
+use sync_core::doc;
+use sync_core::policy::Role;
+
+use crate::auth::{AuthDevice, hash_password};
+use crate::error::AppError;
+use crate::storage::{AuditRow, DeviceRow, OrgUnitRow, QuarantineRow, UserRow};
+use crate::{ApiJson, AppState, now_ms, random_hex};
+
+/// Who is acting, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// User id, or `cli` for the command line.
+    pub user_id: String,
+    /// Device id, when acting through the API.
+    pub device_id: Option<String>,
+}
+
+impl Actor {
+    /// The command line, run by whoever can reach the database.
+    pub fn cli() -> Self {
+        Self {
+            user_id: "cli".into(),
+            device_id: None,
+        }
+    }
+}
+
+impl From<&AuthDevice> for Actor {
+    fn from(auth: &AuthDevice) -> Self {
+        Self {
+            user_id: auth.user_id.clone(),
+            device_id: Some(auth.device_id.clone()),
+        }
+    }
+}
+
+async fn audit(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    detail: String,
+) -> Result<(), AppError> {
+    state
+        .storage
+        .audit(&AuditRow {
+            at: now_ms(),
+            user_id: actor.user_id.clone(),
+            device_id: actor.device_id.clone(),
+            action: action.into(),
+            target: target.into(),
+            detail,
+        })
+        .await?;
+    Ok(())
+}
+
+const UNIT_KINDS: [&str; 4] = ["county", "township", "community", "grid"];
+
+/// A new org unit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrgUnit {
+    /// Id: 1 to 64 of `a-z 0-9 . -`.
+    pub id: String,
+    /// Parent id; none for a root.
+    pub parent: Option<String>,
+    /// `county`, `township`, `community` or `grid`.
+    pub kind: String,
+    /// Name shown to people.
+    pub name: String,
+}
+
+fn check_unit_id(id: &str) -> Result<(), AppError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if !ok {
+        return Err(AppError::Invalid {
+            field: "id",
+            problem: "must be 1 to 64 of a-z, 0-9, '.', '-'".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Creates an org unit.
+pub async fn create_org_unit(
+    state: &AppState,
+    actor: &Actor,
+    new: NewOrgUnit,
+) -> Result<OrgUnitRow, AppError> {
+    check_unit_id(&new.id)?;
+    if !UNIT_KINDS.contains(&new.kind.as_str()) {
+        return Err(AppError::Invalid {
+            field: "kind",
+            problem: format!("must be one of {}", UNIT_KINDS.join(", ")),
+        });
+    }
+    let parent_path = match &new.parent {
+        Some(parent) => {
+            state
+                .storage
+                .org_unit(parent)
+                .await?
+                .ok_or(AppError::Missing("parent org unit"))?
+                .path
+        }
+        None => "/".into(),
+    };
+    let unit = OrgUnitRow {
+        path: format!("{parent_path}{}/", new.id),
+        id: new.id,
+        parent_id: new.parent,
+        kind: new.kind,
+        name: new.name,
+        created_at: now_ms(),
+    };
+    state.storage.insert_org_unit(&unit).await?;
+    audit(state, actor, "create_org_unit", &unit.id, unit.path.clone()).await?;
+    Ok(unit)
+}
+
+/// Moves an org unit, with its subtree, under another parent.
+pub async fn move_org_unit(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    parent: &str,
+) -> Result<OrgUnitRow, AppError> {
+    let unit = state
+        .storage
+        .org_unit(id)
+        .await?
+        .ok_or(AppError::Missing("org unit"))?;
+    let target = state
+        .storage
+        .org_unit(parent)
+        .await?
+        .ok_or(AppError::Missing("parent org unit"))?;
+    if target.path.starts_with(&unit.path) {
+        return Err(AppError::Invalid {
+            field: "parent",
+            problem: "cannot move an org unit under itself".into(),
+        });
+    }
+    state.storage.move_org_unit(&unit, &target).await?;
+    audit(
+        state,
+        actor,
+        "move_org_unit",
+        id,
+        format!("{} -> {}{id}/", unit.path, target.path),
+    )
+    .await?;
+    state
+        .storage
+        .org_unit(id)
+        .await?
+        .ok_or(AppError::Missing("org unit"))
+}
+
+/// A new user.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// Name shown to people; the username when absent.
+    pub display_name: Option<String>,
+    /// At least 8 characters.
+    pub password: String,
+    /// Role name.
+    pub role: String,
+    /// The org units the user is bound to.
+    pub org_units: Vec<String>,
+}
+
+/// A user as the API shows one.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    /// Id.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Name shown to people.
+    pub display_name: String,
+    /// Role.
+    pub role: String,
+    /// Bound org units.
+    pub org_units: Vec<String>,
+}
+
+fn check_password(password: &str) -> Result<(), AppError> {
+    if password.chars().count() < 8 {
+        return Err(AppError::Invalid {
+            field: "password",
+            problem: "must have at least 8 characters".into(),
+        });
+    }
+    Ok(())
+}
+
+async fn check_role_and_units(
+    state: &AppState,
+    role: &str,
+    units: &[String],
+) -> Result<Role, AppError> {
+    let role: Role =
+        role.parse()
+            .map_err(|e: sync_core::policy::UnknownRole| AppError::Invalid {
+                field: "role",
+                problem: e.to_string(),
+            })?;
+    if units.is_empty() && role.has_area() {
+        return Err(AppError::Invalid {
+            field: "org_units",
+            problem: format!("a {role} needs at least one org unit"),
+        });
+    }
+    for unit in units {
+        if state.storage.org_unit(unit).await?.is_none() {
+            return Err(AppError::Invalid {
+                field: "org_units",
+                problem: format!("no org unit {unit:?}"),
+            });
+        }
+    }
+    Ok(role)
+}
+
+/// Creates a user.
+pub async fn create_user(
+    state: &AppState,
+    actor: &Actor,
+    new: NewUser,
+) -> Result<UserView, AppError> {
+    let username = new.username.trim().to_owned();
+    if username.is_empty() || username.chars().count() > 64 {
+        return Err(AppError::Invalid {
+            field: "username",
+            problem: "must be 1 to 64 characters".into(),
+        });
+    }
+    check_password(&new.password)?;
+    let role = check_role_and_units(state, &new.role, &new.org_units).await?;
+    let user = UserRow {
+        id: format!("usr_{}", random_hex(12)),
+        display_name: new.display_name.unwrap_or_else(|| username.clone()),
+        username,
+        password_hash: hash_password(new.password).await?,
+        role: role.as_str().into(),
+        scope_version: 0,
+        created_at: now_ms(),
+    };
+    state.storage.insert_user(&user, &new.org_units).await?;
+    audit(
+        state,
+        actor,
+        "create_user",
+        &user.id,
+        format!("{} as {role} in {:?}", user.username, new.org_units),
+    )
+    .await?;
+    Ok(UserView {
+        id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        role: user.role,
+        org_units: new.org_units,
+    })
+}
+
+/// A role assignment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleAssignment {
+    /// Role name.
+    pub role: String,
+    /// The org units the user is bound to.
+    pub org_units: Vec<String>,
+}
+
+/// Replaces a user's role and units. Their devices rescan their scope at
+/// their next sync, dropping what they may no longer hold.
+pub async fn set_role(
+    state: &AppState,
+    actor: &Actor,
+    user_id: &str,
+    assignment: RoleAssignment,
+) -> Result<(), AppError> {
+    let user = state
+        .storage
+        .user(user_id)
+        .await?
+        .ok_or(AppError::Missing("user"))?;
+    let role = check_role_and_units(state, &assignment.role, &assignment.org_units).await?;
+    let before = state.storage.user_units(user_id).await?;
+    state
+        .storage
+        .set_role(user_id, role.as_str(), &assignment.org_units)
+        .await?;
+    let detail = format!(
+        "{} in {before:?} -> {role} in {:?}",
+        user.role, assignment.org_units
+    );
+    audit(state, actor, "set_role", user_id, detail).await
+}
+
+/// Replaces a user's password.
+pub async fn reset_password(
+    state: &AppState,
+    actor: &Actor,
+    user_id: &str,
+    password: String,
+) -> Result<(), AppError> {
+    check_password(&password)?;
+    state
+        .storage
+        .user(user_id)
+        .await?
+        .ok_or(AppError::Missing("user"))?;
+    state
+        .storage
+        .set_password(user_id, &hash_password(password).await?)
+        .await?;
+    audit(state, actor, "reset_password", user_id, String::new()).await
+}
+
+/// Revokes a device: its next request, and every refresh, is refused.
+pub async fn revoke_device(
+    state: &AppState,
+    actor: &Actor,
+    device_id: &str,
+) -> Result<DeviceRow, AppError> {
+    state
+        .storage
+        .device(device_id)
+        .await?
+        .ok_or(AppError::Missing("device"))?;
+    state.storage.revoke_device(device_id, now_ms()).await?;
+    audit(state, actor, "revoke_device", device_id, String::new()).await?;
+    state
+        .storage
+        .device(device_id)
+        .await?
+        .ok_or(AppError::Missing("device"))
+}
+
+/// Approves (merges, in the name of its author) or discards a quarantined
+/// change. A change is approved only after the changes it depends on.
+pub async fn decide(
+    state: &AppState,
+    actor: &Actor,
+    entry_id: &str,
+    approve: bool,
+) -> Result<QuarantineRow, AppError> {
+    let entry = state
+        .storage
+        .quarantine_entry(entry_id)
+        .await?
+        .ok_or(AppError::Missing("quarantine entry"))?;
+    if entry.status != "pending" {
+        return Err(AppError::Conflict("a decision on this change"));
+    }
+    let mut tx = state.storage.begin(true).await?;
+    if approve {
+        let id: RecordId = entry.doc_id.parse().map_err(AppError::internal)?;
+        let mut document = match tx.load(&entry.doc_id).await? {
+            Some(row) => doc::load(&row.snapshot).map_err(AppError::internal)?,
+            None => doc::empty(sync_core::automerge::ActorId::random()),
+        };
+        let missing = entry
+            .deps
+            .chunks_exact(32)
+            .map(|c| ChangeHash(c.try_into().expect("32 bytes")))
+            .any(|dep| document.get_change_by_hash(&dep).is_none());
+        if missing {
+            return Err(AppError::Invalid {
+                field: "id",
+                problem: "approve the changes this one depends on first".into(),
+            });
+        }
+        let base = document.get_heads();
+        let change = Change::from_bytes(entry.bytes.clone()).map_err(AppError::internal)?;
+        document
+            .apply_changes([change])
+            .map_err(AppError::internal)?;
+        if let Err(e) = doc::check(id.kind(), &document) {
+            return Err(AppError::Invalid {
+                field: "id",
+                problem: format!("merging it would leave an invalid record: {e}"),
+            });
+        }
+        crate::sync::store_as(
+            &mut *tx,
+            &entry.user_id,
+            &entry.device_id,
+            &id,
+            &document,
+            &base,
+        )
+        .await?;
+    }
+    let status = if approve { "approved" } else { "discarded" };
+    tx.decide_quarantine(entry_id, status, &actor.user_id, now_ms())
+        .await?;
+    tx.audit(&AuditRow {
+        at: now_ms(),
+        user_id: actor.user_id.clone(),
+        device_id: actor.device_id.clone(),
+        action: format!("quarantine_{status}"),
+        target: entry.doc_id.clone(),
+        detail: format!("change {} by {}", hex::encode(&entry.hash), entry.user_id),
+    })
+    .await?;
+    let feed_end = tx.max_seq().await?;
+    tx.commit().await?;
+    if approve {
+        state.notifier.publish(feed_end).await;
+    }
+    state
+        .storage
+        .quarantine_entry(entry_id)
+        .await?
+        .ok_or(AppError::Missing("quarantine entry"))
+}
+
+/// The admin and device routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/org-units", get(list_units).post(post_unit))
+        .route("/v1/admin/org-units/{id}/move", post(post_move_unit))
+        .route("/v1/admin/users", get(list_users).post(post_user))
+        .route("/v1/admin/users/{id}/role", put(put_role))
+        .route("/v1/admin/users/{id}/password", put(put_password))
+        .route("/v1/admin/audit", get(list_audit))
+        .route("/v1/admin/quarantine", get(list_quarantine))
+        .route("/v1/admin/quarantine/{id}/approve", post(post_approve))
+        .route("/v1/admin/quarantine/{id}/discard", post(post_discard))
+        .route("/v1/devices", get(list_devices))
+        .route("/v1/devices/{id}/revoke", post(post_revoke))
+}
+
+async fn list_units(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+) -> Result<Json<Vec<OrgUnitRow>>, AppError> {
+    auth.require_admin()?;
+    Ok(Json(state.storage.org_units().await?))
+}
+
+async fn post_unit(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiJson(new): ApiJson<NewOrgUnit>,
+) -> Result<Json<OrgUnitRow>, AppError> {
+    auth.require_admin()?;
+    Ok(Json(
+        create_org_unit(&state, &Actor::from(&auth), new).await?,
+    ))
+}
+
+/// `POST /v1/admin/org-units/{id}/move`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveUnit {
+    parent: String,
+}
+
+async fn post_move_unit(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MoveUnit>,
+) -> Result<Json<OrgUnitRow>, AppError> {
+    auth.require_admin()?;
+    Ok(Json(
+        move_org_unit(&state, &Actor::from(&auth), &id, &body.parent).await?,
+    ))
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+) -> Result<Json<Vec<UserView>>, AppError> {
+    auth.require_admin()?;
+    let mut out = Vec::new();
+    for user in state.storage.users().await? {
+        out.push(UserView {
+            org_units: state.storage.user_units(&user.id).await?,
+            id: user.id,
+            username: user.username,
+            display_name: user.display_name,
+            role: user.role,
+        });
+    }
+    Ok(Json(out))
+}
+
+async fn post_user(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiJson(new): ApiJson<NewUser>,
+) -> Result<Json<UserView>, AppError> {
+    auth.require_admin()?;
+    Ok(Json(create_user(&state, &Actor::from(&auth), new).await?))
+}
+
+async fn put_role(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RoleAssignment>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    auth.require_admin()?;
+    set_role(&state, &Actor::from(&auth), &id, body).await?;
+    Ok(Json(serde_json::json!({ "status": "ok" })))
+}
+
+/// `PUT /v1/admin/users/{id}/password`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: String,
+}
+
+async fn put_password(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewPassword>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    auth.require_admin()?;
+    reset_password(&state, &Actor::from(&auth), &id, body.password).await?;
+    Ok(Json(serde_json::json!({ "status": "ok" })))
+}
+
+async fn list_audit(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+) -> Result<Json<Vec<AuditRow>>, AppError> {
+    auth.require_admin()?;
+    Ok(Json(state.storage.audit_log(1000).await?))
+}
+
+/// `?status=pending|approved|discarded`
+#[derive(Debug, Deserialize)]
+struct StatusQuery {
+    status: Option<String>,
+}
+
+async fn list_quarantine(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Query(q): Query<StatusQuery>,
+) -> Result<Json<Vec<QuarantineRow>>, AppError> {
+    auth.require_admin()?;
+    let status = q.status.as_deref().unwrap_or("pending");
+    if !["pending", "approved", "discarded"].contains(&status) {
+        return Err(AppError::Invalid {
+            field: "status",
+            problem: "must be pending, approved or discarded".into(),
+        });
+    }
+    Ok(Json(state.storage.quarantined(status).await?))
+}
+
+async fn post_approve(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+) -> Result<Json<QuarantineRow>, AppError> {
+    auth.require_admin()?;
+    Ok(Json(decide(&state, &Actor::from(&auth), &id, true).await?))
+}
+
+async fn post_discard(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+) -> Result<Json<QuarantineRow>, AppError> {
+    auth.require_admin()?;
+    Ok(Json(decide(&state, &Actor::from(&auth), &id, false).await?))
+}
+
+/// A device as the API shows one.
+#[derive(Debug, Serialize)]
+pub struct DeviceView {
+    /// Id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Name given at login.
+    pub name: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// When revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+impl From<DeviceRow> for DeviceView {
+    fn from(d: DeviceRow) -> Self {
+        Self {
+            id: d.id,
+            user_id: d.user_id,
+            name: d.name,
+            created_at: d.created_at,
+            revoked_at: d.revoked_at,
+        }
+    }
+}
+
+/// `?user_id=` (admins only; others see their own devices)
+#[derive(Debug, Deserialize)]
+struct DevicesQuery {
+    user_id: Option<String>,
+}
+
+async fn list_devices(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Query(q): Query<DevicesQuery>,
+) -> Result<Json<Vec<DeviceView>>, AppError> {
+    let user = match (auth.role, q.user_id) {
+        (Role::Admin, wanted) => wanted,
+        (_, Some(wanted)) if wanted != auth.user_id => {
+            return Err(AppError::Forbidden(
+                "you may list only your own devices".into(),
+            ));
+        }
+        _ => Some(auth.user_id.clone()),
+    };
+    let devices = state.storage.devices(user.as_deref()).await?;
+    Ok(Json(devices.into_iter().map(DeviceView::from).collect()))
+}
+
+async fn post_revoke(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceView>, AppError> {
+    let device = state
+        .storage
+        .device(&id)
+        .await?
+        .ok_or(AppError::Missing("device"))?;
+    if device.user_id != auth.user_id && auth.role != Role::Admin {
+        return Err(AppError::Forbidden(
+            "you may revoke only your own devices".into(),
+        ));
+    }
+    Ok(Json(
+        revoke_device(&state, &Actor::from(&auth), &id)
+            .await?
+            .into(),
+    ))
+}

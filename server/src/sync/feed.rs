@@ -1,0 +1,230 @@
+//! What goes down to a device: the documents of its scope it lacks, the
+//! documents that left its scope, and the next cursor.
+//!
+//! The server keeps, per device, which documents it has sent (and in which
+//! response). A response counts only once the device presents the cursor it
+//! carried, so a lost response is simply sent again. Documents the device
+//! does not hold come whole (a snapshot); documents it holds come as the
+//! changes since its cursor. When the user's role or units change, the
+//! device rescans its whole scope once.
+
+use std::collections::BTreeMap;
+
+use sync_core::RecordId;
+use sync_core::automerge::ChangeHash;
+use sync_core::protocol::{DocPull, Heads};
+
+use super::merge::MergedDocs;
+use super::{Cursor, Writer};
+use crate::error::AppError;
+use crate::now_ms;
+use crate::storage::{AuditRow, DocTx};
+
+/// The answer to one round.
+pub(super) struct Answer {
+    pub(super) docs: Vec<DocPull>,
+    pub(super) drop: Vec<RecordId>,
+    pub(super) more: bool,
+    pub(super) next: Cursor,
+    /// Bookkeeping to write before the answer is sent.
+    pub(super) updates: DeviceUpdates,
+}
+
+/// What the server must record about the device for this answer.
+#[derive(Default)]
+pub(super) struct DeviceUpdates {
+    round: i64,
+    sent: Vec<String>,
+    dropped: Vec<String>,
+    confirmed_drops: Vec<String>,
+    scanned_scope: Option<i64>,
+    sensitive_sent: Vec<String>,
+}
+
+impl DeviceUpdates {
+    pub(super) fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+            && self.dropped.is_empty()
+            && self.confirmed_drops.is_empty()
+            && self.scanned_scope.is_none()
+            && self.sensitive_sent.is_empty()
+    }
+
+    pub(super) async fn apply(&self, tx: &mut dyn DocTx, writer: &Writer) -> Result<(), AppError> {
+        let device = &writer.auth.device_id;
+        tx.remember(device, &self.sent, self.round).await?;
+        tx.mark_dropped(device, &self.dropped, self.round).await?;
+        tx.forget(device, &self.confirmed_drops).await?;
+        if let Some(version) = self.scanned_scope {
+            tx.set_scanned_scope(device, version).await?;
+        }
+        let now = now_ms();
+        for doc in &self.sensitive_sent {
+            tx.audit(&AuditRow {
+                at: now,
+                user_id: writer.auth.user_id.clone(),
+                device_id: Some(device.clone()),
+                action: "read_sensitive".into(),
+                target: doc.clone(),
+                detail: "sent to device".into(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_heads(bytes: &[u8]) -> Heads {
+    Heads(
+        bytes
+            .chunks_exact(32)
+            .map(|c| ChangeHash(c.try_into().expect("32 bytes")))
+            .collect(),
+    )
+}
+
+fn parse_id(id: &str) -> Result<RecordId, AppError> {
+    id.parse()
+        .map_err(|_| AppError::internal(format!("stored document id {id:?} is malformed")))
+}
+
+/// Builds the answer for a device at `cursor`, given the documents it
+/// pushed and that were merged this round.
+pub(super) async fn answer(
+    tx: &mut dyn DocTx,
+    writer: &Writer,
+    page: usize,
+    cursor: Cursor,
+    merged: &MergedDocs,
+) -> Result<Answer, AppError> {
+    let device = writer.auth.device_id.as_str();
+    let round = cursor.round + 1;
+    let mut updates = DeviceUpdates {
+        round,
+        ..DeviceUpdates::default()
+    };
+
+    // A changed role or set of units: rescan the whole scope once.
+    let rescan = writer.auth.device_scope_version != writer.auth.scope_version;
+    let cursor = if rescan {
+        updates.scanned_scope = Some(writer.auth.scope_version);
+        Cursor { after: 0, ..cursor }
+    } else {
+        cursor
+    };
+
+    let limit = i64::try_from(page).unwrap_or(i64::MAX);
+    let mut feed = tx
+        .feed(&writer.scope, device, cursor.round, cursor.after, limit + 1)
+        .await?;
+    let more = feed.len() > page;
+    feed.truncate(page);
+    let next = match feed.last() {
+        Some(last) if more => Cursor {
+            after: last.seq,
+            round,
+            ..cursor
+        },
+        Some(last) => {
+            let end = last.seq.max(cursor.base);
+            Cursor {
+                base: end,
+                after: end,
+                round,
+            }
+        }
+        None => {
+            let end = cursor.after.max(cursor.base);
+            Cursor {
+                base: end,
+                after: end,
+                round,
+            }
+        }
+    };
+
+    let mut docs = Vec::with_capacity(feed.len() + merged.len());
+    for (id, m) in merged {
+        if m.created {
+            updates.sent.push(id.to_string());
+        }
+        docs.push(DocPull {
+            id: id.clone(),
+            heads: Heads(m.doc.get_heads()),
+            chunks: m
+                .doc
+                .get_changes(&m.device_heads)
+                .iter()
+                .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+                .collect(),
+        });
+    }
+
+    let mut by_log = BTreeMap::new();
+    for row in feed {
+        let id = parse_id(&row.id)?;
+        if merged.contains_key(&id) || (row.known && row.seq <= cursor.base) {
+            continue;
+        }
+        let heads = parse_heads(&row.heads);
+        match row.snapshot {
+            Some(snapshot) if !row.known => {
+                if row.kind == "sensitive" {
+                    updates.sensitive_sent.push(row.id.clone());
+                }
+                updates.sent.push(row.id);
+                docs.push(DocPull {
+                    id,
+                    heads,
+                    chunks: vec![serde_bytes::ByteBuf::from(snapshot)],
+                });
+            }
+            _ => {
+                by_log.insert(row.id, (id, heads, Vec::new()));
+            }
+        }
+    }
+    if !by_log.is_empty() {
+        for (doc_id, bytes) in tx
+            .changes_between(cursor.base, next.after.max(cursor.base))
+            .await?
+        {
+            if let Some((_, _, chunks)) = by_log.get_mut(&doc_id) {
+                chunks.push(serde_bytes::ByteBuf::from(bytes));
+            }
+        }
+        docs.extend(
+            by_log
+                .into_values()
+                .map(|(id, heads, chunks)| DocPull { id, heads, chunks }),
+        );
+    }
+
+    // Documents that left the scope: newly, or told before and not yet
+    // confirmed by the device.
+    let since = if rescan { -1 } else { cursor.base };
+    let left = tx.out_of_scope(&writer.scope, device, since).await?;
+    let mut drop = Vec::new();
+    for (doc_id, told_in) in tx.drops(device).await? {
+        if told_in <= cursor.round {
+            updates.confirmed_drops.push(doc_id);
+        } else {
+            drop.push(parse_id(&doc_id)?);
+        }
+    }
+    for doc_id in left {
+        drop.push(parse_id(&doc_id)?);
+        updates.dropped.push(doc_id);
+    }
+    updates.dropped.extend(drop.iter().map(|id| id.to_string()));
+    updates.dropped.sort();
+    updates.dropped.dedup();
+
+    Ok(Answer {
+        docs,
+        drop,
+        more,
+        next,
+        updates,
+    })
+}

@@ -1,0 +1,324 @@
+//! `POST /v1/sync`: one round of the batched sync protocol
+//! (`api-spec/sync-protocol.md`).
+//!
+//! A round merges what the device sent ([`merge`]), commits, and only then
+//! answers with what the device lacks ([`feed`]): for documents it sent,
+//! exactly the changes missing from its heads; for the rest of its scope,
+//! whatever the feed holds past its cursor (whole snapshots for documents it
+//! does not hold), and the ids of documents that left its scope. A document
+//! that fails to decode, apply, validate or pass the policy is answered with
+//! an error; the rest of the batch still merges.
+
+mod feed;
+mod merge;
+
+pub(crate) use merge::store_as;
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use sync_core::RecordId;
+use sync_core::policy::Principal;
+use sync_core::protocol::{
+    CONTENT_TYPE, DecodeError, DocError, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+};
+
+use crate::auth::AuthDevice;
+use crate::error::AppError;
+use crate::storage::Scope;
+use crate::{AppState, now_ms};
+
+/// The sync route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/sync", post(sync))
+}
+
+#[tracing::instrument(
+    name = "sync_round",
+    skip_all,
+    fields(user = %auth.user_id, device = %auth.device_id, docs_up, docs_down, errors)
+)]
+async fn sync(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim());
+    if !media_type.is_some_and(|m| m.eq_ignore_ascii_case(CONTENT_TYPE)) {
+        return Err(AppError::UnsupportedMediaType(CONTENT_TYPE));
+    }
+    let request = SyncRequest::decode(&body?).map_err(|e| match e {
+        DecodeError::Version(_) => AppError::UnsupportedVersion(e.to_string()),
+        DecodeError::Malformed(_) => AppError::BadSyncMessage(e.to_string()),
+    })?;
+    let span = tracing::Span::current();
+    span.record("docs_up", request.docs.len() + request.am_sync.len());
+    let response = round(&state, &auth, request).await?;
+    span.record("docs_down", response.docs.len());
+    span.record("errors", response.errors.len());
+    if !response.errors.is_empty() {
+        tracing::warn!(errors = ?response.errors, "documents refused");
+    }
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+        response.encode(),
+    )
+        .into_response())
+}
+
+/// Where a device stands in the feed. Encoded as 32 bytes: the database's
+/// instance id (8, so a cursor from another database is recognised), then
+/// `base`, `after` and `round` (8 each, big-endian).
+///
+/// In steady state `base == after`: the device holds every change up to
+/// that seq. While a large answer is paged, `base` stays where the device
+/// started and `after` advances over the documents already sent.
+///
+/// `round` counts the responses the device has applied: presenting a cursor
+/// confirms the response that carried it, and with it the documents that
+/// response sent or told the device to drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    base: i64,
+    after: i64,
+    round: i64,
+}
+
+impl Cursor {
+    const START: Cursor = Cursor {
+        base: 0,
+        after: 0,
+        round: 0,
+    };
+
+    /// Reads a device's cursor; `None` for one from another database, which
+    /// the device must be told of.
+    fn decode(bytes: Option<&[u8]>, instance: [u8; 8]) -> Result<Option<Self>, AppError> {
+        let Some(bytes) = bytes else {
+            return Ok(Some(Self::START));
+        };
+        let bad = || AppError::BadSyncMessage("cursor is not one this server issued".into());
+        if bytes.len() != 32 {
+            return Err(bad());
+        }
+        if bytes[..8] != instance {
+            return Ok(None);
+        }
+        let base = i64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        let after = i64::from_be_bytes(bytes[16..24].try_into().expect("8 bytes"));
+        let round = i64::from_be_bytes(bytes[24..32].try_into().expect("8 bytes"));
+        // `after` may trail `base` while a device rescans a changed scope.
+        if base < 0 || after < 0 || round < 0 {
+            return Err(bad());
+        }
+        Ok(Some(Self { base, after, round }))
+    }
+
+    fn encode(self, instance: [u8; 8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32);
+        out.extend_from_slice(&instance);
+        for n in [self.base, self.after, self.round] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out
+    }
+}
+
+/// The user and device behind a round, with what the policy needs.
+pub(crate) struct Writer {
+    auth: AuthDevice,
+    principal: Principal,
+    scope: Scope,
+    actors: HashSet<String>,
+}
+
+/// Most actor ids a request may announce.
+const MAX_ACTORS: usize = 8;
+
+impl Writer {
+    /// Loads the user's area and registers the actors the device announces
+    /// (an actor registered to another device stays theirs).
+    pub(crate) async fn load(
+        state: &AppState,
+        auth: &AuthDevice,
+        announced: &[serde_bytes::ByteBuf],
+    ) -> Result<Self, AppError> {
+        if announced.len() > MAX_ACTORS || announced.iter().any(|a| a.is_empty() || a.len() > 32) {
+            return Err(AppError::BadSyncMessage(format!(
+                "announce at most {MAX_ACTORS} actor ids of 1 to 32 bytes"
+            )));
+        }
+        for actor in announced {
+            let owner = state
+                .storage
+                .register_actor(
+                    &hex::encode(actor),
+                    &auth.device_id,
+                    &auth.user_id,
+                    now_ms(),
+                )
+                .await?;
+            if owner != auth.device_id {
+                tracing::warn!(actor = %hex::encode(actor), "actor announced by a device it is not registered to");
+            }
+        }
+        let actors = state.storage.device_actors(&auth.device_id).await?;
+        let area = state.storage.area(&auth.user_id).await?;
+        Ok(Self {
+            principal: Principal {
+                user_id: auth.user_id.clone(),
+                role: auth.role,
+                area: area.into_iter().collect(),
+            },
+            scope: Scope {
+                user_id: auth.user_id.clone(),
+                area: auth.role.has_area(),
+                sensitive: auth.role.sees_sensitive(),
+            },
+            actors: actors.into_iter().collect(),
+            auth: auth.clone(),
+        })
+    }
+}
+
+/// Runs one sync round for `auth`.
+pub async fn round(
+    state: &AppState,
+    auth: &AuthDevice,
+    request: SyncRequest,
+) -> Result<SyncResponse, AppError> {
+    let instance = state.instance;
+    let cursor = Cursor::decode(request.cursor.as_deref().map(|c| &c[..]), instance)?;
+    let writer = Writer::load(state, auth, &request.actors).await?;
+    let mut errors = Vec::new();
+    let mut incoming = Vec::new();
+    let mut seen = HashSet::new();
+    for push in request.docs {
+        if !seen.insert(push.id.clone()) {
+            errors.push(doc_error(
+                &push.id,
+                "duplicate_document",
+                "document sent twice in one request",
+            ));
+            continue;
+        }
+        match merge::decode_push(push) {
+            Ok(doc) => incoming.push(doc),
+            Err(e) => errors.push(e),
+        }
+    }
+    let write = !incoming.is_empty() || !request.am_sync.is_empty();
+    let mut tx = state.storage.begin(write).await?;
+    // Writers exclude each other, so the feed grows here only by our writes.
+    let feed_before = tx.max_seq().await?;
+    // A cursor from another database, or past the end of the feed (the
+    // database went back in time, restored from a backup): start the device
+    // over and say so. Its replica then offers again every change the
+    // server no longer has.
+    let (cursor, reset) = match cursor {
+        Some(c) if c.after <= feed_before && c.base <= feed_before => (c, false),
+        _ => {
+            tracing::warn!(
+                feed = feed_before,
+                "unknown cursor; sending everything again"
+            );
+            (Cursor::START, true)
+        }
+    };
+    let mut merged = BTreeMap::new();
+    let mut dropped = Vec::new();
+    for doc in incoming {
+        let outcome = merge::push(&mut *tx, &writer, doc).await?;
+        merged.extend(outcome.merged);
+        errors.extend(outcome.error);
+        dropped.extend(outcome.drop);
+    }
+    let mut am_replies = Vec::new();
+    for msg in request.am_sync {
+        match merge::am_sync_round(&mut *tx, &writer, msg).await? {
+            Ok(reply) => am_replies.push(reply),
+            Err(e) => errors.push(e),
+        }
+    }
+    let feed_after = if write {
+        tx.max_seq().await?
+    } else {
+        feed_before
+    };
+    let page = state.config.sync_page_docs;
+    let answer = feed::answer(&mut *tx, &writer, page, cursor, &merged).await?;
+    let updates = answer.updates;
+    if write {
+        updates.apply(&mut *tx, &writer).await?;
+        tx.commit().await?;
+    } else {
+        tx.commit().await?;
+        if !updates.is_empty() {
+            let mut tx = state.storage.begin(true).await?;
+            updates.apply(&mut *tx, &writer).await?;
+            tx.commit().await?;
+        }
+    }
+    if feed_after > feed_before {
+        state.notifier.publish(feed_after).await;
+    }
+    dropped.extend(answer.drop);
+    dropped.sort();
+    dropped.dedup();
+    Ok(SyncResponse {
+        v: PROTOCOL_VERSION,
+        cursor: serde_bytes::ByteBuf::from(answer.next.encode(instance)),
+        more: answer.more,
+        reset,
+        docs: answer.docs,
+        errors,
+        drop: dropped,
+        am_sync: am_replies,
+    })
+}
+
+fn doc_error(id: &RecordId, code: &str, message: impl Into<String>) -> DocError {
+    DocError {
+        id: id.clone(),
+        code: code.into(),
+        message: message.into(),
+        change: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_checks_its_origin() {
+        let here = [1; 8];
+        let c = Cursor {
+            base: 5,
+            after: 9,
+            round: 3,
+        };
+        let bytes = c.encode(here);
+        assert_eq!(Cursor::decode(Some(&bytes), here).unwrap(), Some(c));
+        assert_eq!(Cursor::decode(Some(&bytes), [2; 8]).unwrap(), None);
+        assert_eq!(Cursor::decode(None, here).unwrap(), Some(Cursor::START));
+        assert!(Cursor::decode(Some(&bytes[..10]), here).is_err());
+        let negative = Cursor {
+            base: -1,
+            after: 5,
+            round: 1,
+        }
+        .encode(here);
+        assert!(Cursor::decode(Some(&negative), here).is_err());
+    }
+}
