@@ -367,6 +367,33 @@ async fn refresh(
     }))
 }
 
+/// `GET /v1/me`: who the token stands for, as the policy sees them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Me {
+    /// User id.
+    pub user_id: String,
+    /// Device id.
+    pub device_id: String,
+    /// Role.
+    pub role: String,
+    /// The org units the user is bound to.
+    pub org_units: Vec<String>,
+    /// Every org unit in their subtrees.
+    pub area: Vec<String>,
+}
+
+async fn me(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Me>, AppError> {
+    let mut area = state.storage.area(&auth.user_id).await?;
+    area.sort();
+    Ok(Json(Me {
+        org_units: state.storage.user_units(&auth.user_id).await?,
+        area,
+        role: auth.role.as_str().into(),
+        user_id: auth.user_id,
+        device_id: auth.device_id,
+    }))
+}
+
 async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.keys.jwks.clone())
 }
@@ -382,5 +409,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/refresh", post(refresh))
+        .route("/v1/me", get(me))
         .route("/.well-known/jwks.json", get(jwks))
 }

@@ -17,6 +17,7 @@ use serde_bytes::ByteBuf;
 
 use crate::doc::{self, DocError};
 use crate::id::RecordId;
+use crate::policy::{self, Denial, Principal};
 use crate::protocol::{
     DecodeError, DocError as ServerDocError, DocPush, Heads, PROTOCOL_VERSION, SyncRequest,
     SyncResponse,
@@ -58,6 +59,9 @@ pub enum ReplicaError {
     /// The local store failed.
     #[error("local storage failed: {0}")]
     Store(#[from] std::io::Error),
+    /// The policy does not allow this edit; nothing was written.
+    #[error("not allowed: {0}")]
+    Denied(#[from] Denial),
 }
 
 /// A failed sync: the transport, the response, or applying it.
@@ -107,6 +111,7 @@ pub struct Replica<S: ReplicaStore> {
     cursor: Option<Vec<u8>>,
     docs: BTreeMap<RecordId, Entry>,
     rejected: Vec<Rejected>,
+    principal: Option<Principal>,
     clock: fn() -> i64,
     max_request_bytes: usize,
 }
@@ -146,6 +151,7 @@ impl<S: ReplicaStore> Replica<S> {
             cursor: stored.cursor,
             docs,
             rejected: stored.rejected,
+            principal: None,
             clock: system_now_ms,
             max_request_bytes: 4 * 1024 * 1024,
         })
@@ -155,6 +161,14 @@ impl<S: ReplicaStore> Replica<S> {
     /// Unix epoch); the default reads the system clock.
     pub fn set_clock(&mut self, clock: fn() -> i64) {
         self.clock = clock;
+    }
+
+    /// Checks every later local edit against the policy for `principal` (the
+    /// user as the server describes them, `GET /v1/me`), so that this device
+    /// never makes a change the server would refuse. `None` turns the check
+    /// off.
+    pub fn set_principal(&mut self, principal: Option<Principal>) {
+        self.principal = principal;
     }
 
     /// The Automerge actor id every local change is written with.
@@ -205,6 +219,9 @@ impl<S: ReplicaStore> Replica<S> {
             return Err(ReplicaError::Exists(id));
         }
         let doc = doc::create(self.actor.clone(), record, (self.clock)())?;
+        if let Some(p) = &self.principal {
+            policy::check_write(p, R::KIND, None, &doc)?;
+        }
         let entry = Entry {
             doc,
             acked: Vec::new(),
@@ -237,7 +254,18 @@ impl<S: ReplicaStore> Replica<S> {
             .docs
             .get_mut(id)
             .ok_or_else(|| ReplicaError::UnknownRecord(id.clone()))?;
-        let hash = doc::edit(&mut entry.doc, now, f)?;
+        let hash = match &self.principal {
+            None => doc::edit(&mut entry.doc, now, f)?,
+            Some(p) => {
+                let mut edited = entry.doc.clone();
+                let hash = doc::edit(&mut edited, now, f)?;
+                if hash.is_some() {
+                    policy::check_write(p, R::KIND, Some(&entry.doc), &edited)?;
+                    entry.doc = edited;
+                }
+                hash
+            }
+        };
         if hash.is_some() {
             persist(&mut self.store, id, entry)?;
         }

@@ -352,6 +352,12 @@ pub struct Device<S: ReplicaStore> {
     http: reqwest::Client,
     /// The bearer token.
     pub token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+    /// The device id.
+    pub device_id: String,
+    /// The user id.
+    pub user_id: String,
     /// Sync requests sent so far.
     pub requests: usize,
 }
@@ -371,13 +377,59 @@ impl<S: ReplicaStore> Device<S> {
     /// `store`.
     pub async fn login_with(base: &str, username: &str, password: &str, store: S) -> Self {
         let session = login(base, username, password).await;
+        let http = reqwest::Client::new();
+        let me: gridsync_server::auth::Me = http
+            .get(format!("{base}/v1/me"))
+            .bearer_auth(&session.access_token)
+            .send()
+            .await
+            .expect("GET /v1/me")
+            .json()
+            .await
+            .expect("me");
+        let mut replica = Replica::open(store).expect("replica");
+        replica.set_principal(Some(sync_core::policy::Principal {
+            user_id: me.user_id.clone(),
+            role: me.role.parse().expect("role"),
+            area: me.area.into_iter().collect(),
+        }));
         Device {
-            replica: Replica::open(store).expect("replica"),
+            replica,
             base: base.to_owned(),
-            http: reqwest::Client::new(),
+            http,
             token: session.access_token,
+            refresh_token: session.refresh_token,
+            device_id: session.device_id,
+            user_id: me.user_id,
             requests: 0,
         }
+    }
+
+    /// The same device running a modified app that skips the local policy
+    /// check: what the server must stop on its own.
+    pub fn tampered(mut self) -> Self {
+        self.replica.set_principal(None);
+        self
+    }
+
+    /// Sends a JSON request with this device's token.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
     }
 
     /// Syncs until the server has nothing more to send.
