@@ -16,7 +16,8 @@ pub(super) fn conflict_on_unique(what: &'static str) -> impl FnOnce(sqlx::Error)
 
 /// Whether document `d` is in the scope of user `$1`, whose role sees its
 /// area when `$2` and sensitive details when `$3`: the SQL twin of
-/// `sync_core::policy::Principal::can_read`.
+/// `sync_core::policy::Principal::can_read`. Never NULL (so that `NOT`
+/// works): absent reporters and assignees compare as empty strings.
 macro_rules! in_scope {
     () => {
         "(($2 AND d.org_unit IN (
@@ -25,7 +26,7 @@ macro_rules! in_scope {
               JOIN org_units b ON b.id = uu.org_unit_id
               WHERE o.path LIKE b.path || '%')
            AND (d.kind <> 'sensitive' OR $3))
-          OR d.reporter = $1 OR d.assignee = $1)"
+          OR COALESCE(d.reporter, '') = $1 OR COALESCE(d.assignee, '') = $1)"
     };
 }
 pub(super) use in_scope;
