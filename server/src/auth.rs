@@ -29,6 +29,40 @@ use crate::storage::{DeviceRow, SigningKeyRow, Storage, UserRow};
 use crate::{ApiJson, AppState, now_ms, random_hex};
 use sync_core::policy::Role;
 
+/// The keys an instance holds, reloaded from the database when a token
+/// names a key it does not know yet (one added by `gridsync admin
+/// rotate-key` while it ran), at most once every few seconds.
+pub struct KeyRing {
+    current: std::sync::RwLock<Arc<Keys>>,
+    last_reload: tokio::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl KeyRing {
+    /// Holds `keys`.
+    pub fn new(keys: Keys) -> Self {
+        Self {
+            current: std::sync::RwLock::new(Arc::new(keys)),
+            last_reload: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The keys now.
+    pub fn current(&self) -> Arc<Keys> {
+        self.current.read().expect("key lock").clone()
+    }
+
+    /// Reloads the keys unless that was done in the last five seconds.
+    pub async fn reload(&self, storage: &dyn Storage) -> Result<Arc<Keys>, AppError> {
+        let mut last = self.last_reload.lock().await;
+        if last.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(5)) {
+            let keys = Arc::new(Keys::load_or_create(storage).await?);
+            *self.current.write().expect("key lock") = keys;
+            *last = Some(std::time::Instant::now());
+        }
+        Ok(self.current())
+    }
+}
+
 /// The token-signing keys: the newest signs, every unretired one verifies,
 /// so a new key can be introduced without logging anyone out.
 pub struct Keys {
@@ -156,7 +190,7 @@ impl FromRequestParts<AppState> for AuthDevice {
             .ok_or(AppError::Unauthorized(
                 "authorization must be a bearer token",
             ))?;
-        let claims = verify(state, token.trim())?;
+        let claims = verify(state, token.trim()).await?;
         let device = state
             .storage
             .device(&claims.dev)
@@ -182,17 +216,19 @@ impl FromRequestParts<AppState> for AuthDevice {
     }
 }
 
-fn verify(state: &AppState, token: &str) -> Result<Claims, AppError> {
-    let invalid = AppError::Unauthorized("invalid or expired token");
-    let header = jsonwebtoken::decode_header(token).map_err(|_| invalid)?;
+async fn verify(state: &AppState, token: &str) -> Result<Claims, AppError> {
+    const INVALID: AppError = AppError::Unauthorized("invalid or expired token");
+    let header = jsonwebtoken::decode_header(token).map_err(|_| INVALID)?;
     if header.alg != Algorithm::EdDSA {
-        return Err(AppError::Unauthorized("invalid or expired token"));
+        return Err(INVALID);
     }
-    let key = header
-        .kid
-        .as_deref()
-        .and_then(|kid| state.keys.verifying.get(kid))
-        .ok_or(AppError::Unauthorized("invalid or expired token"))?;
+    let kid = header.kid.ok_or(INVALID)?;
+    let mut keys = state.keys.current();
+    if !keys.verifying.contains_key(&kid) {
+        // Perhaps a key added since this instance loaded its keys.
+        keys = state.keys.reload(state.storage.as_ref()).await?;
+    }
+    let key = keys.verifying.get(&kid).ok_or(INVALID)?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_audience(&[&state.config.audience]);
     validation.set_issuer(&[&state.config.issuer]);
@@ -219,9 +255,10 @@ fn issue(state: &AppState, user: &UserRow, device_id: &str) -> Result<(String, u
         exp: iat + ttl,
     };
     let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(state.keys.kid.clone());
+    let keys = state.keys.current();
+    header.kid = Some(keys.kid.clone());
     let token =
-        jsonwebtoken::encode(&header, &claims, &state.keys.signing).map_err(AppError::internal)?;
+        jsonwebtoken::encode(&header, &claims, &keys.signing).map_err(AppError::internal)?;
     Ok((token, ttl))
 }
 
@@ -395,7 +432,7 @@ async fn me(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Me>,
 }
 
 async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(state.keys.jwks.clone())
+    Json(state.keys.current().jwks.clone())
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

@@ -31,7 +31,7 @@ pub mod events;
 pub mod storage;
 pub mod sync;
 
-use crate::auth::Keys;
+use crate::auth::{KeyRing, Keys};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::events::Notifier;
@@ -45,7 +45,7 @@ pub struct AppState {
     /// The database.
     pub storage: Arc<dyn Storage>,
     /// Token-signing keys.
-    pub keys: Arc<Keys>,
+    pub keys: Arc<KeyRing>,
     /// Settings.
     pub config: Arc<Config>,
     /// The database's instance id, first 8 bytes: stamped into cursors.
@@ -98,7 +98,7 @@ impl AppState {
         let dummy_hash = auth::hash_password(random_hex(16)).await?.into();
         Ok(Self {
             storage,
-            keys: Arc::new(keys),
+            keys: Arc::new(KeyRing::new(keys)),
             config: Arc::new(config),
             instance,
             dummy_hash,

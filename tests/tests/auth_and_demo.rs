@@ -172,3 +172,40 @@ async fn the_demo_county_syncs_to_a_fresh_phone() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_new_signing_key_logs_nobody_out() {
+    let a = TestServer::start().await;
+    a.user("w0", "grid_worker", "g1").await;
+    let before = tests::login(&a.url(""), "w0", tests::PASSWORD).await;
+
+    // A key is added while A runs; B starts afterwards and signs with it.
+    let kid = gridsync_server::auth::rotate_key(a.state.storage.as_ref())
+        .await
+        .unwrap();
+    let b = a.another().await;
+    let after = tests::login(&b.url(""), "w0", tests::PASSWORD).await;
+    let header = jsonwebtoken::decode_header(&after.access_token).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(kid.as_str()));
+
+    // Old tokens work on B, new tokens on A (which loads the new key).
+    let http = reqwest::Client::new();
+    for (server, token) in [(&b, &before.access_token), (&a, &after.access_token)] {
+        let response = http
+            .get(server.url("/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let jwks: serde_json::Value = http
+        .get(a.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+}
