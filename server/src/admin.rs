@@ -399,21 +399,12 @@ pub async fn decide(
         document
             .apply_changes([change])
             .map_err(AppError::internal)?;
-        if let Err(e) = doc::check(id.kind(), &document) {
-            return Err(AppError::Invalid {
-                field: "id",
-                problem: format!("merging it would leave an invalid record: {e}"),
-            });
-        }
-        crate::sync::store_as(
-            &mut *tx,
-            &entry.user_id,
-            &entry.device_id,
-            &id,
-            &document,
-            &base,
-        )
-        .await?;
+        let meta = doc::meta(id.kind(), &document).map_err(|e| AppError::Invalid {
+            field: "id",
+            problem: format!("merging it would leave an invalid record: {e}"),
+        })?;
+        let author = (entry.user_id.as_str(), entry.device_id.as_str());
+        crate::sync::store_as(&mut *tx, author, &id, &document, &base, &meta).await?;
     }
     let status = if approve { "approved" } else { "discarded" };
     tx.decide_quarantine(entry_id, status, &actor.user_id, now_ms())

@@ -78,27 +78,64 @@ pub struct DocMeta {
     pub assignee: Option<String>,
 }
 
+/// A record of any kind, read (and checked) from its document once, so
+/// that the policy and the server's bookkeeping need not read it again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyRecord {
+    /// A household.
+    Household(Household),
+    /// A case.
+    Case(Case),
+    /// A visit.
+    Visit(Visit),
+    /// Special-population details.
+    Sensitive(Sensitive),
+}
+
+impl AnyRecord {
+    /// Reads the record of `kind` that `doc` holds.
+    pub fn read(kind: RecordKind, doc: &Automerge) -> Result<Self, DocError> {
+        Ok(match kind {
+            RecordKind::Household => AnyRecord::Household(read(doc)?),
+            RecordKind::Case => AnyRecord::Case(read(doc)?),
+            RecordKind::Visit => AnyRecord::Visit(read(doc)?),
+            RecordKind::Sensitive => AnyRecord::Sensitive(read(doc)?),
+        })
+    }
+
+    /// The record's kind.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            AnyRecord::Household(_) => RecordKind::Household,
+            AnyRecord::Case(_) => RecordKind::Case,
+            AnyRecord::Visit(_) => RecordKind::Visit,
+            AnyRecord::Sensitive(_) => RecordKind::Sensitive,
+        }
+    }
+
+    /// What decides who may see it.
+    pub fn meta(&self) -> DocMeta {
+        let area = |org_unit: &str| DocMeta {
+            org_unit: org_unit.to_owned(),
+            ..DocMeta::default()
+        };
+        match self {
+            AnyRecord::Household(h) => area(&h.org_unit),
+            AnyRecord::Visit(v) => area(&v.org_unit),
+            AnyRecord::Sensitive(s) => area(&s.org_unit),
+            AnyRecord::Case(c) => DocMeta {
+                org_unit: c.org_unit.clone(),
+                reporter: Some(c.reporter.clone()),
+                assignee: Some(c.assignee().to_owned()).filter(|a| !a.is_empty()),
+            },
+        }
+    }
+}
+
 /// Checks that `doc` holds a valid record of `kind` and returns its
 /// [`DocMeta`].
 pub fn meta(kind: RecordKind, doc: &Automerge) -> Result<DocMeta, DocError> {
-    let area = |org_unit: String| DocMeta {
-        org_unit,
-        ..DocMeta::default()
-    };
-    Ok(match kind {
-        RecordKind::Household => area(read::<Household>(doc)?.org_unit),
-        RecordKind::Visit => area(read::<Visit>(doc)?.org_unit),
-        RecordKind::Sensitive => area(read::<Sensitive>(doc)?.org_unit),
-        RecordKind::Case => {
-            let case = read::<Case>(doc)?;
-            let assignee = Some(case.assignee().to_owned()).filter(|a| !a.is_empty());
-            DocMeta {
-                org_unit: case.org_unit,
-                reporter: Some(case.reporter),
-                assignee,
-            }
-        }
-    })
+    Ok(AnyRecord::read(kind, doc)?.meta())
 }
 
 /// Checks that `doc` holds a valid record of `kind`.

@@ -220,7 +220,7 @@ impl<S: ReplicaStore> Replica<S> {
         }
         let doc = doc::create(self.actor.clone(), record, (self.clock)())?;
         if let Some(p) = &self.principal {
-            policy::check_write(p, R::KIND, None, &doc)?;
+            policy::check_write_docs(p, R::KIND, None, &doc)?;
         }
         let entry = Entry {
             doc,
@@ -260,7 +260,7 @@ impl<S: ReplicaStore> Replica<S> {
                 let mut edited = entry.doc.clone();
                 let hash = doc::edit(&mut edited, now, f)?;
                 if hash.is_some() {
-                    policy::check_write(p, R::KIND, Some(&entry.doc), &edited)?;
+                    policy::check_write_docs(p, R::KIND, Some(&entry.doc), &edited)?;
                     entry.doc = edited;
                 }
                 hash

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use sync_core::automerge::sync::{Message as AmMessage, State as AmState, SyncDoc};
 use sync_core::automerge::{Automerge, Change, ChangeHash, ReadDoc};
-use sync_core::doc::{self, DocMeta};
+use sync_core::doc::{self, AnyRecord, DocMeta};
 use sync_core::policy::{self, Denial};
 use sync_core::protocol::{AmSync, DocError, DocPush};
 use sync_core::{RecordId, RecordKind};
@@ -96,8 +96,14 @@ pub(super) async fn push(
     let id = incoming.id;
     let kind = id.kind();
     let before = load(tx, &id).await?;
+    let before_record = match &before {
+        Some(stored) => Some(AnyRecord::read(kind, stored).map_err(AppError::internal)?),
+        None => None,
+    };
     if let Some(stored) = &before
-        && !readable(writer, kind, stored)
+        && before_record
+            .as_ref()
+            .is_some_and(|r| !writer.principal.can_read(kind, &r.meta()))
     {
         // Not theirs to see: answer nothing about it beyond the refusal.
         let mut outcome = Outcome::refused(doc_error(
@@ -152,18 +158,21 @@ pub(super) async fn push(
             )
         }));
     }
-    if let Err(e) = doc::check(kind, &doc) {
-        return Ok(Outcome::refused(doc_error(
-            &id,
-            "invalid_record",
-            e.to_string(),
-        )));
-    }
+    let after_record = match AnyRecord::read(kind, &doc) {
+        Ok(record) => record,
+        Err(e) => {
+            return Ok(Outcome::refused(doc_error(
+                &id,
+                "invalid_record",
+                e.to_string(),
+            )));
+        }
+    };
     let device_heads = incoming.heads;
     let created = before.is_none();
-    match policy::check_write(&writer.principal, kind, before.as_ref(), &doc) {
+    match policy::check_write(&writer.principal, before_record.as_ref(), &after_record) {
         Ok(()) => {
-            store(tx, writer, &id, &doc, &base).await?;
+            store(tx, writer, &id, &doc, &base, &after_record.meta()).await?;
             Ok(Outcome {
                 merged: Some((
                     id,
@@ -193,9 +202,13 @@ pub(super) async fn push(
                     ),
                 )
             };
+            let accepted = accepted.and_then(|d| {
+                let meta = doc::meta(kind, &d).ok()?;
+                writer.principal.can_read(kind, &meta).then_some((d, meta))
+            });
             match accepted {
-                Some(accepted) if readable(writer, kind, &accepted) => {
-                    store(tx, writer, &id, &accepted, &base).await?;
+                Some((accepted, meta)) => {
+                    store(tx, writer, &id, &accepted, &base, &meta).await?;
                     Ok(Outcome {
                         merged: Some((
                             id,
@@ -244,8 +257,7 @@ fn split(
                 .clone()
                 .unwrap_or_else(|| doc::empty(sync_core::automerge::ActorId::random()));
             candidate.apply_changes([change.clone()]).is_ok()
-                && doc::check(kind, &candidate).is_ok()
-                && policy::check_write(&writer.principal, kind, accepted.as_ref(), &candidate)
+                && policy::check_write_docs(&writer.principal, kind, accepted.as_ref(), &candidate)
                     .is_ok()
                 && {
                     accepted = Some(candidate);
@@ -320,39 +332,32 @@ pub(super) fn missing_dependencies(id: &RecordId, doc: &Automerge) -> Option<Doc
 }
 
 /// Writes the changes `doc` gained since `base` (its heads as loaded),
-/// attributed to the writer.
+/// attributed to the writer; `meta` is the merged record's.
 pub(super) async fn store(
     tx: &mut dyn DocTx,
     writer: &Writer,
     id: &RecordId,
     doc: &Automerge,
     base: &[ChangeHash],
+    meta: &DocMeta,
 ) -> Result<(), AppError> {
-    store_as(
-        tx,
-        &writer.auth.user_id,
-        &writer.auth.device_id,
-        id,
-        doc,
-        base,
-    )
-    .await
+    let author = (writer.auth.user_id.as_str(), writer.auth.device_id.as_str());
+    store_as(tx, author, id, doc, base, meta).await
 }
 
 /// Writes the changes `doc` gained since `base`, attributed to a user and
-/// device. `doc` must hold a valid record.
+/// device; `meta` is the merged record's.
 pub(crate) async fn store_as(
     tx: &mut dyn DocTx,
-    user_id: &str,
-    device_id: &str,
+    (user_id, device_id): (&str, &str),
     id: &RecordId,
     doc: &Automerge,
     base: &[ChangeHash],
+    meta: &DocMeta,
 ) -> Result<(), AppError> {
     if doc.get_heads() == base {
         return Ok(());
     }
-    let meta: DocMeta = doc::meta(id.kind(), doc).map_err(AppError::internal)?;
     let new_changes: Vec<NewChange> = doc
         .get_changes(base)
         .iter()
@@ -438,13 +443,16 @@ pub(super) async fn am_sync_round(
                 "a change is by an actor not registered to this device",
             )));
         }
-        if let Err(e) = doc::check(kind, &doc) {
-            return Ok(Err(doc_error(&id, "invalid_record", e.to_string())));
-        }
-        if let Err(denial) = policy::check_write(&writer.principal, kind, before.as_ref(), &doc) {
+        let meta = match doc::meta(kind, &doc) {
+            Ok(meta) => meta,
+            Err(e) => return Ok(Err(doc_error(&id, "invalid_record", e.to_string()))),
+        };
+        if let Err(denial) =
+            policy::check_write_docs(&writer.principal, kind, before.as_ref(), &doc)
+        {
             return Ok(Err(doc_error(&id, "forbidden", denial.to_string())));
         }
-        store(tx, writer, &id, &doc, &base).await?;
+        store(tx, writer, &id, &doc, &base, &meta).await?;
     } else if before.is_none() {
         // Nothing stored and nothing sent: there is no such document.
         return Ok(Ok(AmSync {
