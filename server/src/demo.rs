@@ -9,7 +9,7 @@ use sync_core::records::{
     Address, Case, CaseCategory, CaseEvent, Household, Member, Party, Relation, Residence,
     Sensitive, SensitiveCategory, Sex, Tag, Visit,
 };
-use sync_core::{MemoryStore, RecordId, RecordKind, Replica};
+use sync_core::{MemoryStore, RecordId, RecordKind, Replica, workflow};
 
 use crate::admin::{self, Actor, NewOrgUnit, NewUser};
 use crate::auth::AuthDevice;
@@ -188,6 +188,8 @@ pub fn case(rng: &mut Rng, grid: &str, household: &RecordId, reporter: &str, at:
             author: reporter.to_owned(),
             device: "demo".into(),
             at,
+            role: "grid_worker".into(),
+            hlc: at << 16,
             data: Default::default(),
         }],
     }
@@ -305,14 +307,22 @@ pub async fn seed(state: &AppState) -> Result<bool, AppError> {
                 let at = now - rng.below(60) as i64 * day;
                 let mut c = case(&mut rng, &grid, &id, worker, at);
                 if rng.chance(50) {
-                    c.events.push(CaseEvent {
-                        id: format!("e{}", rng.next_u64()),
-                        kind: "assign".into(),
-                        author: staff_id.clone(),
-                        device: "demo".into(),
-                        at: at + day,
-                        data: [("to".to_owned(), mediator_id.clone())].into(),
-                    });
+                    let staff = (staff_id.as_str(), "demo", Role::CommunityStaff);
+                    let data = |k: &str, v: &str| [(k.to_owned(), v.to_owned())].into();
+                    workflow::append(&mut c, "accept", staff, at + day / 4, Default::default());
+                    workflow::append(
+                        &mut c,
+                        "classify",
+                        staff,
+                        at + day / 2,
+                        data("class", "small"),
+                    );
+                    workflow::append(&mut c, "assign", staff, at + day, data("to", mediator_id));
+                    if rng.chance(50) {
+                        let mediator = (mediator_id.as_str(), "demo", Role::Mediator);
+                        let result = data("result", "mediated");
+                        workflow::append(&mut c, "resolve", mediator, at + 3 * day, result);
+                    }
                 }
                 replica
                     .create_with_id(next_id(RecordKind::Case), &c)

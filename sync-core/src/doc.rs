@@ -126,7 +126,7 @@ impl AnyRecord {
             AnyRecord::Case(c) => DocMeta {
                 org_unit: c.org_unit.clone(),
                 reporter: Some(c.reporter.clone()),
-                assignee: Some(c.assignee().to_owned()).filter(|a| !a.is_empty()),
+                assignee: crate::workflow::fold(c, &crate::workflow::Deadlines::default()).assignee,
             },
         }
     }

@@ -4,6 +4,8 @@
 //! - [`records`]: households, cases and visits as Automerge documents;
 //! - [`doc`]: typed reads and edits, and the check every stored document passes;
 //! - [`protocol`]: the batched sync wire format;
+//! - [`policy`]: who may see and change what;
+//! - [`workflow`]: the case state machine, folded from the event log;
 //! - [`replica`] and [`store`]: the phone's side of sync.
 //!
 //! No I/O framework, database or HTTP here: this crate builds for phones
@@ -18,6 +20,7 @@ pub mod protocol;
 pub mod records;
 pub mod replica;
 pub mod store;
+pub mod workflow;
 
 pub use automerge;
 pub use autosurgeon;

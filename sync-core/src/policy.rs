@@ -406,9 +406,14 @@ pub fn matrix() -> Vec<MatrixRow> {
         reporter: "someone else".into(),
         events: vec![
             event("e0", "report", "someone else"),
+            event("e1", "accept", "staff"),
+            CaseEvent {
+                data: [("class".to_owned(), "small".to_owned())].into(),
+                ..event("e2", "classify", "staff")
+            },
             CaseEvent {
                 data: [("to".to_owned(), me.to_owned())].into(),
-                ..event("e1", "assign", "staff")
+                ..event("e3", "assign", "staff")
             },
         ],
         ..Default::default()
@@ -565,6 +570,11 @@ fn event(id: &str, kind: &str, author: &str) -> CaseEvent {
         author: author.into(),
         device: "d".into(),
         at: 0,
+        role: String::new(),
+        hlc: id
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .unwrap_or(0),
         data: Default::default(),
     }
 }

@@ -295,20 +295,6 @@ pub struct Case {
     pub events: Vec<CaseEvent>,
 }
 
-impl Case {
-    /// Who the case is assigned to now: the target of the latest `assign`
-    /// event (by time, then id), empty when unassigned. The full workflow
-    /// fold lives with the case state machine; this is what scoping needs.
-    pub fn assignee(&self) -> &str {
-        self.events
-            .iter()
-            .filter(|e| e.kind == "assign")
-            .max_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)))
-            .and_then(|e| e.data.get("to"))
-            .map_or("", String::as_str)
-    }
-}
-
 impl Record for Case {
     const KIND: RecordKind = RecordKind::Case;
 
@@ -403,6 +389,13 @@ pub struct CaseEvent {
     pub device: String,
     /// When, in milliseconds since the Unix epoch, by the author's clock.
     pub at: i64,
+    /// The author's role when they acted.
+    #[autosurgeon(missing = "Default::default")]
+    pub role: String,
+    /// Hybrid logical clock (milliseconds << 16 | counter): orders events
+    /// after every event their author had seen. See [`crate::workflow`].
+    #[autosurgeon(missing = "Default::default")]
+    pub hlc: i64,
     /// Event details.
     pub data: BTreeMap<String, String>,
 }

@@ -49,6 +49,8 @@ fn event(id: &str, kind: &str, author: &str) -> CaseEvent {
         author: author.into(),
         device: "d".into(),
         at: 1,
+        role: String::new(),
+        hlc: 1,
         data: Default::default(),
     }
 }
@@ -381,9 +383,19 @@ async fn each_role_holds_exactly_its_scope_and_drops_what_leaves_it() {
         .replica
         .update::<Case>(&f.case, |c| {
             c.events.push(CaseEvent {
+                hlc: 2,
+                ..event("e2", "accept", "usr_staff")
+            });
+            c.events.push(CaseEvent {
+                hlc: 3,
+                data: [("class".to_owned(), "small".to_owned())].into(),
+                ..event("e3", "classify", "usr_staff")
+            });
+            c.events.push(CaseEvent {
+                hlc: 4,
                 data: [("to".to_owned(), "usr_med".to_owned())].into(),
-                ..event("e2", "assign", "usr_staff")
-            })
+                ..event("e4", "assign", "usr_staff")
+            });
         })
         .unwrap();
     staff.sync().await;
@@ -427,9 +439,9 @@ async fn each_role_holds_exactly_its_scope_and_drops_what_leaves_it() {
         .replica
         .update::<Case>(&f.case, |c| {
             c.events.push(CaseEvent {
-                at: 2,
+                hlc: 5,
                 data: [("to".to_owned(), "usr_dept".to_owned())].into(),
-                ..event("e3", "assign", "usr_staff")
+                ..event("e5", "assign", "usr_staff")
             })
         })
         .unwrap();
