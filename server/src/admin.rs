@@ -3,7 +3,9 @@
 //! API (`/v1/admin/…`, `/v1/devices…`) and `gridsync admin …`, so both
 //! check and record the same things.
 
-use axum::extract::{Path, Query, State};
+use std::collections::HashSet;
+
+use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,7 @@ use sync_core::policy::Role;
 use crate::auth::{AuthDevice, hash_password};
 use crate::error::AppError;
 use crate::storage::{AuditRow, DeviceRow, OrgUnitRow, QuarantineRow, UserRow};
-use crate::{ApiJson, AppState, now_ms, random_hex};
+use crate::{ApiJson, ApiQuery, AppState, now_ms, random_hex};
 
 /// Who is acting, for the audit log.
 #[derive(Debug, Clone)]
@@ -24,6 +26,9 @@ pub struct Actor {
     pub user_id: String,
     /// Device id, when acting through the API.
     pub device_id: Option<String>,
+    /// The org units the actor may administer; `None` for the command
+    /// line, which may administer everything.
+    pub area: Option<HashSet<String>>,
 }
 
 impl Actor {
@@ -32,16 +37,46 @@ impl Actor {
         Self {
             user_id: "cli".into(),
             device_id: None,
+            area: None,
         }
     }
-}
 
-impl From<&AuthDevice> for Actor {
-    fn from(auth: &AuthDevice) -> Self {
-        Self {
+    /// An admin acting through the API, within their own area.
+    pub async fn admin(state: &AppState, auth: &AuthDevice) -> Result<Self, AppError> {
+        auth.require_admin()?;
+        Ok(Self {
             user_id: auth.user_id.clone(),
             device_id: Some(auth.device_id.clone()),
+            area: Some(
+                state
+                    .storage
+                    .area(&auth.user_id)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            ),
+        })
+    }
+
+    /// Refuses unless every unit is within the actor's area.
+    fn check_area<'a>(&self, units: impl IntoIterator<Item = &'a str>) -> Result<(), AppError> {
+        let Some(area) = &self.area else {
+            return Ok(());
+        };
+        for unit in units {
+            if !area.contains(unit) {
+                return Err(AppError::Forbidden(format!(
+                    "org unit {unit:?} is outside the area you administer"
+                )));
+            }
         }
+        Ok(())
+    }
+
+    /// Refuses unless the user's units are within the actor's area.
+    async fn check_user(&self, state: &AppState, user_id: &str) -> Result<(), AppError> {
+        let units = state.storage.user_units(user_id).await?;
+        self.check_area(units.iter().map(String::as_str))
     }
 }
 
@@ -112,12 +147,18 @@ pub async fn create_org_unit(
     }
     let parent_path = match &new.parent {
         Some(parent) => {
+            actor.check_area([parent.as_str()])?;
             state
                 .storage
                 .org_unit(parent)
                 .await?
                 .ok_or(AppError::Missing("parent org unit"))?
                 .path
+        }
+        None if actor.area.is_some() => {
+            return Err(AppError::Forbidden(
+                "root org units are created on the command line".into(),
+            ));
         }
         None => "/".into(),
     };
@@ -151,6 +192,7 @@ pub async fn move_org_unit(
         .org_unit(parent)
         .await?
         .ok_or(AppError::Missing("parent org unit"))?;
+    actor.check_area([id, parent])?;
     if target.path.starts_with(&unit.path) {
         return Err(AppError::Invalid {
             field: "parent",
@@ -257,6 +299,7 @@ pub async fn create_user(
     }
     check_password(&new.password)?;
     let role = check_role_and_units(state, &new.role, &new.org_units).await?;
+    actor.check_area(new.org_units.iter().map(String::as_str))?;
     let user = UserRow {
         id: format!("usr_{}", random_hex(12)),
         display_name: new.display_name.unwrap_or_else(|| username.clone()),
@@ -308,6 +351,8 @@ pub async fn set_role(
         .await?
         .ok_or(AppError::Missing("user"))?;
     let role = check_role_and_units(state, &assignment.role, &assignment.org_units).await?;
+    actor.check_user(state, user_id).await?;
+    actor.check_area(assignment.org_units.iter().map(String::as_str))?;
     let before = state.storage.user_units(user_id).await?;
     state
         .storage
@@ -333,6 +378,7 @@ pub async fn reset_password(
         .user(user_id)
         .await?
         .ok_or(AppError::Missing("user"))?;
+    actor.check_user(state, user_id).await?;
     state
         .storage
         .set_password(user_id, &hash_password(password).await?)
@@ -346,11 +392,14 @@ pub async fn revoke_device(
     actor: &Actor,
     device_id: &str,
 ) -> Result<DeviceRow, AppError> {
-    state
+    let device = state
         .storage
         .device(device_id)
         .await?
         .ok_or(AppError::Missing("device"))?;
+    if actor.user_id != device.user_id {
+        actor.check_user(state, &device.user_id).await?;
+    }
     state.storage.revoke_device(device_id, now_ms()).await?;
     audit(state, actor, "revoke_device", device_id, String::new()).await?;
     state
@@ -376,13 +425,19 @@ pub async fn decide(
     if entry.status != "pending" {
         return Err(AppError::Conflict("a decision on this change"));
     }
+    let id: RecordId = entry.doc_id.parse().map_err(AppError::internal)?;
     let mut tx = state.storage.begin(true).await?;
+    let stored = match tx.load(&entry.doc_id).await? {
+        Some(row) => Some(doc::load(&row.snapshot).map_err(AppError::internal)?),
+        None => None,
+    };
+    if let Some(stored) = &stored {
+        let meta = doc::meta(id.kind(), stored).map_err(AppError::internal)?;
+        actor.check_area([meta.org_unit.as_str()])?;
+    }
     if approve {
-        let id: RecordId = entry.doc_id.parse().map_err(AppError::internal)?;
-        let mut document = match tx.load(&entry.doc_id).await? {
-            Some(row) => doc::load(&row.snapshot).map_err(AppError::internal)?,
-            None => doc::empty(sync_core::automerge::ActorId::random()),
-        };
+        let mut document =
+            stored.unwrap_or_else(|| doc::empty(sync_core::automerge::ActorId::random()));
         let missing = entry
             .deps
             .chunks_exact(32)
@@ -403,12 +458,17 @@ pub async fn decide(
             field: "id",
             problem: format!("merging it would leave an invalid record: {e}"),
         })?;
+        actor.check_area([meta.org_unit.as_str()])?;
         let author = (entry.user_id.as_str(), entry.device_id.as_str());
         crate::sync::store_as(&mut *tx, author, &id, &document, &base, &meta).await?;
     }
     let status = if approve { "approved" } else { "discarded" };
-    tx.decide_quarantine(entry_id, status, &actor.user_id, now_ms())
-        .await?;
+    if !tx
+        .decide_quarantine(entry_id, status, &actor.user_id, now_ms())
+        .await?
+    {
+        return Err(AppError::Conflict("a decision on this change"));
+    }
     tx.audit(&AuditRow {
         at: now_ms(),
         user_id: actor.user_id.clone(),
@@ -461,7 +521,7 @@ async fn post_unit(
 ) -> Result<Json<OrgUnitRow>, AppError> {
     auth.require_admin()?;
     Ok(Json(
-        create_org_unit(&state, &Actor::from(&auth), new).await?,
+        create_org_unit(&state, &Actor::admin(&state, &auth).await?, new).await?,
     ))
 }
 
@@ -480,7 +540,13 @@ async fn post_move_unit(
 ) -> Result<Json<OrgUnitRow>, AppError> {
     auth.require_admin()?;
     Ok(Json(
-        move_org_unit(&state, &Actor::from(&auth), &id, &body.parent).await?,
+        move_org_unit(
+            &state,
+            &Actor::admin(&state, &auth).await?,
+            &id,
+            &body.parent,
+        )
+        .await?,
     ))
 }
 
@@ -508,7 +574,9 @@ async fn post_user(
     ApiJson(new): ApiJson<NewUser>,
 ) -> Result<Json<UserView>, AppError> {
     auth.require_admin()?;
-    Ok(Json(create_user(&state, &Actor::from(&auth), new).await?))
+    Ok(Json(
+        create_user(&state, &Actor::admin(&state, &auth).await?, new).await?,
+    ))
 }
 
 async fn put_role(
@@ -518,7 +586,7 @@ async fn put_role(
     ApiJson(body): ApiJson<RoleAssignment>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     auth.require_admin()?;
-    set_role(&state, &Actor::from(&auth), &id, body).await?;
+    set_role(&state, &Actor::admin(&state, &auth).await?, &id, body).await?;
     Ok(Json(serde_json::json!({ "status": "ok" })))
 }
 
@@ -536,7 +604,13 @@ async fn put_password(
     ApiJson(body): ApiJson<NewPassword>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     auth.require_admin()?;
-    reset_password(&state, &Actor::from(&auth), &id, body.password).await?;
+    reset_password(
+        &state,
+        &Actor::admin(&state, &auth).await?,
+        &id,
+        body.password,
+    )
+    .await?;
     Ok(Json(serde_json::json!({ "status": "ok" })))
 }
 
@@ -557,7 +631,7 @@ struct StatusQuery {
 async fn list_quarantine(
     State(state): State<AppState>,
     auth: AuthDevice,
-    Query(q): Query<StatusQuery>,
+    ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> Result<Json<Vec<QuarantineRow>>, AppError> {
     auth.require_admin()?;
     let status = q.status.as_deref().unwrap_or("pending");
@@ -576,7 +650,9 @@ async fn post_approve(
     Path(id): Path<String>,
 ) -> Result<Json<QuarantineRow>, AppError> {
     auth.require_admin()?;
-    Ok(Json(decide(&state, &Actor::from(&auth), &id, true).await?))
+    Ok(Json(
+        decide(&state, &Actor::admin(&state, &auth).await?, &id, true).await?,
+    ))
 }
 
 async fn post_discard(
@@ -585,7 +661,9 @@ async fn post_discard(
     Path(id): Path<String>,
 ) -> Result<Json<QuarantineRow>, AppError> {
     auth.require_admin()?;
-    Ok(Json(decide(&state, &Actor::from(&auth), &id, false).await?))
+    Ok(Json(
+        decide(&state, &Actor::admin(&state, &auth).await?, &id, false).await?,
+    ))
 }
 
 /// A device as the API shows one.
@@ -624,7 +702,7 @@ struct DevicesQuery {
 async fn list_devices(
     State(state): State<AppState>,
     auth: AuthDevice,
-    Query(q): Query<DevicesQuery>,
+    ApiQuery(q): ApiQuery<DevicesQuery>,
 ) -> Result<Json<Vec<DeviceView>>, AppError> {
     let user = match (auth.role, q.user_id) {
         (Role::Admin, wanted) => wanted,
@@ -644,19 +722,21 @@ async fn post_revoke(
     auth: AuthDevice,
     Path(id): Path<String>,
 ) -> Result<Json<DeviceView>, AppError> {
-    let device = state
-        .storage
-        .device(&id)
-        .await?
-        .ok_or(AppError::Missing("device"))?;
-    if device.user_id != auth.user_id && auth.role != Role::Admin {
-        return Err(AppError::Forbidden(
-            "you may revoke only your own devices".into(),
-        ));
-    }
-    Ok(Json(
-        revoke_device(&state, &Actor::from(&auth), &id)
-            .await?
-            .into(),
-    ))
+    let actor = if auth.role == Role::Admin {
+        Actor::admin(&state, &auth).await?
+    } else {
+        // Anyone may revoke their own devices, and learns nothing of others'.
+        let own = state.storage.device(&id).await?;
+        if own.is_none_or(|d| d.user_id != auth.user_id) {
+            return Err(AppError::Forbidden(
+                "you may revoke only your own devices".into(),
+            ));
+        }
+        Actor {
+            user_id: auth.user_id.clone(),
+            device_id: Some(auth.device_id.clone()),
+            area: Some(HashSet::new()),
+        }
+    };
+    Ok(Json(revoke_device(&state, &actor, &id).await?.into()))
 }

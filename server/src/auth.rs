@@ -161,8 +161,6 @@ pub struct AuthDevice {
     pub role: Role,
     /// The user's scope version.
     pub scope_version: i64,
-    /// The scope version the device last scanned.
-    pub device_scope_version: i64,
 }
 
 impl AuthDevice {
@@ -211,7 +209,6 @@ impl FromRequestParts<AppState> for AuthDevice {
             device_id: claims.dev,
             role,
             scope_version: user.scope_version,
-            device_scope_version: device.scope_version,
         })
     }
 }
@@ -350,7 +347,6 @@ async fn login(
         name: device_name.to_owned(),
         created_at: now_ms(),
         revoked_at: None,
-        scope_version: -1,
     };
     state
         .storage

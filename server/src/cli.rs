@@ -282,7 +282,17 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
             print_json(&device);
         }
         AdminTask::RotateKey => {
-            println!("{}", crate::auth::rotate_key(state.storage.as_ref()).await?);
+            let kid = crate::auth::rotate_key(state.storage.as_ref()).await?;
+            let entry = crate::storage::AuditRow {
+                at: crate::now_ms(),
+                user_id: actor.user_id.clone(),
+                device_id: None,
+                action: "rotate_key".into(),
+                target: kid.clone(),
+                detail: String::new(),
+            };
+            state.storage.audit(&entry).await?;
+            println!("{kid}");
         }
         AdminTask::ListQuarantine => {
             print_json(&state.storage.quarantined("pending").await?);

@@ -336,7 +336,6 @@ pub async fn seed(state: &AppState) -> Result<bool, AppError> {
         name: "demo seed".into(),
         created_at: now,
         revoked_at: Some(now),
-        scope_version: -1,
     };
     state
         .storage
@@ -347,7 +346,6 @@ pub async fn seed(state: &AppState) -> Result<bool, AppError> {
         device_id: device.id,
         role: Role::Admin,
         scope_version: 0,
-        device_scope_version: -1,
     };
     let response = crate::sync::round(state, &seeder, replica.sync_request()).await?;
     if let Some(e) = response.errors.first() {

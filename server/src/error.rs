@@ -3,7 +3,7 @@
 //! logged, never sent.
 
 use axum::Json;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -33,6 +33,9 @@ pub enum AppError {
         /// What is wrong.
         problem: String,
     },
+    /// A query string that does not parse.
+    #[error("{0}")]
+    BadQuery(String),
     /// A body that is not a sync message.
     #[error("{0}")]
     BadSyncMessage(String),
@@ -77,6 +80,7 @@ impl AppError {
             AppError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
             AppError::DeviceRevoked => (StatusCode::UNAUTHORIZED, "device_revoked"),
             AppError::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
+            AppError::BadQuery(_) => (StatusCode::BAD_REQUEST, "bad_query"),
             AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             AppError::BadSyncMessage(_) => (StatusCode::BAD_REQUEST, "bad_sync_message"),
             AppError::UnsupportedVersion(_) => (StatusCode::BAD_REQUEST, "unsupported_version"),
@@ -131,6 +135,12 @@ impl From<JsonRejection> for AppError {
             return AppError::TooLarge;
         }
         AppError::BadJson(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        AppError::BadQuery(rejection.body_text())
     }
 }
 

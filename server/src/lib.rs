@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -159,6 +159,11 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
         }
     }
 }
+
+/// A query string whose rejections are answered like every other error.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct ApiQuery<T>(pub T);
 
 /// A JSON body whose rejections are answered like every other error.
 #[derive(FromRequest)]

@@ -296,6 +296,15 @@ fn check_case(p: &Principal, before: Option<&Case>, after: &Case) -> Result<(), 
                 "a case is reported in the reporter's own name",
             );
         }
+        if !p.area.contains(&after.org_unit) {
+            return deny(
+                "out_of_scope",
+                format!(
+                    "a case is reported in your own area, not in {}",
+                    after.org_unit
+                ),
+            );
+        }
         return check_new_events(p, &[], &after.events);
     };
     // The event log only grows: every earlier event stays as it was.

@@ -179,6 +179,22 @@ async fn attacks_from_modified_phones_are_refused_and_nothing_reaches_others() {
             "forbidden",
         ),
         (
+            "a grid worker reports a case in another grid",
+            "w1",
+            Box::new(|d, _, _| {
+                d.replica
+                    .create(&Case {
+                        org_unit: "g3".into(),
+                        title: "别处".into(),
+                        reporter: "usr_w1".into(),
+                        events: vec![event("r1", "report", "usr_w1")],
+                        ..Default::default()
+                    })
+                    .unwrap();
+            }),
+            "forbidden",
+        ),
+        (
             "a supervisor changes a household in their area",
             "sup",
             Box::new(|d, h, _| {
@@ -213,7 +229,7 @@ async fn attacks_from_modified_phones_are_refused_and_nothing_reaches_others() {
         assert_unchanged(&f, changes).await;
     }
     let held = f.server.state.storage.quarantined("pending").await.unwrap();
-    assert_eq!(held.len(), 6, "every refused change waits for an admin");
+    assert_eq!(held.len(), 7, "every refused change waits for an admin");
 }
 
 #[tokio::test]
@@ -542,4 +558,42 @@ async fn edits_made_offline_after_a_move_wait_in_quarantine_until_approved() {
         )
         .await;
     assert_eq!(status, 409, "decided twice");
+}
+
+#[tokio::test]
+async fn an_admin_administers_only_their_own_area() {
+    let f = fixture().await;
+    f.server.user("cm_admin", "admin", "cm").await;
+    let admin = f.server.device("cm_admin").await;
+    let new_user = |unit: &str| json!({ "username": format!("new-{unit}"), "password": "long enough", "role": "grid_worker", "org_units": [unit] });
+    let (status, _) = admin
+        .call(Method::POST, "/v1/admin/users", Some(new_user("g1")))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = admin
+        .call(Method::POST, "/v1/admin/users", Some(new_user("g3")))
+        .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    let move_w1 = json!({ "role": "grid_worker", "org_units": ["g3"] });
+    let (status, _) = admin
+        .call(Method::PUT, "/v1/admin/users/usr_w1/role", Some(move_w1))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = admin
+        .call(
+            Method::POST,
+            "/v1/admin/org-units/g3/move",
+            Some(json!({ "parent": "cm" })),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = admin
+        .call(Method::GET, "/v1/admin/quarantine?status=bogus", None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_field"))
+    );
+    let (status, body) = admin.call(Method::GET, "/v1/devices?user_id=", None).await;
+    assert_eq!(status, 200, "{body}");
 }

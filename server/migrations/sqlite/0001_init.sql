@@ -42,9 +42,7 @@ CREATE TABLE devices (
     refresh_token_hash TEXT NOT NULL UNIQUE,
     created_at         INTEGER NOT NULL,
     last_seen_at       INTEGER,
-    revoked_at         INTEGER,
-    -- The user's scope_version when this device last scanned its scope.
-    scope_version      INTEGER NOT NULL DEFAULT -1
+    revoked_at         INTEGER
 );
 
 -- The Automerge actor ids each device writes with. A change is accepted

@@ -62,8 +62,6 @@ pub struct DeviceRow {
     pub created_at: i64,
     /// Set once the device is revoked; it can do nothing after.
     pub revoked_at: Option<i64>,
-    /// The user's scope version when the device last scanned its scope.
-    pub scope_version: i64,
 }
 
 /// A node of the org-unit tree.
@@ -342,12 +340,17 @@ pub trait DocTx: Send {
     async fn remember(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()>;
     /// Records that response `round` tells `device` to drop these documents.
     async fn mark_dropped(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()>;
-    /// Records the scope version a device has scanned.
-    async fn set_scanned_scope(&mut self, device: &str, version: i64) -> Result<()>;
     /// Holds changes back in quarantine (ignoring ones held already).
     async fn quarantine(&mut self, rows: &[QuarantineRow]) -> Result<()>;
-    /// Records an admin's decision on a quarantined change.
-    async fn decide_quarantine(&mut self, id: &str, status: &str, by: &str, at: i64) -> Result<()>;
+    /// Records an admin's decision on a still pending quarantined change;
+    /// false when it was decided already.
+    async fn decide_quarantine(
+        &mut self,
+        id: &str,
+        status: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<bool>;
     /// Appends to the audit log inside this transaction.
     async fn audit(&mut self, entry: &AuditRow) -> Result<()>;
     /// The changes with `base < seq <= upto`, in feed order, as

@@ -42,7 +42,7 @@ macro_rules! sql_storage {
         };
 
         const DEVICE_COLUMNS: &str =
-            "SELECT id, user_id, name, created_at, revoked_at, scope_version FROM devices";
+            "SELECT id, user_id, name, created_at, revoked_at FROM devices";
 
         #[async_trait::async_trait]
         impl $crate::storage::Storage for $storage {
@@ -126,11 +126,14 @@ macro_rules! sql_storage {
                 .await
                 .map_err(conflict_on_unique("username"))?;
                 for unit in units {
-                    sqlx::query("INSERT INTO user_units (user_id, org_unit_id) VALUES ($1, $2)")
-                        .bind(&user.id)
-                        .bind(unit)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO user_units (user_id, org_unit_id) VALUES ($1, $2)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&user.id)
+                    .bind(unit)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -150,11 +153,14 @@ macro_rules! sql_storage {
                     .execute(&mut *tx)
                     .await?;
                 for unit in units {
-                    sqlx::query("INSERT INTO user_units (user_id, org_unit_id) VALUES ($1, $2)")
-                        .bind(user_id)
-                        .bind(unit)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO user_units (user_id, org_unit_id) VALUES ($1, $2)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(user_id)
+                    .bind(unit)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -551,15 +557,6 @@ macro_rules! sql_storage {
                 Ok(())
             }
 
-            async fn set_scanned_scope(&mut self, device: &str, version: i64) -> Result<()> {
-                sqlx::query("UPDATE devices SET scope_version = $1 WHERE id = $2")
-                    .bind(version)
-                    .bind(device)
-                    .execute(&mut *self.tx)
-                    .await?;
-                Ok(())
-            }
-
             async fn quarantine(&mut self, rows: &[QuarantineRow]) -> Result<()> {
                 for q in rows {
                     sqlx::query(
@@ -585,10 +582,10 @@ macro_rules! sql_storage {
                 Ok(())
             }
 
-            async fn decide_quarantine(&mut self, id: &str, status: &str, by: &str, at: i64) -> Result<()> {
-                sqlx::query(
+            async fn decide_quarantine(&mut self, id: &str, status: &str, by: &str, at: i64) -> Result<bool> {
+                let done = sqlx::query(
                     "UPDATE quarantine SET status = $1, decided_by = $2, decided_at = $3
-                     WHERE id = $4",
+                     WHERE id = $4 AND status = 'pending'",
                 )
                 .bind(status)
                 .bind(by)
@@ -596,7 +593,7 @@ macro_rules! sql_storage {
                 .bind(id)
                 .execute(&mut *self.tx)
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn audit(&mut self, e: &AuditRow) -> Result<()> {

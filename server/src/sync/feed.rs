@@ -37,7 +37,6 @@ pub(super) struct DeviceUpdates {
     sent: Vec<String>,
     dropped: Vec<String>,
     confirmed_drops: Vec<String>,
-    scanned_scope: Option<i64>,
     sensitive_sent: Vec<String>,
 }
 
@@ -46,18 +45,16 @@ impl DeviceUpdates {
         self.sent.is_empty()
             && self.dropped.is_empty()
             && self.confirmed_drops.is_empty()
-            && self.scanned_scope.is_none()
             && self.sensitive_sent.is_empty()
     }
 
     pub(super) async fn apply(&self, tx: &mut dyn DocTx, writer: &Writer) -> Result<(), AppError> {
         let device = &writer.auth.device_id;
+        // Forget confirmed drops first: a document dropped before and sent
+        // again in this answer must stay remembered.
+        tx.forget(device, &self.confirmed_drops).await?;
         tx.remember(device, &self.sent, self.round).await?;
         tx.mark_dropped(device, &self.dropped, self.round).await?;
-        tx.forget(device, &self.confirmed_drops).await?;
-        if let Some(version) = self.scanned_scope {
-            tx.set_scanned_scope(device, version).await?;
-        }
         let now = now_ms();
         for doc in &self.sensitive_sent {
             tx.audit(&AuditRow {
@@ -104,11 +101,17 @@ pub(super) async fn answer(
         ..DeviceUpdates::default()
     };
 
-    // A changed role or set of units: rescan the whole scope once.
-    let rescan = writer.auth.device_scope_version != writer.auth.scope_version;
+    // A changed role or set of units: rescan the whole scope once. The
+    // cursor says which scope the device has scanned, so a lost answer
+    // means the rescan simply starts again.
+    let scope = writer.auth.scope_version;
+    let rescan = cursor.scope != scope;
     let cursor = if rescan {
-        updates.scanned_scope = Some(writer.auth.scope_version);
-        Cursor { after: 0, ..cursor }
+        Cursor {
+            after: 0,
+            scope,
+            ..cursor
+        }
     } else {
         cursor
     };
@@ -131,6 +134,7 @@ pub(super) async fn answer(
                 base: end,
                 after: end,
                 round,
+                scope,
             }
         }
         None => {
@@ -139,6 +143,7 @@ pub(super) async fn answer(
                 base: end,
                 after: end,
                 round,
+                scope,
             }
         }
     };
@@ -214,11 +219,12 @@ pub(super) async fn answer(
     }
     for doc_id in left {
         drop.push(parse_id(&doc_id)?);
-        updates.dropped.push(doc_id);
     }
-    updates.dropped.extend(drop.iter().map(|id| id.to_string()));
-    updates.dropped.sort();
-    updates.dropped.dedup();
+    // A document sent in this answer is back in scope: not dropped.
+    drop.retain(|id| !docs.iter().any(|d| &d.id == id));
+    drop.sort();
+    drop.dedup();
+    updates.dropped = drop.iter().map(|id| id.to_string()).collect();
 
     Ok(Answer {
         docs,

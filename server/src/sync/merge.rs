@@ -97,7 +97,17 @@ pub(super) async fn push(
     let kind = id.kind();
     let before = load(tx, &id).await?;
     let before_record = match &before {
-        Some(stored) => Some(AnyRecord::read(kind, stored).map_err(AppError::internal)?),
+        Some(stored) => match AnyRecord::read(kind, stored) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                tracing::error!(doc = %id, error = %e, "stored document is not a valid record");
+                return Ok(Outcome::refused(doc_error(
+                    &id,
+                    "invalid_record",
+                    format!("the stored record cannot be read ({e}); an admin must repair it"),
+                )));
+            }
+        },
         None => None,
     };
     if let Some(stored) = &before
@@ -118,9 +128,15 @@ pub(super) async fn push(
             };
             let mut doc = stored.clone();
             let base = doc.get_heads();
+            // Only the device's own changes are kept for review.
             if doc.apply_changes(incoming.changes).is_ok() && doc.get_missing_deps(&[]).is_empty() {
                 let held = doc.get_changes(&base);
-                hold_back(tx, writer, &id, &held, &denial).await?;
+                if held
+                    .iter()
+                    .all(|c| writer.actors.contains(&c.actor_id().to_hex_string()))
+                {
+                    hold_back(tx, writer, &id, &held, &denial).await?;
+                }
             }
         }
         outcome.drop = Some(id);

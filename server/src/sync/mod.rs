@@ -76,9 +76,9 @@ async fn sync(
         .into_response())
 }
 
-/// Where a device stands in the feed. Encoded as 32 bytes: the database's
+/// Where a device stands in the feed. Encoded as 40 bytes: the database's
 /// instance id (8, so a cursor from another database is recognised), then
-/// `base`, `after` and `round` (8 each, big-endian).
+/// `base`, `after`, `round` and `scope` (8 each, big-endian).
 ///
 /// In steady state `base == after`: the device holds every change up to
 /// that seq. While a large answer is paged, `base` stays where the device
@@ -86,12 +86,14 @@ async fn sync(
 ///
 /// `round` counts the responses the device has applied: presenting a cursor
 /// confirms the response that carried it, and with it the documents that
-/// response sent or told the device to drop.
+/// response sent or told the device to drop. `scope` is the user's scope
+/// version the device has scanned; a different one starts a rescan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cursor {
     base: i64,
     after: i64,
     round: i64,
+    scope: i64,
 }
 
 impl Cursor {
@@ -99,6 +101,7 @@ impl Cursor {
         base: 0,
         after: 0,
         round: 0,
+        scope: -1,
     };
 
     /// Reads a device's cursor; `None` for one from another database, which
@@ -108,7 +111,7 @@ impl Cursor {
             return Ok(Some(Self::START));
         };
         let bad = || AppError::BadSyncMessage("cursor is not one this server issued".into());
-        if bytes.len() != 32 {
+        if bytes.len() != 40 {
             return Err(bad());
         }
         if bytes[..8] != instance {
@@ -117,17 +120,23 @@ impl Cursor {
         let base = i64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes"));
         let after = i64::from_be_bytes(bytes[16..24].try_into().expect("8 bytes"));
         let round = i64::from_be_bytes(bytes[24..32].try_into().expect("8 bytes"));
+        let scope = i64::from_be_bytes(bytes[32..40].try_into().expect("8 bytes"));
         // `after` may trail `base` while a device rescans a changed scope.
         if base < 0 || after < 0 || round < 0 {
             return Err(bad());
         }
-        Ok(Some(Self { base, after, round }))
+        Ok(Some(Self {
+            base,
+            after,
+            round,
+            scope,
+        }))
     }
 
     fn encode(self, instance: [u8; 8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(32);
+        let mut out = Vec::with_capacity(40);
         out.extend_from_slice(&instance);
-        for n in [self.base, self.after, self.round] {
+        for n in [self.base, self.after, self.round, self.scope] {
             out.extend_from_slice(&n.to_be_bytes());
         }
         out
@@ -307,6 +316,7 @@ mod tests {
             base: 5,
             after: 9,
             round: 3,
+            scope: 2,
         };
         let bytes = c.encode(here);
         assert_eq!(Cursor::decode(Some(&bytes), here).unwrap(), Some(c));
@@ -317,6 +327,7 @@ mod tests {
             base: -1,
             after: 5,
             round: 1,
+            scope: 0,
         }
         .encode(here);
         assert!(Cursor::decode(Some(&negative), here).is_err());
