@@ -34,6 +34,8 @@ pub struct Config {
     pub sync_page_docs: usize,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    /// Case time limits (a `[deadlines]` table).
+    pub deadlines: sync_core::workflow::Deadlines,
 }
 
 /// How log lines are written.
@@ -61,6 +63,7 @@ impl Default for Config {
             audience: "gridsync".into(),
             sync_page_docs: 1000,
             log_format: LogFormat::Text,
+            deadlines: Default::default(),
         }
     }
 }
@@ -82,6 +85,7 @@ impl std::fmt::Debug for Config {
             .field("audience", &self.audience)
             .field("sync_page_docs", &self.sync_page_docs)
             .field("log_format", &self.log_format)
+            .field("deadlines", &self.deadlines)
             .finish()
     }
 }

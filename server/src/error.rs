@@ -51,6 +51,9 @@ pub enum AppError {
     /// Something with that name exists already.
     #[error("{0} exists already")]
     Conflict(&'static str),
+    /// An action that does not apply to the record as it stands.
+    #[error("{0}")]
+    Refused(String),
     /// Authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(String),
@@ -90,6 +93,7 @@ impl AppError {
             AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::Refused(_) => (StatusCode::CONFLICT, "not_applicable"),
             AppError::NotFound | AppError::Missing(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 pub mod admin;
 pub mod auth;
+pub mod cases;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -116,6 +117,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sync::router())
         .merge(events::router())
         .merge(admin::router())
+        .merge(cases::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))

@@ -82,7 +82,10 @@ impl Role {
     /// who may record it at all.
     pub fn may_record(self, event_kind: &str) -> bool {
         match self {
-            Role::GridWorker => matches!(event_kind, "report" | "comment" | "follow_up"),
+            Role::GridWorker => matches!(
+                event_kind,
+                "report" | "comment" | "follow_up" | "mediate" | "resolve"
+            ),
             Role::Mediator => matches!(
                 event_kind,
                 "accept" | "comment" | "mediate" | "resolve" | "return"
@@ -221,7 +224,11 @@ pub fn check_write(
         }
     }
     let after_meta = after.meta();
-    if !p.can_read(kind, &after_meta) {
+    // Handing a case on (returning it, assigning it to someone else) may
+    // take it out of the actor's sight; moving any record elsewhere may not.
+    let handed_on = kind == RecordKind::Case
+        && before.is_some_and(|b| b.meta().org_unit == after_meta.org_unit);
+    if !handed_on && !p.can_read(kind, &after_meta) {
         return deny(
             "out_of_scope",
             format!(

@@ -298,6 +298,16 @@ pub trait Storage: Send + Sync + 'static {
     async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<()>;
     /// How many documents are stored.
     async fn document_count(&self) -> Result<i64>;
+    /// The documents of `kind` under org unit `under` (its subtree) that
+    /// `scope` may read, as `(id, snapshot)`.
+    async fn documents_under(
+        &self,
+        scope: &Scope,
+        kind: &str,
+        under: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>>;
+    /// One document's snapshot.
+    async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>>;
     /// Starts a transaction over documents. A write transaction excludes
     /// other writers of the same documents until it ends.
     async fn begin(&self, write: bool) -> Result<Box<dyn DocTx>>;

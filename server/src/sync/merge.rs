@@ -33,19 +33,26 @@ pub(super) struct Merged {
 }
 
 /// An incoming document, decoded.
-pub(super) struct Incoming {
+pub(crate) struct Incoming {
     id: RecordId,
     heads: Vec<ChangeHash>,
     changes: Vec<Change>,
 }
 
+impl Incoming {
+    /// Changes to one document from a device whose heads are `heads`.
+    pub(crate) fn new(id: RecordId, heads: Vec<ChangeHash>, changes: Vec<Change>) -> Self {
+        Self { id, heads, changes }
+    }
+}
+
 /// What became of one pushed document.
 #[derive(Default)]
-pub(super) struct Outcome {
+pub(crate) struct Outcome {
     /// The merged document, when the device may see it.
     pub(super) merged: Option<(RecordId, Merged)>,
     /// Why (some of) its changes were refused.
-    pub(super) error: Option<DocError>,
+    pub(crate) error: Option<DocError>,
     /// The document, when the device must not hold it.
     pub(super) drop: Option<RecordId>,
 }
@@ -88,7 +95,7 @@ pub(super) async fn load(tx: &mut dyn DocTx, id: &RecordId) -> Result<Option<Aut
 }
 
 /// Merges one pushed document. The outer error is the server's fault.
-pub(super) async fn push(
+pub(crate) async fn push(
     tx: &mut dyn DocTx,
     writer: &Writer,
     incoming: Incoming,

@@ -12,7 +12,7 @@
 mod feed;
 mod merge;
 
-pub(crate) use merge::store_as;
+pub(crate) use merge::{Incoming, push, store_as};
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -155,6 +155,20 @@ pub(crate) struct Writer {
 const MAX_ACTORS: usize = 8;
 
 impl Writer {
+    /// Whether the user may see a document of `kind` described by `meta`.
+    pub(crate) fn can_read(
+        &self,
+        kind: sync_core::RecordKind,
+        meta: &sync_core::doc::DocMeta,
+    ) -> bool {
+        self.principal.can_read(kind, meta)
+    }
+
+    /// The user's scope, for queries.
+    pub(crate) fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
     /// Loads the user's area and registers the actors the device announces
     /// (an actor registered to another device stays theirs).
     pub(crate) async fn load(

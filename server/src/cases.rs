@@ -1,0 +1,317 @@
+//! Cases at the desk: department and centre staff act on cases without a
+//! phone, and supervision reads what is overdue and how cases went.
+//!
+//! A desk action is written exactly as a phone's would be: an event
+//! appended to the case document by an Automerge actor bound to the
+//! caller's session, merged through the same policy and storage path as a
+//! sync round. States and figures are folded from the events
+//! (`sync_core::workflow`), so they can be recomputed and audited.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sync_core::automerge::ActorId;
+use sync_core::doc;
+use sync_core::policy::EVENT_KINDS;
+use sync_core::records::Case;
+use sync_core::workflow::{self, CaseState, Status};
+use sync_core::{RecordId, RecordKind};
+
+use crate::auth::AuthDevice;
+use crate::error::AppError;
+use crate::sync::{Incoming, Writer, push};
+use crate::{ApiJson, ApiQuery, AppState, now_ms};
+
+/// The case routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/cases/overdue", get(overdue))
+        .route("/v1/cases/{id}", get(show))
+        .route("/v1/cases/{id}/events", post(add_event))
+        .route("/v1/stats/cases", get(stats))
+}
+
+/// A case as the desk sees it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CaseView {
+    /// Record id.
+    pub id: String,
+    /// One-line summary.
+    pub title: String,
+    /// Category, as stored.
+    pub category: String,
+    /// The org unit it belongs to.
+    pub org_unit: String,
+    /// Derived state.
+    pub state: CaseState,
+    /// Whether it is overdue now.
+    pub overdue: bool,
+}
+
+fn view(id: &str, case: &Case, state: &AppState, now: i64) -> CaseView {
+    let folded = workflow::fold(case, &state.config.deadlines);
+    CaseView {
+        id: id.to_owned(),
+        title: case.title.clone(),
+        category: format!("{:?}", case.category),
+        org_unit: case.org_unit.clone(),
+        overdue: folded.overdue_at(now),
+        state: folded,
+    }
+}
+
+async fn readable_case(
+    state: &AppState,
+    writer: &Writer,
+    id: &str,
+) -> Result<(RecordId, Case), AppError> {
+    let record: RecordId = id.parse().map_err(|_| AppError::Missing("case"))?;
+    if record.kind() != RecordKind::Case {
+        return Err(AppError::Missing("case"));
+    }
+    let snapshot = state
+        .storage
+        .snapshot(id)
+        .await?
+        .ok_or(AppError::Missing("case"))?;
+    let document = doc::load(&snapshot).map_err(AppError::internal)?;
+    let case: Case = doc::read(&document).map_err(AppError::internal)?;
+    let meta = doc::AnyRecord::Case(case.clone()).meta();
+    // Not theirs to see: as if it did not exist.
+    if !writer.can_read(RecordKind::Case, &meta) {
+        return Err(AppError::Missing("case"));
+    }
+    Ok((record, case))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+) -> Result<Json<CaseView>, AppError> {
+    let writer = Writer::load(&state, &auth, &[]).await?;
+    let (_, case) = readable_case(&state, &writer, &id).await?;
+    Ok(Json(view(&id, &case, &state, now_ms())))
+}
+
+/// `POST /v1/cases/{id}/events`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    /// The event kind, e.g. `accept`, `assign`, `resolve`.
+    pub kind: String,
+    /// Its details, e.g. `{"to": "usr_…"}` for `assign`.
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
+}
+
+/// The Automerge actor a session writes desk actions with: derived from the
+/// device id, so that one device always writes as the same actor.
+fn desk_actor(device_id: &str) -> ActorId {
+    let digest = Sha256::digest(format!("gridsync desk actor {device_id}").as_bytes());
+    ActorId::from(&digest[..16])
+}
+
+async fn add_event(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+    ApiJson(event): ApiJson<NewEvent>,
+) -> Result<Json<CaseView>, AppError> {
+    if !EVENT_KINDS.contains(&event.kind.as_str()) || event.kind == "report" {
+        return Err(AppError::Invalid {
+            field: "kind",
+            problem: format!("must be one of {}, except report", EVENT_KINDS.join(", ")),
+        });
+    }
+    if !auth.role.may_record(&event.kind) {
+        return Err(AppError::Forbidden(format!(
+            "a {} may not record {:?} events",
+            auth.role, event.kind
+        )));
+    }
+    let actor = desk_actor(&auth.device_id);
+    let announce = [serde_bytes::ByteBuf::from(actor.to_bytes().to_vec())];
+    let writer = Writer::load(&state, &auth, &announce).await?;
+    let (record, _) = readable_case(&state, &writer, &id).await?;
+
+    let mut tx = state.storage.begin(true).await?;
+    let stored = tx.load(&id).await?.ok_or(AppError::Missing("case"))?;
+    let mut document = doc::load(&stored.snapshot)
+        .map_err(AppError::internal)?
+        .with_actor(actor);
+    let now = now_ms();
+    let mut appended = String::new();
+    doc::edit::<Case>(&mut document, now, |case| {
+        let who = (auth.user_id.as_str(), auth.device_id.as_str(), auth.role);
+        appended = workflow::append(case, &event.kind, who, now, event.data.clone());
+    })
+    .map_err(AppError::internal)?;
+    // Online, an event that would not apply is refused at once.
+    let case: Case = doc::read(&document).map_err(AppError::internal)?;
+    let folded = workflow::fold(&case, &state.config.deadlines);
+    if let Some(outcome) = folded
+        .events
+        .iter()
+        .find(|e| e.id == appended && !e.applied)
+    {
+        return Err(AppError::Refused(
+            outcome.reason.clone().unwrap_or_default(),
+        ));
+    }
+    let change = document
+        .get_last_local_change()
+        .ok_or_else(|| AppError::internal("no change was made"))?;
+    let incoming = Incoming::new(record, document.get_heads(), vec![change]);
+    let outcome = push(&mut *tx, &writer, incoming).await?;
+    if let Some(error) = outcome.error {
+        return Err(match error.code.as_str() {
+            "forbidden" => AppError::Forbidden(error.message),
+            _ => AppError::internal(format!("{}: {}", error.code, error.message)),
+        });
+    }
+    let feed_end = tx.max_seq().await?;
+    tx.commit().await?;
+    state.notifier.publish(feed_end).await;
+    tracing::info!(case = %id, kind = %event.kind, user = %auth.user_id, "desk event");
+    Ok(Json(view(&id, &case, &state, now)))
+}
+
+/// `?org_unit=…` (default: all the caller may see, from their first unit)
+/// and, for figures, `from` / `to` in milliseconds since the Unix epoch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// The org unit whose subtree to look at.
+    pub org_unit: String,
+    /// Cases reported at or after this time.
+    pub from: Option<i64>,
+    /// Cases reported before this time.
+    pub to: Option<i64>,
+}
+
+async fn cases_under(
+    state: &AppState,
+    auth: &AuthDevice,
+    org_unit: &str,
+) -> Result<Vec<(String, Case)>, AppError> {
+    let writer = Writer::load(state, auth, &[]).await?;
+    if state.storage.org_unit(org_unit).await?.is_none() {
+        return Err(AppError::Missing("org unit"));
+    }
+    let rows = state
+        .storage
+        .documents_under(writer.scope(), "case", org_unit)
+        .await?;
+    rows.into_iter()
+        .map(|(id, snapshot)| {
+            let document = doc::load(&snapshot).map_err(AppError::internal)?;
+            Ok((
+                id,
+                doc::read::<Case>(&document).map_err(AppError::internal)?,
+            ))
+        })
+        .collect()
+}
+
+/// `GET /v1/cases/overdue?org_unit=…`: open cases past their due time, most
+/// overdue first: what supervision (督办) chases.
+async fn overdue(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiQuery(q): ApiQuery<Scope>,
+) -> Result<Json<Vec<CaseView>>, AppError> {
+    let now = now_ms();
+    let mut out: Vec<CaseView> = cases_under(&state, &auth, &q.org_unit)
+        .await?
+        .iter()
+        .map(|(id, case)| view(id, case, &state, now))
+        .filter(|v| v.overdue)
+        .collect();
+    out.sort_by_key(|v| (v.state.due, v.id.clone()));
+    Ok(Json(out))
+}
+
+/// Case figures for an org unit's subtree and period.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CaseStats {
+    /// Cases reported in the period.
+    pub total: usize,
+    /// By category.
+    pub by_category: BTreeMap<String, usize>,
+    /// By triage class (`big`, `small`, `private`, `unclassified`).
+    pub by_class: BTreeMap<String, usize>,
+    /// By status.
+    pub by_status: BTreeMap<String, usize>,
+    /// Resolved cases by the level they were resolved at.
+    pub resolved_by_level: BTreeMap<String, usize>,
+    /// Resolved, followed up or closed, over all.
+    pub handling_rate: Option<f64>,
+    /// Mediated over mediated-or-referred resolutions.
+    pub mediation_success_rate: Option<f64>,
+    /// Median time from report to resolution, in milliseconds.
+    pub median_time_to_resolve_ms: Option<i64>,
+    /// Open cases past their due time now.
+    pub overdue: usize,
+}
+
+/// `GET /v1/stats/cases?org_unit=…&from=…&to=…`
+async fn stats(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiQuery(q): ApiQuery<Scope>,
+) -> Result<Json<CaseStats>, AppError> {
+    let now = now_ms();
+    let mut s = CaseStats::default();
+    let (mut mediated, mut referred, mut handled) = (0usize, 0usize, 0usize);
+    let mut times = Vec::new();
+    for (_, case) in cases_under(&state, &auth, &q.org_unit).await? {
+        let folded = workflow::fold(&case, &state.config.deadlines);
+        let reported = folded.reported_at;
+        if q.from.is_some_and(|from| reported < from) || q.to.is_some_and(|to| reported >= to) {
+            continue;
+        }
+        s.total += 1;
+        *s.by_category
+            .entry(format!("{:?}", case.category))
+            .or_default() += 1;
+        let class = folded
+            .class
+            .clone()
+            .unwrap_or_else(|| "unclassified".into());
+        *s.by_class.entry(class).or_default() += 1;
+        *s.by_status
+            .entry(folded.status.as_str().into())
+            .or_default() += 1;
+        if !folded.status.is_open() {
+            handled += 1;
+        }
+        if let (Some(level), Some(at)) = (folded.resolved_level, folded.resolved_at) {
+            *s.resolved_by_level
+                .entry(level.as_str().into())
+                .or_default() += 1;
+            times.push(at - reported);
+        }
+        match folded.result.as_deref() {
+            Some("mediated") => mediated += 1,
+            Some("referred") => referred += 1,
+            _ => {}
+        }
+        if folded.status != Status::Closed && folded.overdue_at(now) {
+            s.overdue += 1;
+        }
+    }
+    let rate = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+    s.handling_rate = rate(handled, s.total);
+    s.mediation_success_rate = rate(mediated, mediated + referred);
+    times.sort_unstable();
+    s.median_time_to_resolve_ms = times
+        .get(times.len() / 2)
+        .copied()
+        .filter(|_| !times.is_empty());
+    Ok(Json(s))
+}
