@@ -464,18 +464,20 @@ pub fn transition_markdown() -> String {
     for kind in kinds {
         let mut from = Vec::new();
         let mut to = std::collections::BTreeSet::new();
+        let mut unchanged = true;
         for status in Status::ALL {
             if let Some(next) = try_event(status, kind) {
                 from.push(status.as_str());
                 to.insert(next.as_str());
+                unchanged &= next == status;
             }
         }
-        let to: Vec<&str> = to.into_iter().collect();
-        out.push_str(&format!(
-            "| `{kind}` | {} | {} |\n",
-            from.join(", "),
-            to.join(", ")
-        ));
+        let to = if unchanged {
+            "(unchanged)".to_owned()
+        } else {
+            to.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        out.push_str(&format!("| `{kind}` | {} | {to} |\n", from.join(", ")));
     }
     out
 }
