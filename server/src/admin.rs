@@ -267,7 +267,7 @@ async fn check_role_and_units(
                 field: "role",
                 problem: e.to_string(),
             })?;
-    if units.is_empty() && role.has_area() {
+    if units.is_empty() {
         return Err(AppError::Invalid {
             field: "org_units",
             problem: format!("a {role} needs at least one org unit"),

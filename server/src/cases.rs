@@ -151,9 +151,15 @@ async fn add_event(
         appended = workflow::append(case, &event.kind, who, now, event.data.clone());
     })
     .map_err(AppError::internal)?;
-    // Online, an event that would not apply is refused at once.
+    // Online, an event that would not apply is refused at once; so is
+    // supervision of a case that is not overdue.
     let case: Case = doc::read(&document).map_err(AppError::internal)?;
     let folded = workflow::fold(&case, &state.config.deadlines);
+    if event.kind == "supervise" && !folded.overdue_at(now) {
+        return Err(AppError::Refused(
+            "supervision is raised on overdue cases only".into(),
+        ));
+    }
     if let Some(outcome) = folded
         .events
         .iter()

@@ -86,11 +86,8 @@ impl Role {
                 event_kind,
                 "report" | "comment" | "follow_up" | "mediate" | "resolve"
             ),
-            Role::Mediator => matches!(
-                event_kind,
-                "accept" | "comment" | "mediate" | "resolve" | "return"
-            ),
-            Role::Department => matches!(event_kind, "accept" | "comment" | "resolve" | "return"),
+            Role::Mediator => matches!(event_kind, "comment" | "mediate" | "resolve" | "return"),
+            Role::Department => matches!(event_kind, "comment" | "mediate" | "resolve" | "return"),
             Role::CommunityStaff | Role::CentreStaff | Role::Admin => {
                 EVENT_KINDS.contains(&event_kind)
             }
@@ -365,6 +362,13 @@ fn check_new_events(
             return deny(
                 "event_author",
                 format!("event {} must be recorded in your own name", event.id),
+            );
+        }
+        // A role recorded is the role the author has.
+        if !event.role.is_empty() && event.role != p.role.as_str() && p.role != Role::Admin {
+            return deny(
+                "event_role",
+                format!("event {} must record your role, {}", event.id, p.role),
             );
         }
         if !p.role.may_record(&event.kind) {

@@ -275,15 +275,7 @@ pub fn fold(case: &Case, deadlines: &Deadlines) -> CaseState {
     // When the current level started work (acceptance or escalation).
     let mut step_started = case.reported_at;
     for (i, e) in order.into_iter().enumerate() {
-        let outcome = apply(
-            &mut s,
-            e,
-            i == 0,
-            &mut reported,
-            &mut step_started,
-            case,
-            deadlines,
-        );
+        let outcome = apply(&mut s, e, i == 0, &mut reported, &mut step_started, case);
         s.events.push(EventOutcome {
             id: e.id.clone(),
             kind: e.kind.clone(),
@@ -308,7 +300,6 @@ fn apply(
     reported: &mut bool,
     step_started: &mut i64,
     case: &Case,
-    deadlines: &Deadlines,
 ) -> Result<(), String> {
     use Status::*;
     let at = hlc_millis(e.hlc);
@@ -424,16 +415,12 @@ fn apply(
             }
             s.status = Closed;
         }
+        // Whether the case is overdue is checked where the deadlines are
+        // known (the server, before it records the event); the fold must
+        // not depend on configuration a phone may not have.
         "supervise" => {
-            let due = match status {
-                Reported => *step_started + deadlines.accept_ms,
-                st if st.is_open() => {
-                    *step_started + deadlines.resolve_within(case.category, s.level)
-                }
-                _ => return Err(wrong_status()),
-            };
-            if at <= due {
-                return Err("supervision is raised on overdue cases only".into());
+            if !status.is_open() {
+                return Err(wrong_status());
             }
             s.supervised = true;
         }

@@ -4,6 +4,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod county;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -1,0 +1,434 @@
+//! The benchmark runner: starts a real server on loopback over a fresh
+//! database, loads the synthetic county, drives simulated devices over real
+//! HTTP, and prints each figure with its baseline from the same run.
+//!
+//! `cargo run --release -p tests --bin bench -- [--scale small|full]
+//!  [--scenarios flat,S1,S2,S3] [--runs N] [--flat-n N] [--devices N]
+//!  [--json FILE]`; set `TEST_DATABASE_URL` to run on PostgreSQL.
+
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::{Value, json};
+use sync_core::automerge::{AutoSerde, Automerge};
+use sync_core::policy::Role;
+use sync_core::records::{Case, Household, Member, Visit};
+use sync_core::{MemoryStore, RecordId, doc, workflow};
+use tests::county::{self, Grid, Scale};
+use tests::{Device, TestServer};
+
+struct Args {
+    scale: Scale,
+    scale_name: String,
+    scenarios: Vec<String>,
+    runs: usize,
+    flat_n: usize,
+    devices: usize,
+    json: Option<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        scale: Scale::SMALL,
+        scale_name: "small".into(),
+        scenarios: ["flat", "S1", "S2", "S3"].map(String::from).to_vec(),
+        runs: 5,
+        flat_n: 1000,
+        devices: 200,
+        json: Some("bench-report.json".into()),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--scale" => {
+                a.scale = match value.as_str() {
+                    "small" => Scale::SMALL,
+                    "full" => Scale::FULL,
+                    other => panic!("unknown scale {other}"),
+                };
+                a.scale_name = value;
+            }
+            "--scenarios" => a.scenarios = value.split(',').map(str::to_owned).collect(),
+            "--runs" => a.runs = value.parse().expect("--runs N"),
+            "--flat-n" => a.flat_n = value.parse().expect("--flat-n N"),
+            "--devices" => a.devices = value.parse().expect("--devices N"),
+            "--json" => a.json = Some(value),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    a
+}
+
+fn gzip_len(bytes: &[u8]) -> usize {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap().len()
+}
+
+/// Median and spread (min, max) of several measurements.
+fn summary(mut xs: Vec<f64>) -> Value {
+    xs.sort_by(f64::total_cmp);
+    json!({ "median": xs[xs.len() / 2], "min": xs[0], "max": xs[xs.len() - 1], "runs": xs.len() })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn progress(label: &str, done: usize, total: usize) {
+    eprint!("\r{label}: {done}/{total}          ");
+    if done >= total {
+        eprintln!();
+    }
+}
+
+/// The records as JSON, gzipped: the L3 baseline for bytes on the wire.
+fn json_gzip_len(docs: &[&Automerge]) -> usize {
+    let values: Vec<Value> = docs
+        .iter()
+        .map(|d| serde_json::to_value(AutoSerde::from(*d)).unwrap())
+        .collect();
+    gzip_len(&serde_json::to_vec(&values).unwrap())
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let mut report = BTreeMap::new();
+    report.insert("scale".to_owned(), json!(args.scale_name));
+    report.insert(
+        "database".to_owned(),
+        json!(if std::env::var(tests::DATABASE_ENV).is_ok() {
+            "postgres"
+        } else {
+            "sqlite"
+        }),
+    );
+    for scenario in &args.scenarios {
+        let figures = match scenario.as_str() {
+            "flat" => flat(&args).await,
+            "S1" | "S2" | "S3" => county_scenario(&args, scenario).await,
+            other => panic!("unknown scenario {other}"),
+        };
+        println!(
+            "{scenario}: {}",
+            serde_json::to_string_pretty(&figures).unwrap()
+        );
+        report.insert(scenario.clone(), figures);
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
+        eprintln!("report written to {path}");
+    }
+}
+
+/// One device creates N small documents and pushes until acknowledged; a
+/// fresh device fetches them all and checks each.
+async fn flat(args: &Args) -> Value {
+    let n = args.flat_n;
+    let mut lines = Vec::new();
+    for run in 0..args.runs {
+        let server = TestServer::start().await;
+        server.org_unit("bench", None).await;
+        server.user("writer", "grid_worker", "bench").await;
+        server.user("reader", "grid_worker", "bench").await;
+        let t = Instant::now();
+        let mut writer = server.device("writer").await;
+        let connect_ms = ms(t.elapsed());
+        let t = Instant::now();
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut h = Household {
+                org_unit: "bench".into(),
+                notes: format!("doc {i}").into(),
+                ..Default::default()
+            };
+            h.address.room = i.to_string();
+            h.tags.insert("bench".into(), true);
+            h.tags.insert(format!("t{}", i % 7), true);
+            ids.push(writer.replica.create(&h).unwrap());
+        }
+        let create_ms = ms(t.elapsed());
+        let t = Instant::now();
+        writer.sync().await;
+        assert!(writer.replica.pending().is_empty());
+        let push_ms = ms(t.elapsed());
+        let mut reader = server.device("reader").await;
+        let t = Instant::now();
+        reader.sync().await;
+        let fetch_ms = ms(t.elapsed());
+        let verified = ids.iter().enumerate().all(|(i, id)| {
+            reader.replica.read::<Household>(id).is_ok_and(|h| {
+                h.notes.as_str() == format!("doc {i}")
+                    && h.tags.contains_key(&format!("t{}", i % 7))
+            })
+        });
+        let line = json!({
+            "N": n, "connect_ms": connect_ms, "create_ms": create_ms,
+            "push_until_server_acked_ms": push_ms, "docs_per_s_push": n as f64 / (push_ms / 1000.0),
+            "fresh_client_fetch_all_ms": fetch_ms, "verified": verified,
+        });
+        eprintln!("flat run {}: {line}", run + 1);
+        lines.push(line);
+    }
+    let pick = |k: &str| summary(lines.iter().map(|l| l[k].as_f64().unwrap()).collect());
+    json!({
+        "N": n,
+        "push_until_server_acked_ms": pick("push_until_server_acked_ms"),
+        "docs_per_s_push": pick("docs_per_s_push"),
+        "fresh_client_fetch_all_ms": pick("fresh_client_fetch_all_ms"),
+        "verified": lines.iter().all(|l| l["verified"] == true),
+    })
+}
+
+/// A worker's day on `grid`: 20 visits each with 1–3 household edits, 1–2
+/// new cases, 3 events on existing cases; one edit in ten on a record
+/// another device edits too (here: the same household twice).
+fn workday(device: &mut Device<MemoryStore>, grid: &Grid, seed: u64, now: i64) -> Vec<RecordId> {
+    let mut rng = gridsync_server::demo::Rng::new(seed);
+    let worker = format!("usr_{}", grid.worker);
+    let mut touched = Vec::new();
+    for v in 0..20 {
+        let (hid, _) = &grid.households[rng.below(grid.households.len() as u64) as usize];
+        let visit = Visit {
+            household: hid.to_string(),
+            org_unit: grid.id.clone(),
+            worker: worker.clone(),
+            visited_at: now,
+            findings: format!("第{v}次走访：家中情况良好。").into(),
+            follow_up: false,
+        };
+        touched.push(device.replica.create(&visit).unwrap());
+        for e in 0..1 + rng.below(3) {
+            device
+                .replica
+                .update::<Household>(hid, |h| match e {
+                    0 => h.notes.splice(0, 0, "已走访。"),
+                    1 => h.members[0].phone = format!("139{:08}", rng.below(100_000_000)),
+                    _ => h.members.push(Member::new(format!("n{v}"), "新生儿")),
+                })
+                .unwrap();
+        }
+        touched.push(hid.clone());
+    }
+    for _ in 0..1 + rng.below(2) {
+        let (hid, _) = &grid.households[rng.below(grid.households.len() as u64) as usize];
+        let mut c = gridsync_server::demo::case(&mut rng, &grid.id, hid, &worker, now);
+        c.events[0].role = "grid_worker".into();
+        c.events[0].hlc = now << 16;
+        touched.push(device.replica.create(&c).unwrap());
+    }
+    for k in 0..3 {
+        let (cid, _) = &grid.cases[(seed as usize + k) % grid.cases.len()];
+        device
+            .replica
+            .update::<Case>(cid, |c| {
+                let who = (worker.as_str(), "phone", Role::GridWorker);
+                let data = [("text".to_owned(), "已电话回访。".to_owned())].into();
+                workflow::append(c, "comment", who, now, data);
+            })
+            .unwrap();
+        touched.push(cid.clone());
+    }
+    touched
+}
+
+async fn county_scenario(args: &Args, scenario: &str) -> Value {
+    let now = gridsync_server::now_ms();
+    let grids = county::generate(args.scale, 7, now);
+    let total: usize = grids.iter().map(Grid::documents).sum();
+    let server = TestServer::start_with(|c| c.sync_page_docs = 2000).await;
+    let t = Instant::now();
+    county::load(&server.state, &grids, 2000, |done| {
+        progress("loading county", done, total)
+    })
+    .await;
+    eprintln!(
+        "{total} documents loaded in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    match scenario {
+        "S1" => s1(args, &server, &grids[0]).await,
+        "S2" => s2(args, &server, &grids[0], now).await,
+        _ => s3(args, &server, &grids, now).await,
+    }
+}
+
+/// A fresh phone's first sync of its grid.
+async fn s1(args: &Args, server: &TestServer, grid: &Grid) -> Value {
+    let (mut times, mut l1, mut bytes, mut requests, mut docs) = (vec![], vec![], 0, 0, 0);
+    let mut l3 = 0;
+    for run in 0..args.runs {
+        let mut phone = server.device(&grid.worker).await;
+        let t = Instant::now();
+        let body = phone.replica.sync_request().encode();
+        let (_, reply) = phone.post_raw(body).await;
+        let response = sync_core::protocol::SyncResponse::decode(&reply).unwrap();
+        bytes = gzip_len(&reply);
+        let more = response.more;
+        phone.replica.apply_response(response).unwrap();
+        requests = 1;
+        if more {
+            requests += phone.sync().await.rounds;
+        }
+        times.push(ms(t.elapsed()));
+        docs = phone.replica.len();
+        // L1: the same documents loaded and saved in process.
+        let saved: Vec<Vec<u8>> = phone
+            .replica
+            .ids()
+            .map(|id| phone.replica.document(id).unwrap().save())
+            .collect();
+        let t = Instant::now();
+        for s in &saved {
+            std::hint::black_box(doc::load(s).unwrap().save());
+        }
+        l1.push(ms(t.elapsed()));
+        if run == 0 {
+            let held: Vec<&Automerge> = phone
+                .replica
+                .ids()
+                .map(|id| phone.replica.document(id).unwrap())
+                .collect();
+            l3 = json_gzip_len(&held);
+        }
+        progress("S1", run + 1, args.runs);
+    }
+    let t = summary(times.clone());
+    let b = summary(l1.clone());
+    json!({
+        "documents": docs, "http_requests": requests,
+        "bytes_down_gzip": bytes, "L3_json_gzip_bytes": l3, "bytes_ratio_to_L3": bytes as f64 / l3 as f64,
+        "sync_ms": t, "L1_load_save_ms": b,
+        "time_ratio_to_L1": t["median"].as_f64().unwrap() / b["median"].as_f64().unwrap(),
+    })
+}
+
+/// End-of-day sync after a day offline.
+async fn s2(args: &Args, server: &TestServer, grid: &Grid, now: i64) -> Value {
+    let (mut times, mut up, mut l3s, mut requests) = (vec![], vec![], vec![], vec![]);
+    for run in 0..args.runs {
+        let mut phone = server.device(&grid.worker).await;
+        phone.sync().await;
+        let touched = workday(&mut phone, grid, run as u64, now);
+        let body = phone.replica.sync_request().encode();
+        up.push(gzip_len(&body) as f64);
+        let before = phone.requests;
+        let t = Instant::now();
+        phone.sync().await;
+        times.push(ms(t.elapsed()));
+        requests.push((phone.requests - before) as f64);
+        // L3: the day's records and edited records as gzipped JSON.
+        let docs: Vec<&Automerge> = touched
+            .iter()
+            .map(|id| phone.replica.document(id).unwrap())
+            .collect();
+        l3s.push(json_gzip_len(&docs) as f64);
+        progress("S2", run + 1, args.runs);
+    }
+    let ratio = up[up.len() / 2] / l3s[l3s.len() / 2];
+    json!({
+        "http_requests": summary(requests), "bytes_up_gzip": summary(up),
+        "L3_touched_records_json_gzip_bytes": summary(l3s), "bytes_up_ratio_to_L3": ratio,
+        "sync_ms": summary(times),
+    })
+}
+
+/// Morning rush: many devices sync a day's edits at once.
+async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value {
+    let mut phones = Vec::new();
+    for d in 0..args.devices {
+        let grid = &grids[d % grids.len()];
+        let mut phone = server.device(&grid.worker).await;
+        phone.sync().await;
+        workday(&mut phone, grid, 1000 + d as u64, now);
+        phones.push(phone);
+        progress("S3 devices ready", d + 1, args.devices);
+    }
+    let changes: usize = phones
+        .iter()
+        .map(|p| p.replica.pending().values().map(Vec::len).sum::<usize>())
+        .sum();
+    // L1: the same changes applied to the same stored documents and saved,
+    // in process.
+    let mut work = Vec::new();
+    for phone in &phones {
+        for (id, hashes) in phone.replica.pending() {
+            let d = phone.replica.document(&id).unwrap();
+            let changes: Vec<_> = hashes
+                .iter()
+                .map(|h| sync_core::automerge::ReadDoc::get_change_by_hash(d, h).unwrap())
+                .collect();
+            let stored = server
+                .state
+                .storage
+                .snapshot(&id.to_string())
+                .await
+                .unwrap();
+            work.push((stored.unwrap_or_default(), changes));
+        }
+    }
+    let t = Instant::now();
+    for (stored, changes) in &work {
+        let mut d = if stored.is_empty() {
+            doc::empty(sync_core::automerge::ActorId::random())
+        } else {
+            doc::load(stored).unwrap()
+        };
+        d.apply_changes(changes.iter().cloned()).unwrap();
+        std::hint::black_box(d.save());
+    }
+    let l1 = t.elapsed();
+
+    let t = Instant::now();
+    let tasks: Vec<_> = phones
+        .into_iter()
+        .map(|mut phone| {
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let ok = phone.try_sync().await.is_ok_and(|r| r.errors.is_empty());
+                (ms(t.elapsed()), ok)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (latency, ok) = task.await.unwrap();
+        latencies.push(latency);
+        errors += usize::from(!ok);
+    }
+    let wall = t.elapsed();
+    latencies.sort_by(f64::total_cmp);
+    let merged_per_s = changes as f64 / wall.as_secs_f64();
+    let l1_per_s = changes as f64 / l1.as_secs_f64();
+    json!({
+        "devices": args.devices, "changes": changes, "errors": errors,
+        "merged_changes_per_s": merged_per_s, "L1_changes_per_s": l1_per_s,
+        "ratio_to_L1": merged_per_s / l1_per_s,
+        "latency_ms": { "p50": percentile(&latencies, 0.5), "p95": percentile(&latencies, 0.95), "p99": percentile(&latencies, 0.99) },
+        "peak_rss_mib_process": peak_rss_mib(),
+    })
+}
+
+/// Peak resident memory of this process (server and simulated devices).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
