@@ -233,7 +233,11 @@ pub fn append(
     data: BTreeMap<String, String>,
 ) -> String {
     let hlc = next_hlc(case, now_ms);
-    let id = format!("ev_{hlc:x}_{device}");
+    // Unique whatever devices call themselves: two phones may append at
+    // the same clock value.
+    let mut salt = [0u8; 4];
+    getrandom::fill(&mut salt).expect("the operating system has no random source");
+    let id = format!("ev_{hlc:x}_{}", hex::encode(salt));
     case.events.push(CaseEvent {
         id: id.clone(),
         kind: kind.into(),

@@ -215,7 +215,9 @@ fn workday(device: &mut Device<MemoryStore>, grid: &Grid, seed: u64, now: i64) -
                 .update::<Household>(hid, |h| match e {
                     0 => h.notes.splice(0, 0, "已走访。"),
                     1 => h.members[0].phone = format!("139{:08}", rng.below(100_000_000)),
-                    _ => h.members.push(Member::new(format!("n{v}"), "新生儿")),
+                    _ => h
+                        .members
+                        .push(Member::new(format!("n{seed}-{v}"), "新生儿")),
                 })
                 .unwrap();
         }
@@ -233,7 +235,7 @@ fn workday(device: &mut Device<MemoryStore>, grid: &Grid, seed: u64, now: i64) -
         device
             .replica
             .update::<Case>(cid, |c| {
-                let who = (worker.as_str(), "phone", Role::GridWorker);
+                let who = (worker.as_str(), device.device_id.as_str(), Role::GridWorker);
                 let data = [("text".to_owned(), "已电话回访。".to_owned())].into();
                 workflow::append(c, "comment", who, now, data);
             })
@@ -396,24 +398,34 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
         .map(|mut phone| {
             tokio::spawn(async move {
                 let t = Instant::now();
-                let ok = phone.try_sync().await.is_ok_and(|r| r.errors.is_empty());
-                (ms(t.elapsed()), ok)
+                let outcome = match phone.try_sync().await {
+                    Ok(r) => r
+                        .errors
+                        .first()
+                        .map(|e| format!("{}: {}", e.code, e.message)),
+                    Err(e) => Some(format!("{e:?}")),
+                };
+                (ms(t.elapsed()), outcome)
             })
         })
         .collect();
     let mut latencies = Vec::new();
     let mut errors = 0;
+    let mut first_error = None;
     for task in tasks {
-        let (latency, ok) = task.await.unwrap();
+        let (latency, error) = task.await.unwrap();
         latencies.push(latency);
-        errors += usize::from(!ok);
+        if let Some(e) = error {
+            errors += 1;
+            first_error.get_or_insert(e);
+        }
     }
     let wall = t.elapsed();
     latencies.sort_by(f64::total_cmp);
     let merged_per_s = changes as f64 / wall.as_secs_f64();
     let l1_per_s = changes as f64 / l1.as_secs_f64();
     json!({
-        "devices": args.devices, "changes": changes, "errors": errors,
+        "devices": args.devices, "changes": changes, "errors": errors, "first_error": first_error,
         "merged_changes_per_s": merged_per_s, "L1_changes_per_s": l1_per_s,
         "ratio_to_L1": merged_per_s / l1_per_s,
         "latency_ms": { "p50": percentile(&latencies, 0.5), "p95": percentile(&latencies, 0.95), "p99": percentile(&latencies, 0.99) },
