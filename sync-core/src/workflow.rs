@@ -437,19 +437,10 @@ fn apply(
 /// applies in and the status it leads to, computed by running [`fold`] on
 /// sample cases so that the table cannot drift from the code.
 pub fn transition_markdown() -> String {
-    let kinds = [
-        "accept",
-        "classify",
-        "assign",
-        "return",
-        "escalate",
-        "mediate",
-        "resolve",
-        "follow_up",
-        "reopen",
-        "close",
-        "comment",
-    ];
+    // `report` only starts a case; `supervise` is covered below the table.
+    let kinds = crate::policy::EVENT_KINDS
+        .into_iter()
+        .filter(|k| !matches!(*k, "report" | "supervise"));
     let mut out =
         String::from("| event | applies when the case is | leads to |\n| --- | --- | --- |\n");
     for kind in kinds {
