@@ -363,9 +363,8 @@ pub trait DocTx: Send {
     ) -> Result<bool>;
     /// Appends to the audit log inside this transaction.
     async fn audit(&mut self, entry: &AuditRow) -> Result<()>;
-    /// The changes with `base < seq <= upto`, in feed order, as
-    /// `(document id, change bytes)`.
-    async fn changes_between(&mut self, base: i64, upto: i64) -> Result<Vec<(String, Vec<u8>)>>;
+    /// One document's changes with `base < seq <= upto`, in feed order.
+    async fn changes_between(&mut self, doc_id: &str, base: i64, upto: i64) -> Result<Vec<Vec<u8>>>;
     /// Makes everything durable.
     async fn commit(self: Box<Self>) -> Result<()>;
 }

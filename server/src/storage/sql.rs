@@ -632,14 +632,17 @@ macro_rules! sql_storage {
                 insert_audit(&mut *self.tx, e).await
             }
 
-            async fn changes_between(&mut self, base: i64, upto: i64) -> Result<Vec<(String, Vec<u8>)>> {
-                Ok(sqlx::query_as(
-                    "SELECT doc_id, bytes FROM changes WHERE seq > $1 AND seq <= $2 ORDER BY seq",
+            async fn changes_between(&mut self, doc_id: &str, base: i64, upto: i64) -> Result<Vec<Vec<u8>>> {
+                let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+                    "SELECT bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3
+                     ORDER BY seq",
                 )
+                .bind(doc_id)
                 .bind(base)
                 .bind(upto)
                 .fetch_all(&mut *self.tx)
-                .await?)
+                .await?;
+                Ok(rows.into_iter().map(|(b,)| b).collect())
             }
 
             async fn commit(self: Box<Self>) -> Result<()> {

@@ -185,24 +185,21 @@ pub(super) async fn answer(
                 });
             }
             _ => {
-                by_log.insert(row.id, (id, heads, Vec::new()));
+                by_log.insert(row.id, (id, heads));
             }
         }
     }
-    if !by_log.is_empty() {
-        for (doc_id, bytes) in tx
-            .changes_between(cursor.base, next.after.max(cursor.base))
+    // Each held document's changes since the cursor, through the index on
+    // (document, seq): never a scan of everyone else's changes.
+    let upto = next.after.max(cursor.base);
+    for (doc_id, (id, heads)) in by_log {
+        let chunks = tx
+            .changes_between(&doc_id, cursor.base, upto)
             .await?
-        {
-            if let Some((_, _, chunks)) = by_log.get_mut(&doc_id) {
-                chunks.push(serde_bytes::ByteBuf::from(bytes));
-            }
-        }
-        docs.extend(
-            by_log
-                .into_values()
-                .map(|(id, heads, chunks)| DocPull { id, heads, chunks }),
-        );
+            .into_iter()
+            .map(serde_bytes::ByteBuf::from)
+            .collect();
+        docs.push(DocPull { id, heads, chunks });
     }
 
     // Documents that left the scope: newly, or told before and not yet
