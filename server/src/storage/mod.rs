@@ -364,7 +364,8 @@ pub trait DocTx: Send {
     /// Appends to the audit log inside this transaction.
     async fn audit(&mut self, entry: &AuditRow) -> Result<()>;
     /// One document's changes with `base < seq <= upto`, in feed order.
-    async fn changes_between(&mut self, doc_id: &str, base: i64, upto: i64) -> Result<Vec<Vec<u8>>>;
+    async fn changes_between(&mut self, doc_id: &str, base: i64, upto: i64)
+    -> Result<Vec<Vec<u8>>>;
     /// Makes everything durable.
     async fn commit(self: Box<Self>) -> Result<()>;
 }
