@@ -146,10 +146,13 @@ pub fn check(kind: RecordKind, doc: &Automerge) -> Result<(), DocError> {
 /// A new document holding `record`, written as one change by `actor` at
 /// `time` (milliseconds since the Unix epoch).
 pub fn create<R: Record>(actor: ActorId, record: &R, time: i64) -> Result<Automerge, DocError> {
-    record.validate().map_err(|source| DocError::Invalid {
-        kind: R::KIND,
-        source,
-    })?;
+    record
+        .validate()
+        .and_then(|()| record.validate_strict())
+        .map_err(|source| DocError::Invalid {
+            kind: R::KIND,
+            source,
+        })?;
     let mut doc = empty(actor);
     doc.transact_with(
         |_| commit_options(time),
@@ -164,7 +167,9 @@ pub fn create<R: Record>(actor: ActorId, record: &R, time: i64) -> Result<Autome
 
 /// Edits the record in `doc` through `f` as one change at `time`.
 ///
-/// The edited record must still be valid, or nothing is written. Returns the
+/// The edited record must still be valid (and keep the strict rules if it
+/// kept them before, see [`Record::validate_strict`]), or nothing is
+/// written. Returns the
 /// new change's hash, or `None` when `f` changed nothing.
 ///
 /// The record is read inside the same transaction that writes it: a
@@ -184,11 +189,18 @@ pub fn edit<R: Record>(
                     kind: R::KIND,
                     source: Box::new(source),
                 })?;
+                let strict_before = record.validate_strict().is_ok();
                 f(&mut record);
-                record.validate().map_err(|source| DocError::Invalid {
-                    kind: R::KIND,
-                    source,
-                })?;
+                record
+                    .validate()
+                    .and_then(|()| match strict_before {
+                        true => record.validate_strict(),
+                        false => Ok(()),
+                    })
+                    .map_err(|source| DocError::Invalid {
+                        kind: R::KIND,
+                        source,
+                    })?;
                 autosurgeon::reconcile(tx, &record).map_err(|source| DocError::Write {
                     kind: R::KIND,
                     source: Box::new(source),

@@ -430,3 +430,36 @@ async fn a_server_restored_from_an_older_backup_gets_the_lost_changes_back_from_
     assert_eq!(merged.address.unit, "3");
     assert!(restored.document(&late).await.is_some());
 }
+
+#[tokio::test]
+async fn two_phones_adding_a_member_with_the_same_id_both_keep_their_edit() {
+    let server = server_with_workers(2).await;
+    let mut a = server.device("w0").await;
+    let mut b = server.device("w1").await;
+    let id = a.replica.create(&household()).unwrap();
+    a.sync().await;
+    b.sync().await;
+    a.replica
+        .update::<Household>(&id, |h| h.members.push(Member::new("m2", "李娜")))
+        .unwrap();
+    b.replica
+        .update::<Household>(&id, |h| h.members.push(Member::new("m2", "王芳")))
+        .unwrap();
+    assert!(a.sync().await.errors.is_empty());
+    assert!(
+        b.sync().await.errors.is_empty(),
+        "the second edit was refused"
+    );
+    a.sync().await;
+    let merged = a.replica.read::<Household>(&id).unwrap();
+    let names: Vec<&str> = merged.members.iter().map(|m| m.name.as_str()).collect();
+    assert!(
+        names.contains(&"李娜") && names.contains(&"王芳"),
+        "{names:?}"
+    );
+    // The record stays editable.
+    a.replica
+        .update::<Household>(&id, |h| h.address.room = "9".into())
+        .unwrap();
+    assert!(a.sync().await.errors.is_empty());
+}
