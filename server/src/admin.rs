@@ -78,6 +78,36 @@ impl Actor {
         let units = state.storage.user_units(user_id).await?;
         self.check_area(units.iter().map(String::as_str))
     }
+
+    /// Whether the actor administers this user (the actor always sees
+    /// themselves).
+    async fn sees_user(&self, state: &AppState, user_id: &str) -> Result<bool, AppError> {
+        if user_id == self.user_id {
+            return Ok(true);
+        }
+        match self.check_user(state, user_id).await {
+            Ok(()) => Ok(true),
+            Err(AppError::Forbidden(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether a record of `kind` in `doc_id` (or, for one the server does
+    /// not hold, the user who sent it) lies in the actor's area.
+    async fn sees_record(
+        &self,
+        state: &AppState,
+        doc_id: &str,
+        sender: &str,
+    ) -> Result<bool, AppError> {
+        let Some(snapshot) = state.storage.snapshot(doc_id).await? else {
+            return self.sees_user(state, sender).await;
+        };
+        let id: RecordId = doc_id.parse().map_err(AppError::internal)?;
+        let document = doc::load(&snapshot).map_err(AppError::internal)?;
+        let meta = doc::meta(id.kind(), &document).map_err(AppError::internal)?;
+        Ok(self.check_area([meta.org_unit.as_str()]).is_ok())
+    }
 }
 
 async fn audit(
@@ -510,8 +540,10 @@ async fn list_units(
     State(state): State<AppState>,
     auth: AuthDevice,
 ) -> Result<Json<Vec<OrgUnitRow>>, AppError> {
-    auth.require_admin()?;
-    Ok(Json(state.storage.org_units().await?))
+    let actor = Actor::admin(&state, &auth).await?;
+    let mut units = state.storage.org_units().await?;
+    units.retain(|u| actor.check_area([u.id.as_str()]).is_ok());
+    Ok(Json(units))
 }
 
 async fn post_unit(
@@ -554,9 +586,12 @@ async fn list_users(
     State(state): State<AppState>,
     auth: AuthDevice,
 ) -> Result<Json<Vec<UserView>>, AppError> {
-    auth.require_admin()?;
+    let actor = Actor::admin(&state, &auth).await?;
     let mut out = Vec::new();
     for user in state.storage.users().await? {
+        if !actor.sees_user(&state, &user.id).await? {
+            continue;
+        }
         out.push(UserView {
             org_units: state.storage.user_units(&user.id).await?,
             id: user.id,
@@ -618,8 +653,14 @@ async fn list_audit(
     State(state): State<AppState>,
     auth: AuthDevice,
 ) -> Result<Json<Vec<AuditRow>>, AppError> {
-    auth.require_admin()?;
-    Ok(Json(state.storage.audit_log(1000).await?))
+    let actor = Actor::admin(&state, &auth).await?;
+    let mut out = Vec::new();
+    for entry in state.storage.audit_log(1000).await? {
+        if actor.sees_user(&state, &entry.user_id).await? {
+            out.push(entry);
+        }
+    }
+    Ok(Json(out))
 }
 
 /// `?status=pending|approved|discarded`
@@ -633,7 +674,7 @@ async fn list_quarantine(
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> Result<Json<Vec<QuarantineRow>>, AppError> {
-    auth.require_admin()?;
+    let actor = Actor::admin(&state, &auth).await?;
     let status = q.status.as_deref().unwrap_or("pending");
     if !["pending", "approved", "discarded"].contains(&status) {
         return Err(AppError::Invalid {
@@ -641,7 +682,16 @@ async fn list_quarantine(
             problem: "must be pending, approved or discarded".into(),
         });
     }
-    Ok(Json(state.storage.quarantined(status).await?))
+    let mut out = Vec::new();
+    for entry in state.storage.quarantined(status).await? {
+        if actor
+            .sees_record(&state, &entry.doc_id, &entry.user_id)
+            .await?
+        {
+            out.push(entry);
+        }
+    }
+    Ok(Json(out))
 }
 
 async fn post_approve(
@@ -713,8 +763,21 @@ async fn list_devices(
         }
         _ => Some(auth.user_id.clone()),
     };
-    let devices = state.storage.devices(user.as_deref()).await?;
-    Ok(Json(devices.into_iter().map(DeviceView::from).collect()))
+    let actor = match auth.role {
+        Role::Admin => Some(Actor::admin(&state, &auth).await?),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for device in state.storage.devices(user.as_deref()).await? {
+        let visible = match &actor {
+            Some(actor) => actor.sees_user(&state, &device.user_id).await?,
+            None => true,
+        };
+        if visible {
+            out.push(DeviceView::from(device));
+        }
+    }
+    Ok(Json(out))
 }
 
 async fn post_revoke(

@@ -596,4 +596,29 @@ async fn an_admin_administers_only_their_own_area() {
     );
     let (status, body) = admin.call(Method::GET, "/v1/devices?user_id=", None).await;
     assert_eq!(status, 200, "{body}");
+
+    // Lists show only the admin's area.
+    let (_, users) = admin.call(Method::GET, "/v1/admin/users", None).await;
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"w1") && names.contains(&"new-g1"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"admin") && !names.contains(&"sup"),
+        "{names:?}"
+    );
+    let (_, units) = admin.call(Method::GET, "/v1/admin/org-units", None).await;
+    let ids: Vec<&str> = units
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["cm", "g1", "g2"]);
 }
