@@ -117,7 +117,7 @@ async fn main() {
     for scenario in &args.scenarios {
         let figures = match scenario.as_str() {
             "flat" => flat(&args).await,
-            "S1" | "S2" | "S3" => county_scenario(&args, scenario).await,
+            "S1" | "S2" | "S3" | "S5" => county_scenario(&args, scenario).await,
             other => panic!("unknown scenario {other}"),
         };
         println!(
@@ -262,6 +262,7 @@ async fn county_scenario(args: &Args, scenario: &str) -> Value {
     match scenario {
         "S1" => s1(args, &server, &grids[0]).await,
         "S2" => s2(args, &server, &grids[0], now).await,
+        "S5" => s5(&server, &grids[0], now).await,
         _ => s3(args, &server, &grids, now).await,
     }
 }
@@ -430,6 +431,94 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
         "ratio_to_L1": merged_per_s / l1_per_s,
         "latency_ms": { "p50": percentile(&latencies, 0.5), "p95": percentile(&latencies, 0.95), "p99": percentile(&latencies, 0.99) },
         "peak_rss_mib_process": peak_rss_mib(),
+    })
+}
+
+/// A year of edits on one grid: what it costs to store.
+async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
+    let mut phone = server.device(&grid.worker).await;
+    phone.sync().await;
+    for month in 0..12u64 {
+        // Each household visited once a month: a visit and 1 to 3 edits.
+        let mut rng = gridsync_server::demo::Rng::new(month);
+        let at = now - (11 - month as i64) * 30 * 86_400_000;
+        for (v, (hid, _)) in grid.households.iter().enumerate() {
+            let visit = Visit {
+                household: hid.to_string(),
+                org_unit: grid.id.clone(),
+                worker: format!("usr_{}", grid.worker),
+                visited_at: at,
+                findings: "入户走访，情况正常。".into(),
+                follow_up: false,
+            };
+            phone.replica.create(&visit).unwrap();
+            for e in 0..1 + rng.below(3) {
+                phone
+                    .replica
+                    .update::<Household>(hid, |h| match e {
+                        0 => h.notes.splice(0, 0, "已走访。"),
+                        1 => h.members[0].phone = format!("139{:08}", rng.below(100_000_000)),
+                        _ => h.address.room = format!("{}", v + month as usize),
+                    })
+                    .unwrap();
+            }
+        }
+        phone.sync().await;
+        progress("S5 months", month as usize + 1, 12);
+    }
+    // The grid's ids are generated: safe to inline.
+    let sql_households = format!(
+        "SELECT COALESCE(SUM(LENGTH(snapshot)), 0), COUNT(*) FROM documents
+         WHERE kind = 'household' AND org_unit = '{}'",
+        grid.id
+    );
+    let sql_changes = format!(
+        "SELECT COALESCE(SUM(LENGTH(c.bytes)), 0) FROM changes c JOIN documents d ON d.id = c.doc_id
+         WHERE d.kind = 'household' AND d.org_unit = '{}'",
+        grid.id
+    );
+    let sql_all = "SELECT COALESCE(SUM(LENGTH(snapshot)), 0) + (SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM changes) FROM documents";
+    let (snapshots, households, changes, all): (i64, i64, i64, i64) = if server.db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
+        let (a, b): (i64, i64) = sqlx::query_as(&sql_households.replace("LENGTH", "OCTET_LENGTH"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let (c,): (i64,) = sqlx::query_as(&sql_changes.replace("LENGTH", "OCTET_LENGTH"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let (d,): (i64,) = sqlx::query_as(&sql_all.replace("LENGTH", "OCTET_LENGTH"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (a, b, c, d)
+    } else {
+        let pool = sqlx::SqlitePool::connect(&server.db.url).await.unwrap();
+        let (a, b): (i64, i64) = sqlx::query_as(&sql_households)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let (c,): (i64,) = sqlx::query_as(&sql_changes).fetch_one(&pool).await.unwrap();
+        let (d,): (i64,) = sqlx::query_as(sql_all).fetch_one(&pool).await.unwrap();
+        (a, b, c, d)
+    };
+    // L3: each household's final record as gzipped JSON.
+    let l3: usize = grid
+        .households
+        .iter()
+        .map(|(id, _)| json_gzip_len(&[phone.replica.document(id).unwrap()]))
+        .sum();
+    let per_household = (snapshots + changes) as f64 / households as f64;
+    let l3_per = l3 as f64 / grid.households.len() as f64;
+    json!({
+        "households": households,
+        "stored_bytes_per_household": per_household,
+        "of_which_snapshot": snapshots as f64 / households as f64,
+        "of_which_change_log": changes as f64 / households as f64,
+        "L3_json_gzip_bytes_per_household": l3_per,
+        "ratio_to_L3": per_household / l3_per,
+        "stored_document_and_change_bytes_total": all,
     })
 }
 
