@@ -86,13 +86,17 @@ fn parse_id(id: &str) -> Result<RecordId, AppError> {
 }
 
 /// Builds the answer for a device at `cursor`, given the documents it
-/// pushed and that were merged this round.
+/// pushed and that were merged this round. `feed_end` is the highest seq
+/// in the same snapshot the feed is read from: once every document of the
+/// scope past the cursor is sent, the device is current up to there, and
+/// its next round need not look at anything older, in its scope or not.
 pub(super) async fn answer(
     tx: &mut dyn DocTx,
     writer: &Writer,
     page: usize,
     cursor: Cursor,
     merged: &MergedDocs,
+    feed_end: i64,
 ) -> Result<Answer, AppError> {
     let device = writer.auth.device_id.as_str();
     let round = cursor.round + 1;
@@ -128,17 +132,8 @@ pub(super) async fn answer(
             round,
             ..cursor
         },
-        Some(last) => {
-            let end = last.seq.max(cursor.base);
-            Cursor {
-                base: end,
-                after: end,
-                round,
-                scope,
-            }
-        }
-        None => {
-            let end = cursor.after.max(cursor.base);
+        _ => {
+            let end = feed_end.max(cursor.base);
             Cursor {
                 base: end,
                 after: end,

@@ -279,7 +279,7 @@ pub async fn round(
         feed_before
     };
     let page = state.config.sync_page_docs;
-    let answer = feed::answer(&mut *tx, &writer, page, cursor, &merged).await?;
+    let answer = feed::answer(&mut *tx, &writer, page, cursor, &merged, feed_after).await?;
     let updates = answer.updates;
     if write {
         updates.apply(&mut *tx, &writer).await?;
