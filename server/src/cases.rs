@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sync_core::automerge::ActorId;
+use sync_core::automerge::{ActorId, Automerge};
 use sync_core::doc;
 use sync_core::policy::EVENT_KINDS;
 use sync_core::records::Case;
@@ -64,28 +64,33 @@ fn view(id: &str, case: &Case, state: &AppState, now: i64) -> CaseView {
     }
 }
 
-async fn readable_case(
-    state: &AppState,
-    writer: &Writer,
-    id: &str,
-) -> Result<(RecordId, Case), AppError> {
-    let record: RecordId = id.parse().map_err(|_| AppError::Missing("case"))?;
-    if record.kind() != RecordKind::Case {
+/// A case id, or `404` as for any id that names no case.
+fn case_id(id: &str) -> Result<RecordId, AppError> {
+    match id.parse::<RecordId>() {
+        Ok(record) if record.kind() == RecordKind::Case => Ok(record),
+        _ => Err(AppError::Missing("case")),
+    }
+}
+
+/// The case a stored document holds, if the writer may see it; a case
+/// they may not see answers as if it did not exist.
+fn visible_case(writer: &Writer, document: &Automerge) -> Result<Case, AppError> {
+    let case: Case = doc::read(document).map_err(AppError::internal)?;
+    let meta = doc::AnyRecord::Case(case.clone()).meta();
+    if !writer.can_read(RecordKind::Case, &meta) {
         return Err(AppError::Missing("case"));
     }
+    Ok(case)
+}
+
+async fn readable_case(state: &AppState, writer: &Writer, id: &str) -> Result<Case, AppError> {
+    case_id(id)?;
     let snapshot = state
         .storage
         .snapshot(id)
         .await?
         .ok_or(AppError::Missing("case"))?;
-    let document = doc::load(&snapshot).map_err(AppError::internal)?;
-    let case: Case = doc::read(&document).map_err(AppError::internal)?;
-    let meta = doc::AnyRecord::Case(case.clone()).meta();
-    // Not theirs to see: as if it did not exist.
-    if !writer.can_read(RecordKind::Case, &meta) {
-        return Err(AppError::Missing("case"));
-    }
-    Ok((record, case))
+    visible_case(writer, &doc::load(&snapshot).map_err(AppError::internal)?)
 }
 
 async fn show(
@@ -94,7 +99,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<CaseView>, AppError> {
     let writer = Writer::load(&state, &auth, &[]).await?;
-    let (_, case) = readable_case(&state, &writer, &id).await?;
+    let case = readable_case(&state, &writer, &id).await?;
     Ok(Json(view(&id, &case, &state, now_ms())))
 }
 
@@ -137,13 +142,13 @@ async fn add_event(
     let actor = desk_actor(&auth.device_id);
     let announce = [serde_bytes::ByteBuf::from(actor.to_bytes().to_vec())];
     let writer = Writer::load(&state, &auth, &announce).await?;
-    let (record, _) = readable_case(&state, &writer, &id).await?;
+    let record = case_id(&id)?;
 
     let mut tx = state.storage.begin(true).await?;
     let stored = tx.load(&id).await?.ok_or(AppError::Missing("case"))?;
-    let mut document = doc::load(&stored.snapshot)
-        .map_err(AppError::internal)?
-        .with_actor(actor);
+    let document = doc::load(&stored.snapshot).map_err(AppError::internal)?;
+    visible_case(&writer, &document)?;
+    let mut document = document.with_actor(actor);
     let now = now_ms();
     let mut appended = String::new();
     doc::edit::<Case>(&mut document, now, |case| {

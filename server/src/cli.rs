@@ -166,6 +166,18 @@ impl Common {
     }
 }
 
+/// What a `gridsync` binary's `main` does: run, and turn an error into a
+/// message and a failing exit code.
+pub async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gridsync: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses the command line and runs it.
 pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {

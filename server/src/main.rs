@@ -4,11 +4,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match gridsync_server::cli::run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("gridsync: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    gridsync_server::cli::main().await
 }

@@ -181,21 +181,27 @@ impl Writer {
                 "announce at most {MAX_ACTORS} actor ids of 1 to 32 bytes"
             )));
         }
-        for actor in announced {
+        let mut actors: HashSet<String> = state
+            .storage
+            .device_actors(&auth.device_id)
+            .await?
+            .into_iter()
+            .collect();
+        // Only actors not registered to this device yet cost a write.
+        for actor in announced.iter().map(hex::encode) {
+            if actors.contains(&actor) {
+                continue;
+            }
             let owner = state
                 .storage
-                .register_actor(
-                    &hex::encode(actor),
-                    &auth.device_id,
-                    &auth.user_id,
-                    now_ms(),
-                )
+                .register_actor(&actor, &auth.device_id, &auth.user_id, now_ms())
                 .await?;
-            if owner != auth.device_id {
-                tracing::warn!(actor = %hex::encode(actor), "actor announced by a device it is not registered to");
+            if owner == auth.device_id {
+                actors.insert(actor);
+            } else {
+                tracing::warn!(%actor, "actor announced by a device it is not registered to");
             }
         }
-        let actors = state.storage.device_actors(&auth.device_id).await?;
         let area = state.storage.area(&auth.user_id).await?;
         Ok(Self {
             principal: Principal {
@@ -208,7 +214,7 @@ impl Writer {
                 area: auth.role.has_area(),
                 sensitive: auth.role.sees_sensitive(),
             },
-            actors: actors.into_iter().collect(),
+            actors,
             auth: auth.clone(),
         })
     }
