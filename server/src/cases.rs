@@ -18,11 +18,13 @@ use sync_core::automerge::{ActorId, Automerge};
 use sync_core::doc;
 use sync_core::policy::EVENT_KINDS;
 use sync_core::records::Case;
-use sync_core::workflow::{self, CaseState, Status};
+use sync_core::workflow::{self, CaseState};
 use sync_core::{RecordId, RecordKind};
 
 use crate::auth::AuthDevice;
 use crate::error::AppError;
+use crate::query::scope_and_unit;
+use crate::storage::query::{After, CaseFilter, Page, SortKey};
 use crate::sync::{Incoming, Writer, push};
 use crate::{ApiJson, ApiQuery, AppState, now_ms};
 
@@ -205,30 +207,6 @@ pub struct Scope {
     pub to: Option<i64>,
 }
 
-async fn cases_under(
-    state: &AppState,
-    auth: &AuthDevice,
-    org_unit: &str,
-) -> Result<Vec<(String, Case)>, AppError> {
-    let writer = Writer::load(state, auth, &[]).await?;
-    if state.storage.org_unit(org_unit).await?.is_none() {
-        return Err(AppError::Missing("org unit"));
-    }
-    let rows = state
-        .storage
-        .documents_under(writer.scope(), "case", org_unit)
-        .await?;
-    rows.into_iter()
-        .map(|(id, snapshot)| {
-            let document = doc::load(&snapshot).map_err(AppError::internal)?;
-            Ok((
-                id,
-                doc::read::<Case>(&document).map_err(AppError::internal)?,
-            ))
-        })
-        .collect()
-}
-
 /// `GET /v1/cases/overdue?org_unit=…`: open cases past their due time, most
 /// overdue first: what supervision (督办) chases.
 async fn overdue(
@@ -237,13 +215,46 @@ async fn overdue(
     ApiQuery(q): ApiQuery<Scope>,
 ) -> Result<Json<Vec<CaseView>>, AppError> {
     let now = now_ms();
-    let mut out: Vec<CaseView> = cases_under(&state, &auth, &q.org_unit)
-        .await?
-        .iter()
-        .map(|(id, case)| view(id, case, &state, now))
-        .filter(|v| v.overdue)
-        .collect();
-    out.sort_by_key(|v| (v.state.due, v.id.clone()));
+    let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
+    let filter = CaseFilter {
+        under,
+        overdue: Some(true),
+        from: q.from,
+        to: q.to,
+        now,
+        ..CaseFilter::default()
+    };
+    let mut page = Page {
+        sort: "c.due_at",
+        numeric: true,
+        desc: false,
+        limit: 500,
+        after: None,
+    };
+    let mut out = Vec::new();
+    loop {
+        let rows = state.storage.cases(&scope, &filter, &page).await?;
+        let more = rows.len() as i64 > page.limit;
+        for row in rows.iter().take(page.limit as usize) {
+            // The projection picks the cases; the state comes from the
+            // document itself.
+            let Some(snapshot) = state.storage.snapshot(&row.id).await? else {
+                continue;
+            };
+            let document = doc::load(&snapshot).map_err(AppError::internal)?;
+            let case: Case = doc::read(&document).map_err(AppError::internal)?;
+            out.push(view(&row.id, &case, &state, now));
+        }
+        match rows.get(page.limit as usize - 1).filter(|_| more) {
+            Some(last) => {
+                page.after = last.due_at.map(|due| After {
+                    key: SortKey::Int(due),
+                    id: last.id.clone(),
+                })
+            }
+            None => break,
+        }
+    }
     Ok(Json(out))
 }
 
@@ -276,53 +287,7 @@ async fn stats(
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<Scope>,
 ) -> Result<Json<CaseStats>, AppError> {
-    let now = now_ms();
-    let mut s = CaseStats::default();
-    let (mut mediated, mut referred, mut handled) = (0usize, 0usize, 0usize);
-    let mut times = Vec::new();
-    for (_, case) in cases_under(&state, &auth, &q.org_unit).await? {
-        let folded = workflow::fold(&case, &state.config.deadlines);
-        let reported = folded.reported_at;
-        if q.from.is_some_and(|from| reported < from) || q.to.is_some_and(|to| reported >= to) {
-            continue;
-        }
-        s.total += 1;
-        *s.by_category
-            .entry(format!("{:?}", case.category))
-            .or_default() += 1;
-        let class = folded
-            .class
-            .clone()
-            .unwrap_or_else(|| "unclassified".into());
-        *s.by_class.entry(class).or_default() += 1;
-        *s.by_status
-            .entry(folded.status.as_str().into())
-            .or_default() += 1;
-        if !folded.status.is_open() {
-            handled += 1;
-        }
-        if let (Some(level), Some(at)) = (folded.resolved_level, folded.resolved_at) {
-            *s.resolved_by_level
-                .entry(level.as_str().into())
-                .or_default() += 1;
-            times.push(at - reported);
-        }
-        match folded.result.as_deref() {
-            Some("mediated") => mediated += 1,
-            Some("referred") => referred += 1,
-            _ => {}
-        }
-        if folded.status != Status::Closed && folded.overdue_at(now) {
-            s.overdue += 1;
-        }
-    }
-    let rate = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
-    s.handling_rate = rate(handled, s.total);
-    s.mediation_success_rate = rate(mediated, mediated + referred);
-    times.sort_unstable();
-    s.median_time_to_resolve_ms = times
-        .get(times.len() / 2)
-        .copied()
-        .filter(|_| !times.is_empty());
-    Ok(Json(s))
+    let stats =
+        crate::query::figures::case_stats(&state, &auth, Some(&q.org_unit), q.from, q.to).await?;
+    Ok(Json(stats))
 }

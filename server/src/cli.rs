@@ -130,6 +130,9 @@ enum AdminTask {
     },
     /// Add a new token-signing key; tokens signed with older keys stay valid.
     RotateKey,
+    /// Recompute the query projections from the stored documents (after
+    /// changing case deadlines, say).
+    Reindex,
     /// List quarantined changes waiting for a decision.
     ListQuarantine,
     /// Merge a quarantined change into the shared history.
@@ -293,6 +296,11 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
             let device: DeviceView = admin::revoke_device(state, &actor, &id).await?.into();
             print_json(&device);
         }
+        AdminTask::Reindex => {
+            let n = crate::projection::reindex(state, progress_bar("reindexing")).await?;
+            eprintln!();
+            println!("{n} documents reindexed");
+        }
         AdminTask::RotateKey => {
             let kid = crate::auth::rotate_key(state.storage.as_ref()).await?;
             let entry = crate::storage::AuditRow {
@@ -346,4 +354,17 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// A progress bar on standard error: `label [#####.....] done/total`.
+fn progress_bar(label: &'static str) -> impl FnMut(u64, u64) {
+    move |done, total| {
+        const WIDTH: u64 = 30;
+        let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+        eprint!(
+            "\r{label} [{}{}] {done}/{total}",
+            "#".repeat(filled as usize),
+            ".".repeat((WIDTH - filled) as usize)
+        );
+    }
 }

@@ -36,6 +36,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Case time limits (a `[deadlines]` table).
     pub deadlines: sync_core::workflow::Deadlines,
+    /// The local time zone, as minutes east of UTC (480: China Standard
+    /// Time): where days begin in daily logs and how exports show times.
+    pub utc_offset_minutes: i32,
 }
 
 /// How log lines are written.
@@ -64,6 +67,7 @@ impl Default for Config {
             sync_page_docs: 1000,
             log_format: LogFormat::Text,
             deadlines: Default::default(),
+            utc_offset_minutes: 8 * 60,
         }
     }
 }
@@ -86,6 +90,7 @@ impl std::fmt::Debug for Config {
             .field("sync_page_docs", &self.sync_page_docs)
             .field("log_format", &self.log_format)
             .field("deadlines", &self.deadlines)
+            .field("utc_offset_minutes", &self.utc_offset_minutes)
             .finish()
     }
 }
@@ -170,6 +175,9 @@ impl Config {
         }
         if self.sync_page_docs == 0 {
             return invalid("sync_page_docs must be positive");
+        }
+        if self.utc_offset_minutes.abs() > 14 * 60 {
+            return invalid("utc_offset_minutes must be between -840 and 840");
         }
         Ok(())
     }

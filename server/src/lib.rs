@@ -29,6 +29,9 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod export;
+pub mod projection;
+pub mod query;
 pub mod storage;
 pub mod sync;
 
@@ -97,14 +100,16 @@ impl AppState {
         let mut instance = [0u8; 8];
         hex::decode_to_slice(&instance_hex[..16], &mut instance).map_err(AppError::internal)?;
         let dummy_hash = auth::hash_password(random_hex(16)).await?.into();
-        Ok(Self {
+        let state = Self {
             storage,
             keys: Arc::new(KeyRing::new(keys)),
             config: Arc::new(config),
             instance,
             dummy_hash,
             notifier,
-        })
+        };
+        projection::reindex_if_stale(&state).await?;
+        Ok(state)
     }
 }
 
@@ -118,6 +123,7 @@ pub fn app(state: AppState) -> Router {
         .merge(events::router())
         .merge(admin::router())
         .merge(cases::router())
+        .merge(query::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))

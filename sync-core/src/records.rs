@@ -448,6 +448,14 @@ pub enum SensitiveCategory {
 }
 
 impl SensitiveCategory {
+    /// Every category.
+    pub const ALL: [SensitiveCategory; 4] = [
+        SensitiveCategory::ReleasedFromPrison,
+        SensitiveCategory::CommunityCorrection,
+        SensitiveCategory::DrugRehabilitation,
+        SensitiveCategory::SevereMentalDisorder,
+    ];
+
     /// The key stored in the document.
     pub const fn as_str(self) -> &'static str {
         match self {

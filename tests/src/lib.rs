@@ -294,6 +294,25 @@ impl TestServer {
         n
     }
 
+    /// Deletes every projection row, as a database from before they
+    /// existed would have none.
+    pub async fn wipe_projections(&self) {
+        let ids: Vec<String> = self
+            .documents()
+            .await
+            .into_iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+        let mut tx = self.state.storage.begin(true).await.unwrap();
+        for id in ids {
+            let kind = id.parse::<RecordId>().unwrap().kind();
+            tx.project(&id, kind.as_str(), &Default::default())
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(mut self) {
         self.shutdown_now().await;
@@ -350,7 +369,8 @@ pub async fn login(base: &str, username: &str, password: &str) -> Session {
 pub struct Device<S: ReplicaStore> {
     /// The local documents.
     pub replica: Replica<S>,
-    base: String,
+    /// The server's base URL.
+    pub base: String,
     http: reqwest::Client,
     /// The bearer token.
     pub token: String,

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use sync_core::RecordId;
 use sync_core::automerge::{Change, ChangeHash, ReadDoc};
-use sync_core::doc;
+use sync_core::doc::{self, AnyRecord};
 use sync_core::policy::Role;
 
 use crate::auth::{AuthDevice, hash_password};
@@ -485,13 +485,14 @@ pub async fn decide(
         document
             .apply_changes([change])
             .map_err(AppError::internal)?;
-        let meta = doc::meta(id.kind(), &document).map_err(|e| AppError::Invalid {
+        let record = AnyRecord::read(id.kind(), &document).map_err(|e| AppError::Invalid {
             field: "id",
             problem: format!("merging it would leave an invalid record: {e}"),
         })?;
-        actor.check_area([meta.org_unit.as_str()])?;
+        actor.check_area([record.meta().org_unit.as_str()])?;
         let author = (entry.user_id.as_str(), entry.device_id.as_str());
-        crate::sync::store_as(&mut *tx, author, &id, &document, &base, &meta).await?;
+        let deadlines = &state.config.deadlines;
+        crate::sync::store_as(&mut *tx, author, &id, &document, &base, &record, deadlines).await?;
     }
     let status = if approve { "approved" } else { "discarded" };
     if !tx

@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 
 pub mod postgres;
+pub mod query;
 mod sql;
 pub mod sqlite;
 
@@ -233,7 +234,7 @@ pub struct DocWrite<'a> {
 
 /// Accounts, devices, keys; and transactions over documents.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: query::Queries + Send + Sync + 'static {
     /// A random id fixed when this database was created: a cursor from
     /// another database is recognised as such.
     async fn instance_id(&self) -> Result<String>;
@@ -366,6 +367,13 @@ pub trait DocTx: Send {
     /// One document's changes with `base < seq <= upto`, in feed order.
     async fn changes_between(&mut self, doc_id: &str, base: i64, upto: i64)
     -> Result<Vec<Vec<u8>>>;
+    /// Replaces the rows document `id` of `kind` projects to.
+    async fn project(
+        &mut self,
+        id: &str,
+        kind: &str,
+        projection: &crate::projection::Projection,
+    ) -> Result<()>;
     /// Makes everything durable.
     async fn commit(self: Box<Self>) -> Result<()>;
 }

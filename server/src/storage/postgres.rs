@@ -15,6 +15,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::query::sql_queries;
 use super::sql::sql_storage;
 
 /// The advisory lock key held by every write transaction ("gridsync" in
@@ -79,3 +80,4 @@ impl PostgresStorage {
 }
 
 sql_storage!(PostgresStorage, Postgres, PostgresTx);
+sql_queries!(PostgresStorage, Postgres);

@@ -645,6 +645,160 @@ macro_rules! sql_storage {
                 Ok(rows.into_iter().map(|(b,)| b).collect())
             }
 
+            async fn project(
+                &mut self,
+                id: &str,
+                kind: &str,
+                p: &$crate::projection::Projection,
+            ) -> Result<()> {
+                let tables: &[&str] = match kind {
+                    "household" => &["proj_households", "proj_members", "proj_tags"],
+                    "sensitive" => &["proj_tags"],
+                    "visit" => &["proj_visits"],
+                    "case" => &["proj_cases", "proj_case_events"],
+                    _ => &[],
+                };
+                for table in tables.iter().copied().chain(["proj_conflicts"]) {
+                    let key = match table {
+                        "proj_members" => "household_id",
+                        "proj_case_events" => "case_id",
+                        "proj_tags" | "proj_conflicts" => "doc_id",
+                        _ => "id",
+                    };
+                    sqlx::query(&format!("DELETE FROM {table} WHERE {key} = $1"))
+                        .bind(id)
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                if let Some(h) = &p.household {
+                    sqlx::query(
+                        "INSERT INTO proj_households (id, org_unit, building, unit, room, head_id,
+                             head_name, member_count, search, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(id)
+                    .bind(&h.org_unit)
+                    .bind(&h.building)
+                    .bind(&h.unit)
+                    .bind(&h.room)
+                    .bind(&h.head_id)
+                    .bind(&h.head_name)
+                    .bind(h.member_count)
+                    .bind(&h.search)
+                    .bind($crate::now_ms())
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                if !p.members.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_members (household_id, position, member_id, name,
+                             id_number, sex, birth_date, relation, phone, residence) ",
+                    );
+                    q.push_values(p.members.iter().enumerate(), |mut b, (i, m)| {
+                        b.push_bind(id)
+                            .push_bind(i as i64)
+                            .push_bind(&m.member_id)
+                            .push_bind(&m.name)
+                            .push_bind(&m.id_number)
+                            .push_bind(&m.sex)
+                            .push_bind(&m.birth_date)
+                            .push_bind(&m.relation)
+                            .push_bind(&m.phone)
+                            .push_bind(&m.residence);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                if !p.tags.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_tags (doc_id, household_id, tag, sensitive) ",
+                    );
+                    q.push_values(&p.tags, |mut b, t| {
+                        b.push_bind(id)
+                            .push_bind(&t.household_id)
+                            .push_bind(&t.tag)
+                            .push_bind(t.sensitive);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                if let Some(v) = &p.visit {
+                    sqlx::query(
+                        "INSERT INTO proj_visits (id, household_id, org_unit, worker, visited_at,
+                             follow_up, findings)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(id)
+                    .bind(&v.household_id)
+                    .bind(&v.org_unit)
+                    .bind(&v.worker)
+                    .bind(v.visited_at)
+                    .bind(v.follow_up)
+                    .bind(&v.findings)
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                if let Some(c) = &p.case {
+                    sqlx::query(
+                        "INSERT INTO proj_cases (id, org_unit, category, title, household_id,
+                             location, reporter, reported_at, status, class, level, assignee,
+                             due_at, resolved_at, resolved_level, result, supervised, not_applied)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                             $15, $16, $17, $18)",
+                    )
+                    .bind(id)
+                    .bind(&c.org_unit)
+                    .bind(&c.category)
+                    .bind(&c.title)
+                    .bind(&c.household_id)
+                    .bind(&c.location)
+                    .bind(&c.reporter)
+                    .bind(c.reported_at)
+                    .bind(&c.status)
+                    .bind(&c.class)
+                    .bind(&c.level)
+                    .bind(&c.assignee)
+                    .bind(c.due_at)
+                    .bind(c.resolved_at)
+                    .bind(&c.resolved_level)
+                    .bind(&c.result)
+                    .bind(c.supervised)
+                    .bind(c.not_applied)
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                if !p.events.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_case_events (case_id, position, event_id, kind, author,
+                             device, at, role, applied, reason) ",
+                    );
+                    q.push_values(p.events.iter().enumerate(), |mut b, (i, e)| {
+                        b.push_bind(id)
+                            .push_bind(i as i64)
+                            .push_bind(&e.event_id)
+                            .push_bind(&e.kind)
+                            .push_bind(&e.author)
+                            .push_bind(&e.device)
+                            .push_bind(e.at)
+                            .push_bind(&e.role)
+                            .push_bind(e.applied)
+                            .push_bind(&e.reason);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                if !p.conflicts.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_conflicts (doc_id, path, shown, vals) ",
+                    );
+                    q.push_values(&p.conflicts, |mut b, c| {
+                        b.push_bind(id)
+                            .push_bind(&c.path)
+                            .push_bind(c.shown.to_string())
+                            .push_bind(serde_json::to_string(&c.values).unwrap_or_default());
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                Ok(())
+            }
+
             async fn commit(self: Box<Self>) -> Result<()> {
                 self.tx.commit().await?;
                 Ok(())

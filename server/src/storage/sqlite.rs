@@ -12,6 +12,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use super::query::sql_queries;
 use super::sql::sql_storage;
 
 /// SQLite storage.
@@ -57,3 +58,4 @@ impl SqliteStorage {
 }
 
 sql_storage!(SqliteStorage, Sqlite, SqliteTx);
+sql_queries!(SqliteStorage, Sqlite);

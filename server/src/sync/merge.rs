@@ -14,13 +14,15 @@ use std::collections::{BTreeMap, HashSet};
 
 use sync_core::automerge::sync::{Message as AmMessage, State as AmState, SyncDoc};
 use sync_core::automerge::{Automerge, Change, ChangeHash, ReadDoc};
-use sync_core::doc::{self, AnyRecord, DocMeta};
+use sync_core::doc::{self, AnyRecord};
 use sync_core::policy::{self, Denial};
 use sync_core::protocol::{AmSync, DocError, DocPush};
+use sync_core::workflow::Deadlines;
 use sync_core::{RecordId, RecordKind};
 
 use super::{Writer, doc_error};
 use crate::error::AppError;
+use crate::projection;
 use crate::storage::{AuditRow, DocTx, DocWrite, NewChange, QuarantineRow};
 use crate::{now_ms, random_hex};
 
@@ -195,7 +197,7 @@ pub(crate) async fn push(
     let created = before.is_none();
     match policy::check_write(&writer.principal, before_record.as_ref(), &after_record) {
         Ok(()) => {
-            store(tx, writer, &id, &doc, &base, &after_record.meta()).await?;
+            store(tx, writer, &id, &doc, &base, &after_record).await?;
             Ok(Outcome {
                 merged: Some((
                     id,
@@ -226,12 +228,15 @@ pub(crate) async fn push(
                 )
             };
             let accepted = accepted.and_then(|d| {
-                let meta = doc::meta(kind, &d).ok()?;
-                writer.principal.can_read(kind, &meta).then_some((d, meta))
+                let record = AnyRecord::read(kind, &d).ok()?;
+                writer
+                    .principal
+                    .can_read(kind, &record.meta())
+                    .then_some((d, record))
             });
             match accepted {
-                Some((accepted, meta)) => {
-                    store(tx, writer, &id, &accepted, &base, &meta).await?;
+                Some((accepted, record)) => {
+                    store(tx, writer, &id, &accepted, &base, &record).await?;
                     Ok(Outcome {
                         merged: Some((
                             id,
@@ -355,28 +360,30 @@ pub(super) fn missing_dependencies(id: &RecordId, doc: &Automerge) -> Option<Doc
 }
 
 /// Writes the changes `doc` gained since `base` (its heads as loaded),
-/// attributed to the writer; `meta` is the merged record's.
+/// attributed to the writer, and the rows the merged `record` projects to.
 pub(super) async fn store(
     tx: &mut dyn DocTx,
     writer: &Writer,
     id: &RecordId,
     doc: &Automerge,
     base: &[ChangeHash],
-    meta: &DocMeta,
+    record: &AnyRecord,
 ) -> Result<(), AppError> {
     let author = (writer.auth.user_id.as_str(), writer.auth.device_id.as_str());
-    store_as(tx, author, id, doc, base, meta).await
+    store_as(tx, author, id, doc, base, record, &writer.deadlines).await
 }
 
 /// Writes the changes `doc` gained since `base`, attributed to a user and
-/// device; `meta` is the merged record's.
+/// device, and the rows the merged `record` projects to (a case's due time
+/// from `deadlines`).
 pub(crate) async fn store_as(
     tx: &mut dyn DocTx,
     (user_id, device_id): (&str, &str),
     id: &RecordId,
     doc: &Automerge,
     base: &[ChangeHash],
-    meta: &DocMeta,
+    record: &AnyRecord,
+    deadlines: &Deadlines,
 ) -> Result<(), AppError> {
     if doc.get_heads() == base {
         return Ok(());
@@ -391,8 +398,10 @@ pub(crate) async fn store_as(
         })
         .collect();
     let heads: Vec<u8> = doc.get_heads().iter().flat_map(|h| h.0).collect();
+    let meta = record.meta();
+    let doc_id = id.to_string();
     tx.save(DocWrite {
-        id: &id.to_string(),
+        id: &doc_id,
         kind: id.kind().as_str(),
         org_unit: &meta.org_unit,
         reporter: meta.reporter.as_deref(),
@@ -405,6 +414,8 @@ pub(crate) async fn store_as(
         now: now_ms(),
     })
     .await?;
+    let projection = projection::project(&doc_id, record, doc, deadlines);
+    tx.project(&doc_id, id.kind().as_str(), &projection).await?;
     Ok(())
 }
 
@@ -466,8 +477,8 @@ pub(super) async fn am_sync_round(
                 "a change is by an actor not registered to this device",
             )));
         }
-        let meta = match doc::meta(kind, &doc) {
-            Ok(meta) => meta,
+        let record = match AnyRecord::read(kind, &doc) {
+            Ok(record) => record,
             Err(e) => return Ok(Err(doc_error(&id, "invalid_record", e.to_string()))),
         };
         if let Err(denial) =
@@ -475,7 +486,7 @@ pub(super) async fn am_sync_round(
         {
             return Ok(Err(doc_error(&id, "forbidden", denial.to_string())));
         }
-        store(tx, writer, &id, &doc, &base, &meta).await?;
+        store(tx, writer, &id, &doc, &base, &record).await?;
     } else if before.is_none() {
         // Nothing stored and nothing sent: there is no such document.
         return Ok(Ok(AmSync {

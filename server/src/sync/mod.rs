@@ -149,6 +149,7 @@ pub(crate) struct Writer {
     principal: Principal,
     scope: Scope,
     actors: HashSet<String>,
+    deadlines: sync_core::workflow::Deadlines,
 }
 
 /// Most actor ids a request may announce.
@@ -162,6 +163,15 @@ impl Writer {
         meta: &sync_core::doc::DocMeta,
     ) -> bool {
         self.principal.can_read(kind, meta)
+    }
+
+    /// Whether the policy lets the user turn `before` into `after`.
+    pub(crate) fn check_write(
+        &self,
+        before: Option<&sync_core::doc::AnyRecord>,
+        after: &sync_core::doc::AnyRecord,
+    ) -> Result<(), sync_core::policy::Denial> {
+        sync_core::policy::check_write(&self.principal, before, after)
     }
 
     /// The user's scope, for queries.
@@ -216,6 +226,7 @@ impl Writer {
             },
             actors,
             auth: auth.clone(),
+            deadlines: state.config.deadlines.clone(),
         })
     }
 }

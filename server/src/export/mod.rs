@@ -1,0 +1,282 @@
+//! Lists as files offices open: CSV (UTF-8 with a byte-order mark, so that
+//! Excel reads Chinese text) and XLSX, with column headers in Chinese or
+//! English. Both are written a row at a time, so an export streams however
+//! many rows it has.
+
+pub mod xlsx;
+
+use serde::Deserialize;
+
+/// What a list query answers with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A page of JSON.
+    #[default]
+    Json,
+    /// Every row, as CSV.
+    Csv,
+    /// Every row, as an Excel workbook.
+    Xlsx,
+}
+
+impl Format {
+    /// The media type of the file.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+
+    /// The file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+        }
+    }
+}
+
+/// The language of column headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// 中文.
+    #[default]
+    Zh,
+    /// English.
+    En,
+}
+
+/// A column of an export.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// Header in English.
+    pub en: &'static str,
+    /// Header in Chinese.
+    pub zh: &'static str,
+}
+
+/// A column headed `en` in English and `zh` in Chinese.
+pub const fn col(en: &'static str, zh: &'static str) -> Column {
+    Column { en, zh }
+}
+
+impl Column {
+    /// The header in `lang`.
+    pub fn header(self, lang: Lang) -> &'static str {
+        match lang {
+            Lang::Zh => self.zh,
+            Lang::En => self.en,
+        }
+    }
+}
+
+/// One cell of an export.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Text.
+    Text(String),
+    /// A number.
+    Number(f64),
+    /// Nothing.
+    Empty,
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_owned())
+    }
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Self {
+        Value::Number(n as f64)
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(s: Option<String>) -> Self {
+        s.map_or(Value::Empty, Value::Text)
+    }
+}
+
+/// How rows of a list become cells.
+pub trait Tabular {
+    /// The columns; `sensitive` adds those only roles with sensitive rights
+    /// may see.
+    fn columns(sensitive: bool) -> Vec<Column>;
+    /// This row's cells, matching [`Tabular::columns`]; times shown in the
+    /// zone `utc_offset_minutes` east of UTC.
+    fn cells(&self, sensitive: bool, utc_offset_minutes: i32) -> Vec<Value>;
+}
+
+/// Writes rows in one file format.
+pub enum Encoder {
+    /// CSV.
+    Csv,
+    /// XLSX.
+    Xlsx(Box<xlsx::XlsxWriter>),
+}
+
+impl Encoder {
+    /// Starts a file with a header row; returns the first bytes to send.
+    pub fn start(format: Format, sheet: &str, headers: &[&str]) -> (Self, Vec<u8>) {
+        match format {
+            Format::Xlsx => {
+                let (writer, bytes) = xlsx::XlsxWriter::start(sheet, headers);
+                (Encoder::Xlsx(Box::new(writer)), bytes)
+            }
+            Format::Csv | Format::Json => {
+                let mut out = "\u{feff}".as_bytes().to_vec();
+                let cells: Vec<Value> = headers.iter().map(|h| Value::from(*h)).collect();
+                csv_row(&mut out, &cells);
+                (Encoder::Csv, out)
+            }
+        }
+    }
+
+    /// Encodes one row; returns bytes ready to send (maybe none yet).
+    pub fn row(&mut self, cells: &[Value]) -> Vec<u8> {
+        match self {
+            Encoder::Csv => {
+                let mut out = Vec::new();
+                csv_row(&mut out, cells);
+                out
+            }
+            Encoder::Xlsx(writer) => {
+                let cells: Vec<xlsx::Cell<'_>> = cells
+                    .iter()
+                    .map(|c| match c {
+                        Value::Text(s) => xlsx::Cell::Text(s),
+                        Value::Number(n) => xlsx::Cell::Number(*n),
+                        Value::Empty => xlsx::Cell::Empty,
+                    })
+                    .collect();
+                writer.row(&cells)
+            }
+        }
+    }
+
+    /// Ends the file; returns its last bytes.
+    pub fn finish(self) -> Vec<u8> {
+        match self {
+            Encoder::Csv => Vec::new(),
+            Encoder::Xlsx(writer) => writer.finish(),
+        }
+    }
+}
+
+/// One CSV line (RFC 4180). Text that a spreadsheet would run as a formula
+/// (starting with `=`, `+`, `-`, `@`) is prefixed with `'`.
+fn csv_row(out: &mut Vec<u8>, cells: &[Value]) {
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match cell {
+            Value::Empty => {}
+            Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            Value::Text(s) => {
+                let guard = s.starts_with(['=', '+', '-', '@']);
+                let quote = guard || s.contains([',', '"', '\n', '\r']);
+                if quote {
+                    out.push(b'"');
+                }
+                if guard {
+                    out.push(b'\'');
+                }
+                out.extend_from_slice(s.replace('"', "\"\"").as_bytes());
+                if quote {
+                    out.push(b'"');
+                }
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `ms` since the Unix epoch as local `YYYY-MM-DD HH:MM`.
+pub fn local_time(ms: i64, utc_offset_minutes: i32) -> String {
+    let minutes = ms.div_euclid(60_000) + i64::from(utc_offset_minutes);
+    let (days, minute_of_day) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    format!(
+        "{} {:02}:{:02}",
+        date(days),
+        minute_of_day / 60,
+        minute_of_day % 60
+    )
+}
+
+/// Days since the Unix epoch as `YYYY-MM-DD` (proleptic Gregorian).
+pub fn date(days: i64) -> String {
+    // Shift to a calendar that starts on 1 March 0000, so that leap days
+    // fall at the end of each year; eras are 400 years long.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_local_times() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(-1), "1969-12-31");
+        assert_eq!(date(11_016), "2000-02-29");
+        assert_eq!(date(20_781), "2026-11-24");
+        // 2026-11-24 16:30 UTC is 2026-11-25 00:30 in China.
+        let ms = (20_781 * 1440 + 16 * 60 + 30) * 60_000;
+        assert_eq!(local_time(ms, 0), "2026-11-24 16:30");
+        assert_eq!(local_time(ms, 480), "2026-11-25 00:30");
+        assert_eq!(local_time(ms, -300), "2026-11-24 11:30");
+    }
+
+    #[test]
+    fn csv_quotes_what_it_must_and_defuses_formulas() {
+        let mut out = Vec::new();
+        let cells = [
+            Value::from("张三"),
+            Value::from("a,b"),
+            Value::from("say \"hi\""),
+            Value::from("=1+1"),
+            Value::Number(3.0),
+            Value::Empty,
+            Value::from("two\nlines"),
+        ];
+        csv_row(&mut out, &cells);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "张三,\"a,b\",\"say \"\"hi\"\"\",\"'=1+1\",3,,\"two\nlines\"\r\n"
+        );
+    }
+
+    #[test]
+    fn csv_files_start_with_a_byte_order_mark_and_headers() {
+        let (_, start) = Encoder::start(Format::Csv, "x", &["户号", "地址"]);
+        assert_eq!(String::from_utf8(start).unwrap(), "\u{feff}户号,地址\r\n");
+    }
+}

@@ -1,0 +1,419 @@
+//! Figures per org unit: case statistics (by category, class, status and
+//! level resolved; mediation success, handling rate, median time to
+//! resolve, overdue), visit coverage per grid and tagged group, and the
+//! ledger of each village or community (一村一台账).
+//!
+//! The database counts per leaf org unit; the counts are then rolled up the
+//! org tree to the level asked for, so a county-wide figure costs one
+//! grouped scan, not one query per unit.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::scope_and_unit;
+use crate::auth::AuthDevice;
+use crate::cases::CaseStats;
+use crate::error::AppError;
+use crate::storage::OrgUnitRow;
+use crate::storage::query::{CaseCount, CaseFilter};
+use crate::{ApiQuery, AppState, now_ms};
+
+/// The figure routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/stats/cases/by-unit", get(cases_by_unit))
+        .route("/v1/stats/coverage", get(coverage))
+        .route("/v1/stats/ledger", get(ledger))
+}
+
+const OPEN: [&str; 5] = ["reported", "accepted", "triaged", "assigned", "handling"];
+
+/// Folds grouped case counts into figures.
+fn fold<'a>(counts: impl IntoIterator<Item = &'a CaseCount>) -> CaseStats {
+    let mut s = CaseStats::default();
+    let (mut mediated, mut referred, mut handled) = (0usize, 0usize, 0usize);
+    for c in counts {
+        let n = c.count as usize;
+        s.total += n;
+        *s.by_category.entry(c.category.clone()).or_default() += n;
+        let class = c.class.clone().unwrap_or_else(|| "unclassified".into());
+        *s.by_class.entry(class).or_default() += n;
+        *s.by_status.entry(c.status.clone()).or_default() += n;
+        if !OPEN.contains(&c.status.as_str()) {
+            handled += n;
+        }
+        if let Some(level) = &c.resolved_level {
+            *s.resolved_by_level.entry(level.clone()).or_default() += n;
+        }
+        match c.result.as_deref() {
+            Some("mediated") => mediated += n,
+            Some("referred") => referred += n,
+            _ => {}
+        }
+        if c.overdue {
+            s.overdue += n;
+        }
+    }
+    let rate = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+    s.handling_rate = rate(handled, s.total);
+    s.mediation_success_rate = rate(mediated, mediated + referred);
+    s
+}
+
+/// Case figures for the subtree of `org_unit` (all the caller may see when
+/// `None`), for cases reported in `[from, to)`.
+pub(crate) async fn case_stats(
+    state: &AppState,
+    auth: &AuthDevice,
+    org_unit: Option<&str>,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<CaseStats, AppError> {
+    let (scope, under) = scope_and_unit(state, auth, org_unit).await?;
+    let filter = CaseFilter {
+        under,
+        from,
+        to,
+        now: now_ms(),
+        ..CaseFilter::default()
+    };
+    let counts = state.storage.case_counts(&scope, &filter).await?;
+    let mut stats = fold(&counts);
+    stats.median_time_to_resolve_ms = state
+        .storage
+        .median_time_to_resolve(&scope, &filter)
+        .await?;
+    Ok(stats)
+}
+
+/// How to group figures: the children of the unit asked about, or every
+/// unit of one kind below it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// The unit's direct children.
+    #[default]
+    Children,
+    /// Every grid below.
+    Grid,
+    /// Every community (village) below.
+    Community,
+    /// Every township below.
+    Township,
+}
+
+/// The org units figures are grouped into, and which group each unit of
+/// the subtree counts towards.
+struct Groups {
+    units: Vec<OrgUnitRow>,
+    of: HashMap<String, usize>,
+}
+
+impl Groups {
+    async fn load(state: &AppState, root: &str, by: GroupBy) -> Result<Self, AppError> {
+        let all = state.storage.org_units().await?;
+        let root = all
+            .iter()
+            .find(|u| u.id == root)
+            .ok_or(AppError::Missing("org unit"))?
+            .clone();
+        let kind = match by {
+            GroupBy::Children => None,
+            GroupBy::Grid => Some("grid"),
+            GroupBy::Community => Some("community"),
+            GroupBy::Township => Some("township"),
+        };
+        let units: Vec<OrgUnitRow> = all
+            .iter()
+            .filter(|u| u.path.starts_with(&root.path) && u.id != root.id)
+            .filter(|u| match kind {
+                Some(kind) => u.kind == kind,
+                None => u.parent_id.as_deref() == Some(root.id.as_str()),
+            })
+            .cloned()
+            .collect();
+        let index: HashMap<&str, usize> = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.id.as_str(), i))
+            .collect();
+        let of = all
+            .iter()
+            .filter_map(|u| {
+                let group = u
+                    .path
+                    .split('/')
+                    .find_map(|ancestor| index.get(ancestor).copied())?;
+                Some((u.id.clone(), group))
+            })
+            .collect();
+        Ok(Self { units, of })
+    }
+
+    fn group(&self, unit: &str) -> Option<usize> {
+        self.of.get(unit).copied()
+    }
+}
+
+/// Figures for one org unit.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UnitFigures<T> {
+    /// The org unit.
+    pub org_unit: String,
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// The figures.
+    #[serde(flatten)]
+    pub figures: T,
+}
+
+/// `?org_unit=…&by=…&from=…&to=…`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByUnitQuery {
+    /// The unit whose subtree to count.
+    pub org_unit: String,
+    /// How to group.
+    #[serde(default)]
+    pub by: GroupBy,
+    /// Cases reported at or after (ms since the epoch).
+    pub from: Option<i64>,
+    /// Cases reported before.
+    pub to: Option<i64>,
+}
+
+/// `GET /v1/stats/cases/by-unit`: case figures per unit below `org_unit`
+/// (the median time to resolve is given for the whole subtree only, in
+/// `GET /v1/stats/cases`).
+async fn cases_by_unit(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiQuery(q): ApiQuery<ByUnitQuery>,
+) -> Result<Json<Vec<UnitFigures<CaseStats>>>, AppError> {
+    let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
+    let groups = Groups::load(&state, &q.org_unit, q.by).await?;
+    let filter = CaseFilter {
+        under,
+        from: q.from,
+        to: q.to,
+        now: now_ms(),
+        ..CaseFilter::default()
+    };
+    let counts = state.storage.case_counts(&scope, &filter).await?;
+    let mut per: Vec<Vec<&CaseCount>> = vec![Vec::new(); groups.units.len()];
+    for c in &counts {
+        if let Some(g) = groups.group(&c.org_unit) {
+            per[g].push(c);
+        }
+    }
+    let figures = per.into_iter().map(fold).collect();
+    Ok(Json(with_units(&groups, figures)))
+}
+
+/// How many households, and how many of them were visited.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Households.
+    pub households: i64,
+    /// Of those, visited in the period.
+    pub visited: i64,
+    /// `visited / households`, absent when there are none.
+    pub share: Option<f64>,
+}
+
+impl Coverage {
+    fn add(&mut self, households: i64, visited: i64) {
+        self.households += households;
+        self.visited += visited;
+        self.share = (self.households > 0).then(|| self.visited as f64 / self.households as f64);
+    }
+}
+
+/// Visit coverage of one unit.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CoverageFigures {
+    /// All households.
+    #[serde(flatten)]
+    pub all: Coverage,
+    /// Households of each tag (special-population categories only for
+    /// roles with sensitive rights).
+    pub by_tag: BTreeMap<String, Coverage>,
+}
+
+/// `GET /v1/stats/coverage` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CoverageReport {
+    /// Visits at or after this time count (ms since the epoch).
+    pub since: i64,
+    /// The whole subtree.
+    pub total: CoverageFigures,
+    /// Per unit.
+    pub units: Vec<UnitFigures<CoverageFigures>>,
+}
+
+/// `?org_unit=…&days=…&by=…`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageQuery {
+    /// The unit whose subtree to count.
+    pub org_unit: String,
+    /// Visits in the last this many days count (default 30, 1–3660).
+    pub days: Option<i64>,
+    /// How to group (default: every grid).
+    pub by: Option<GroupBy>,
+}
+
+async fn coverage(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiQuery(q): ApiQuery<CoverageQuery>,
+) -> Result<Json<CoverageReport>, AppError> {
+    let days = q.days.unwrap_or(30);
+    if !(1..=3660).contains(&days) {
+        return Err(AppError::Invalid {
+            field: "days",
+            problem: "must be between 1 and 3660".into(),
+        });
+    }
+    let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
+    let since = now_ms() - days * 86_400_000;
+    let groups = Groups::load(&state, &q.org_unit, q.by.unwrap_or(GroupBy::Grid)).await?;
+    let under = under.unwrap_or_default();
+    let counts = state
+        .storage
+        .household_counts(&scope, &under, since)
+        .await?;
+    let mut total = CoverageFigures::default();
+    let mut per: Vec<CoverageFigures> = groups
+        .units
+        .iter()
+        .map(|_| CoverageFigures::default())
+        .collect();
+    for c in &counts {
+        let targets = [
+            Some(&mut total),
+            groups.group(&c.org_unit).map(|g| &mut per[g]),
+        ];
+        for figures in targets.into_iter().flatten() {
+            match &c.tag {
+                None => figures.all.add(c.households, c.visited),
+                Some(tag) => figures
+                    .by_tag
+                    .entry(tag.clone())
+                    .or_default()
+                    .add(c.households, c.visited),
+            }
+        }
+    }
+    Ok(Json(CoverageReport {
+        since,
+        total,
+        units: with_units(&groups, per),
+    }))
+}
+
+fn with_units<T>(groups: &Groups, per: Vec<T>) -> Vec<UnitFigures<T>> {
+    groups
+        .units
+        .iter()
+        .zip(per)
+        .map(|(unit, figures)| UnitFigures {
+            org_unit: unit.id.clone(),
+            name: unit.name.clone(),
+            kind: unit.kind.clone(),
+            figures,
+        })
+        .collect()
+}
+
+/// One village's or community's ledger (台账) for a period.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Households.
+    pub households: i64,
+    /// People in them.
+    pub members: i64,
+    /// People by residence type (`Registered`, `Floating`, `Resident`).
+    pub by_residence: BTreeMap<String, i64>,
+    /// Households per tag (special-population categories only for roles
+    /// with sensitive rights).
+    pub by_tag: BTreeMap<String, i64>,
+    /// Visits made in the period.
+    pub visits: i64,
+    /// Cases reported in the period.
+    pub cases: CaseStats,
+}
+
+/// `?org_unit=…&from=…&to=…&by=…`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    /// The unit whose subtree to count.
+    pub org_unit: String,
+    /// Start of the period (ms since the epoch; default: 0).
+    pub from: Option<i64>,
+    /// End of the period, exclusive (default: now).
+    pub to: Option<i64>,
+    /// How to group (default: every community).
+    pub by: Option<GroupBy>,
+}
+
+/// `GET /v1/stats/ledger`: per village or community, the households and
+/// people on record, and the period's visits and cases.
+async fn ledger(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiQuery(q): ApiQuery<LedgerQuery>,
+) -> Result<Json<Vec<UnitFigures<Ledger>>>, AppError> {
+    let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
+    let groups = Groups::load(&state, &q.org_unit, q.by.unwrap_or(GroupBy::Community)).await?;
+    let path = under.clone().unwrap_or_default();
+    let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or_else(now_ms));
+    let mut per: Vec<Ledger> = groups.units.iter().map(|_| Ledger::default()).collect();
+    let at = |unit: &str| groups.group(unit);
+    let households = state.storage.household_counts(&scope, &path, 0).await?;
+    for c in &households {
+        let Some(g) = at(&c.org_unit) else { continue };
+        match &c.tag {
+            None => {
+                per[g].households += c.households;
+                per[g].members += c.members;
+            }
+            Some(tag) => *per[g].by_tag.entry(tag.clone()).or_default() += c.households,
+        }
+    }
+    for (unit, residence, n) in state.storage.residence_counts(&scope, &path).await? {
+        if let Some(g) = at(&unit) {
+            *per[g].by_residence.entry(residence).or_default() += n;
+        }
+    }
+    for (unit, n) in state.storage.visit_counts(&scope, &path, from, to).await? {
+        if let Some(g) = at(&unit) {
+            per[g].visits += n;
+        }
+    }
+    let filter = CaseFilter {
+        under,
+        from: Some(from),
+        to: Some(to),
+        now: now_ms(),
+        ..CaseFilter::default()
+    };
+    let counts = state.storage.case_counts(&scope, &filter).await?;
+    let mut cases: Vec<Vec<&CaseCount>> = vec![Vec::new(); groups.units.len()];
+    for c in &counts {
+        if let Some(g) = at(&c.org_unit) {
+            cases[g].push(c);
+        }
+    }
+    for (ledger, counts) in per.iter_mut().zip(cases) {
+        ledger.cases = fold(counts);
+    }
+    Ok(Json(with_units(&groups, per)))
+}

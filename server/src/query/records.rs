@@ -1,0 +1,518 @@
+//! One record at a time: its merged JSON, its history (each change: when,
+//! by whom, from which device, which fields) and its open conflicts, with a
+//! way to resolve one, which is itself a change merged like any other.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json_;
+use sha2::{Digest, Sha256};
+use sync_core::automerge::transaction::{CommitOptions, Transactable};
+use sync_core::automerge::{
+    self, ActorId, AutoSerde, Automerge, Change, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value,
+};
+use sync_core::doc::{self, AnyRecord};
+use sync_core::workflow::{self, CaseState};
+use sync_core::{RecordId, RecordKind};
+
+use crate::auth::AuthDevice;
+use crate::error::AppError;
+use crate::projection::{self, ConflictRow, item_segment};
+use crate::storage::AuditRow;
+use crate::sync::{Incoming, Writer, push};
+use crate::{ApiJson, AppState, now_ms};
+
+/// The record routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/records/{id}", get(show))
+        .route("/v1/records/{id}/history", get(history))
+        .route("/v1/records/{id}/conflicts", get(conflicts))
+        .route("/v1/records/{id}/conflicts/resolve", post(resolve))
+}
+
+/// A record as merged.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecordView {
+    /// Record id.
+    pub id: String,
+    /// `household`, `case`, `visit` or `sensitive`.
+    pub kind: String,
+    /// The document's heads, hex.
+    pub heads: Vec<String>,
+    /// The record as the merged document holds it.
+    pub record: Json_,
+    /// For cases: the state folded from the events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<CaseState>,
+}
+
+/// The stored document `id` names, if the caller may read it; anything
+/// else answers `404`, so that nobody learns what exists outside their
+/// scope.
+async fn readable(
+    state: &AppState,
+    auth: &AuthDevice,
+    id: &str,
+) -> Result<(RecordId, Automerge, AnyRecord), AppError> {
+    let record_id: RecordId = id.parse().map_err(|_| AppError::Missing("record"))?;
+    let writer = Writer::load(state, auth, &[]).await?;
+    let snapshot = state
+        .storage
+        .snapshot(id)
+        .await?
+        .ok_or(AppError::Missing("record"))?;
+    let document = doc::load(&snapshot).map_err(AppError::internal)?;
+    let record = AnyRecord::read(record_id.kind(), &document).map_err(AppError::internal)?;
+    if !writer.can_read(record_id.kind(), &record.meta()) {
+        return Err(AppError::Missing("record"));
+    }
+    if record_id.kind() == RecordKind::Sensitive {
+        state
+            .storage
+            .audit(&AuditRow {
+                at: now_ms(),
+                user_id: auth.user_id.clone(),
+                device_id: Some(auth.device_id.clone()),
+                action: "read_sensitive".into(),
+                target: id.to_owned(),
+                detail: "read through the query API".into(),
+            })
+            .await?;
+    }
+    Ok((record_id, document, record))
+}
+
+fn to_json(document: &Automerge) -> Json_ {
+    serde_json::to_value(AutoSerde::from(document)).unwrap_or(Json_::Null)
+}
+
+/// `GET /v1/records/{id}`
+async fn show(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+) -> Result<Json<RecordView>, AppError> {
+    let (record_id, document, record) = readable(&state, &auth, &id).await?;
+    Ok(Json(RecordView {
+        id,
+        kind: record_id.kind().as_str().to_owned(),
+        heads: document.get_heads().iter().map(|h| h.to_string()).collect(),
+        record: to_json(&document),
+        state: match &record {
+            AnyRecord::Case(case) => Some(workflow::fold(case, &state.config.deadlines)),
+            _ => None,
+        },
+    }))
+}
+
+/// One change in a record's history.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Position in the server's feed.
+    pub seq: i64,
+    /// When the server stored it (ms since the epoch).
+    pub received_at: i64,
+    /// When the device made it, by its own clock (ms since the epoch).
+    pub made_at: i64,
+    /// The user whose device sent it.
+    pub user_id: String,
+    /// That user's display name, when the user exists.
+    pub user_name: Option<String>,
+    /// The device that sent it.
+    pub device_id: String,
+    /// Hex Automerge actor id.
+    pub actor: String,
+    /// Hex change hash.
+    pub hash: String,
+    /// The fields it changed, as paths: map keys and list item ids joined
+    /// by `/` (e.g. `members/m2/phone`); an added or removed item is named
+    /// once, not field by field.
+    pub fields: Vec<String>,
+}
+
+/// `GET /v1/records/{id}/history`: every change, oldest first.
+async fn history(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, AppError> {
+    readable(&state, &auth, &id).await?;
+    let rows = state.storage.doc_changes(&id).await?;
+    let mut names: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for row in &rows {
+        if !names.contains_key(&row.user_id) {
+            let user = state.storage.user(&row.user_id).await?;
+            names.insert(row.user_id.clone(), user.map(|u| u.display_name));
+        }
+    }
+    let mut document = Automerge::new();
+    let mut before = to_json(&document);
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let change = Change::from_bytes(row.bytes).map_err(AppError::internal)?;
+        let (hash, made_at) = (change.hash().to_string(), change.timestamp() * 1000);
+        let ops = change.decode().operations;
+        document
+            .apply_changes([change])
+            .map_err(AppError::internal)?;
+        let after = to_json(&document);
+        let mut fields = Vec::new();
+        diff("", Some(&before), Some(&after), &mut fields);
+        // A write that lost to a concurrent one changes nothing visible,
+        // but it was still made: name it from the change's own operations.
+        for path in written_keys(&document, &ops) {
+            let covered = fields
+                .iter()
+                .any(|f| path == *f || path.starts_with(&format!("{f}/")));
+            if !covered {
+                fields.push(path);
+            }
+        }
+        before = after;
+        entries.push(HistoryEntry {
+            seq: row.seq,
+            received_at: row.received_at,
+            made_at,
+            user_name: names.get(&row.user_id).cloned().flatten(),
+            user_id: row.user_id,
+            device_id: row.device_id,
+            actor: row.actor,
+            hash,
+            fields,
+        });
+    }
+    Ok(Json(entries))
+}
+
+/// The paths at which `a` and `b` differ. Lists whose items all carry a
+/// string `id` are compared item by item by id.
+fn diff(path: &str, a: Option<&Json_>, b: Option<&Json_>, out: &mut Vec<String>) {
+    let join = |segment: &str| match path {
+        "" => segment.to_owned(),
+        _ => format!("{path}/{segment}"),
+    };
+    match (a, b) {
+        (a, b) if a == b => {}
+        (Some(Json_::Object(a)), Some(Json_::Object(b))) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                diff(&join(key), a.get(key), b.get(key), out);
+            }
+        }
+        (Some(Json_::Array(a)), Some(Json_::Array(b))) => match (keyed(a), keyed(b)) {
+            (Some(a), Some(b)) => {
+                let ids: BTreeSet<&str> = a.keys().chain(b.keys()).copied().collect();
+                for id in ids {
+                    diff(&join(id), a.get(id).copied(), b.get(id).copied(), out);
+                }
+            }
+            _ if a.len() == b.len() => {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    diff(&join(&i.to_string()), Some(x), Some(y), out);
+                }
+            }
+            _ => out.push(path.to_owned()),
+        },
+        _ => out.push(path.to_owned()),
+    }
+}
+
+/// The paths of the map keys `ops` wrote, in a document that holds them.
+fn written_keys(document: &Automerge, ops: &[automerge::legacy::Op]) -> Vec<String> {
+    let mut paths = BTreeSet::new();
+    for op in ops {
+        let automerge::legacy::Key::Map(key) = &op.key else {
+            continue;
+        };
+        let Ok(obj) = document.import_obj(&op.obj.to_string()) else {
+            continue;
+        };
+        if let Some(path) = path_of(document, &obj) {
+            paths.insert(match path.as_str() {
+                "" => key.to_string(),
+                _ => format!("{path}/{key}"),
+            });
+        }
+    }
+    paths.into_iter().collect()
+}
+
+/// Where an object sits, as a conflict path.
+fn path_of(document: &Automerge, obj: &ObjId) -> Option<String> {
+    let mut segments = Vec::new();
+    for parent in document.parents(obj).ok()? {
+        segments.push(match parent.prop {
+            Prop::Map(key) => key,
+            Prop::Seq(index) => item_segment(document, &parent.obj, index),
+        });
+    }
+    segments.reverse();
+    Some(segments.join("/"))
+}
+
+fn keyed(items: &[Json_]) -> Option<BTreeMap<&str, &Json_>> {
+    items
+        .iter()
+        .map(|item| Some((item.get("id")?.as_str()?, item)))
+        .collect()
+}
+
+/// An open conflict, with who wrote each value.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConflictView {
+    /// Where: map keys and list item ids joined by `/`.
+    pub path: String,
+    /// The value readers see now.
+    pub shown: Json_,
+    /// Every value written concurrently.
+    pub values: Vec<ConflictValueView>,
+}
+
+/// One of a conflict's values.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConflictValueView {
+    /// The value.
+    pub value: Json_,
+    /// Whether it is the one shown.
+    pub shown: bool,
+    /// Hex actor id that wrote it.
+    pub actor: String,
+    /// The user whose device registered that actor, when known.
+    pub user_id: Option<String>,
+    /// That device, when known.
+    pub device_id: Option<String>,
+}
+
+async fn views(state: &AppState, rows: Vec<ConflictRow>) -> Result<Vec<ConflictView>, AppError> {
+    let actors: Vec<String> = rows
+        .iter()
+        .flat_map(|c| c.values.iter().map(|v| v.actor.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let owners: BTreeMap<String, (String, String)> = state
+        .storage
+        .actor_owners(&actors)
+        .await?
+        .into_iter()
+        .map(|(actor, device, user)| (actor, (device, user)))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|c| ConflictView {
+            values: c
+                .values
+                .into_iter()
+                .map(|v| {
+                    let owner = owners.get(&v.actor);
+                    ConflictValueView {
+                        shown: v.value == c.shown,
+                        value: v.value,
+                        user_id: owner.map(|(_, user)| user.clone()),
+                        device_id: owner.map(|(device, _)| device.clone()),
+                        actor: v.actor,
+                    }
+                })
+                .collect(),
+            path: c.path,
+            shown: c.shown,
+        })
+        .collect())
+}
+
+/// `GET /v1/records/{id}/conflicts`: fields written concurrently and not
+/// yet resolved, as the projection holds them.
+async fn conflicts(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ConflictView>>, AppError> {
+    readable(&state, &auth, &id).await?;
+    let rows = state
+        .storage
+        .conflicts(&id)
+        .await?
+        .into_iter()
+        .map(|(path, shown, values)| {
+            Ok(ConflictRow {
+                path,
+                shown: serde_json::from_str(&shown).map_err(AppError::internal)?,
+                values: serde_json::from_str(&values).map_err(AppError::internal)?,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok(Json(views(&state, rows).await?))
+}
+
+/// `POST /v1/records/{id}/conflicts/resolve`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resolution {
+    /// The conflicted field, as listed.
+    pub path: String,
+    /// The value to keep: usually one of those listed, or a correction. A
+    /// string, number, boolean or null.
+    pub value: Json_,
+}
+
+/// The Automerge actor a session writes desk edits with: derived from the
+/// device id, so that one device always writes as the same actor.
+pub(crate) fn desk_actor(device_id: &str) -> ActorId {
+    let digest = Sha256::digest(format!("gridsync desk actor {device_id}").as_bytes());
+    ActorId::from(&digest[..16])
+}
+
+/// Makes one change to a stored record at the desk, through the same
+/// policy and merge path as a phone's change, and commits it. `edit` gets
+/// the record's document (with the session's actor) and the record as
+/// stored; it returns the value to answer with.
+pub(crate) async fn desk_change<T>(
+    state: &AppState,
+    auth: &AuthDevice,
+    id: &str,
+    edit: impl FnOnce(&mut Automerge, &AnyRecord) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    let missing = || AppError::Missing("record");
+    let record_id: RecordId = id.parse().map_err(|_| missing())?;
+    let actor = desk_actor(&auth.device_id);
+    let announce = [serde_bytes::ByteBuf::from(actor.to_bytes().to_vec())];
+    let writer = Writer::load(state, auth, &announce).await?;
+    let mut tx = state.storage.begin(true).await?;
+    let stored = tx.load(id).await?.ok_or_else(missing)?;
+    let document = doc::load(&stored.snapshot).map_err(AppError::internal)?;
+    let record = AnyRecord::read(record_id.kind(), &document).map_err(AppError::internal)?;
+    if !writer.can_read(record_id.kind(), &record.meta()) {
+        return Err(missing());
+    }
+    let mut document = document.with_actor(actor);
+    let answer = edit(&mut document, &record)?;
+    // Checked before merging, so that a refused desk edit is answered at
+    // once and never held in quarantine.
+    let after = AnyRecord::read(record_id.kind(), &document).map_err(|e| AppError::Invalid {
+        field: "value",
+        problem: e.to_string(),
+    })?;
+    writer
+        .check_write(Some(&record), &after)
+        .map_err(|denial| AppError::Forbidden(denial.to_string()))?;
+    let change = document
+        .get_last_local_change()
+        .ok_or_else(|| AppError::internal("no change was made"))?;
+    let incoming = Incoming::new(record_id, document.get_heads(), vec![change]);
+    let outcome = push(&mut *tx, &writer, incoming).await?;
+    if let Some(error) = outcome.error {
+        return Err(match error.code.as_str() {
+            "forbidden" => AppError::Forbidden(error.message),
+            "invalid_record" => AppError::Invalid {
+                field: "value",
+                problem: error.message,
+            },
+            _ => AppError::internal(format!("{}: {}", error.code, error.message)),
+        });
+    }
+    let feed_end = tx.max_seq().await?;
+    tx.commit().await?;
+    state.notifier.publish(feed_end).await;
+    Ok(answer)
+}
+
+/// Writes the chosen value over every concurrent one; answers with the
+/// conflicts that remain.
+async fn resolve(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(id): Path<String>,
+    ApiJson(resolution): ApiJson<Resolution>,
+) -> Result<Json<Vec<ConflictView>>, AppError> {
+    let value = scalar(&resolution.value).ok_or(AppError::Invalid {
+        field: "value",
+        problem: "must be a string, number, boolean or null".into(),
+    })?;
+    let now = now_ms();
+    let remaining = desk_change(&state, &auth, &id, |document, _| {
+        if !projection::conflicts(document)
+            .iter()
+            .any(|c| c.path == resolution.path)
+        {
+            return Err(AppError::Refused(format!(
+                "there is no open conflict at {:?}",
+                resolution.path
+            )));
+        }
+        let (obj, prop) = locate(document, &resolution.path).ok_or_else(|| {
+            AppError::internal(format!("conflict path {:?} not found", resolution.path))
+        })?;
+        let options = CommitOptions::default()
+            .with_time(now.div_euclid(1000))
+            .with_message(format!("resolve {}", resolution.path));
+        document
+            .transact_with(|_| options, |tx| tx.put(&obj, prop, value))
+            .map_err(|failure| AppError::internal(failure.error))?;
+        Ok(projection::conflicts(document))
+    })
+    .await?;
+    tracing::info!(record = %id, path = %resolution.path, user = %auth.user_id, "conflict resolved");
+    Ok(Json(views(&state, remaining).await?))
+}
+
+fn scalar(value: &Json_) -> Option<ScalarValue> {
+    Some(match value {
+        Json_::String(s) => ScalarValue::Str(s.as_str().into()),
+        Json_::Bool(b) => ScalarValue::Boolean(*b),
+        Json_::Null => ScalarValue::Null,
+        Json_::Number(n) => match n.as_i64() {
+            Some(i) => ScalarValue::Int(i),
+            None => ScalarValue::F64(n.as_f64()?),
+        },
+        Json_::Array(_) | Json_::Object(_) => return None,
+    })
+}
+
+/// The object and property a conflict path names.
+fn locate(document: &Automerge, path: &str) -> Option<(ObjId, Prop)> {
+    let mut obj = automerge::ROOT;
+    let mut segments = path.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let prop: Prop = match document.object_type(&obj).ok()? {
+            ObjType::Map | ObjType::Table => segment.into(),
+            ObjType::List => (0..document.length(&obj))
+                .find(|&i| item_segment(document, &obj, i) == segment)?
+                .into(),
+            ObjType::Text => return None,
+        };
+        if segments.peek().is_none() {
+            return Some((obj, prop));
+        }
+        match document.get(&obj, prop).ok()?? {
+            (Value::Object(_), child) => obj = child,
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_names_changed_fields_and_items_by_id() {
+        let a = json!({"address": {"room": "301"}, "members": [{"id": "m1", "phone": "1"}]});
+        let b = json!({
+            "address": {"room": "302"},
+            "members": [{"id": "m1", "phone": "2"}, {"id": "m2", "phone": "3"}],
+            "notes": "x"
+        });
+        let mut out = Vec::new();
+        diff("", Some(&a), Some(&b), &mut out);
+        assert_eq!(
+            out,
+            ["address/room", "members/m1/phone", "members/m2", "notes"]
+        );
+    }
+}
