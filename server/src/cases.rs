@@ -13,8 +13,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use sync_core::automerge::{ActorId, Automerge};
+use sync_core::automerge::Automerge;
 use sync_core::doc;
 use sync_core::policy::EVENT_KINDS;
 use sync_core::records::Case;
@@ -23,9 +22,10 @@ use sync_core::{RecordId, RecordKind};
 
 use crate::auth::AuthDevice;
 use crate::error::AppError;
+use crate::query::records::desk_change;
 use crate::query::scope_and_unit;
 use crate::storage::query::{After, CaseFilter, Page, SortKey};
-use crate::sync::{Incoming, Writer, push};
+use crate::sync::Writer;
 use crate::{ApiJson, ApiQuery, AppState, now_ms};
 
 /// The case routes.
@@ -116,13 +116,6 @@ pub struct NewEvent {
     pub data: BTreeMap<String, String>,
 }
 
-/// The Automerge actor a session writes desk actions with: derived from the
-/// device id, so that one device always writes as the same actor.
-fn desk_actor(device_id: &str) -> ActorId {
-    let digest = Sha256::digest(format!("gridsync desk actor {device_id}").as_bytes());
-    ActorId::from(&digest[..16])
-}
-
 async fn add_event(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -141,55 +134,36 @@ async fn add_event(
             auth.role, event.kind
         )));
     }
-    let actor = desk_actor(&auth.device_id);
-    let announce = [serde_bytes::ByteBuf::from(actor.to_bytes().to_vec())];
-    let writer = Writer::load(&state, &auth, &announce).await?;
-    let record = case_id(&id)?;
-
-    let mut tx = state.storage.begin(true).await?;
-    let stored = tx.load(&id).await?.ok_or(AppError::Missing("case"))?;
-    let document = doc::load(&stored.snapshot).map_err(AppError::internal)?;
-    visible_case(&writer, &document)?;
-    let mut document = document.with_actor(actor);
+    case_id(&id)?;
     let now = now_ms();
-    let mut appended = String::new();
-    doc::edit::<Case>(&mut document, now, |case| {
-        let who = (auth.user_id.as_str(), auth.device_id.as_str(), auth.role);
-        appended = workflow::append(case, &event.kind, who, now, event.data.clone());
+    let case = desk_change(&state, &auth, &id, "case", |document, _| {
+        let mut appended = String::new();
+        doc::edit::<Case>(document, now, |case| {
+            let who = (auth.user_id.as_str(), auth.device_id.as_str(), auth.role);
+            appended = workflow::append(case, &event.kind, who, now, event.data.clone());
+        })
+        .map_err(AppError::internal)?;
+        // Online, an event that would not apply is refused at once; so is
+        // supervision of a case that is not overdue.
+        let case: Case = doc::read(document).map_err(AppError::internal)?;
+        let folded = workflow::fold(&case, &state.config.deadlines);
+        if event.kind == "supervise" && !folded.overdue_at(now) {
+            return Err(AppError::Refused(
+                "supervision is raised on overdue cases only".into(),
+            ));
+        }
+        if let Some(outcome) = folded
+            .events
+            .iter()
+            .find(|e| e.id == appended && !e.applied)
+        {
+            return Err(AppError::Refused(
+                outcome.reason.clone().unwrap_or_default(),
+            ));
+        }
+        Ok(case)
     })
-    .map_err(AppError::internal)?;
-    // Online, an event that would not apply is refused at once; so is
-    // supervision of a case that is not overdue.
-    let case: Case = doc::read(&document).map_err(AppError::internal)?;
-    let folded = workflow::fold(&case, &state.config.deadlines);
-    if event.kind == "supervise" && !folded.overdue_at(now) {
-        return Err(AppError::Refused(
-            "supervision is raised on overdue cases only".into(),
-        ));
-    }
-    if let Some(outcome) = folded
-        .events
-        .iter()
-        .find(|e| e.id == appended && !e.applied)
-    {
-        return Err(AppError::Refused(
-            outcome.reason.clone().unwrap_or_default(),
-        ));
-    }
-    let change = document
-        .get_last_local_change()
-        .ok_or_else(|| AppError::internal("no change was made"))?;
-    let incoming = Incoming::new(record, document.get_heads(), vec![change]);
-    let outcome = push(&mut *tx, &writer, incoming).await?;
-    if let Some(error) = outcome.error {
-        return Err(match error.code.as_str() {
-            "forbidden" => AppError::Forbidden(error.message),
-            _ => AppError::internal(format!("{}: {}", error.code, error.message)),
-        });
-    }
-    let feed_end = tx.max_seq().await?;
-    tx.commit().await?;
-    state.notifier.publish(feed_end).await;
+    .await?;
     tracing::info!(case = %id, kind = %event.kind, user = %auth.user_id, "desk event");
     Ok(Json(view(&id, &case, &state, now)))
 }

@@ -369,14 +369,16 @@ pub(crate) fn desk_actor(device_id: &str) -> ActorId {
 /// Makes one change to a stored record at the desk, through the same
 /// policy and merge path as a phone's change, and commits it. `edit` gets
 /// the record's document (with the session's actor) and the record as
-/// stored; it returns the value to answer with.
+/// stored; it returns the value to answer with. A record the caller may
+/// not see answers `404` naming `noun`.
 pub(crate) async fn desk_change<T>(
     state: &AppState,
     auth: &AuthDevice,
     id: &str,
+    noun: &'static str,
     edit: impl FnOnce(&mut Automerge, &AnyRecord) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
-    let missing = || AppError::Missing("record");
+    let missing = || AppError::Missing(noun);
     let record_id: RecordId = id.parse().map_err(|_| missing())?;
     let actor = desk_actor(&auth.device_id);
     let announce = [serde_bytes::ByteBuf::from(actor.to_bytes().to_vec())];
@@ -433,7 +435,7 @@ async fn resolve(
         problem: "must be a string, number, boolean or null".into(),
     })?;
     let now = now_ms();
-    let remaining = desk_change(&state, &auth, &id, |document, _| {
+    let remaining = desk_change(&state, &auth, &id, "record", |document, _| {
         if !projection::conflicts(document)
             .iter()
             .any(|c| c.path == resolution.path)
