@@ -296,7 +296,8 @@ pub fn project(id: &str, record: &AnyRecord, doc: &Automerge, deadlines: &Deadli
 }
 
 /// Bumped whenever what documents project to changes: a database whose
-/// projections were built by another version is reindexed at start-up.
+/// projections were built by another version (or under other deadlines)
+/// is reindexed at start-up.
 pub const PROJECTION_VERSION: &str = "1";
 
 /// Documents reindexed per transaction.
@@ -344,26 +345,36 @@ pub async fn reindex(
     }
     state
         .storage
-        .set_meta("projection_version", PROJECTION_VERSION)
+        .set_meta("projection_version", &built_by(state))
         .await?;
     Ok(done)
 }
 
+/// What the projections depend on besides the documents: this version's
+/// projection code and the configured deadlines (which set due times).
+fn built_by(state: &crate::AppState) -> String {
+    use sha2::Digest;
+    let deadlines = serde_json::to_vec(&state.config.deadlines).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&deadlines);
+    format!("{PROJECTION_VERSION}:{}", hex::encode(&digest[..8]))
+}
+
 /// Reindexes at start-up when the projections were built by another
-/// version (or never, in a database that predates them).
+/// version or under other deadlines (or never, in a database that
+/// predates them).
 pub async fn reindex_if_stale(state: &crate::AppState) -> Result<(), crate::error::AppError> {
     let version = state.storage.meta("projection_version").await?;
-    if version.as_deref() == Some(PROJECTION_VERSION) {
+    if version.as_deref() == Some(built_by(state).as_str()) {
         return Ok(());
     }
     if state.storage.document_count().await? > 0 {
-        tracing::info!(from = ?version, to = PROJECTION_VERSION, "rebuilding projections");
+        tracing::info!(from = ?version, to = %built_by(state), "rebuilding projections");
         let n = reindex(state, |_, _| {}).await?;
         tracing::info!(documents = n, "projections rebuilt");
     } else {
         state
             .storage
-            .set_meta("projection_version", PROJECTION_VERSION)
+            .set_meta("projection_version", &built_by(state))
             .await?;
     }
     Ok(())

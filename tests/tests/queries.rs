@@ -704,3 +704,23 @@ async fn reindex_rebuilds_the_same_rows_from_the_documents() {
     assert_eq!(all_pages(&staff, "/v1/households").await, before);
     assert_eq!(all_pages(&staff, "/v1/cases").await, cases_before);
 }
+
+#[tokio::test]
+async fn due_times_follow_the_deadlines_the_server_starts_with() {
+    let world = world().await;
+    let overdue = |server: &TestServer| {
+        let url = server.url("");
+        async move {
+            let sup1 = Device::login(&url, "sup1", MemoryStore::default()).await;
+            ids(&all_pages(&sup1, "/v1/cases?overdue=true").await)
+        }
+    };
+    // Reported one and ten days ago, accepted by nobody: both late by the
+    // default one day.
+    assert_eq!(overdue(&world.server).await.len(), 2);
+    let patient = TestServer::start_on(world.server.db.clone(), |c| {
+        c.deadlines.accept_ms = 5 * DAY;
+    })
+    .await;
+    assert_eq!(overdue(&patient).await.len(), 1);
+}
