@@ -53,6 +53,8 @@ const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 /// Rows fetched per database round trip while an export streams.
 const EXPORT_PAGE: i64 = 500;
+/// Data rows a worksheet holds besides its header row and a closing note.
+const XLSX_MAX_ROWS: usize = 1_048_576 - 2;
 
 /// A page of a list.
 #[derive(Debug, Serialize, Deserialize)]
@@ -282,12 +284,18 @@ where
         page: Page,
         rows: Option<Vec<T>>,
         encoder: Option<Encoder>,
+        /// Rows this file may still take.
+        room: usize,
     }
     let start = Export {
         fetch,
         page: first_page,
         rows: Some(first),
         encoder: Some(encoder),
+        room: match format {
+            Format::Xlsx => XLSX_MAX_ROWS,
+            _ => usize::MAX,
+        },
     };
     let rest = futures_util::stream::unfold(start, move |mut ex| async move {
         let mut encoder = ex.encoder.take()?;
@@ -301,10 +309,17 @@ where
                 }
             },
         };
-        let more = rows.len() as i64 > ex.page.limit;
+        let mut more = rows.len() as i64 > ex.page.limit;
         let mut out = Vec::new();
         for row in rows.iter().take(ex.page.limit as usize) {
+            if ex.room == 0 {
+                let note = "… more rows than a worksheet holds: narrow the filters or export CSV";
+                out.extend(encoder.row(&[Value::from(note)]));
+                more = false;
+                break;
+            }
             out.extend(encoder.row(&row.cells(sensitive, offset)));
+            ex.room -= 1;
         }
         match rows.get(ex.page.limit as usize - 1).filter(|_| more) {
             Some(last) => {
