@@ -179,7 +179,8 @@ async fn world() -> World {
     w3.replica
         .create(&visit(&g3, "g3", "usr_w3", now() - DAY, false))
         .unwrap();
-    w1.replica
+    let settled = w1
+        .replica
         .create(&case("g1", "usr_w1", "楼道堆物", 10 * DAY))
         .unwrap();
     w2.replica
@@ -190,6 +191,20 @@ async fn world() -> World {
         .unwrap();
     for phone in [&mut w1, &mut w2, &mut w3] {
         phone.sync().await;
+    }
+    // Community staff triage the g1 case to a mediator, who settles it.
+    let med = server.device("med").await;
+    for (desk, kind, data) in [
+        (&staff, "accept", json!({})),
+        (&staff, "classify", json!({ "class": "small" })),
+        (&staff, "assign", json!({ "to": "usr_med" })),
+        (&med, "mediate", json!({})),
+        (&med, "resolve", json!({ "result": "mediated" })),
+    ] {
+        let path = format!("/v1/cases/{settled}/events");
+        let body = json!({ "kind": kind, "data": data });
+        let (status, answer) = desk.call(Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 200, "{kind}: {answer}");
     }
     // Special-population details of one g1 household, by community staff.
     staff.sync().await;
@@ -326,6 +341,73 @@ async fn household_lists_say_what_the_merged_documents_say() {
     }
 }
 
+/// What case and visit rows must say, from the documents alone.
+fn expected_cases_and_visits(
+    docs: &[(RecordId, Automerge)],
+    deadlines: &workflow::Deadlines,
+) -> (BTreeMap<String, Value>, BTreeMap<String, Value>) {
+    let (mut cases, mut visits) = (BTreeMap::new(), BTreeMap::new());
+    for (id, d) in docs {
+        match id.kind() {
+            RecordKind::Case => {
+                let c: Case = doc::read(d).unwrap();
+                let s = workflow::fold(&c, deadlines);
+                let row = json!({
+                    "title": c.title, "org_unit": c.org_unit, "reporter": c.reporter,
+                    "reported_at": s.reported_at, "status": s.status.as_str(),
+                    "class": s.class, "level": s.level.as_str(), "assignee": s.assignee,
+                    "due_at": s.due, "overdue": s.overdue_at(now()),
+                    "resolved_at": s.resolved_at, "result": s.result,
+                    "supervised": s.supervised,
+                });
+                cases.insert(id.to_string(), row);
+            }
+            RecordKind::Visit => {
+                let v: Visit = doc::read(d).unwrap();
+                let row = json!({
+                    "household_id": v.household, "org_unit": v.org_unit, "worker": v.worker,
+                    "visited_at": v.visited_at, "follow_up": v.follow_up,
+                    "findings": v.findings.as_str(),
+                });
+                visits.insert(id.to_string(), row);
+            }
+            _ => {}
+        }
+    }
+    (cases, visits)
+}
+
+/// The fields of each row that `expected` names.
+fn project_rows(rows: Vec<Value>, expected: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    rows.into_iter()
+        .map(|row| {
+            let id = row["id"].as_str().unwrap().to_owned();
+            let keys = expected.values().next().and_then(Value::as_object);
+            let picked: serde_json::Map<String, Value> = keys
+                .into_iter()
+                .flat_map(|k| k.keys())
+                .map(|k| (k.clone(), row[k].clone()))
+                .collect();
+            (id, Value::Object(picked))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn case_and_visit_lists_say_what_the_merged_documents_say() {
+    let world = world().await;
+    let server = &world.server;
+    for user in ["sup1", "staff", "sup2", "w1", "med"] {
+        let device = server.device(user).await;
+        let docs = readable(server, &format!("usr_{user}")).await;
+        let (cases, visits) = expected_cases_and_visits(&docs, &server.state.config.deadlines);
+        let got = project_rows(all_pages(&device, "/v1/cases").await, &cases);
+        assert_eq!(got, cases, "{user}");
+        let got = project_rows(all_pages(&device, "/v1/visits").await, &visits);
+        assert_eq!(got, visits, "{user}");
+    }
+}
+
 #[tokio::test]
 async fn filters_narrow_within_scope() {
     let world = world().await;
@@ -399,10 +481,18 @@ async fn filters_narrow_within_scope() {
     assert_eq!(days.len(), 2, "{days:?}");
     assert!(days.iter().all(|d| d["visits"] == 1));
 
-    // A mediator has no area: no households, only their own cases.
+    // A mediator has no area: no households, only the cases they handle.
     let med = server.device("med").await;
     assert!(all_pages(&med, "/v1/households").await.is_empty());
-    assert!(all_pages(&med, "/v1/cases").await.is_empty());
+    let handled = all_pages(&med, "/v1/cases").await;
+    assert_eq!(handled.len(), 1);
+    assert_eq!(handled[0]["result"], "mediated");
+    assert_eq!(
+        all_pages(&sup1, "/v1/cases?assignee=usr_med&class=small")
+            .await
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -638,7 +728,13 @@ async fn figures_fold_what_the_documents_hold() {
         .await;
     assert_eq!(status, 200, "{stats}");
     assert_eq!(stats["total"], 2);
-    assert_eq!(stats["by_status"]["reported"], 2);
+    assert_eq!(stats["by_status"]["reported"], 1);
+    assert_eq!(stats["by_status"]["resolved"], 1);
+    assert_eq!(stats["by_class"]["small"], 1);
+    assert_eq!(stats["resolved_by_level"]["grid"], 1);
+    assert_eq!(stats["mediation_success_rate"], 1.0);
+    assert_eq!(stats["handling_rate"], 0.5);
+    assert!(stats["median_time_to_resolve_ms"].as_i64().unwrap() >= 10 * DAY - 60_000);
     let (_, by_grid) = sup1
         .call(
             Method::GET,
@@ -715,12 +811,12 @@ async fn due_times_follow_the_deadlines_the_server_starts_with() {
             ids(&all_pages(&sup1, "/v1/cases?overdue=true").await)
         }
     };
-    // Reported one and ten days ago, accepted by nobody: both late by the
-    // default one day.
-    assert_eq!(overdue(&world.server).await.len(), 2);
+    // The g2 case was reported a day ago and nobody accepted it: late by
+    // the default one day, not by five.
+    assert_eq!(overdue(&world.server).await.len(), 1);
     let patient = TestServer::start_on(world.server.db.clone(), |c| {
         c.deadlines.accept_ms = 5 * DAY;
     })
     .await;
-    assert_eq!(overdue(&patient).await.len(), 1);
+    assert_eq!(overdue(&patient).await.len(), 0);
 }
