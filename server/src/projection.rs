@@ -187,7 +187,7 @@ pub struct ConflictRow {
 /// One of a conflicted field's values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConflictValue {
-    /// The value; objects appear as `{"object": "map"}` and the like.
+    /// The value; a map or list with what it holds.
     pub value: serde_json::Value,
     /// Hex Automerge actor id of the change that wrote it.
     pub actor: String,
@@ -422,12 +422,56 @@ fn walk(doc: &Automerge, obj: &ObjId, path: &str, out: &mut Vec<ConflictRow>) {
             }
         }
         Ok(ObjType::List) => {
+            let mut items: Vec<(String, usize)> = Vec::new();
             for index in 0..doc.length(obj) {
                 let segment = item_segment(doc, obj, index);
                 visit(doc, obj, index.into(), &join(&segment), out);
+                items.push((segment, index));
             }
+            duplicates(doc, obj, &items, &join, out);
         }
         Ok(ObjType::Text) | Err(_) => {}
+    }
+}
+
+/// Items of one list that carry the same id (two phones added an item
+/// with the same id at once): each is kept, and listed for review.
+fn duplicates(
+    doc: &Automerge,
+    list: &ObjId,
+    items: &[(String, usize)],
+    join: &dyn Fn(&str) -> String,
+    out: &mut Vec<ConflictRow>,
+) {
+    let mut seen = std::collections::BTreeMap::<&str, Vec<usize>>::new();
+    for (segment, index) in items {
+        if *segment != index.to_string() {
+            seen.entry(segment).or_default().push(*index);
+        }
+    }
+    for (segment, indexes) in seen.into_iter().filter(|(_, i)| i.len() > 1) {
+        let values: Vec<ConflictValue> = indexes
+            .iter()
+            .filter_map(|&i| {
+                let (value, id) = doc.get(list, i).ok()??;
+                Some(ConflictValue {
+                    value: value_json(doc, &value, &id),
+                    actor: actor_of(&id),
+                })
+            })
+            .collect();
+        out.push(ConflictRow {
+            path: join(segment),
+            shown: values.first().map(|v| v.value.clone()).unwrap_or_default(),
+            values,
+        });
+    }
+}
+
+fn actor_of(id: &ObjId) -> String {
+    match id {
+        ObjId::Id(_, actor, _) => actor.to_hex_string(),
+        ObjId::Root => String::new(),
     }
 }
 
@@ -446,7 +490,7 @@ fn visit(
             .get(obj, prop.clone())
             .ok()
             .flatten()
-            .map(|(v, _)| json_of(&v))
+            .map(|(v, id)| value_json(doc, &v, &id))
             .unwrap_or(serde_json::Value::Null);
         out.push(ConflictRow {
             path: path.to_owned(),
@@ -454,11 +498,8 @@ fn visit(
             values: values
                 .iter()
                 .map(|(value, id)| ConflictValue {
-                    value: json_of(value),
-                    actor: match id {
-                        ObjId::Id(_, actor, _) => actor.to_hex_string(),
-                        ObjId::Root => String::new(),
-                    },
+                    value: value_json(doc, value, id),
+                    actor: actor_of(id),
                 })
                 .collect(),
         });
@@ -480,11 +521,25 @@ pub fn item_segment(doc: &Automerge, list: &ObjId, index: usize) -> String {
     index.to_string()
 }
 
-/// A value as JSON: scalars as themselves, objects by their type.
-pub fn json_of(value: &Value<'_>) -> serde_json::Value {
+/// A value as JSON: scalars as themselves, maps and lists with what they
+/// hold (`id` names the object), text as a string.
+pub fn value_json(doc: &Automerge, value: &Value<'_>, id: &ObjId) -> serde_json::Value {
     use serde_json::json;
     match value {
-        Value::Object(kind) => json!({ "object": kind.to_string() }),
+        Value::Object(ObjType::Map | ObjType::Table) => doc
+            .keys(id)
+            .filter_map(|key| {
+                let (v, child) = doc.get(id, key.as_str()).ok()??;
+                Some((key, value_json(doc, &v, &child)))
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        Value::Object(ObjType::List) => (0..doc.length(id))
+            .filter_map(|i| doc.get(id, i).ok().flatten())
+            .map(|(v, child)| value_json(doc, &v, &child))
+            .collect::<Vec<_>>()
+            .into(),
+        Value::Object(ObjType::Text) => json!(doc.text(id).unwrap_or_default()),
         Value::Scalar(s) => match s.as_ref() {
             ScalarValue::Str(s) => json!(s.as_str()),
             ScalarValue::Int(i) | ScalarValue::Timestamp(i) => json!(i),

@@ -462,4 +462,33 @@ async fn two_phones_adding_a_member_with_the_same_id_both_keep_their_edit() {
         .update::<Household>(&id, |h| h.address.room = "9".into())
         .unwrap();
     assert!(a.sync().await.errors.is_empty());
+    // Both items are listed for review, each with what it holds.
+    let (status, conflicts) = a
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/records/{id}/conflicts"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let duplicate = &conflicts[0];
+    assert_eq!(duplicate["path"], "members/m2", "{conflicts}");
+    let names: Vec<&str> = duplicate["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["value"]["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"李娜") && names.contains(&"王芳"),
+        "{names:?}"
+    );
+    // Not a field to overwrite: someone edits the record to keep one.
+    let body = serde_json::json!({ "path": "members/m2", "value": "x" });
+    let path = format!("/v1/records/{id}/conflicts/resolve");
+    let (status, answer) = a.call(reqwest::Method::POST, &path, Some(body)).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (409, Some("not_applicable"))
+    );
 }

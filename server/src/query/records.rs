@@ -436,12 +436,21 @@ async fn resolve(
     })?;
     let now = now_ms();
     let remaining = desk_change(&state, &auth, &id, "record", |document, _| {
-        if !projection::conflicts(document)
-            .iter()
-            .any(|c| c.path == resolution.path)
-        {
+        let open = projection::conflicts(document);
+        let Some(conflict) = open.iter().find(|c| c.path == resolution.path) else {
             return Err(AppError::Refused(format!(
                 "there is no open conflict at {:?}",
+                resolution.path
+            )));
+        };
+        if conflict
+            .values
+            .iter()
+            .any(|v| v.value.is_object() || v.value.is_array())
+        {
+            return Err(AppError::Refused(format!(
+                "{:?} holds items written at once under one id, not a field value: \
+                 edit the record to keep the right one",
                 resolution.path
             )));
         }
