@@ -29,6 +29,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod openapi;
 pub mod storage;
 pub mod sync;
 
@@ -139,7 +140,27 @@ pub async fn serve(
         .await
 }
 
-/// `GET /healthz`: 200 when the database answers.
+/// Health check
+///
+/// 200 when the database answers, 503 otherwise. Needs no authentication.
+/// Suitable as a load balancer's health check.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "The server and its database are up.",
+            body = openapi::HealthOk,
+            example = json!({"status": "ok", "documents": 1284})),
+        (status = 405, response = openapi::MethodNotAllowed),
+        (status = 503, description = "The database does not answer. The body is an `Error` \
+            with code `database_unavailable`, plus `status: unavailable`.",
+            body = openapi::HealthUnavailable,
+            example = json!({"status": "unavailable", "code": "database_unavailable",
+                "message": "the database does not answer"})),
+    ),
+)]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.storage.document_count().await {
         Ok(documents) => (
