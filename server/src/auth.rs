@@ -363,6 +363,7 @@ pub struct TokenResponse {
             body = crate::openapi::ConflictError,
             example = json!({"code": "conflict", "message": "device exists already"})),
         (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
         (status = 422, description = "A field value is not acceptable.",
             body = crate::openapi::InvalidFieldError,
             example = json!({"code": "invalid_field", "message": "device_name: must be 1 to 100 characters"})),
@@ -459,6 +460,7 @@ pub struct RefreshRequest {
             )),
         (status = 405, response = crate::openapi::MethodNotAllowed),
         (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
         (status = 500, response = crate::openapi::Internal),
     ),
 )]

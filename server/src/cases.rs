@@ -255,6 +255,7 @@ fn desk_actor(device_id: &str) -> ActorId {
                     "message": "only the assignee returns a case"}))),
             )),
         (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
         (status = 422, description = "`kind` is not a known event kind, or is `report` (cases are \
             reported from phones).",
             body = crate::openapi::InvalidFieldError,

@@ -45,6 +45,9 @@ pub enum AppError {
     /// A body of the wrong media type.
     #[error("expected a body of type {0}")]
     UnsupportedMediaType(&'static str),
+    /// A body in a `Content-Encoding` the server does not decode.
+    #[error("the body's Content-Encoding is not supported: send gzip or identity")]
+    UnsupportedEncoding,
     /// A body over the configured limit.
     #[error("the request body is larger than this server accepts")]
     TooLarge,
@@ -90,7 +93,7 @@ impl AppError {
             AppError::UnsupportedVersion(_) => {
                 (StatusCode::BAD_REQUEST, ErrorCode::UnsupportedVersion)
             }
-            AppError::UnsupportedMediaType(_) => (
+            AppError::UnsupportedMediaType(_) | AppError::UnsupportedEncoding => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorCode::UnsupportedMediaType,
             ),
@@ -159,7 +162,7 @@ pub enum ErrorCode {
     NotApplicable,
     /// A body over the configured limit.
     BodyTooLarge,
-    /// A body of the wrong media type.
+    /// A body of the wrong media type or `Content-Encoding`.
     UnsupportedMediaType,
     /// A field value that is not acceptable.
     InvalidField,

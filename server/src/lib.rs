@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::header::{ACCEPT_ENCODING, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
@@ -123,6 +124,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::map_response(encoding_refused))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -181,6 +183,24 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
                 .into_response()
         }
     }
+}
+
+/// The request-decompression layer refuses a `Content-Encoding` it cannot
+/// decode with an empty `415`: answer that like every other error, keeping
+/// the layer's `Accept-Encoding` header.
+async fn encoding_refused(response: Response) -> Response {
+    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE
+        || response.headers().contains_key(CONTENT_TYPE)
+    {
+        return response;
+    }
+    let mut answer = AppError::UnsupportedEncoding.into_response();
+    if let Some(accepted) = response.headers().get(ACCEPT_ENCODING) {
+        answer
+            .headers_mut()
+            .insert(ACCEPT_ENCODING, accepted.clone());
+    }
+    answer
 }
 
 /// A query string whose rejections are answered like every other error.

@@ -21,8 +21,8 @@
 //!    properties' descriptions.
 //! 3. List every status the endpoint answers. Errors use the shared
 //!    responses of this module where one fits (`response = BearerRefused`,
-//!    `BadJson`, `BadQuery`, `BodyTooLarge`, `MethodNotAllowed`,
-//!    `Internal`, …); otherwise give a description, one of the `…Error`
+//!    `BadJson`, `BadQuery`, `BodyTooLarge`, `UnsupportedEncoding`,
+//!    `MethodNotAllowed`, `Internal`, …); otherwise give a description, one of the `…Error`
 //!    schemas here (the [`Error`](crate::error::ErrorBody) schema with
 //!    `code` narrowed to the codes it can carry) and an example.
 //!    Every operation lists `405` and `500`; authenticated ones `401`.
@@ -89,11 +89,12 @@ listed here answers `404` with code `not_found` (response `NotFound`); so
 does a listed path naming something that does not exist (a user, a device,
 an org unit, a quarantine entry, a case). A method a listed path does not
 support answers `405` with code `method_not_allowed` and an `Allow` header
-naming the supported methods (response `MethodNotAllowed`). Two responses
-come from the HTTP layer instead: an empty-bodied `415 Unsupported Media
-Type` for a request whose `Content-Encoding` is neither `gzip` nor
-`identity` (with an `Accept-Encoding` header), and a plain-text `400 Bad
-Request` for a path segment that cannot be read. A query string that cannot
+naming the supported methods (response `MethodNotAllowed`). A request whose
+`Content-Encoding` is neither `gzip` nor `identity` answers `415` with code
+`unsupported_media_type` and an `Accept-Encoding` header naming the
+encodings the server decodes (response `UnsupportedEncoding`). One response
+comes from the HTTP layer instead: a plain-text `400 Bad Request` for a path
+segment that cannot be read. A query string that cannot
 be read (a required parameter missing, a value of the wrong type, a
 parameter given twice, or an unknown parameter where the endpoint says so)
 answers `400` with code `bad_query` (response `BadQuery`). Any endpoint may
@@ -174,6 +175,7 @@ expires, and a changed role counts at once.
             AdminOutsideArea,
             UserNotFound,
             UserFieldInvalid,
+            UnsupportedEncoding,
             CaseNotFound,
             OrgUnitNotFound,
             QuarantineEntryNotFound,
@@ -473,6 +475,13 @@ error_response! {
     MethodNotAllowed: MethodNotAllowedError,
     [("method_not_allowed", MethodNotAllowed, "method not allowed")],
     header "Allow": "The methods the path supports, e.g. `POST`, or `GET,HEAD`."
+}
+
+error_response! {
+    /// The request's `Content-Encoding` is neither `gzip` nor `identity`.
+    UnsupportedEncoding: UnsupportedMediaTypeError,
+    [("encoding", UnsupportedMediaType, "the body's Content-Encoding is not supported: send gzip or identity")],
+    header "Accept-Encoding": "The encodings the server decodes."
 }
 
 error_response! {

@@ -188,6 +188,7 @@ fn error_codes_are_the_ones_the_server_answers() {
         AppError::BadSyncMessage("x".into()),
         AppError::UnsupportedVersion("x".into()),
         AppError::UnsupportedMediaType("x"),
+        AppError::UnsupportedEncoding,
         AppError::TooLarge,
         AppError::Conflict("x"),
         AppError::Refused("x".into()),

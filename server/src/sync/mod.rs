@@ -94,7 +94,7 @@ pub struct Api;
     params(
         ("Content-Encoding" = Option<String>, Header,
             description = "`gzip` for a compressed body. Any value other than `gzip` or \
-                `identity` is answered `415` with an empty body."),
+                `identity` is answered `415`."),
     ),
     request_body(
         content = crate::openapi::Cbor,
@@ -132,16 +132,20 @@ pub struct Api;
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 405, response = crate::openapi::MethodNotAllowed),
         (status = 413, response = crate::openapi::BodyTooLarge),
-        (status = 415, description = "- JSON body, code `unsupported_media_type`: the \
-            `Content-Type` is not `application/vnd.gridsync.sync+cbor` (parameters after `;` are \
-            ignored; the comparison is case-insensitive).\n\
-            - Empty body, with an `Accept-Encoding` response header: the `Content-Encoding` is \
-            not supported.",
+        (status = 415, description = "Code `unsupported_media_type`, when:\n\
+            - the `Content-Type` is not `application/vnd.gridsync.sync+cbor` (parameters after \
+            `;` are ignored; the comparison is case-insensitive);\n\
+            - the `Content-Encoding` is neither `gzip` nor `identity`; the answer has an \
+            `Accept-Encoding` header.",
             body = crate::openapi::UnsupportedMediaTypeError,
             headers(("Accept-Encoding" = String,
-                description = "Present on the empty-body variant; lists the supported encodings.")),
-            example = json!({"code": "unsupported_media_type",
-                "message": "expected a body of type application/vnd.gridsync.sync+cbor"})),
+                description = "When the `Content-Encoding` was refused: the encodings the server decodes.")),
+            examples(
+                ("mediaType" = (value = json!({"code": "unsupported_media_type",
+                    "message": "expected a body of type application/vnd.gridsync.sync+cbor"}))),
+                ("encoding" = (value = json!({"code": "unsupported_media_type",
+                    "message": "the body's Content-Encoding is not supported: send gzip or identity"}))),
+            )),
         (status = 500, response = crate::openapi::Internal),
     ),
 )]
