@@ -117,8 +117,8 @@ async fn readable_case(state: &AppState, writer: &Writer, id: &str) -> Result<Ca
     operation_id = "showCase",
     tag = "cases",
     security(("bearerAuth" = [])),
-    params(("id" = String, Path, description = "Case record id: `cs_` and 32 hexadecimal \
-        digits. Any other id answers `404`.")),
+    params(("id" = String, Path, pattern = "^cs_[0-9a-f]{32}$",
+        description = "Case record id: `cs_` and 32 hexadecimal digits. Any other id answers `404`.")),
     responses(
         (status = 200, description = "The case.", body = CaseView, example = json!({
             "id": "cs_91d04b7e2a6f4c8d9e1f3a5b7c9d0e2f",
@@ -225,8 +225,8 @@ fn desk_actor(device_id: &str) -> ActorId {
     operation_id = "addCaseEvent",
     tag = "cases",
     security(("bearerAuth" = [])),
-    params(("id" = String, Path, description = "Case record id: `cs_` and 32 hexadecimal \
-        digits. Any other id answers `404`.")),
+    params(("id" = String, Path, pattern = "^cs_[0-9a-f]{32}$",
+        description = "Case record id: `cs_` and 32 hexadecimal digits. Any other id answers `404`.")),
     request_body(content = NewEvent, examples(
         ("assign" = (value = json!({"kind": "assign", "data": {"to": "usr_5d0e8a1c9b2f4e6a7c3d1b0f"}}))),
         ("resolve" = (value = json!({"kind": "resolve", "data": {"result": "mediated"}}))),

@@ -162,6 +162,7 @@ expires, and a changed role counts at once.
             InvalidFieldError,
             InternalError,
             ChangedEvent,
+            ContentEncoding,
         ),
         responses(
             BadJson,
@@ -679,4 +680,14 @@ pub enum QuarantineStatus {
     Approved,
     /// Dropped for good.
     Discarded,
+}
+
+/// A `Content-Encoding` of request bodies the server decodes.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ContentEncoding {
+    /// Compressed with gzip.
+    Gzip,
+    /// Not compressed.
+    Identity,
 }

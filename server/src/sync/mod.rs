@@ -44,6 +44,21 @@ pub fn router() -> Router<AppState> {
 #[openapi(paths(sync))]
 pub struct Api;
 
+/// The request headers of a sync round that the API description names.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct SyncHeaders {
+    /// `gzip` for a compressed body. Any value other than `gzip` or
+    /// `identity` is answered `415`.
+    #[param(
+        rename = "Content-Encoding",
+        required = false,
+        value_type = crate::openapi::ContentEncoding
+    )]
+    content_encoding: String,
+}
+
 /// One sync round
 ///
 /// Sends changes the server has not acknowledged, for any number of
@@ -91,11 +106,7 @@ pub struct Api;
     operation_id = "sync",
     tag = "sync",
     security(("bearerAuth" = [])),
-    params(
-        ("Content-Encoding" = Option<String>, Header,
-            description = "`gzip` for a compressed body. Any value other than `gzip` or \
-                `identity` is answered `415`."),
-    ),
+    params(SyncHeaders),
     request_body(
         content = crate::openapi::Cbor,
         content_type = CONTENT_TYPE,
