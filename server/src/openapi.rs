@@ -8,29 +8,37 @@
 //!
 //! # Describing an endpoint
 //!
-//! 1. Put `#[utoipa::path(...)]` on the handler, next to its doc comment:
-//!    the comment's first paragraph becomes the operation's summary, the
-//!    rest its description. Give `operation_id` (camelCase), `tag` (one of
-//!    [`tags`]: `auth`, `sync`, `account`, `cases`, `admin`, `ops`),
+//! 1. Put `#[utoipa::path(...)]` on the handler, below its doc comment:
+//!    the comment's first paragraph (one short line) becomes the
+//!    operation's summary, the rest its description. Give `operation_id`
+//!    (camelCase), `tag` (one of [`tags`]: `auth`, `sync`, `account`,
+//!    `cases`, `admin`, `ops`; a new one goes into [`ApiDoc`]'s `tags`),
 //!    `security(("bearerAuth" = []))` unless the endpoint needs no token,
 //!    `params(...)` for path and query parameters (a query struct derives
-//!    `utoipa::IntoParams`), `request_body = T` and `responses(...)`.
-//!    In the description, say in which order the endpoint checks what.
+//!    `utoipa::IntoParams`), `request_body = T` and `responses(...)`. In
+//!    the description, say in which order the endpoint checks what.
 //! 2. Derive `utoipa::ToSchema` on every request and response type (and
 //!    `IntoParams` on query structs); field doc comments become the
-//!    properties' descriptions.
+//!    properties' descriptions. A field whose Rust type says less than the
+//!    answer (a `String` that holds a role) takes
+//!    `#[schema(value_type = …)]`.
 //! 3. List every status the endpoint answers. Errors use the shared
-//!    responses of this module where one fits (`response = BearerRefused`,
-//!    `BadJson`, `BadQuery`, `BodyTooLarge`, `UnsupportedEncoding`,
-//!    `MethodNotAllowed`, `Internal`, …); otherwise give a description, one of the `…Error`
+//!    responses of this module where one fits (`response =
+//!    crate::openapi::BearerRefused`, `BadJson`, `BadQuery`,
+//!    `BodyTooLarge`, `UnsupportedEncoding`, `MethodNotAllowed`,
+//!    `Internal`, …); otherwise give a description, one of the `…Error`
 //!    schemas here (the [`Error`](crate::error::ErrorBody) schema with
-//!    `code` narrowed to the codes it can carry) and an example.
-//!    Every operation lists `405` and `500`; authenticated ones `401`.
+//!    `code` narrowed to the codes it can carry) and an example. Every
+//!    operation lists `405`; authenticated ones `401` and `500`.
 //! 4. Add the handler to its module's `Api` struct (`#[derive(OpenApi)]`
-//!    next to `router()`), and a new module's `Api` to [`ApiDoc`]'s
-//!    `modifiers`.
+//!    next to `router()`); a new module's `Api` joins the list in
+//!    `Modules` below. A schema or shared response that only a response
+//!    or parameter names goes into [`ApiDoc`]'s `components`.
 //! 5. Run `UPDATE_API_SPEC=1 cargo test -p gridsync-server --test openapi`
-//!    and commit `api-spec/openapi.yaml` with the code.
+//!    and commit `api-spec/openapi.yaml` with the code. The other tests
+//!    there fail on a `.route(...)` without a description, a `$ref` that
+//!    points nowhere, or an operation without summary or `401`/`405`/`500`.
+//!    `.ci/schemathesis` then checks the server's answers against the file.
 
 use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
