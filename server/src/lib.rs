@@ -124,7 +124,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestDecompressionLayer::new())
-        .layer(axum::middleware::map_response(encoding_refused))
+        .layer(axum::middleware::map_response(json_errors))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -185,22 +185,34 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// The request-decompression layer refuses a `Content-Encoding` it cannot
-/// decode with an empty `415`: answer that like every other error, keeping
-/// the layer's `Accept-Encoding` header.
-async fn encoding_refused(response: Response) -> Response {
-    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE
-        || response.headers().contains_key(CONTENT_TYPE)
-    {
-        return response;
+/// Answers the two refusals that come from below the handlers like every
+/// other error:
+///
+/// - the request-decompression layer refuses a `Content-Encoding` it cannot
+///   decode with an empty `415`; its `Accept-Encoding` header is kept;
+/// - axum's `Path` extractor refuses a path segment that is not UTF-8 once
+///   percent-decoded with a plain-text `400`, the only plain-text answer
+///   there is: such a segment names nothing, so it is `404 not_found`, as
+///   for an unknown id.
+async fn json_errors(response: Response) -> Response {
+    let content_type = response.headers().get(CONTENT_TYPE);
+    match response.status() {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE if content_type.is_none() => {
+            let mut answer = AppError::UnsupportedEncoding.into_response();
+            if let Some(accepted) = response.headers().get(ACCEPT_ENCODING) {
+                answer
+                    .headers_mut()
+                    .insert(ACCEPT_ENCODING, accepted.clone());
+            }
+            answer
+        }
+        StatusCode::BAD_REQUEST
+            if content_type.is_some_and(|t| t.as_bytes().starts_with(b"text/plain")) =>
+        {
+            AppError::NotFound.into_response()
+        }
+        _ => response,
     }
-    let mut answer = AppError::UnsupportedEncoding.into_response();
-    if let Some(accepted) = response.headers().get(ACCEPT_ENCODING) {
-        answer
-            .headers_mut()
-            .insert(ACCEPT_ENCODING, accepted.clone());
-    }
-    answer
 }
 
 /// A query string whose rejections are answered like every other error.

@@ -100,9 +100,9 @@ support answers `405` with code `method_not_allowed` and an `Allow` header
 naming the supported methods (response `MethodNotAllowed`). A request whose
 `Content-Encoding` is neither `gzip` nor `identity` answers `415` with code
 `unsupported_media_type` and an `Accept-Encoding` header naming the
-encodings the server decodes (response `UnsupportedEncoding`). One response
-comes from the HTTP layer instead: a plain-text `400 Bad Request` for a path
-segment that cannot be read. A query string that cannot
+encodings the server decodes (response `UnsupportedEncoding`). A path
+segment that is not UTF-8 once percent-decoded names nothing and answers
+`404 not_found` too. A query string that cannot
 be read (a required parameter missing, a value of the wrong type, a
 parameter given twice, or an unknown parameter where the endpoint says so)
 answers `400` with code `bad_query` (response `BadQuery`). Any endpoint may

@@ -446,6 +446,16 @@ async fn unknown_routes_and_methods_get_json_errors() {
         .unwrap();
     assert_eq!(response.status(), 404);
     assert_eq!(error_code(&response.bytes().await.unwrap()), "not_found");
+    // A path segment that is not UTF-8 names nothing either.
+    let response = env
+        .http
+        .get(env.server.url("/v1/cases/%FF"))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(error_code(&response.bytes().await.unwrap()), "not_found");
     let response = env
         .http
         .get(env.server.url("/v1/sync"))

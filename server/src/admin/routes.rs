@@ -760,7 +760,8 @@ async fn list_devices(
                 ("outsideArea" = (value = json!({"code": "forbidden",
                     "message": "org unit \"demo.t2.c1.g1\" is outside the area you administer"}))),
             )),
-        (status = 404, description = "The caller is an admin and no device has this id.",
+        (status = 404, description = "The caller is an admin and no device has this id, or \
+            (for anyone) the id is not UTF-8 once percent-decoded.",
             body = crate::openapi::NotFoundError,
             example = json!({"code": "not_found", "message": "device not found"})),
         (status = 405, response = crate::openapi::MethodNotAllowed),
