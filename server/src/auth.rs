@@ -288,34 +288,88 @@ fn token_hash(token: &str) -> String {
 }
 
 /// `POST /v1/auth/login`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login name.
     pub username: String,
     /// Password.
+    #[schema(format = Password)]
     pub password: String,
-    /// A name for this device, shown in the device list.
+    /// A name for this device, shown in the device list. Leading and
+    /// trailing whitespace is removed; what remains must be 1 to 100
+    /// characters (`422 invalid_field` otherwise).
     pub device_name: String,
 }
 
 /// What login and refresh return.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenResponse {
-    /// The user.
+    /// The user's id.
     pub user_id: String,
-    /// The device, new at login.
+    /// The device's id; a new one at every login.
+    #[schema(pattern = "^dev_[0-9a-f]{32}$")]
     pub device_id: String,
-    /// Present on login only: keep it safe, it stands for the device.
+    /// Present on login only. Stands for the device until it is revoked:
+    /// store it securely. 43 characters of unpadded base64url (32 random
+    /// bytes).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
     pub refresh_token: Option<String>,
-    /// Send as `Authorization: Bearer …`.
+    /// EdDSA-signed JWT; send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
     /// Always `Bearer`.
+    #[schema(schema_with = crate::openapi::bearer)]
     pub token_type: String,
     /// Seconds until the access token expires.
+    #[schema(minimum = 1)]
     pub expires_in: u64,
 }
+
+/// Sign in on a new device
+///
+/// Checks the username and password and registers a new device for the
+/// user. Returns the device id, a refresh token that stands for the device
+/// (returned only here: store it securely), and a short-lived access token.
+///
+/// `device_name` is checked before the credentials.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    request_body(content = LoginRequest, example = json!({
+        "username": "wang.fang",
+        "password": "correct horse battery staple",
+        "device_name": "Wang Fang's phone"
+    })),
+    responses(
+        (status = 200, description = "Signed in. `refresh_token` is present.", body = TokenResponse,
+            example = json!({
+                "user_id": "usr_3b9f0c2a7e41d85c6a1f0b2e",
+                "device_id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13",
+                "refresh_token": "q3Z0mJ5cR1uYt8vXwA2bC4dE6fG8hI0jK2lM4nO6pQs",
+                "access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSIsImtpZCI6IjFhMmIzYzRkNWU2ZjcwODEifQ.eyJzdWIiOiJ1c3JfM2I5ZjBjMmE3ZTQxZDg1YzZhMWYwYjJlIn0.c2lnbmF0dXJl",
+                "token_type": "Bearer",
+                "expires_in": 900
+            })),
+        (status = 400, response = crate::openapi::BadJson),
+        (status = 401, description = "Wrong username or password.",
+            body = crate::openapi::BadCredentialsError,
+            example = json!({"code": "bad_credentials", "message": "wrong username or password"})),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 409, description = "The new device could not be registered because its id or \
+            refresh-token hash is already taken (practically never happens; retry).",
+            body = crate::openapi::ConflictError,
+            example = json!({"code": "conflict", "message": "device exists already"})),
+        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 422, description = "A field value is not acceptable.",
+            body = crate::openapi::InvalidFieldError,
+            example = json!({"code": "invalid_field", "message": "device_name: must be 1 to 100 characters"})),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 
 async fn login(
     State(state): State<AppState>,
@@ -365,12 +419,51 @@ async fn login(
 }
 
 /// `POST /v1/auth/refresh`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The refresh token from login.
+    /// The refresh token returned by login.
     pub refresh_token: String,
 }
+
+/// Get a new access token
+///
+/// Exchanges the device's refresh token for a new access token. The refresh
+/// token is not rotated: it stays valid until the device is revoked, and the
+/// response does not contain one.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    operation_id = "refresh",
+    tag = "auth",
+    request_body(content = RefreshRequest, example = json!({
+        "refresh_token": "q3Z0mJ5cR1uYt8vXwA2bC4dE6fG8hI0jK2lM4nO6pQs"
+    })),
+    responses(
+        (status = 200, description = "A new access token. `refresh_token` is absent.",
+            body = TokenResponse,
+            example = json!({
+                "user_id": "usr_3b9f0c2a7e41d85c6a1f0b2e",
+                "device_id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13",
+                "access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSIsImtpZCI6IjFhMmIzYzRkNWU2ZjcwODEifQ.eyJzdWIiOiJ1c3JfM2I5ZjBjMmE3ZTQxZDg1YzZhMWYwYjJlIn0.c2lnbmF0dXJl",
+                "token_type": "Bearer",
+                "expires_in": 900
+            })),
+        (status = 400, response = crate::openapi::BadJson),
+        (status = 401, description = "- `unauthorized`: the refresh token is unknown, or its user \
+            no longer exists (message `unknown refresh token`). Sign in again.\n\
+            - `device_revoked`: the device was revoked. Do not retry.",
+            body = crate::openapi::UnauthorizedError,
+            examples(
+                ("unknown" = (value = json!({"code": "unauthorized", "message": "unknown refresh token"}))),
+                ("revoked" = (value = json!({"code": "device_revoked", "message": "this device has been revoked"}))),
+            )),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 
 async fn refresh(
     State(state): State<AppState>,
@@ -401,19 +494,57 @@ async fn refresh(
 }
 
 /// `GET /v1/me`: who the token stands for, as the policy sees them.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Me {
     /// User id.
     pub user_id: String,
     /// Device id.
     pub device_id: String,
     /// Role.
+    #[schema(value_type = Role)]
     pub role: String,
-    /// The org units the user is bound to.
+    /// The org units the user is bound to, sorted.
     pub org_units: Vec<String>,
-    /// Every org unit in their subtrees.
+    /// Every org unit in the subtrees of `org_units`, those units included,
+    /// sorted.
     pub area: Vec<String>,
 }
+
+/// Who the token stands for
+///
+/// The user and device behind the access token, with the user's role and
+/// org units as the server applies them now (a change since the token was
+/// issued counts at once). `area` lists every org unit in the subtrees of
+/// `org_units`, the units themselves included, sorted; it decides what the
+/// user sees only for roles that work over an area (every role but
+/// `mediator` and `department`).
+///
+/// A phone runs the same policy as the server before it commits a local
+/// edit, so that it never makes an edit the server refuses: build a
+/// `sync_core::policy::Principal` from `user_id`, `role` and `area` and pass
+/// it to `Replica::set_principal`. Role changes are not pushed to the phone;
+/// fetch this again at each app start and after a sync that dropped
+/// documents or answered `forbidden`.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    operation_id = "me",
+    tag = "account",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The user as the policy sees them.", body = Me,
+            example = json!({
+                "user_id": "usr_3b9f0c2a7e41d85c6a1f0b2e",
+                "device_id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13",
+                "role": "community_staff",
+                "org_units": ["demo.t1.c1"],
+                "area": ["demo.t1.c1", "demo.t1.c1.g1", "demo.t1.c1.g2"]
+            })),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 
 async fn me(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Me>, AppError> {
     let mut area = state.storage.area(&auth.user_id).await?;
@@ -427,6 +558,31 @@ async fn me(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Me>,
     }))
 }
 
+/// Token-verification keys
+///
+/// The Ed25519 public keys (JWK Set, RFC 7517 / RFC 8037) that verify access
+/// tokens. Every key not yet retired is listed, newest first; the newest one
+/// signs. Select the key by the token header's `kid`. A key added with
+/// `gridsync admin rotate-key` is listed, and signs, at an instance once that
+/// instance has loaded it: at its next start, or as soon as it is handed a
+/// token signed with a key it does not know yet, when it reloads the keys
+/// from the database (at most once every five seconds). Tokens signed with an
+/// older key stay valid.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    operation_id = "jwks",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The key set.", body = crate::openapi::Jwks,
+            example = json!({"keys": [{
+                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                "kid": "1a2b3c4d5e6f7081",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+            }]})),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+    ),
+)]
 async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.keys.current().jwks.clone())
 }
@@ -445,3 +601,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me", get(me))
         .route("/.well-known/jwks.json", get(jwks))
 }
+
+/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(login, refresh, me, jwks))]
+pub struct Api;

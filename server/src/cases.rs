@@ -37,20 +37,27 @@ pub fn router() -> Router<AppState> {
         .route("/v1/stats/cases", get(stats))
 }
 
+/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(overdue, show, add_event, stats))]
+pub struct Api;
+
 /// A case as the desk sees it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaseView {
-    /// Record id.
+    /// The case's record id.
+    #[schema(pattern = "^cs_[0-9a-f]{32}$")]
     pub id: String,
     /// One-line summary.
     pub title: String,
     /// Category, as stored.
+    #[schema(value_type = sync_core::records::CaseCategory)]
     pub category: String,
-    /// The org unit it belongs to.
+    /// The org unit the case belongs to.
     pub org_unit: String,
     /// Derived state.
     pub state: CaseState,
-    /// Whether it is overdue now.
+    /// Whether the case is open and past `state.due` now.
     pub overdue: bool,
 }
 
@@ -95,6 +102,52 @@ async fn readable_case(state: &AppState, writer: &Writer, id: &str) -> Result<Ca
     visible_case(writer, &doc::load(&snapshot).map_err(AppError::internal)?)
 }
 
+/// A case and its workflow state
+///
+/// The case's summary and its state, folded from its events through the
+/// workflow state machine (`workflow.md`): status, level, triage class,
+/// assignee, resolution, due time, supervision, and every event in fold
+/// order, each marked applied or not (with the reason). Phones fold the same
+/// events to the same state; due times and `overdue` follow the server's
+/// configured deadlines.
+///
+/// A case the user may not see answers `404`, as if it did not exist; so
+/// does an id that is not a case id.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}",
+    operation_id = "showCase",
+    tag = "cases",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, pattern = "^cs_[0-9a-f]{32}$",
+        description = "Case record id: `cs_` and 32 hexadecimal digits. Any other id answers `404`.")),
+    responses(
+        (status = 200, description = "The case.", body = CaseView, example = json!({
+            "id": "cs_91d04b7e2a6f4c8d9e1f3a5b7c9d0e2f",
+            "title": "邻里噪音纠纷",
+            "category": "Neighbour",
+            "org_unit": "demo.t1.c1.g1",
+            "state": {
+                "status": "triaged", "level": "grid", "class": "small", "assignee": null,
+                "result": null, "resolved_level": null, "reported_at": 1732406400000_i64,
+                "resolved_at": null, "due": 1733014800000_i64, "supervised": false,
+                "events": [
+                    {"id": "ev_1935b77d4000000_dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13",
+                     "kind": "report", "applied": true},
+                    {"id": "ev_1935baec2800000_dev_2a3b4c5d6e7f80918a2b3c4d5e6f7081",
+                     "kind": "accept", "applied": true},
+                    {"id": "ev_1935be5b1000000_dev_2a3b4c5d6e7f80918a2b3c4d5e6f7081",
+                     "kind": "classify", "applied": true}
+                ]
+            },
+            "overdue": false
+        })),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::CaseNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -105,17 +158,106 @@ async fn show(
     Ok(Json(view(&id, &case, &state, now_ms())))
 }
 
-/// `POST /v1/cases/{id}/events`
-#[derive(Debug, Deserialize)]
+/// `POST /v1/cases/{id}/events`: a desk action on a case.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
-    /// The event kind, e.g. `accept`, `assign`, `resolve`.
+    /// The event kind, e.g. `accept`, `assign`, `resolve` (see
+    /// [`desk_event_kinds`]).
+    #[schema(schema_with = desk_event_kinds)]
     pub kind: String,
-    /// Its details, e.g. `{"to": "usr_…"}` for `assign`.
+    /// The event's details, strings only, e.g. `{"class": "small"}` for
+    /// `classify`, `{"to": "usr_…"}` for `assign`, `{"result": "mediated"}`
+    /// for `resolve`. Absent: no details.
     #[serde(default)]
     pub data: BTreeMap<String, String>,
 }
 
+/// The event kinds a desk may record: every kind but `report`.
+fn desk_event_kinds() -> utoipa::openapi::ObjectBuilder {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(EVENT_KINDS.iter().copied().filter(|k| *k != "report")))
+        .description(Some(
+            "The event kind. `report` is refused (`422`): cases are reported from phones. \
+             Who may record which kind: `permissions.md`; when each applies and what `data` \
+             it needs: `workflow.md`.",
+        ))
+}
+
+/// Act on a case at the desk
+///
+/// Records one workflow event on the case (accept, classify, assign,
+/// escalate, resolve, supervise, …) for staff working without a phone. The
+/// event is written as a phone's would be: appended to the case document in
+/// the caller's name, with their device and role, a hybrid logical clock
+/// later than every event already in the case, and `data` as given, then
+/// merged through the same policy and storage path as a sync round. Phones
+/// holding the case receive it at their next sync; connected devices are
+/// notified.
+///
+/// Online, an event that would not apply is refused at once rather than kept
+/// and marked: `409 not_applicable` when the event does not apply to the
+/// case as it stands (wrong status, `data` missing or not acceptable, such
+/// as `classify` without `data.class`, `return` by someone other than the
+/// assignee, `supervise` on a case that is not overdue, `escalate` at the
+/// county). Which statuses each event applies in, and what data it needs, is
+/// in `workflow.md`.
+///
+/// Which role may record which event kind is in `permissions.md`:
+/// `supervise`, for example, is recorded by community staff, centre staff
+/// and admins. Handing a case on (`assign` to someone else, `return`,
+/// `escalate`) may take it out of the caller's sight; the response still
+/// shows it, but later requests for it answer `404`.
+///
+/// Checks, in order: the body (`400 bad_json`, `413`), `kind` is a known
+/// event kind other than `report` (`422`), the caller's role may record it
+/// (`403`), the case exists and the caller may see it (`404`), the event
+/// applies (`409`).
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/events",
+    operation_id = "addCaseEvent",
+    tag = "cases",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, pattern = "^cs_[0-9a-f]{32}$",
+        description = "Case record id: `cs_` and 32 hexadecimal digits. Any other id answers `404`.")),
+    request_body(content = NewEvent, examples(
+        ("assign" = (value = json!({"kind": "assign", "data": {"to": "usr_5d0e8a1c9b2f4e6a7c3d1b0f"}}))),
+        ("resolve" = (value = json!({"kind": "resolve", "data": {"result": "mediated"}}))),
+        ("supervise" = (value = json!({"kind": "supervise", "data": {"note": "请加快办理"}}))),
+    )),
+    responses(
+        (status = 200, description = "The event was recorded and applied. The case as it stands \
+            now, the new event last in `state.events`.", body = CaseView),
+        (status = 400, response = crate::openapi::BadJson),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, description = "The caller's role may not record events of this kind.",
+            body = crate::openapi::ForbiddenError,
+            example = json!({"code": "forbidden", "message": "a grid_worker may not record \"assign\" events"})),
+        (status = 404, response = crate::openapi::CaseNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 409, description = "The event does not apply to the case as it stands; nothing \
+            was recorded. The message is the reason the workflow gives.",
+            body = crate::openapi::NotApplicableError,
+            examples(
+                ("status" = (value = json!({"code": "not_applicable",
+                    "message": "\"close\" does not apply to a triaged case"}))),
+                ("data" = (value = json!({"code": "not_applicable", "message": "classify needs data.class"}))),
+                ("notOverdue" = (value = json!({"code": "not_applicable",
+                    "message": "supervision is raised on overdue cases only"}))),
+                ("notAssignee" = (value = json!({"code": "not_applicable",
+                    "message": "only the assignee returns a case"}))),
+            )),
+        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 422, description = "`kind` is not a known event kind, or is `report` (cases are \
+            reported from phones).",
+            body = crate::openapi::InvalidFieldError,
+            example = json!({"code": "invalid_field", "message": "kind: must be one of report, accept, classify, assign, escalate, return, mediate, resolve, reopen, follow_up, close, comment, supervise, except report"})),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn add_event(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -170,19 +312,55 @@ async fn add_event(
 
 /// `?org_unit=…` (default: all the caller may see, from their first unit)
 /// and, for figures, `from` / `to` in milliseconds since the Unix epoch.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
-    /// The org unit whose subtree to look at.
+    /// The org unit whose subtree to look at (the unit itself included).
+    /// Required (`400 bad_query` when missing); unknown units answer `404`.
     pub org_unit: String,
-    /// Cases reported at or after this time.
+    /// Only cases reported at or after this time (milliseconds since the
+    /// Unix epoch).
     pub from: Option<i64>,
-    /// Cases reported before this time.
+    /// Only cases reported before this time (milliseconds since the Unix
+    /// epoch).
     pub to: Option<i64>,
 }
 
-/// `GET /v1/cases/overdue?org_unit=…`: open cases past their due time, most
-/// overdue first: what supervision (督办) chases.
+/// Overdue cases (for supervision)
+///
+/// `GET /v1/cases/overdue?org_unit=…`: the open cases under an org unit
+/// (its whole subtree) that are past their due time now, most overdue first
+/// (by `state.due`, then id): what supervision (督办) chases. A case is due
+/// `accept_ms` after it was reported or escalated until it is accepted, then
+/// within the resolution limit of its level or category (`workflow.md`,
+/// "Deadlines"); resolving it takes it off the list.
+///
+/// Any signed-in user may ask; the list holds only the cases the user may
+/// see (`permissions.md`): for an org unit outside the user's area, only the
+/// cases there that they reported or that are assigned to them.
+///
+/// Checks, in order: the query string (`400 bad_query`: `org_unit` missing,
+/// `from` or `to` not an integer, or any other parameter), the org unit
+/// exists (`404`). `from` and `to` narrow the list to cases reported in that
+/// period. `GET /v1/cases?overdue=true` pages through the same cases as list
+/// rows.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/overdue",
+    operation_id = "overdueCases",
+    tag = "cases",
+    security(("bearerAuth" = [])),
+    params(Scope),
+    responses(
+        (status = 200, description = "Overdue cases, most overdue first.", body = Vec<CaseView>),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::OrgUnitNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn overdue(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -232,30 +410,82 @@ async fn overdue(
     Ok(Json(out))
 }
 
-/// Case figures for an org unit's subtree and period.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// Case figures for an org unit's subtree and period: figures over the
+/// cases the user may see under an org unit, reported in the period. Maps
+/// list only the keys that occur.
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaseStats {
     /// Cases reported in the period.
     pub total: usize,
-    /// By category.
+    /// Cases per category (`CaseCategory` names).
     pub by_category: BTreeMap<String, usize>,
-    /// By triage class (`big`, `small`, `private`, `unclassified`).
+    /// Cases per triage class (`big`, `small`, `private`, and
+    /// `unclassified` for cases with no class).
     pub by_class: BTreeMap<String, usize>,
-    /// By status.
+    /// Cases per status (`CaseStatus` names).
     pub by_status: BTreeMap<String, usize>,
-    /// Resolved cases by the level they were resolved at.
+    /// Cases resolved, followed up or closed, per level they were resolved
+    /// at (`CaseLevel` names).
     pub resolved_by_level: BTreeMap<String, usize>,
-    /// Resolved, followed up or closed, over all.
+    /// Cases resolved, followed up or closed, over `total`; `null` when
+    /// `total` is 0.
+    #[schema(minimum = 0, maximum = 1)]
     pub handling_rate: Option<f64>,
-    /// Mediated over mediated-or-referred resolutions.
+    /// Resolutions `mediated` over resolutions `mediated` or `referred`
+    /// (`withdrawn` not counted); `null` when there are none.
+    #[schema(minimum = 0, maximum = 1)]
     pub mediation_success_rate: Option<f64>,
-    /// Median time from report to resolution, in milliseconds.
+    /// The median time from report to resolution of the cases resolved,
+    /// followed up or closed, in milliseconds (for an even count, the
+    /// greater of the two middle values); `null` when there are none.
     pub median_time_to_resolve_ms: Option<i64>,
-    /// Open cases past their due time now.
+    /// Of these cases, the open ones past their due time now.
     pub overdue: usize,
 }
 
-/// `GET /v1/stats/cases?org_unit=…&from=…&to=…`
+/// Case figures for an org unit and period
+///
+/// `GET /v1/stats/cases?org_unit=…&from=…&to=…`: figures over the cases
+/// under an org unit (its whole subtree) reported in a period, folded from
+/// their events: how many, by category, triage class, status and resolution
+/// level, the handling and mediation success rates, the median time to
+/// resolution, and how many are overdue now. A case counts in the period by
+/// the clock of its `report` event: at or after `from`, before `to`; either
+/// bound may be left out.
+///
+/// Any signed-in user may ask; the figures cover only the cases the user
+/// may see (`permissions.md`).
+///
+/// Checks, in order: the query string (`400 bad_query`: `org_unit` missing,
+/// `from` or `to` not an integer, or any other parameter), the org unit
+/// exists (`404`).
+#[utoipa::path(
+    get,
+    path = "/v1/stats/cases",
+    operation_id = "caseStats",
+    tag = "cases",
+    security(("bearerAuth" = [])),
+    params(Scope),
+    responses(
+        (status = 200, description = "The figures.", body = CaseStats, example = json!({
+            "total": 40,
+            "by_category": {"Neighbour": 22, "Family": 9, "Hazard": 5, "Other": 4},
+            "by_class": {"small": 25, "big": 6, "private": 3, "unclassified": 6},
+            "by_status": {"reported": 4, "accepted": 2, "triaged": 3, "assigned": 5,
+                "resolved": 10, "followed_up": 6, "closed": 10},
+            "resolved_by_level": {"grid": 18, "community": 6, "township": 2},
+            "handling_rate": 0.65,
+            "mediation_success_rate": 0.8,
+            "median_time_to_resolve_ms": 259200000,
+            "overdue": 3
+        })),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::OrgUnitNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn stats(
     State(state): State<AppState>,
     auth: AuthDevice,

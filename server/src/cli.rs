@@ -1,5 +1,5 @@
-//! The `gridsync` command line: `serve`, and `admin` tasks that act on the
-//! database directly.
+//! The `gridsync` command line: `serve`, `admin` tasks that act on the
+//! database directly, and `openapi`, which prints the API description.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -34,6 +34,9 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Print the OpenAPI 3.1 description of the HTTP API (YAML), as
+    /// generated from the code: what `api-spec/openapi.yaml` holds.
+    Openapi,
     /// Administrative tasks on the database.
     Admin {
         #[command(flatten)]
@@ -204,6 +207,7 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
             crate::serve(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
         }
+        Command::Openapi => print!("{}", crate::openapi::yaml()),
         Command::Admin { common, task } => {
             let config = common.config(None)?;
             init_tracing(config.log_format);

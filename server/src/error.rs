@@ -45,6 +45,9 @@ pub enum AppError {
     /// A body of the wrong media type.
     #[error("expected a body of type {0}")]
     UnsupportedMediaType(&'static str),
+    /// A body in a `Content-Encoding` the server does not decode.
+    #[error("the body's Content-Encoding is not supported: send gzip or identity")]
+    UnsupportedEncoding,
     /// A body over the configured limit.
     #[error("the request body is larger than this server accepts")]
     TooLarge,
@@ -77,36 +80,106 @@ impl AppError {
         AppError::Internal(e.into())
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The status and code this error is answered with.
+    pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            AppError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
-            AppError::DeviceRevoked => (StatusCode::UNAUTHORIZED, "device_revoked"),
-            AppError::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
-            AppError::BadQuery(_) => (StatusCode::BAD_REQUEST, "bad_query"),
-            AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-            AppError::BadSyncMessage(_) => (StatusCode::BAD_REQUEST, "bad_sync_message"),
-            AppError::UnsupportedVersion(_) => (StatusCode::BAD_REQUEST, "unsupported_version"),
-            AppError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            AppError::BadCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::BadCredentials),
+            AppError::DeviceRevoked => (StatusCode::UNAUTHORIZED, ErrorCode::DeviceRevoked),
+            AppError::BadJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadJson),
+            AppError::BadQuery(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadQuery),
+            AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField),
+            AppError::BadSyncMessage(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadSyncMessage),
+            AppError::UnsupportedVersion(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::UnsupportedVersion)
             }
-            AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            AppError::Refused(_) => (StatusCode::CONFLICT, "not_applicable"),
-            AppError::NotFound | AppError::Missing(_) => (StatusCode::NOT_FOUND, "not_found"),
-            AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            AppError::UnsupportedMediaType(_) | AppError::UnsupportedEncoding => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+            ),
+            AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BodyTooLarge),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            AppError::Refused(_) => (StatusCode::CONFLICT, ErrorCode::NotApplicable),
+            AppError::NotFound | AppError::Missing(_) => {
+                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
+            }
+            AppError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
+            }
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 }
 
-/// The JSON body of every error response.
-#[derive(Debug, Serialize)]
+/// Stable machine-readable code of an error answer. Status per code:
+///
+/// | code | status |
+/// |---|---|
+/// | `bad_json` | 400 |
+/// | `bad_query` | 400 |
+/// | `bad_sync_message` | 400 |
+/// | `unsupported_version` | 400 |
+/// | `unauthorized` | 401 |
+/// | `bad_credentials` | 401 |
+/// | `device_revoked` | 401 |
+/// | `forbidden` | 403 |
+/// | `not_found` | 404 |
+/// | `method_not_allowed` | 405 |
+/// | `conflict` | 409 |
+/// | `not_applicable` | 409 |
+/// | `body_too_large` | 413 |
+/// | `unsupported_media_type` | 415 |
+/// | `invalid_field` | 422 |
+/// | `internal` | 500 |
+/// | `database_unavailable` | 503 (`/healthz` only) |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not acceptable JSON for the endpoint.
+    BadJson,
+    /// The query string cannot be read.
+    BadQuery,
+    /// The body is not a sync message.
+    BadSyncMessage,
+    /// A sync message of a protocol version this server does not speak.
+    UnsupportedVersion,
+    /// No credentials, or credentials that do not hold.
+    Unauthorized,
+    /// Username or password wrong.
+    BadCredentials,
+    /// The device was revoked.
+    DeviceRevoked,
+    /// Authenticated, but not allowed.
+    Forbidden,
+    /// No such route or resource.
+    NotFound,
+    /// The route exists, but not for this method.
+    MethodNotAllowed,
+    /// Something with that name exists already.
+    Conflict,
+    /// An action that does not apply to the record as it stands.
+    NotApplicable,
+    /// A body over the configured limit.
+    BodyTooLarge,
+    /// A body of the wrong media type or `Content-Encoding`.
+    UnsupportedMediaType,
+    /// A field value that is not acceptable.
+    InvalidField,
+    /// Our fault; the cause is logged.
+    Internal,
+    /// The database does not answer (`GET /healthz` only).
+    DatabaseUnavailable,
+}
+
+/// The JSON body of every error response the server produces. `code` is
+/// stable and machine-readable; `message` is for people and may change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody {
     /// Stable machine-readable code.
-    pub code: &'static str,
-    /// For people.
+    pub code: ErrorCode,
+    /// What went wrong, for people. Not stable; do not parse.
     pub message: String,
 }
 

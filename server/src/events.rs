@@ -102,9 +102,51 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events", get(events))
 }
 
-/// `GET /v1/events`: first a `ready` event, then a `changed` event with the
-/// feed position (`{"seq": n}`) whenever documents changed. The stream ends
-/// when the device is revoked.
+/// The OpenAPI description of [`router`]'s route (see [`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(events))]
+pub struct Api;
+
+/// Change notifications
+///
+/// `GET /v1/events`: a Server-Sent Events stream that tells the device when
+/// documents changed, so that it runs a sync round at once instead of on its
+/// next timer. See `sync-protocol.md` §14.
+///
+/// - First, once: event `ready` with data `{}`.
+/// - Then, whenever a sync round through any server instance stored
+///   changes: event `changed` with data `{"seq": n}` (schema
+///   `ChangedEvent`), where `n` is the position the server's feed reached
+///   (no interpretation needed). One event may stand for several changes,
+///   and the device's own rounds are announced too.
+/// - A comment line (`:`) after 20 seconds without traffic, to keep the
+///   connection open.
+///
+/// Events carry no `id`; nothing is replayed on reconnection, so run a sync
+/// round on `ready` as well as on `changed`. Every change on the server is
+/// announced to every connected device, including changes to documents
+/// outside the device's scope (the round it triggers may bring nothing);
+/// changes of a user's role or org units are not announced. The stream ends
+/// when the device is revoked (at the next change after revocation). The
+/// response is never compressed.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    operation_id = "events",
+    tag = "sync",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The event stream. It stays open until the device is \
+            revoked or the connection closes. Events `ready` (data `{}`) and `changed` (data a \
+            JSON `ChangedEvent`), and keep-alive comments.",
+            body = String, content_type = "text/event-stream",
+            headers(("Cache-Control" = String, description = "Always `no-cache`.")),
+            example = json!("event: ready\ndata: {}\n\nevent: changed\ndata: {\"seq\":1842}\n\n:\n\n")),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn events(
     State(state): State<AppState>,
     auth: AuthDevice,

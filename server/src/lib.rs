@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::header::{ACCEPT_ENCODING, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
@@ -30,6 +31,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod openapi;
 pub mod projection;
 pub mod query;
 pub mod storage;
@@ -128,6 +130,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::map_response(json_errors))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -145,7 +148,27 @@ pub async fn serve(
         .await
 }
 
-/// `GET /healthz`: 200 when the database answers.
+/// Health check
+///
+/// 200 when the database answers, 503 otherwise. Needs no authentication.
+/// Suitable as a load balancer's health check.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "The server and its database are up.",
+            body = openapi::HealthOk,
+            example = json!({"status": "ok", "documents": 1284})),
+        (status = 405, response = openapi::MethodNotAllowed),
+        (status = 503, description = "The database does not answer. The body is an `Error` \
+            with code `database_unavailable`, plus `status: unavailable`.",
+            body = openapi::HealthUnavailable,
+            example = json!({"status": "unavailable", "code": "database_unavailable",
+                "message": "the database does not answer"})),
+    ),
+)]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.storage.document_count().await {
         Ok(documents) => (
@@ -165,6 +188,36 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             )
                 .into_response()
         }
+    }
+}
+
+/// Answers the two refusals that come from below the handlers like every
+/// other error:
+///
+/// - the request-decompression layer refuses a `Content-Encoding` it cannot
+///   decode with an empty `415`; its `Accept-Encoding` header is kept;
+/// - axum's `Path` extractor refuses a path segment that is not UTF-8 once
+///   percent-decoded with a plain-text `400`, the only plain-text answer
+///   there is: such a segment names nothing, so it is `404 not_found`, as
+///   for an unknown id.
+async fn json_errors(response: Response) -> Response {
+    let content_type = response.headers().get(CONTENT_TYPE);
+    match response.status() {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE if content_type.is_none() => {
+            let mut answer = AppError::UnsupportedEncoding.into_response();
+            if let Some(accepted) = response.headers().get(ACCEPT_ENCODING) {
+                answer
+                    .headers_mut()
+                    .insert(ACCEPT_ENCODING, accepted.clone());
+            }
+            answer
+        }
+        StatusCode::BAD_REQUEST
+            if content_type.is_some_and(|t| t.as_bytes().starts_with(b"text/plain")) =>
+        {
+            AppError::NotFound.into_response()
+        }
+        _ => response,
     }
 }
 

@@ -342,8 +342,10 @@ fn check_record_ref(field: &str, value: &str, kind: RecordKind) -> Result<(), Va
     }
 }
 
-/// The categories of case named in the field reports.
+/// The categories of case named in the field reports. The API names them
+/// as stored in the case record: the variant name, not snake_case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hydrate, Reconcile)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum CaseCategory {
     /// 劳动争议
     Labour,

@@ -16,8 +16,21 @@ use serde::{Deserialize, Serialize};
 use crate::policy::Role;
 use crate::records::{Case, CaseCategory, CaseEvent};
 
-/// Where a case stands.
+/// Where a case stands (`workflow.md`). Open statuses: `reported`,
+/// `accepted`, `triaged`, `assigned`, `handling`.
+///
+/// | status | |
+/// |---|---|
+/// | `reported` | 上报: reported (or escalated), waiting to be accepted |
+/// | `accepted` | 受理: accepted at its current level, waiting for triage |
+/// | `triaged` | 分流: classified as a big, small or private matter |
+/// | `assigned` | 交办: assigned to a mediator, department or community |
+/// | `handling` | 处置/调解: being handled |
+/// | `resolved` | 办结: resolved |
+/// | `followed_up` | 回访: followed up with the people concerned |
+/// | `closed` | closed |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = CaseStatus))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// 上报: reported, waiting to be accepted.
@@ -72,7 +85,10 @@ impl Status {
 }
 
 /// The levels a case may be handled at: 小事不出村、大事不出镇、矛盾不上交.
+/// `grid` (网格), `community` (村/社区), `township` (乡镇/街道), `county`
+/// (县/区). A case starts at `grid` and climbs one level per `escalate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = CaseLevel))]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// 网格
@@ -114,40 +130,64 @@ impl Level {
     }
 }
 
-/// The outcome of one event in the fold.
+/// The outcome of one event in the fold: one event of a case, as the fold
+/// saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct EventOutcome {
     /// The event id.
     pub id: String,
-    /// The event kind.
+    /// The event kind (`report`, `accept`, `classify`, `assign`, `return`,
+    /// `escalate`, `mediate`, `resolve`, `follow_up`, `reopen`, `close`,
+    /// `comment`, `supervise`; an event recorded by another client may carry
+    /// any string).
     pub kind: String,
-    /// Whether it changed the case.
+    /// Whether it changed the case. An event that does not apply at its
+    /// place in the fold order, or whose recorded role may not record it, is
+    /// kept and marked `false`.
     pub applied: bool,
-    /// Why not, when it did not.
+    /// Why it did not apply. Present only when `applied` is `false`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// A case's derived state.
+/// A case's derived state, folded from its events in the order of their
+/// hybrid logical clock, then device, then id (`workflow.md`). Times are
+/// milliseconds since the Unix epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct CaseState {
     /// Where the case stands.
     pub status: Status,
     /// The level handling it.
     pub level: Level,
-    /// `big`, `small` or `private` (三事分流), once triaged.
+    /// `big`, `small` or `private` (三事分流), once triaged; `null` before,
+    /// and again after an escalation.
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub class: Option<String>,
-    /// Who handles it now (user id), once assigned.
+    /// Who handles it now (user id), from the last `assign` that applied;
+    /// `null` before, and after a `return` or `escalate`.
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub assignee: Option<String>,
-    /// How it was resolved: `mediated`, `referred` or `withdrawn`.
+    /// How it was resolved: `mediated`, `referred` or `withdrawn`; `null`
+    /// while unresolved and after a `reopen`.
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub result: Option<String>,
-    /// The level it was resolved at.
+    /// The level it was resolved at; `null` while unresolved and after a
+    /// `reopen`.
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub resolved_level: Option<Level>,
-    /// When it was reported (clock of the report event, milliseconds).
+    /// When it was reported: the clock of the `report` event (the case's
+    /// `reported_at` when that event carries no clock).
     pub reported_at: i64,
-    /// When it was (last) resolved.
+    /// When it was (last) resolved; `null` while unresolved and after a
+    /// `reopen`.
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub resolved_at: Option<i64>,
-    /// When the current step is due, while the case is open.
+    /// When the current step is due, while the case is open: acceptance
+    /// while `reported`, resolution after that. `null` once resolved,
+    /// followed up or closed.
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub due: Option<i64>,
     /// Whether supervision (督办) has been raised.
     pub supervised: bool,

@@ -317,6 +317,24 @@ async fn malformed_bodies_are_refused_and_store_nothing() {
         "body_too_large"
     );
 
+    // An encoding the server does not decode is refused like any error.
+    let response = env
+        .http
+        .post(env.server.url("/v1/sync"))
+        .bearer_auth(&env.token)
+        .header("content-type", CONTENT_TYPE)
+        .header("content-encoding", "br")
+        .body(valid_request().encode())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    assert!(response.headers().contains_key("accept-encoding"));
+    assert_eq!(
+        error_code(&response.bytes().await.unwrap()),
+        "unsupported_media_type"
+    );
+
     assert_eq!(env.server.count("changes").await, 0);
     assert_eq!(env.server.count("documents").await, 0);
     let health = env
@@ -423,6 +441,16 @@ async fn unknown_routes_and_methods_get_json_errors() {
     let response = env
         .http
         .get(env.server.url("/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(error_code(&response.bytes().await.unwrap()), "not_found");
+    // A path segment that is not UTF-8 names nothing either.
+    let response = env
+        .http
+        .get(env.server.url("/v1/cases/%FF"))
+        .bearer_auth(&env.token)
         .send()
         .await
         .unwrap();

@@ -5,7 +5,7 @@
 
 mod routes;
 
-pub use routes::{DeviceView, router};
+pub use routes::{Api, DeviceView, router};
 
 use std::collections::HashSet;
 
@@ -134,15 +134,38 @@ async fn audit(
 
 const UNIT_KINDS: [&str; 4] = ["county", "township", "community", "grid"];
 
+/// The level of an org unit, for the API's schema: one of [`UNIT_KINDS`].
+/// The server does not enforce an order of levels in the tree.
+pub struct OrgUnitKind;
+
+impl utoipa::PartialSchema for OrgUnitKind {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(UNIT_KINDS))
+            .description(Some(
+                "The level of an org unit. The server does not enforce an order of levels \
+                 in the tree.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for OrgUnitKind {}
+
 /// A new org unit.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrgUnit {
-    /// Id: 1 to 64 of `a-z 0-9 . -`.
+    /// Id: 1 to 64 of `a-z 0-9 . -` (`422` otherwise). Records name their
+    /// org unit by this id; it never changes.
+    #[schema(pattern = "^[a-z0-9.-]{1,64}$")]
     pub id: String,
-    /// Parent id; none for a root.
+    /// The parent's id; absent or `null` for a root (which only the command
+    /// line creates).
     pub parent: Option<String>,
     /// `county`, `township`, `community` or `grid`.
+    #[schema(value_type = OrgUnitKind)]
     pub kind: String,
     /// Name shown to people.
     pub name: String,
@@ -247,33 +270,39 @@ pub async fn move_org_unit(
 }
 
 /// A new user.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    /// Login name.
+    /// Login name, unique. Leading and trailing whitespace is removed; what
+    /// remains must be 1 to 64 characters.
     pub username: String,
-    /// Name shown to people; the username when absent.
+    /// Name shown to people; the username when absent or `null`.
     pub display_name: Option<String>,
     /// At least 8 characters.
+    #[schema(format = Password)]
     pub password: String,
     /// Role name.
+    #[schema(value_type = sync_core::policy::Role)]
     pub role: String,
-    /// The org units the user is bound to.
+    /// The org units the user is bound to; each must exist. At least one,
+    /// except for `mediator` and `department`.
     pub org_units: Vec<String>,
 }
 
 /// A user as the API shows one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
-    /// Id.
+    /// User id, `usr_` and 24 hexadecimal digits.
     pub id: String,
     /// Login name.
     pub username: String,
     /// Name shown to people.
     pub display_name: String,
     /// Role.
+    #[schema(value_type = sync_core::policy::Role)]
     pub role: String,
-    /// Bound org units.
+    /// The org units the user is bound to.
     pub org_units: Vec<String>,
 }
 
@@ -359,12 +388,14 @@ pub async fn create_user(
 }
 
 /// A role assignment.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleAssignment {
     /// Role name.
+    #[schema(value_type = sync_core::policy::Role)]
     pub role: String,
-    /// The org units the user is bound to.
+    /// The user's new org units, replacing the old ones; each must exist. At
+    /// least one, except for `mediator` and `department`.
     pub org_units: Vec<String>,
 }
 

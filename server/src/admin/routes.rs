@@ -34,6 +34,49 @@ pub fn router() -> Router<AppState> {
         .route("/v1/devices/{id}/revoke", post(post_revoke))
 }
 
+/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_devices,
+    post_revoke,
+    list_units,
+    post_unit,
+    post_move_unit,
+    list_users,
+    post_user,
+    put_role,
+    put_password,
+    list_audit,
+    list_quarantine,
+    post_approve,
+    post_discard,
+))]
+pub struct Api;
+
+/// List org units
+///
+/// The org units of the admin's area, ordered by path (each unit before the
+/// units below it).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/org-units",
+    operation_id = "listOrgUnits",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The org units of the admin's area.", body = Vec<OrgUnitRow>,
+            example = json!([
+                {"id": "demo", "parent_id": null, "kind": "county", "name": "示范县",
+                 "path": "/demo/", "created_at": 1732406400000_i64},
+                {"id": "demo.t1", "parent_id": "demo", "kind": "township", "name": "城关街道",
+                 "path": "/demo/demo.t1/", "created_at": 1732406400000_i64}
+            ])),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn list_units(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -44,6 +87,57 @@ async fn list_units(
     Ok(Json(units))
 }
 
+/// Create an org unit
+///
+/// Adds a unit to the tree, below `parent`, which must lie in the admin's
+/// area. Root org units (no `parent`) are created only with `gridsync admin
+/// create-org-unit` on the command line. Checks, in order: `id` (`422`),
+/// `kind` (`422`), `parent` is given (`403`), `parent` lies in the admin's
+/// area (`403`; an unknown parent does not), the id is free (`409`).
+/// Recorded in the audit log (`create_org_unit`).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/org-units",
+    operation_id = "createOrgUnit",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    request_body(content = NewOrgUnit, example = json!({
+        "id": "demo.t1.c1.g3", "parent": "demo.t1.c1", "kind": "grid", "name": "第1社区第3网格"
+    })),
+    responses(
+        (status = 200, description = "The new org unit.", body = OrgUnitRow,
+            example = json!({"id": "demo.t1.c1.g3", "parent_id": "demo.t1.c1", "kind": "grid",
+                "name": "第1社区第3网格", "path": "/demo/demo.t1/demo.t1.c1/demo.t1.c1.g3/",
+                "created_at": 1732406400000_i64})),
+        (status = 400, response = crate::openapi::BadJson),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, description = "The user is not an admin, `parent` is absent or `null` \
+            (a root), or `parent` is not an org unit of the admin's area (unknown units included).",
+            body = crate::openapi::ForbiddenError,
+            examples(
+                ("notAdmin" = (value = json!({"code": "forbidden", "message": "this needs the admin role"}))),
+                ("root" = (value = json!({"code": "forbidden",
+                    "message": "root org units are created on the command line"}))),
+                ("outsideArea" = (value = json!({"code": "forbidden",
+                    "message": "org unit \"demo.t2\" is outside the area you administer"}))),
+            )),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 409, description = "An org unit with this id exists already.",
+            body = crate::openapi::ConflictError,
+            example = json!({"code": "conflict", "message": "org unit exists already"})),
+        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 422, description = "`id` or `kind` is not acceptable.",
+            body = crate::openapi::InvalidFieldError,
+            examples(
+                ("id" = (value = json!({"code": "invalid_field",
+                    "message": "id: must be 1 to 64 of a-z, 0-9, '.', '-'"}))),
+                ("kind" = (value = json!({"code": "invalid_field",
+                    "message": "kind: must be one of county, township, community, grid"}))),
+            )),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn post_unit(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -56,12 +150,56 @@ async fn post_unit(
 }
 
 /// `POST /v1/admin/org-units/{id}/move`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = MoveOrgUnit)]
 #[serde(deny_unknown_fields)]
 struct MoveUnit {
+    /// The id of the new parent.
     parent: String,
 }
 
+/// Move an org unit
+///
+/// Moves the unit, with everything below it, under another parent. The
+/// records keep their org units; what moves is who sees them. Every user's
+/// devices rescan their scope at their next sync, receiving what entered it
+/// and dropping what left it. A unit cannot be moved under itself or below
+/// itself, nor made a root. Both the unit and the new parent must lie in the
+/// admin's area. Checks, in order: the unit exists (`404`), the new parent
+/// exists (`404`), both lie in the admin's area (`403`), the parent is
+/// outside the unit's subtree (`422`). Recorded in the audit log
+/// (`move_org_unit`, with the old and new paths).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/org-units/{id}/move",
+    operation_id = "moveOrgUnit",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "Org unit id.")),
+    request_body(content = MoveUnit, example = json!({"parent": "demo.t1.c2"})),
+    responses(
+        (status = 200, description = "The unit after the move.", body = OrgUnitRow,
+            example = json!({"id": "demo.t1.c1.g3", "parent_id": "demo.t1.c2", "kind": "grid",
+                "name": "第1社区第3网格", "path": "/demo/demo.t1/demo.t1.c2/demo.t1.c1.g3/",
+                "created_at": 1732406400000_i64})),
+        (status = 400, response = crate::openapi::BadJson),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, response = crate::openapi::AdminOutsideArea),
+        (status = 404, description = "The unit or the new parent does not exist.",
+            body = crate::openapi::NotFoundError,
+            examples(
+                ("unit" = (value = json!({"code": "not_found", "message": "org unit not found"}))),
+                ("parent" = (value = json!({"code": "not_found", "message": "parent org unit not found"}))),
+            )),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 422, description = "The new parent is the unit itself or below it.",
+            body = crate::openapi::InvalidFieldError,
+            example = json!({"code": "invalid_field", "message": "parent: cannot move an org unit under itself"})),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn post_move_unit(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -80,6 +218,26 @@ async fn post_move_unit(
     ))
 }
 
+/// List users
+///
+/// The users the admin administers (all of whose units lie in the admin's
+/// area) and the admin, with their role and org units, ordered by username.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/users",
+    operation_id = "listUsers",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The users of the admin's area.", body = Vec<UserView>,
+            example = json!([{"id": "usr_3b9f0c2a7e41d85c6a1f0b2e", "username": "worker1",
+                "display_name": "网格员 李娜", "role": "grid_worker", "org_units": ["demo.t1.c1.g1"]}])),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn list_users(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -101,6 +259,40 @@ async fn list_users(
     Ok(Json(out))
 }
 
+/// Create a user
+///
+/// Creates a user with a role and the org units they are bound to, which
+/// must lie in the admin's area. Checks, in order: `username` (`422`),
+/// `password` (`422`), `role` (`422`), `org_units` (`422`: every user needs
+/// at least one, and each must exist), every unit lies in the admin's area
+/// (`403`), the username is free (`409`). Recorded in the audit log
+/// (`create_user`; the password is not recorded).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users",
+    operation_id = "createUser",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    request_body(content = NewUser, example = json!({
+        "username": "li.na", "display_name": "李娜", "password": "a long passphrase",
+        "role": "grid_worker", "org_units": ["demo.t1.c1.g1"]
+    })),
+    responses(
+        (status = 200, description = "The new user.", body = UserView,
+            example = json!({"id": "usr_5d0e8a1c9b2f4e6a7c3d1b0f", "username": "li.na",
+                "display_name": "李娜", "role": "grid_worker", "org_units": ["demo.t1.c1.g1"]})),
+        (status = 400, response = crate::openapi::BadJson),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, response = crate::openapi::AdminOutsideArea),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 409, description = "The username is taken.", body = crate::openapi::ConflictError,
+            example = json!({"code": "conflict", "message": "username exists already"})),
+        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 422, response = crate::openapi::UserFieldInvalid),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn post_user(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -112,6 +304,51 @@ async fn post_user(
     ))
 }
 
+/// Set a user's role and org units
+///
+/// Replaces the user's role and org units. The change counts at the user's
+/// next request, from every device, without signing in again: the policy
+/// judges their next edits by the new role, and each of their devices
+/// rescans its scope at its next sync, receiving what entered it and being
+/// told to drop what left it. Edits a device made under the old role and
+/// sends afterwards are judged by the new one (refused edits wait in
+/// quarantine). The user's current units and the new ones must all lie in
+/// the admin's area. Checks, in order: the user exists (`404`), `role`
+/// (`422`), `org_units` (`422`), the user's current units lie in the admin's
+/// area (`403`), the new units do (`403`). Recorded in the audit log
+/// (`set_role`, with the old and new role and units).
+#[utoipa::path(
+    put,
+    path = "/v1/admin/users/{id}/role",
+    operation_id = "setRole",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "User id (`usr_…`), as returned by `GET /v1/admin/users`.")),
+    request_body(content = RoleAssignment, example = json!({
+        "role": "grid_worker", "org_units": ["demo.t1.c1.g2"]
+    })),
+    responses(
+        (status = 200, description = "Done.", body = crate::openapi::StatusOk,
+            example = json!({"status": "ok"})),
+        (status = 400, response = crate::openapi::BadJson),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, response = crate::openapi::AdminOutsideArea),
+        (status = 404, response = crate::openapi::UserNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 422, description = "`role` or `org_units` is not acceptable.",
+            body = crate::openapi::InvalidFieldError,
+            examples(
+                ("role" = (value = json!({"code": "invalid_field", "message": "role: unknown role \"root\""}))),
+                ("noUnit" = (value = json!({"code": "invalid_field",
+                    "message": "org_units: a grid_worker needs at least one org unit"}))),
+                ("unknownUnit" = (value = json!({"code": "invalid_field",
+                    "message": "org_units: no org unit \"demo.t9\""}))),
+            )),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn put_role(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -124,12 +361,46 @@ async fn put_role(
 }
 
 /// `PUT /v1/admin/users/{id}/password`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewPassword {
+    /// At least 8 characters.
+    #[schema(format = Password)]
     password: String,
 }
 
+/// Set a user's password
+///
+/// Replaces the user's password. Devices already signed in stay signed in:
+/// revoke them (`POST /v1/devices/{id}/revoke`) to sign them out. The user's
+/// units must all lie in the admin's area. Checks, in order: `password`
+/// (`422`), the user exists (`404`), the user's units lie in the admin's
+/// area (`403`). Recorded in the audit log (`reset_password`; the password
+/// is not recorded).
+#[utoipa::path(
+    put,
+    path = "/v1/admin/users/{id}/password",
+    operation_id = "resetPassword",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "User id (`usr_…`), as returned by `GET /v1/admin/users`.")),
+    request_body(content = NewPassword, example = json!({"password": "another long passphrase"})),
+    responses(
+        (status = 200, description = "Done.", body = crate::openapi::StatusOk,
+            example = json!({"status": "ok"})),
+        (status = 400, response = crate::openapi::BadJson),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, response = crate::openapi::AdminOutsideArea),
+        (status = 404, response = crate::openapi::UserNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 422, description = "The password is shorter than 8 characters.",
+            body = crate::openapi::InvalidFieldError,
+            example = json!({"code": "invalid_field", "message": "password: must have at least 8 characters"})),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn put_password(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -147,6 +418,37 @@ async fn put_password(
     Ok(Json(serde_json::json!({ "status": "ok" })))
 }
 
+/// Read the audit log
+///
+/// Of the newest 1000 audit entries, those by users the admin administers
+/// (and by the admin), newest first. Entries record who created or moved
+/// org units, created users, changed roles, reset passwords and revoked
+/// devices; which changes the policy held back; who decided on them; and
+/// every time special-population details were sent whole to a device
+/// (`read_sensitive`). Actions taken with `gridsync admin` on the command
+/// line have `user_id` `cli` and no device.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit",
+    operation_id = "auditLog",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Audit entries, newest first.", body = Vec<AuditRow>,
+            example = json!([
+                {"at": 1732492800000_i64, "user_id": "usr_0a1b2c3d4e5f60718293a4b5",
+                 "device_id": "dev_1f0e2d3c4b5a69788796a5b4c3d2e1f0", "action": "revoke_device",
+                 "target": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13", "detail": ""},
+                {"at": 1732492700000_i64, "user_id": "usr_5e6f7a8b9c0d1e2f3a4b5c6d",
+                 "device_id": "dev_2a3b4c5d6e7f80918a2b3c4d5e6f7081", "action": "read_sensitive",
+                 "target": "hs_de300000000000000000000000000002", "detail": "sent to device"}
+            ])),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn list_audit(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -162,11 +464,52 @@ async fn list_audit(
 }
 
 /// `?status=pending|approved|discarded`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StatusQuery {
+    /// Which entries to list. Default `pending`.
+    #[param(value_type = Option<crate::openapi::QuarantineStatus>)]
     status: Option<String>,
 }
 
+/// List quarantined changes
+///
+/// Changes the policy refused, oldest first, to records of the admin's area
+/// (or, for records the server does not hold, sent by users the admin
+/// administers). A refused change is held here together with every change
+/// of the same push that depends on it, one entry per change; nothing of
+/// them reaches any device until an admin approves them. `rule` names the
+/// policy rule that refused the push (see `sync-protocol.md` §9.1). Checks,
+/// in order: the query string (`400 bad_query`), the admin role (`403`),
+/// `status` (`422`).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/quarantine",
+    operation_id = "listQuarantine",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    params(StatusQuery),
+    responses(
+        (status = 200, description = "Quarantine entries, oldest first.", body = Vec<QuarantineRow>,
+            example = json!([{
+                "id": "q_4c2a9e1f0b3d5a7c8e6f1d2b", "doc_id": "hh_de300000000000000000000000000001",
+                "hash": "5e2b8c0d4f6a1e3b7c9d2f4a6b8c0e1d3f5a7b9c1d3e5f7a9b0c2d4e6f8a1b3c",
+                "actor": "9f3e1a7c5b2d4e6f8a0c1b3d5e7f9a2c", "user_id": "usr_3b9f0c2a7e41d85c6a1f0b2e",
+                "device_id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13", "rule": "out_of_scope",
+                "message": "this household is outside the sender's area",
+                "received_at": 1732492800000_i64, "status": "pending", "decided_by": null,
+                "decided_at": null
+            }])),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 422, description = "`status` is not one of `pending`, `approved`, `discarded`.",
+            body = crate::openapi::InvalidFieldError,
+            example = json!({"code": "invalid_field", "message": "status: must be pending, approved or discarded"})),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn list_quarantine(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -192,6 +535,47 @@ async fn list_quarantine(
     Ok(Json(out))
 }
 
+/// Approve a quarantined change
+///
+/// Merges the change into the shared history, in the name of the user and
+/// device that sent it, and sends it to every device whose scope holds the
+/// document (connected devices are notified). A change is approved only
+/// after the changes it depends on: approve a document's entries oldest
+/// first. The merged document must still hold a valid record. The policy is
+/// not applied again: approving is the admin's decision. The record must
+/// belong to an org unit of the admin's area, before and after the change.
+/// Checks, in order: the entry exists (`404`), it is still pending (`409`),
+/// the stored record belongs to the admin's area (`403`), its dependencies
+/// are in the shared history (`422`), the merged record is valid (`422`),
+/// the merged record belongs to the admin's area (`403`), no other decision
+/// was recorded meanwhile (`409`). Recorded in the audit log
+/// (`quarantine_approved`). No request body.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/quarantine/{id}/approve",
+    operation_id = "approveQuarantined",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path,
+        description = "Quarantine entry id (`q_…`), as returned by `GET /v1/admin/quarantine`.")),
+    responses(
+        (status = 200, description = "The entry, now `approved`.", body = QuarantineRow),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, response = crate::openapi::AdminOutsideArea),
+        (status = 404, response = crate::openapi::QuarantineEntryNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 409, response = crate::openapi::AlreadyDecided),
+        (status = 422, description = "The change cannot be merged yet, or would leave an invalid record.",
+            body = crate::openapi::InvalidFieldError,
+            examples(
+                ("dependencies" = (value = json!({"code": "invalid_field",
+                    "message": "id: approve the changes this one depends on first"}))),
+                ("invalid" = (value = json!({"code": "invalid_field",
+                    "message": "id: merging it would leave an invalid record: document is not a valid household: org_unit: must not be empty"}))),
+            )),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn post_approve(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -203,6 +587,33 @@ async fn post_approve(
     ))
 }
 
+/// Discard a quarantined change
+///
+/// Drops the change for good: it never enters the shared history. The entry
+/// stays listed with status `discarded`. Changes that depend on it can then
+/// never be approved; discard them too. Checks, in order: the entry exists
+/// (`404`), it is still pending (`409`), the stored record, if the server
+/// holds it, belongs to the admin's area (`403`), no other decision was
+/// recorded meanwhile (`409`). Recorded in the audit log
+/// (`quarantine_discarded`). No request body.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/quarantine/{id}/discard",
+    operation_id = "discardQuarantined",
+    tag = "admin",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path,
+        description = "Quarantine entry id (`q_…`), as returned by `GET /v1/admin/quarantine`.")),
+    responses(
+        (status = 200, description = "The entry, now `discarded`.", body = QuarantineRow),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, response = crate::openapi::AdminOutsideArea),
+        (status = 404, response = crate::openapi::QuarantineEntryNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 409, response = crate::openapi::AlreadyDecided),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn post_discard(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -215,17 +626,20 @@ async fn post_discard(
 }
 
 /// A device as the API shows one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Device)]
 pub struct DeviceView {
-    /// Id.
+    /// Device id.
     pub id: String,
-    /// Owner.
+    /// The user who signed in on it.
     pub user_id: String,
-    /// Name given at login.
+    /// The `device_name` given at login.
     pub name: String,
-    /// Milliseconds since the Unix epoch.
+    /// When the device signed in, in milliseconds since the Unix epoch.
     pub created_at: i64,
-    /// When revoked, if it was.
+    /// When it was revoked (milliseconds since the Unix epoch); `null`
+    /// while it is not.
+    #[schema(required = true)]
     pub revoked_at: Option<i64>,
 }
 
@@ -242,11 +656,43 @@ impl From<DeviceRow> for DeviceView {
 }
 
 /// `?user_id=` (admins only; others see their own devices)
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DevicesQuery {
+    /// Only this user's devices. Admins may name anyone (an unknown id gives
+    /// an empty list); other users only themselves.
     user_id: Option<String>,
 }
 
+/// List devices
+///
+/// The devices the user has signed in on, revoked ones included, oldest
+/// first. An admin sees the devices of the users they administer (and their
+/// own), or one such user's with `user_id`; anyone else sees only their own,
+/// and may name only themselves in `user_id`. Checks, in order: the query
+/// string (`400 bad_query`, e.g. `user_id` given twice), then `user_id`
+/// (`403`).
+#[utoipa::path(
+    get,
+    path = "/v1/devices",
+    operation_id = "listDevices",
+    tag = "account",
+    security(("bearerAuth" = [])),
+    params(DevicesQuery),
+    responses(
+        (status = 200, description = "The devices.", body = Vec<DeviceView>,
+            example = json!([{"id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13",
+                "user_id": "usr_3b9f0c2a7e41d85c6a1f0b2e", "name": "Wang Fang's phone",
+                "created_at": 1732406400000_i64, "revoked_at": null}])),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, description = "A user who is not an admin named another user in `user_id`.",
+            body = crate::openapi::ForbiddenError,
+            example = json!({"code": "forbidden", "message": "you may list only your own devices"})),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn list_devices(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -278,6 +724,50 @@ async fn list_devices(
     Ok(Json(out))
 }
 
+/// Revoke a device
+///
+/// Revokes a device: its next request is refused with `401 device_revoked`,
+/// whatever its access token, and so is every refresh; its
+/// change-notification stream ends. A user may revoke their own devices (the
+/// calling device included); an admin may also revoke the devices of users
+/// whose org units all lie in the admin's area. Revoking a revoked device
+/// changes nothing and answers as the first time (the first `revoked_at` is
+/// kept). Recorded in the audit log (`revoke_device`). No request body.
+///
+/// A user who is not an admin learns nothing of other users' devices: any id
+/// that is not one of their own devices, known or not, answers `403`. For an
+/// admin the device is looked up first (`404` for an unknown id), then the
+/// owner's org units are checked against the admin's area (`403`).
+#[utoipa::path(
+    post,
+    path = "/v1/devices/{id}/revoke",
+    operation_id = "revokeDevice",
+    tag = "account",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "Device id, as returned by login or `GET /v1/devices`.")),
+    responses(
+        (status = 200, description = "The device, now revoked.", body = DeviceView,
+            example = json!({"id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13",
+                "user_id": "usr_3b9f0c2a7e41d85c6a1f0b2e", "name": "Wang Fang's phone",
+                "created_at": 1732406400000_i64, "revoked_at": 1732492800000_i64})),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, description = "The caller is not an admin and the id is not one of their \
+            own devices (whether or not it exists), or the caller is an admin and the device's \
+            owner has an org unit outside the admin's area.",
+            body = crate::openapi::ForbiddenError,
+            examples(
+                ("notYours" = (value = json!({"code": "forbidden", "message": "you may revoke only your own devices"}))),
+                ("outsideArea" = (value = json!({"code": "forbidden",
+                    "message": "org unit \"demo.t2.c1.g1\" is outside the area you administer"}))),
+            )),
+        (status = 404, description = "The caller is an admin and no device has this id, or \
+            (for anyone) the id is not UTF-8 once percent-decoded.",
+            body = crate::openapi::NotFoundError,
+            example = json!({"code": "not_found", "message": "device not found"})),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn post_revoke(
     State(state): State<AppState>,
     auth: AuthDevice,

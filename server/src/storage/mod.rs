@@ -66,17 +66,22 @@ pub struct DeviceRow {
 }
 
 /// A node of the org-unit tree.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = OrgUnit)]
 pub struct OrgUnitRow {
     /// Stable id: lowercase letters, digits, `.` and `-`.
+    #[schema(pattern = "^[a-z0-9.-]{1,64}$")]
     pub id: String,
-    /// The parent, `None` for a root.
+    /// The parent, `None` (`null`) for a root.
+    #[schema(required = true)]
     pub parent_id: Option<String>,
     /// `county`, `township`, `community` or `grid`.
+    #[schema(value_type = crate::admin::OrgUnitKind)]
     pub kind: String,
     /// Name shown to people.
     pub name: String,
-    /// Ids from the root down, each followed by `/`.
+    /// Ids from the root down, each followed by `/` (e.g. `/demo/demo.t1/`).
+    /// A unit's subtree is every unit whose path starts with its path.
     pub path: String,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
@@ -94,14 +99,16 @@ pub struct Scope {
 }
 
 /// A change held back by the policy.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = QuarantineEntry)]
 pub struct QuarantineRow {
-    /// Entry id.
+    /// Entry id, `q_` and 24 hexadecimal digits.
     pub id: String,
-    /// The document.
+    /// The record the change belongs to.
     pub doc_id: String,
-    /// Change hash.
+    /// Change hash, in hexadecimal.
     #[serde(with = "hex::serde")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub hash: Vec<u8>,
     /// The raw change.
     #[serde(skip)]
@@ -109,40 +116,61 @@ pub struct QuarantineRow {
     /// Hashes the change depends on, concatenated.
     #[serde(skip)]
     pub deps: Vec<u8>,
-    /// Hex actor id.
+    /// Hex actor id: the change's Automerge actor.
     pub actor: String,
-    /// Who sent it.
+    /// Who sent it; an approved change is merged in their name.
     pub user_id: String,
     /// From which device.
     pub device_id: String,
-    /// The rule that refused it.
+    /// The policy rule that refused the push this change came in (the same
+    /// for every change held from one push; see `sync-protocol.md` §9.1).
     pub rule: String,
     /// Why, for people.
     pub message: String,
     /// Milliseconds since the Unix epoch.
     pub received_at: i64,
     /// `pending`, `approved` or `discarded`.
+    #[schema(value_type = crate::openapi::QuarantineStatus)]
     pub status: String,
-    /// Who decided.
+    /// The admin who decided (`cli` for the command line); `null` while
+    /// pending.
+    #[schema(required = true)]
     pub decided_by: Option<String>,
-    /// When.
+    /// When (milliseconds since the Unix epoch); `null` while pending.
+    #[schema(required = true)]
     pub decided_at: Option<i64>,
 }
 
 /// One audit entry.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditRow {
     /// Milliseconds since the Unix epoch.
     pub at: i64,
-    /// Who acted.
+    /// Who acted; `cli` for the `gridsync admin` command line.
     pub user_id: String,
-    /// From which device, when known.
+    /// From which device, when known; `null` for the command line.
+    #[schema(required = true)]
     pub device_id: Option<String>,
-    /// What they did: `read_sensitive`, `set_role`, `revoke_device`…
+    /// What they did:
+    ///
+    /// | action | target | recorded when |
+    /// |---|---|---|
+    /// | `create_org_unit` | org unit | an org unit is created |
+    /// | `move_org_unit` | org unit | an org unit is moved (detail: old and new path) |
+    /// | `create_user` | user | a user is created (detail: username, role, units) |
+    /// | `set_role` | user | a role or set of units is replaced (detail: before and after) |
+    /// | `reset_password` | user | a password is replaced |
+    /// | `revoke_device` | device | a device is revoked |
+    /// | `quarantine` | record | the policy held back changes a device sent (detail: how many, and why) |
+    /// | `quarantine_approved` | record | an admin approved a held change |
+    /// | `quarantine_discarded` | record | an admin discarded a held change |
+    /// | `read_sensitive` | record | special-population details were sent whole to a device |
+    /// | `rotate_key` | key id | a token-signing key was added (`gridsync admin rotate-key`) |
     pub action: String,
-    /// On what (a record, user or device id).
+    /// On what: the id of the org unit, user, device or record acted on.
     pub target: String,
-    /// Details, for people.
+    /// Details, for people. May be empty.
     pub detail: String,
 }
 

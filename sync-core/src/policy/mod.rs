@@ -20,9 +20,25 @@ use crate::id::RecordKind;
 use crate::records::{Case, CaseEvent, Household, Visit};
 pub use matrix::{MatrixRow, matrix, matrix_markdown};
 
-/// A user's role. Every role but mediator and department works over an
-/// area: the subtrees of the org units the user is bound to.
+/// A user's role (see `permissions.md`). Every role but `mediator` and
+/// `department` works over an area: the subtrees of the org units the user
+/// is bound to.
+///
+/// | role | |
+/// |---|---|
+/// | `grid_worker` | 网格员: keeps the households of their area, records visits, reports cases |
+/// | `mediator` | 调解员: handles the cases assigned to them |
+/// | `community_staff` | 社区/村干部: manages everything in their area, special-population details included |
+/// | `centre_staff` | 综治中心: the same, at township or county level |
+/// | `department` | 职能部门: handles the cases dispatched to it |
+/// | `supervisor` | 领导/督导: reads their area, except special-population details; never writes |
+/// | `admin` | 管理员: everything in their area; the org units, users, devices and quarantined changes of their area |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(rename_all = "snake_case")
+)]
 pub enum Role {
     /// 网格员: visits households, keeps records, reports cases.
     GridWorker,
