@@ -54,12 +54,15 @@ const DESCRIPTION: &str = r#"Offline-first sync for household, case and visit re
 HTTP API of the gridsync server: sign-in and tokens, the public keys that
 verify tokens, a health check, the sync endpoint, a stream of change
 notifications, the signed-in user's description and devices, cases at the
-desk (a case's state, desk actions, the overdue list and case figures), and
-the administration of org units, users, quarantined changes and the audit
-log.
+desk (a case's state, desk actions, the overdue list and case figures),
+supervisors' queries over the merged data (lists with filters and exports,
+daily logs, records with their history and conflicts, figures per org
+unit), and the administration of org units, users, quarantined changes and
+the audit log.
 
 Sync bodies are CBOR and are specified in `sync-protocol.md`; the change
-notifications are Server-Sent Events; every other body is JSON. This
+notifications are Server-Sent Events; list exports are CSV or XLSX; every
+other body is JSON. This
 document is generated from the server's code (`gridsync openapi`).
 
 **Who may do what.** Every endpoint except sign-in, refresh, the keys and
@@ -171,6 +174,9 @@ expires, and a changed role counts at once.
             InternalError,
             ChangedEvent,
             ContentEncoding,
+            crate::export::Format,
+            crate::export::Lang,
+            crate::query::figures::GroupBy,
         ),
         responses(
             BadJson,
@@ -187,6 +193,8 @@ expires, and a changed role counts at once.
             UnsupportedEncoding,
             CaseNotFound,
             OrgUnitNotFound,
+            RecordNotFound,
+            QueryValueInvalid,
             QuarantineEntryNotFound,
             AlreadyDecided,
         ),
@@ -197,6 +205,7 @@ expires, and a changed role counts at once.
         (name = "sync", description = "Batched document sync and change notifications."),
         (name = "account", description = "The signed-in user and their devices."),
         (name = "cases", description = "Cases at the desk: a case's folded state, desk actions, the overdue list for supervision and case figures. See `workflow.md`."),
+        (name = "queries", description = "What supervisors ask of the merged data: households, cases and visits with filters, sorts and cursors, exported as CSV or XLSX; workers' daily logs; one record's merged JSON, history and conflicts; figures per org unit. Narrowed by the caller's scope as sync is."),
         (name = "admin", description = "Org units, users and roles, passwords, quarantined changes and the audit log. Admins only."),
         (name = "ops", description = "Operations."),
     ),
@@ -231,6 +240,9 @@ impl Modify for Modules {
             crate::events::Api::openapi(),
             crate::admin::Api::openapi(),
             crate::cases::Api::openapi(),
+            crate::query::Api::openapi(),
+            crate::query::records::Api::openapi(),
+            crate::query::figures::Api::openapi(),
         ] {
             openapi.merge(part);
         }
@@ -543,6 +555,25 @@ error_response! {
 }
 
 error_response! {
+    /// No record has this id, or the user may not see it.
+    RecordNotFound: NotFoundError,
+    [("record", NotFound, "record not found")]
+}
+
+error_response! {
+    /// A query value is not acceptable: an unknown filter value (tag,
+    /// residence, category, class, status, level), an unknown sort, a
+    /// `limit` outside 1–1000, a `cursor` this list did not issue for this
+    /// sort, or `days` outside 1–3660. The message starts with the
+    /// parameter's name.
+    QueryValueInvalid: InvalidFieldError,
+    [
+        ("tag", InvalidField, "tag: must be one of elderly_alone, left_behind_child, disabled, low_income, veteran, released_from_prison, community_correction, drug_rehabilitation, severe_mental_disorder"),
+        ("cursor", InvalidField, "cursor: is not a cursor this list issued for this sort"),
+    ]
+}
+
+error_response! {
     /// No quarantine entry has this id.
     QuarantineEntryNotFound: NotFoundError,
     [("entry", NotFound, "quarantine entry not found")]
@@ -644,6 +675,19 @@ pub struct StatusOk {
     status: String,
 }
 
+/// A list exported as CSV: UTF-8 with a byte-order mark, a header row,
+/// CRLF line ends (RFC 4180).
+#[derive(ToSchema)]
+#[schema(value_type = String)]
+#[allow(dead_code)]
+pub struct Csv(String);
+
+/// A list exported as an Excel workbook (Office Open XML) with one sheet.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct Xlsx(Vec<u8>);
+
 /// A request or response body of the sync protocol: CBOR (RFC 8949), see
 /// `sync-protocol.md`.
 #[derive(ToSchema)]
@@ -676,6 +720,20 @@ pub struct Jwk {
     kid: String,
     /// The 32-byte public key, unpadded base64url.
     x: String,
+}
+
+/// The kind of a record, as the API names it.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum RecordKindName {
+    /// A household (`hh_`).
+    Household,
+    /// A case (`cs_`).
+    Case,
+    /// A visit (`vs_`).
+    Visit,
+    /// Special-population details of a household (`hs_`).
+    Sensitive,
 }
 
 /// Where a quarantined change stands.

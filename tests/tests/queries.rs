@@ -709,6 +709,19 @@ async fn exports_stream_every_row_with_headers_in_either_language() {
     let text = export(&sup1, "/v1/cases?format=csv&lang=en").await;
     assert!(text.starts_with("\u{feff}Case,Org unit,Category"));
     assert_eq!(text.trim_end().split("\r\n").count(), 1 + 2);
+    // Compressed on the way, as browsers ask: the stream still ends cleanly.
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/households?format=csv", sup1.base))
+        .bearer_auth(&sup1.token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let gz = response.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+    assert_eq!(text.trim_end().split("\r\n").count(), 1 + 3);
     let (status, xlsx) = raw(&sup1, "/v1/visits?format=xlsx").await;
     assert_eq!(status, 200);
     assert!(xlsx.starts_with(b"PK\x03\x04"));

@@ -30,6 +30,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/stats/ledger", get(ledger))
 }
 
+/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(cases_by_unit, coverage, ledger))]
+pub struct Api;
+
 const OPEN: [&str; 5] = ["reported", "accepted", "triaged", "assigned", "handling"];
 
 /// Folds grouped case counts into figures.
@@ -92,7 +97,7 @@ pub(crate) async fn case_stats(
 
 /// How to group figures: the children of the unit asked about, or every
 /// unit of one kind below it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     /// The unit's direct children.
@@ -173,8 +178,41 @@ pub struct UnitFigures<T> {
     pub figures: T,
 }
 
+/// Declares the schema of `UnitFigures<$figures>` under a name of its own.
+macro_rules! unit_schema {
+    ($(#[doc = $doc:literal])+ $name:ident: $figures:ty) => {
+        $(#[doc = $doc])+
+        #[derive(utoipa::ToSchema)]
+        #[allow(dead_code)]
+        pub struct $name {
+            /// The org unit.
+            org_unit: String,
+            /// Its name.
+            name: String,
+            /// `county`, `township`, `community` or `grid`.
+            kind: String,
+            #[serde(flatten)]
+            figures: $figures,
+        }
+    };
+}
+
+unit_schema! {
+    /// Case figures of one org unit's subtree.
+    UnitCaseStats: CaseStats
+}
+unit_schema! {
+    /// Visit coverage of one org unit's subtree.
+    UnitCoverage: CoverageFigures
+}
+unit_schema! {
+    /// The ledger of one org unit's subtree.
+    UnitLedger: Ledger
+}
+
 /// `?org_unit=…&by=…&from=…&to=…`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ByUnitQuery {
     /// The unit whose subtree to count.
@@ -188,9 +226,33 @@ pub struct ByUnitQuery {
     pub to: Option<i64>,
 }
 
-/// `GET /v1/stats/cases/by-unit`: case figures per unit below `org_unit`
-/// (the median time to resolve is given for the whole subtree only, in
-/// `GET /v1/stats/cases`).
+/// Case figures per org unit
+///
+/// The figures of `GET /v1/stats/cases` for each unit below `org_unit`:
+/// its children (`by=children`, the default) or every grid, community or
+/// township below it. Each unit counts the cases of its subtree the caller
+/// may see, reported in the period. The median time to resolve is given for
+/// the whole subtree only (`GET /v1/stats/cases`), here always `null`.
+///
+/// Checks, in order: the query string (`400 bad_query`: `org_unit`
+/// missing, an unknown `by`, `from` or `to` not an integer, any other
+/// parameter), the org unit exists (`404`).
+#[utoipa::path(
+    get,
+    path = "/v1/stats/cases/by-unit",
+    operation_id = "caseStatsByUnit",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(ByUnitQuery),
+    responses(
+        (status = 200, description = "Figures per unit.", body = Vec<UnitCaseStats>),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::OrgUnitNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn cases_by_unit(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -217,7 +279,7 @@ async fn cases_by_unit(
 }
 
 /// How many households, and how many of them were visited.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Coverage {
     /// Households.
     pub households: i64,
@@ -236,7 +298,7 @@ impl Coverage {
 }
 
 /// Visit coverage of one unit.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CoverageFigures {
     /// All households.
     #[serde(flatten)]
@@ -247,18 +309,20 @@ pub struct CoverageFigures {
 }
 
 /// `GET /v1/stats/coverage` answer.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CoverageReport {
     /// Visits at or after this time count (ms since the epoch).
     pub since: i64,
     /// The whole subtree.
     pub total: CoverageFigures,
     /// Per unit.
+    #[schema(value_type = Vec<UnitCoverage>)]
     pub units: Vec<UnitFigures<CoverageFigures>>,
 }
 
 /// `?org_unit=…&days=…&by=…`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CoverageQuery {
     /// The unit whose subtree to count.
@@ -269,6 +333,32 @@ pub struct CoverageQuery {
     pub by: Option<GroupBy>,
 }
 
+/// Visit coverage
+///
+/// How many households, and of each tagged group, were visited in the last
+/// `days` days, per grid (or per unit of `by`) and for the whole subtree of
+/// `org_unit`. Special-population categories count as groups only for roles
+/// that receive sensitive details.
+///
+/// Checks, in order: the query string (`400 bad_query`), `days` in 1–3660
+/// (`422`), the org unit exists (`404`).
+#[utoipa::path(
+    get,
+    path = "/v1/stats/coverage",
+    operation_id = "visitCoverage",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(CoverageQuery),
+    responses(
+        (status = 200, description = "Coverage in all and per unit.", body = CoverageReport),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::OrgUnitNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 422, response = crate::openapi::QueryValueInvalid),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn coverage(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -333,7 +423,7 @@ fn with_units<T>(groups: &Groups, per: Vec<T>) -> Vec<UnitFigures<T>> {
 }
 
 /// One village's or community's ledger (台账) for a period.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ledger {
     /// Households.
     pub households: i64,
@@ -351,7 +441,8 @@ pub struct Ledger {
 }
 
 /// `?org_unit=…&from=…&to=…&by=…`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
     /// The unit whose subtree to count.
@@ -364,8 +455,33 @@ pub struct LedgerQuery {
     pub by: Option<GroupBy>,
 }
 
-/// `GET /v1/stats/ledger`: per village or community, the households and
-/// people on record, and the period's visits and cases.
+/// Ledgers per village or community
+///
+/// One ledger (台账) per community below `org_unit` (or per unit of `by`):
+/// the households and people on record now, people by residence type,
+/// households per tag (special-population categories only for roles that
+/// receive sensitive details), and the visits made and case figures of
+/// the cases reported in the period (`from` to `to`, default: everything
+/// up to now).
+///
+/// Checks, in order: the query string (`400 bad_query`), the org unit
+/// exists (`404`).
+#[utoipa::path(
+    get,
+    path = "/v1/stats/ledger",
+    operation_id = "ledgers",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(LedgerQuery),
+    responses(
+        (status = 200, description = "One ledger per unit.", body = Vec<UnitLedger>),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::OrgUnitNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn ledger(
     State(state): State<AppState>,
     auth: AuthDevice,

@@ -47,6 +47,11 @@ pub fn router() -> Router<AppState> {
         .merge(figures::router())
 }
 
+/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(households, cases, visits, daily))]
+pub struct Api;
+
 /// Rows per page unless `limit` says otherwise.
 const DEFAULT_LIMIT: i64 = 100;
 /// Most rows per page.
@@ -57,7 +62,7 @@ const EXPORT_PAGE: i64 = 500;
 const XLSX_MAX_ROWS: usize = 1_048_576 - 2;
 
 /// A page of a list.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListPage<T> {
     /// The rows.
     pub items: Vec<T>,
@@ -333,8 +338,12 @@ where
         }
         Some((Ok::<_, std::io::Error>(out), ex))
     });
-    let body =
-        futures_util::StreamExt::chain(futures_util::stream::once(async move { Ok(head) }), rest);
+    // Fused: a body may be polled again after it ended (compression does),
+    // and an ended `unfold` must not be.
+    let body = futures_util::StreamExt::fuse(futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok(head) }),
+        rest,
+    ));
     let disposition = format!("attachment; filename=\"{name}.{}\"", format.extension());
     Ok((
         [
@@ -347,7 +356,8 @@ where
 }
 
 /// `GET /v1/households`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HouseholdQuery {
     /// The org unit whose subtree to list (default: the caller's whole area).
@@ -383,6 +393,52 @@ fn sensitive_keys() -> Vec<&'static str> {
     SensitiveCategory::ALL.iter().map(|c| c.as_str()).collect()
 }
 
+/// List households
+///
+/// Households of the caller's area, by org unit (its subtree), care tag or
+/// special-population category, residence type of a member, free text
+/// (a substring of a member's name, ID number or phone, or of the address;
+/// Chinese works) and "not visited since". Each row carries the household's
+/// care tags, its last visit, and, for roles that receive sensitive details
+/// (community staff, centre staff, admins), its special-population
+/// categories in `special` (and a column of them in exports).
+///
+/// A page of rows as JSON (`limit` at a time, `next_cursor` for the next
+/// page), or with `format=csv` or `format=xlsx` every row from `cursor` on
+/// as a file streamed while it is read (`limit` is then ignored), with
+/// column headers in `lang`. Rows are those the caller may see
+/// (`permissions.md`): a filter naming something outside the caller's area
+/// finds nothing there.
+///
+/// Checks, in order: the query string (`400 bad_query`: an unknown
+/// parameter, a value of the wrong type), the values (`422 invalid_field`:
+/// an unknown tag, residence or sort, a `limit` outside 1–1000, a `cursor` from another
+/// list or sort), a special-population category as `tag` without sensitive rights (`403`), the org unit exists (`404`).
+#[utoipa::path(
+    get,
+    path = "/v1/households",
+    operation_id = "listHouseholds",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(HouseholdQuery),
+    responses(
+        (status = 200, description = "A page of rows, or every row as a file.", content(
+            (ListPage<HouseholdItem> = "application/json"),
+            (crate::openapi::Csv = "text/csv"),
+            (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 403, description = "`tag` is a special-population category and the caller's \
+            role does not receive sensitive details.", body = crate::openapi::ForbiddenError,
+            example = json!({"code": "forbidden",
+                "message": "a supervisor may not filter by special-population category"})),
+        (status = 404, response = crate::openapi::OrgUnitNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 422, response = crate::openapi::QueryValueInvalid),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn households(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -479,7 +535,8 @@ impl Tabular for HouseholdItem {
 }
 
 /// `GET /v1/cases`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CaseQuery {
     /// The org unit whose subtree to list.
@@ -566,6 +623,45 @@ pub(crate) fn check_case_values(
     one_of("level", level, &["grid", "community", "township", "county"])
 }
 
+/// List cases
+///
+/// Cases with the state folded from their events, by org unit, category,
+/// triage class, status, level, assignee, reporter, household, overdue now,
+/// and the period they were reported in. Mediators and departments see the
+/// cases they reported or handle.
+///
+/// A page of rows as JSON (`limit` at a time, `next_cursor` for the next
+/// page), or with `format=csv` or `format=xlsx` every row from `cursor` on
+/// as a file streamed while it is read (`limit` is then ignored), with
+/// column headers in `lang`. Rows are those the caller may see
+/// (`permissions.md`): a filter naming something outside the caller's area
+/// finds nothing there.
+///
+/// Checks, in order: the query string (`400 bad_query`: an unknown
+/// parameter, a value of the wrong type), the values (`422 invalid_field`:
+/// an unknown category, class, status, level or sort, a `limit` outside 1–1000, a `cursor` from another
+/// list or sort), the org unit exists (`404`).
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    operation_id = "listCases",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(CaseQuery),
+    responses(
+        (status = 200, description = "A page of rows, or every row as a file.", content(
+            (ListPage<CaseItem> = "application/json"),
+            (crate::openapi::Csv = "text/csv"),
+            (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::OrgUnitNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 422, response = crate::openapi::QueryValueInvalid),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn cases(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -648,7 +744,8 @@ impl Tabular for CaseItem {
 }
 
 /// `GET /v1/visits` and `GET /v1/visits/daily`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VisitQuery {
     /// The org unit whose subtree to list.
@@ -687,6 +784,43 @@ impl VisitQuery {
     }
 }
 
+/// List visits
+///
+/// Visits to households of the caller's area, by org unit, worker,
+/// household and period.
+///
+/// A page of rows as JSON (`limit` at a time, `next_cursor` for the next
+/// page), or with `format=csv` or `format=xlsx` every row from `cursor` on
+/// as a file streamed while it is read (`limit` is then ignored), with
+/// column headers in `lang`. Rows are those the caller may see
+/// (`permissions.md`): a filter naming something outside the caller's area
+/// finds nothing there.
+///
+/// Checks, in order: the query string (`400 bad_query`: an unknown
+/// parameter, a value of the wrong type), the values (`422 invalid_field`:
+/// an unknown sort, a `limit` outside 1–1000, a `cursor` from another
+/// list or sort), the org unit exists (`404`).
+#[utoipa::path(
+    get,
+    path = "/v1/visits",
+    operation_id = "listVisits",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(VisitQuery),
+    responses(
+        (status = 200, description = "A page of rows, or every row as a file.", content(
+            (ListPage<VisitItem> = "application/json"),
+            (crate::openapi::Csv = "text/csv"),
+            (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::OrgUnitNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 422, response = crate::openapi::QueryValueInvalid),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn visits(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -738,7 +872,7 @@ impl Tabular for VisitItem {
 }
 
 /// One worker's day in the log (一人一日志).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogDay {
     /// The worker (user id).
     pub worker: String,
@@ -752,7 +886,33 @@ pub struct LogDay {
     pub follow_ups: i64,
 }
 
-/// `GET /v1/visits/daily`: visits per worker and local day, oldest first.
+/// Workers' daily logs
+///
+/// `GET /v1/visits/daily`: visits per worker and local day (一人一日志),
+/// oldest day first, with the filters of the visit list. Days begin at
+/// midnight in the server's configured time zone (`utc_offset_minutes`).
+///
+/// Checks, in order: the query string (`400 bad_query`, also for `sort`,
+/// `limit`, `cursor` or a `format` other than `json`, which the log does not
+/// take), the org unit exists (`404`).
+#[utoipa::path(
+    get,
+    path = "/v1/visits/daily",
+    operation_id = "dailyLogs",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(VisitQuery),
+    responses(
+        (status = 200, description = "Each worker's days.", body = Vec<LogDay>,
+            example = json!([{"worker": "usr_w1", "date": "2026-11-24", "visits": 12,
+                "households": 11, "follow_ups": 2}])),
+        (status = 400, response = crate::openapi::BadQuery),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::OrgUnitNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn daily(
     State(state): State<AppState>,
     auth: AuthDevice,

@@ -34,16 +34,25 @@ pub fn router() -> Router<AppState> {
         .route("/v1/records/{id}/conflicts/resolve", post(resolve))
 }
 
+/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(show, history, conflicts, resolve))]
+pub struct Api;
+
 /// A record as merged.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordView {
     /// Record id.
     pub id: String,
     /// `household`, `case`, `visit` or `sensitive`.
+    #[schema(value_type = crate::openapi::RecordKindName)]
     pub kind: String,
     /// The document's heads, hex.
     pub heads: Vec<String>,
-    /// The record as the merged document holds it.
+    /// The record as the merged document holds it: the fields of
+    /// `sync_core::records` (`Household`, `Case`, `Visit`, `Sensitive`),
+    /// enum values by their variant names, text as strings.
+    #[schema(value_type = Object)]
     pub record: Json_,
     /// For cases: the state folded from the events.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,7 +99,28 @@ fn to_json(document: &Automerge) -> Json_ {
     serde_json::to_value(AutoSerde::from(document)).unwrap_or(Json_::Null)
 }
 
-/// `GET /v1/records/{id}`
+/// One record as merged
+///
+/// The record as the merged document holds it, with the document's heads
+/// and, for a case, the state folded from its events. A record the caller
+/// may not see answers `404`, as if it did not exist. Reading
+/// special-population details (`hs_`) is written to the audit log.
+#[utoipa::path(
+    get,
+    path = "/v1/records/{id}",
+    operation_id = "showRecord",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "Record id: `hh_`, `cs_`, `vs_` or `hs_` and 32 \
+        hexadecimal digits. Any other id answers `404`.")),
+    responses(
+        (status = 200, description = "The record.", body = RecordView),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::RecordNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -110,7 +140,7 @@ async fn show(
 }
 
 /// One change in a record's history.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// Position in the server's feed.
     pub seq: i64,
@@ -134,7 +164,30 @@ pub struct HistoryEntry {
     pub fields: Vec<String>,
 }
 
-/// `GET /v1/records/{id}/history`: every change, oldest first.
+/// A record's history
+///
+/// Every change to the record, oldest first: when the device made it (by
+/// its own clock) and when the server stored it, the user and device that
+/// sent it, and the fields it changed, as paths of map keys and list item
+/// ids (`members/m2/phone`). A change whose value lost to a concurrent one
+/// still names the field it wrote. A record the caller may not see answers
+/// `404`.
+#[utoipa::path(
+    get,
+    path = "/v1/records/{id}/history",
+    operation_id = "recordHistory",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "Record id: `hh_`, `cs_`, `vs_` or `hs_` and 32 \
+        hexadecimal digits. Any other id answers `404`.")),
+    responses(
+        (status = 200, description = "Every change, oldest first.", body = Vec<HistoryEntry>),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::RecordNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn history(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -262,20 +315,23 @@ fn keyed(items: &[Json_]) -> Option<BTreeMap<&str, &Json_>> {
 }
 
 /// An open conflict, with who wrote each value.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConflictView {
     /// Where: map keys and list item ids joined by `/`.
     pub path: String,
     /// The value readers see now.
+    #[schema(value_type = Value)]
     pub shown: Json_,
     /// Every value written concurrently.
     pub values: Vec<ConflictValueView>,
 }
 
 /// One of a conflict's values.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConflictValueView {
-    /// The value.
+    /// The value: a string, number, boolean or null; for items added under
+    /// one id, the item with what it holds.
+    #[schema(value_type = Value)]
     pub value: Json_,
     /// Whether it is the one shown.
     pub shown: bool,
@@ -324,8 +380,29 @@ async fn views(state: &AppState, rows: Vec<ConflictRow>) -> Result<Vec<ConflictV
         .collect())
 }
 
-/// `GET /v1/records/{id}/conflicts`: fields written concurrently and not
-/// yet resolved, as the projection holds them.
+/// A record's open conflicts
+///
+/// Fields two people wrote at once and nobody has written since: every
+/// value, the actor, user and device that wrote it, and which one readers
+/// see (Automerge's deterministic pick). Also items two phones added to a
+/// list under one id, each with what it holds. A record the caller may not
+/// see answers `404`.
+#[utoipa::path(
+    get,
+    path = "/v1/records/{id}/conflicts",
+    operation_id = "recordConflicts",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "Record id: `hh_`, `cs_`, `vs_` or `hs_` and 32 \
+        hexadecimal digits. Any other id answers `404`.")),
+    responses(
+        (status = 200, description = "The open conflicts, by path.", body = Vec<ConflictView>),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::RecordNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn conflicts(
     State(state): State<AppState>,
     auth: AuthDevice,
@@ -349,13 +426,14 @@ async fn conflicts(
 }
 
 /// `POST /v1/records/{id}/conflicts/resolve`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resolution {
     /// The conflicted field, as listed.
     pub path: String,
     /// The value to keep: usually one of those listed, or a correction. A
     /// string, number, boolean or null.
+    #[schema(value_type = Value)]
     pub value: Json_,
 }
 
@@ -422,8 +500,51 @@ pub(crate) async fn desk_change<T>(
     Ok(answer)
 }
 
-/// Writes the chosen value over every concurrent one; answers with the
-/// conflicts that remain.
+/// Resolve a conflict
+///
+/// Writes the chosen value at a conflicted field, over every concurrent
+/// value: a change in the caller's name, merged through the same policy and
+/// storage path as a phone's, which phones receive at their next sync.
+/// Answers with the conflicts that remain.
+///
+/// Checks, in order: the body (`400 bad_json`, `413`), `value` is a string,
+/// number, boolean or null (`422`), the record exists and the caller may
+/// see it (`404`), there is an open field conflict at `path` (`409`; items
+/// added under one id are resolved by editing the record), the edited
+/// record is valid (`422`), the caller's role may make the change (`403`;
+/// supervisors only read).
+#[utoipa::path(
+    post,
+    path = "/v1/records/{id}/conflicts/resolve",
+    operation_id = "resolveConflict",
+    tag = "queries",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "Record id: `hh_`, `cs_`, `vs_` or `hs_` and 32 \
+        hexadecimal digits. Any other id answers `404`.")),
+    request_body(content = Resolution, example = json!({"path": "members/m2/phone", "value": "13911112222"})),
+    responses(
+        (status = 200, description = "The conflicts that remain.", body = Vec<ConflictView>),
+        (status = 400, response = crate::openapi::BadJson),
+        (status = 403, description = "The caller's role may not make this change.",
+            body = crate::openapi::ForbiddenError,
+            example = json!({"code": "forbidden",
+                "message": "a supervisor may not change records (rule read_only)"})),
+        (status = 409, description = "There is no open field conflict at `path`.",
+            body = crate::openapi::NotApplicableError,
+            example = json!({"code": "not_applicable",
+                "message": "there is no open conflict at \"address/room\""})),
+        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 422, description = "`value` is not a scalar, or writing it would leave an \
+            invalid record.", body = crate::openapi::InvalidFieldError,
+            example = json!({"code": "invalid_field",
+                "message": "value: must be a string, number, boolean or null"})),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, response = crate::openapi::RecordNotFound),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 async fn resolve(
     State(state): State<AppState>,
     auth: AuthDevice,

@@ -64,7 +64,7 @@ pub struct HouseholdFilter {
 }
 
 /// A household as lists show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HouseholdItem {
     /// Record id.
     pub id: String,
@@ -91,6 +91,7 @@ pub struct HouseholdItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub special: Option<Vec<String>>,
     #[serde(skip)]
+    #[schema(ignore)]
     #[doc(hidden)]
     #[sqlx(skip)]
     pub sort_key: SortKeyColumn,
@@ -130,13 +131,14 @@ pub struct CaseFilter {
 }
 
 /// A case as lists show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CaseItem {
     /// Record id.
     pub id: String,
     /// Where it belongs.
     pub org_unit: String,
     /// Category, as stored.
+    #[schema(value_type = sync_core::records::CaseCategory)]
     pub category: String,
     /// One-line summary.
     pub title: String,
@@ -149,10 +151,12 @@ pub struct CaseItem {
     /// When reported.
     pub reported_at: i64,
     /// Status.
+    #[schema(value_type = sync_core::workflow::Status)]
     pub status: String,
-    /// Triage class.
+    /// Triage class: `big`, `small` or `private`, once triaged.
     pub class: Option<String>,
     /// Level handling it.
+    #[schema(value_type = sync_core::workflow::Level)]
     pub level: String,
     /// Who handles it.
     pub assignee: Option<String>,
@@ -161,6 +165,7 @@ pub struct CaseItem {
     /// When it was resolved.
     pub resolved_at: Option<i64>,
     /// The level it was resolved at.
+    #[schema(value_type = Option<sync_core::workflow::Level>)]
     pub resolved_level: Option<String>,
     /// `mediated`, `referred` or `withdrawn`.
     pub result: Option<String>,
@@ -172,6 +177,7 @@ pub struct CaseItem {
     #[sqlx(skip)]
     pub overdue: bool,
     #[serde(skip)]
+    #[schema(ignore)]
     #[doc(hidden)]
     #[sqlx(skip)]
     pub sort_key: SortKeyColumn,
@@ -193,7 +199,7 @@ pub struct VisitFilter {
 }
 
 /// A visit as lists show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VisitItem {
     /// Record id.
     pub id: String,
@@ -210,6 +216,7 @@ pub struct VisitItem {
     /// What was found.
     pub findings: String,
     #[serde(skip)]
+    #[schema(ignore)]
     #[doc(hidden)]
     #[sqlx(skip)]
     pub sort_key: SortKeyColumn,
