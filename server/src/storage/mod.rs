@@ -327,14 +327,6 @@ pub trait Storage: query::Queries + Send + Sync + 'static {
     async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<()>;
     /// How many documents are stored.
     async fn document_count(&self) -> Result<i64>;
-    /// The documents of `kind` under org unit `under` (its subtree) that
-    /// `scope` may read, as `(id, snapshot)`.
-    async fn documents_under(
-        &self,
-        scope: &Scope,
-        kind: &str,
-        under: &str,
-    ) -> Result<Vec<(String, Vec<u8>)>>;
     /// One document's snapshot.
     async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>>;
     /// Starts a transaction over documents. A write transaction excludes

@@ -361,30 +361,6 @@ macro_rules! sql_storage {
                 Ok(n)
             }
 
-            async fn documents_under(
-                &self,
-                scope: &Scope,
-                kind: &str,
-                under: &str,
-            ) -> Result<Vec<(String, Vec<u8>)>> {
-                Ok(sqlx::query_as(concat!(
-                    "SELECT d.id, d.snapshot FROM documents d
-                     WHERE d.kind = $4 AND d.org_unit IN (
-                         SELECT o.id FROM org_units o JOIN org_units u ON u.id = $5
-                         WHERE o.path LIKE u.path || '%')
-                     AND ",
-                    in_scope!(),
-                    " ORDER BY d.id"
-                ))
-                .bind(&scope.user_id)
-                .bind(scope.area)
-                .bind(scope.sensitive)
-                .bind(kind)
-                .bind(under)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
             async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>> {
                 let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT snapshot FROM documents WHERE id = $1")
                     .bind(id)
