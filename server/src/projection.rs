@@ -42,6 +42,116 @@ pub struct Projection {
     pub conflicts: Vec<ConflictRow>,
 }
 
+/// A part of a projection, stored in a table of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// `proj_households`.
+    Household,
+    /// `proj_members`.
+    Members,
+    /// `proj_tags`.
+    Tags,
+    /// `proj_visits`.
+    Visit,
+    /// `proj_cases`.
+    Case,
+    /// `proj_case_events`.
+    Events,
+    /// `proj_conflicts`.
+    Conflicts,
+}
+
+impl Part {
+    /// Every part.
+    pub const ALL: [Part; 7] = [
+        Part::Household,
+        Part::Members,
+        Part::Tags,
+        Part::Visit,
+        Part::Case,
+        Part::Events,
+        Part::Conflicts,
+    ];
+
+    /// The table and the column naming the document.
+    pub const fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Part::Household => ("proj_households", "id"),
+            Part::Members => ("proj_members", "household_id"),
+            Part::Tags => ("proj_tags", "doc_id"),
+            Part::Visit => ("proj_visits", "id"),
+            Part::Case => ("proj_cases", "id"),
+            Part::Events => ("proj_case_events", "case_id"),
+            Part::Conflicts => ("proj_conflicts", "doc_id"),
+        }
+    }
+
+    /// Whether a document of `kind` may have rows of this part.
+    pub fn of_kind(self, kind: &str) -> bool {
+        matches!(
+            (self, kind),
+            (Part::Household | Part::Members | Part::Tags, "household")
+                | (Part::Tags, "sensitive")
+                | (Part::Visit, "visit")
+                | (Part::Case | Part::Events, "case")
+                | (Part::Conflicts, _)
+        )
+    }
+
+    /// Whether `a` and `b` agree on this part.
+    pub fn same(self, a: &Projection, b: &Projection) -> bool {
+        match self {
+            Part::Household => a.household == b.household,
+            Part::Members => a.members == b.members,
+            Part::Tags => a.tags == b.tags,
+            Part::Visit => a.visit == b.visit,
+            Part::Case => a.case == b.case,
+            Part::Events => a.events == b.events,
+            Part::Conflicts => a.conflicts == b.conflicts,
+        }
+    }
+
+    /// Whether `p` has no rows of this part.
+    pub fn is_empty(self, p: &Projection) -> bool {
+        self.same(p, &Projection::default())
+    }
+}
+
+impl Projection {
+    /// This projection with only the given parts.
+    pub fn only(&self, parts: &std::collections::HashSet<Part>) -> std::borrow::Cow<'_, Self> {
+        if parts.len() == Part::ALL.len() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let keep = |part| parts.contains(&part);
+        std::borrow::Cow::Owned(Projection {
+            household: self.household.clone().filter(|_| keep(Part::Household)),
+            members: if keep(Part::Members) {
+                self.members.clone()
+            } else {
+                Vec::new()
+            },
+            tags: if keep(Part::Tags) {
+                self.tags.clone()
+            } else {
+                Vec::new()
+            },
+            visit: self.visit.clone().filter(|_| keep(Part::Visit)),
+            case: self.case.clone().filter(|_| keep(Part::Case)),
+            events: if keep(Part::Events) {
+                self.events.clone()
+            } else {
+                Vec::new()
+            },
+            conflicts: if keep(Part::Conflicts) {
+                self.conflicts.clone()
+            } else {
+                Vec::new()
+            },
+        })
+    }
+}
+
 /// A household, as lists show it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HouseholdRow {
@@ -336,7 +446,7 @@ pub async fn reindex(
                     Projection::default()
                 }
             };
-            tx.project(id, kind.as_str(), &projection).await?;
+            tx.project(id, kind.as_str(), None, &projection).await?;
         }
         tx.commit().await?;
         done += ids.len() as u64;

@@ -306,7 +306,7 @@ impl TestServer {
         let mut tx = self.state.storage.begin(true).await.unwrap();
         for id in ids {
             let kind = id.parse::<RecordId>().unwrap().kind();
-            tx.project(&id, kind.as_str(), &Default::default())
+            tx.project(&id, kind.as_str(), None, &Default::default())
                 .await
                 .unwrap();
         }

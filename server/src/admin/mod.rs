@@ -498,6 +498,7 @@ pub async fn decide(
         actor.check_area([meta.org_unit.as_str()])?;
     }
     if approve {
+        let existed = stored.is_some();
         let mut document =
             stored.unwrap_or_else(|| doc::empty(sync_core::automerge::ActorId::random()));
         let missing = entry
@@ -523,7 +524,14 @@ pub async fn decide(
         actor.check_area([record.meta().org_unit.as_str()])?;
         let author = (entry.user_id.as_str(), entry.device_id.as_str());
         let deadlines = &state.config.deadlines;
-        crate::sync::store_as(&mut *tx, author, &id, &document, &base, &record, deadlines).await?;
+        let previous = match existed {
+            true => crate::sync::Previous::Unknown,
+            false => crate::sync::Previous::New,
+        };
+        crate::sync::store_as(
+            &mut *tx, author, &id, &document, &base, &record, previous, deadlines,
+        )
+        .await?;
     }
     let status = if approve { "approved" } else { "discarded" };
     if !tx

@@ -387,11 +387,14 @@ pub trait DocTx: Send {
     /// One document's changes with `base < seq <= upto`, in feed order.
     async fn changes_between(&mut self, doc_id: &str, base: i64, upto: i64)
     -> Result<Vec<Vec<u8>>>;
-    /// Replaces the rows document `id` of `kind` projects to.
+    /// Replaces the rows document `id` of `kind` projects to. With the
+    /// projection `before` the change (empty for a new document), only the
+    /// parts that differ are written; with `None`, all of them.
     async fn project(
         &mut self,
         id: &str,
         kind: &str,
+        before: Option<&crate::projection::Projection>,
         projection: &crate::projection::Projection,
     ) -> Result<()>;
     /// Makes everything durable.

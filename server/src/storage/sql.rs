@@ -625,27 +625,31 @@ macro_rules! sql_storage {
                 &mut self,
                 id: &str,
                 kind: &str,
+                before: Option<&$crate::projection::Projection>,
                 p: &$crate::projection::Projection,
             ) -> Result<()> {
-                let tables: &[&str] = match kind {
-                    "household" => &["proj_households", "proj_members", "proj_tags"],
-                    "sensitive" => &["proj_tags"],
-                    "visit" => &["proj_visits"],
-                    "case" => &["proj_cases", "proj_case_events"],
-                    _ => &[],
-                };
-                for table in tables.iter().copied().chain(["proj_conflicts"]) {
-                    let key = match table {
-                        "proj_members" => "household_id",
-                        "proj_case_events" => "case_id",
-                        "proj_tags" | "proj_conflicts" => "doc_id",
-                        _ => "id",
+                use $crate::projection::Part;
+                // Only the parts that changed are written; rows are deleted
+                // only where some may exist.
+                let mut write = std::collections::HashSet::new();
+                for part in Part::ALL {
+                    let (changed, had_rows) = match before {
+                        Some(b) => (!part.same(b, p), !part.is_empty(b)),
+                        None => (part.of_kind(kind), true),
                     };
-                    sqlx::query(&format!("DELETE FROM {table} WHERE {key} = $1"))
-                        .bind(id)
-                        .execute(&mut *self.tx)
-                        .await?;
+                    if !changed {
+                        continue;
+                    }
+                    if had_rows {
+                        let (table, key) = part.table();
+                        sqlx::query(&format!("DELETE FROM {table} WHERE {key} = $1"))
+                            .bind(id)
+                            .execute(&mut *self.tx)
+                            .await?;
+                    }
+                    write.insert(part);
                 }
+                let p = p.only(&write);
                 if let Some(h) = &p.household {
                     sqlx::query(
                         "INSERT INTO proj_households (id, org_unit, building, unit, room, head_id,

@@ -22,7 +22,7 @@ use sync_core::{RecordId, RecordKind};
 
 use super::{Writer, doc_error};
 use crate::error::AppError;
-use crate::projection;
+use crate::projection::{self, Projection};
 use crate::storage::{AuditRow, DocTx, DocWrite, NewChange, QuarantineRow};
 use crate::{now_ms, random_hex};
 
@@ -197,7 +197,8 @@ pub(crate) async fn push(
     let created = before.is_none();
     match policy::check_write(&writer.principal, before_record.as_ref(), &after_record) {
         Ok(()) => {
-            store(tx, writer, &id, &doc, &base, &after_record).await?;
+            let previous = Previous::of(before.as_ref(), before_record.as_ref());
+            store(tx, writer, &id, &doc, &base, &after_record, previous).await?;
             Ok(Outcome {
                 merged: Some((
                     id,
@@ -236,7 +237,8 @@ pub(crate) async fn push(
             });
             match accepted {
                 Some((accepted, record)) => {
-                    store(tx, writer, &id, &accepted, &base, &record).await?;
+                    let previous = Previous::of(before.as_ref(), before_record.as_ref());
+                    store(tx, writer, &id, &accepted, &base, &record, previous).await?;
                     Ok(Outcome {
                         merged: Some((
                             id,
@@ -361,6 +363,7 @@ pub(super) fn missing_dependencies(id: &RecordId, doc: &Automerge) -> Option<Doc
 
 /// Writes the changes `doc` gained since `base` (its heads as loaded),
 /// attributed to the writer, and the rows the merged `record` projects to.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn store(
     tx: &mut dyn DocTx,
     writer: &Writer,
@@ -368,14 +371,49 @@ pub(super) async fn store(
     doc: &Automerge,
     base: &[ChangeHash],
     record: &AnyRecord,
+    previous: Previous<'_>,
 ) -> Result<(), AppError> {
     let author = (writer.auth.user_id.as_str(), writer.auth.device_id.as_str());
-    store_as(tx, author, id, doc, base, record, &writer.deadlines).await
+    store_as(
+        tx,
+        author,
+        id,
+        doc,
+        base,
+        record,
+        previous,
+        &writer.deadlines,
+    )
+    .await
+}
+
+/// What a document was before a write, so that only the projection rows
+/// that change are rewritten.
+#[derive(Clone, Copy)]
+pub(crate) enum Previous<'a> {
+    /// It did not exist: it has no rows.
+    New,
+    /// As stored, with its record.
+    Stored(&'a Automerge, &'a AnyRecord),
+    /// Not known here: every row is rewritten.
+    Unknown,
+}
+
+impl<'a> Previous<'a> {
+    /// From a stored document, if any.
+    pub(crate) fn of(stored: Option<&'a Automerge>, record: Option<&'a AnyRecord>) -> Self {
+        match (stored, record) {
+            (None, _) => Previous::New,
+            (Some(doc), Some(record)) => Previous::Stored(doc, record),
+            (Some(_), None) => Previous::Unknown,
+        }
+    }
 }
 
 /// Writes the changes `doc` gained since `base`, attributed to a user and
 /// device, and the rows the merged `record` projects to (a case's due time
 /// from `deadlines`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn store_as(
     tx: &mut dyn DocTx,
     (user_id, device_id): (&str, &str),
@@ -383,6 +421,7 @@ pub(crate) async fn store_as(
     doc: &Automerge,
     base: &[ChangeHash],
     record: &AnyRecord,
+    previous: Previous<'_>,
     deadlines: &Deadlines,
 ) -> Result<(), AppError> {
     if doc.get_heads() == base {
@@ -415,7 +454,13 @@ pub(crate) async fn store_as(
     })
     .await?;
     let projection = projection::project(&doc_id, record, doc, deadlines);
-    tx.project(&doc_id, id.kind().as_str(), &projection).await?;
+    let before = match previous {
+        Previous::New => Some(Projection::default()),
+        Previous::Stored(doc, record) => Some(projection::project(&doc_id, record, doc, deadlines)),
+        Previous::Unknown => None,
+    };
+    tx.project(&doc_id, id.kind().as_str(), before.as_ref(), &projection)
+        .await?;
     Ok(())
 }
 
@@ -486,7 +531,9 @@ pub(super) async fn am_sync_round(
         {
             return Ok(Err(doc_error(&id, "forbidden", denial.to_string())));
         }
-        store(tx, writer, &id, &doc, &base, &record).await?;
+        let before_record = before.as_ref().and_then(|d| AnyRecord::read(kind, d).ok());
+        let previous = Previous::of(before.as_ref(), before_record.as_ref());
+        store(tx, writer, &id, &doc, &base, &record, previous).await?;
     } else if before.is_none() {
         // Nothing stored and nothing sent: there is no such document.
         return Ok(Ok(AmSync {

@@ -12,7 +12,7 @@
 mod feed;
 mod merge;
 
-pub(crate) use merge::{Incoming, push, store_as};
+pub(crate) use merge::{Incoming, Previous, push, store_as};
 
 use std::collections::{BTreeMap, HashSet};
 
