@@ -371,7 +371,10 @@ macro_rules! sql_storage {
 
             async fn begin(&self, write: bool) -> Result<Box<dyn DocTx>> {
                 let tx = self.begin_tx(write).await?;
-                Ok(Box::new($tx { tx }))
+                Ok(Box::new($tx {
+                    tx,
+                    pending: Vec::new(),
+                }))
             }
         }
 
@@ -396,6 +399,212 @@ macro_rules! sql_storage {
 
         struct $tx {
             tx: sqlx::Transaction<'static, $db>,
+            /// Projections to write at commit: document id, kind, the
+            /// projection before (`None`: unknown) and after.
+            pending: Vec<(
+                String,
+                String,
+                Option<$crate::projection::Projection>,
+                $crate::projection::Projection,
+            )>,
+        }
+
+        impl $tx {
+            /// Writes the pending projections: per table, one statement
+            /// deleting the changed documents' old rows and one inserting
+            /// their new rows (in chunks, to stay under bind limits).
+            async fn write_projections(&mut self) -> Result<()> {
+                use $crate::projection::{Part, Projection};
+                let pending = std::mem::take(&mut self.pending);
+                let mut deletes: std::collections::HashMap<Part, Vec<&str>> = Default::default();
+                let mut rows: Vec<(&str, Projection)> = Vec::new();
+                for (id, kind, before, p) in &pending {
+                    let mut write = std::collections::HashSet::new();
+                    for part in Part::ALL {
+                        let (changed, had_rows) = match before {
+                            Some(b) => (!part.same(b, p), !part.is_empty(b)),
+                            None => (part.of_kind(kind), true),
+                        };
+                        if changed {
+                            if had_rows {
+                                deletes.entry(part).or_default().push(id);
+                            }
+                            write.insert(part);
+                        }
+                    }
+                    rows.push((id, p.only(&write).into_owned()));
+                }
+                for (part, ids) in &deletes {
+                    let (table, key) = part.table();
+                    for chunk in ids.chunks(500) {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                            "DELETE FROM {table} WHERE {key} IN ("
+                        ));
+                        let mut list = q.separated(", ");
+                        for id in chunk {
+                            list.push_bind(*id);
+                        }
+                        q.push(")");
+                        q.build().execute(&mut *self.tx).await?;
+                    }
+                }
+                let now = $crate::now_ms();
+                let households: Vec<_> = rows
+                    .iter()
+                    .filter_map(|(id, p)| Some((*id, p.household.as_ref()?)))
+                    .collect();
+                for chunk in households.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_households (id, org_unit, building, unit, room, head_id,
+                             head_name, member_count, search, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut b, (id, h)| {
+                        b.push_bind(*id)
+                            .push_bind(&h.org_unit)
+                            .push_bind(&h.building)
+                            .push_bind(&h.unit)
+                            .push_bind(&h.room)
+                            .push_bind(&h.head_id)
+                            .push_bind(&h.head_name)
+                            .push_bind(h.member_count)
+                            .push_bind(&h.search)
+                            .push_bind(now);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                let members: Vec<_> = rows
+                    .iter()
+                    .flat_map(|(id, p)| p.members.iter().enumerate().map(move |(i, m)| (*id, i, m)))
+                    .collect();
+                for chunk in members.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_members (household_id, position, member_id, name,
+                             id_number, sex, birth_date, relation, phone, residence) ",
+                    );
+                    q.push_values(chunk, |mut b, (id, i, m)| {
+                        b.push_bind(*id)
+                            .push_bind(*i as i64)
+                            .push_bind(&m.member_id)
+                            .push_bind(&m.name)
+                            .push_bind(&m.id_number)
+                            .push_bind(&m.sex)
+                            .push_bind(&m.birth_date)
+                            .push_bind(&m.relation)
+                            .push_bind(&m.phone)
+                            .push_bind(&m.residence);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                let tags: Vec<_> = rows
+                    .iter()
+                    .flat_map(|(id, p)| p.tags.iter().map(move |t| (*id, t)))
+                    .collect();
+                for chunk in tags.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_tags (doc_id, household_id, tag, sensitive) ",
+                    );
+                    q.push_values(chunk, |mut b, (id, t)| {
+                        b.push_bind(*id)
+                            .push_bind(&t.household_id)
+                            .push_bind(&t.tag)
+                            .push_bind(t.sensitive);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                let visits: Vec<_> = rows
+                    .iter()
+                    .filter_map(|(id, p)| Some((*id, p.visit.as_ref()?)))
+                    .collect();
+                for chunk in visits.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_visits (id, household_id, org_unit, worker, visited_at,
+                             follow_up, findings) ",
+                    );
+                    q.push_values(chunk, |mut b, (id, v)| {
+                        b.push_bind(*id)
+                            .push_bind(&v.household_id)
+                            .push_bind(&v.org_unit)
+                            .push_bind(&v.worker)
+                            .push_bind(v.visited_at)
+                            .push_bind(v.follow_up)
+                            .push_bind(&v.findings);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                let cases: Vec<_> = rows
+                    .iter()
+                    .filter_map(|(id, p)| Some((*id, p.case.as_ref()?)))
+                    .collect();
+                for chunk in cases.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_cases (id, org_unit, category, title, household_id,
+                             location, reporter, reported_at, status, class, level, assignee,
+                             due_at, resolved_at, resolved_level, result, supervised,
+                             not_applied) ",
+                    );
+                    q.push_values(chunk, |mut b, (id, c)| {
+                        b.push_bind(*id)
+                            .push_bind(&c.org_unit)
+                            .push_bind(&c.category)
+                            .push_bind(&c.title)
+                            .push_bind(&c.household_id)
+                            .push_bind(&c.location)
+                            .push_bind(&c.reporter)
+                            .push_bind(c.reported_at)
+                            .push_bind(&c.status)
+                            .push_bind(&c.class)
+                            .push_bind(&c.level)
+                            .push_bind(&c.assignee)
+                            .push_bind(c.due_at)
+                            .push_bind(c.resolved_at)
+                            .push_bind(&c.resolved_level)
+                            .push_bind(&c.result)
+                            .push_bind(c.supervised)
+                            .push_bind(c.not_applied);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                let events: Vec<_> = rows
+                    .iter()
+                    .flat_map(|(id, p)| p.events.iter().enumerate().map(move |(i, e)| (*id, i, e)))
+                    .collect();
+                for chunk in events.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_case_events (case_id, position, event_id, kind, author,
+                             device, at, role, applied, reason) ",
+                    );
+                    q.push_values(chunk, |mut b, (id, i, e)| {
+                        b.push_bind(*id)
+                            .push_bind(*i as i64)
+                            .push_bind(&e.event_id)
+                            .push_bind(&e.kind)
+                            .push_bind(&e.author)
+                            .push_bind(&e.device)
+                            .push_bind(e.at)
+                            .push_bind(&e.role)
+                            .push_bind(e.applied)
+                            .push_bind(&e.reason);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                let conflicts: Vec<_> = rows
+                    .iter()
+                    .flat_map(|(id, p)| p.conflicts.iter().map(move |c| (*id, c)))
+                    .collect();
+                for chunk in conflicts.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_conflicts (doc_id, path, shown, vals) ",
+                    );
+                    q.push_values(chunk, |mut b, (id, c)| {
+                        b.push_bind(*id)
+                            .push_bind(&c.path)
+                            .push_bind(c.shown.to_string())
+                            .push_bind(serde_json::to_string(&c.values).unwrap_or_default());
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]
@@ -628,158 +837,23 @@ macro_rules! sql_storage {
                 before: Option<&$crate::projection::Projection>,
                 p: &$crate::projection::Projection,
             ) -> Result<()> {
-                use $crate::projection::Part;
-                // Only the parts that changed are written; rows are deleted
-                // only where some may exist.
-                let mut write = std::collections::HashSet::new();
-                for part in Part::ALL {
-                    let (changed, had_rows) = match before {
-                        Some(b) => (!part.same(b, p), !part.is_empty(b)),
-                        None => (part.of_kind(kind), true),
-                    };
-                    if !changed {
-                        continue;
-                    }
-                    if had_rows {
-                        let (table, key) = part.table();
-                        sqlx::query(&format!("DELETE FROM {table} WHERE {key} = $1"))
-                            .bind(id)
-                            .execute(&mut *self.tx)
-                            .await?;
-                    }
-                    write.insert(part);
-                }
-                let p = p.only(&write);
-                if let Some(h) = &p.household {
-                    sqlx::query(
-                        "INSERT INTO proj_households (id, org_unit, building, unit, room, head_id,
-                             head_name, member_count, search, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(id)
-                    .bind(&h.org_unit)
-                    .bind(&h.building)
-                    .bind(&h.unit)
-                    .bind(&h.room)
-                    .bind(&h.head_id)
-                    .bind(&h.head_name)
-                    .bind(h.member_count)
-                    .bind(&h.search)
-                    .bind($crate::now_ms())
-                    .execute(&mut *self.tx)
-                    .await?;
-                }
-                if !p.members.is_empty() {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_members (household_id, position, member_id, name,
-                             id_number, sex, birth_date, relation, phone, residence) ",
-                    );
-                    q.push_values(p.members.iter().enumerate(), |mut b, (i, m)| {
-                        b.push_bind(id)
-                            .push_bind(i as i64)
-                            .push_bind(&m.member_id)
-                            .push_bind(&m.name)
-                            .push_bind(&m.id_number)
-                            .push_bind(&m.sex)
-                            .push_bind(&m.birth_date)
-                            .push_bind(&m.relation)
-                            .push_bind(&m.phone)
-                            .push_bind(&m.residence);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                if !p.tags.is_empty() {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_tags (doc_id, household_id, tag, sensitive) ",
-                    );
-                    q.push_values(&p.tags, |mut b, t| {
-                        b.push_bind(id)
-                            .push_bind(&t.household_id)
-                            .push_bind(&t.tag)
-                            .push_bind(t.sensitive);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                if let Some(v) = &p.visit {
-                    sqlx::query(
-                        "INSERT INTO proj_visits (id, household_id, org_unit, worker, visited_at,
-                             follow_up, findings)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(id)
-                    .bind(&v.household_id)
-                    .bind(&v.org_unit)
-                    .bind(&v.worker)
-                    .bind(v.visited_at)
-                    .bind(v.follow_up)
-                    .bind(&v.findings)
-                    .execute(&mut *self.tx)
-                    .await?;
-                }
-                if let Some(c) = &p.case {
-                    sqlx::query(
-                        "INSERT INTO proj_cases (id, org_unit, category, title, household_id,
-                             location, reporter, reported_at, status, class, level, assignee,
-                             due_at, resolved_at, resolved_level, result, supervised, not_applied)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                             $15, $16, $17, $18)",
-                    )
-                    .bind(id)
-                    .bind(&c.org_unit)
-                    .bind(&c.category)
-                    .bind(&c.title)
-                    .bind(&c.household_id)
-                    .bind(&c.location)
-                    .bind(&c.reporter)
-                    .bind(c.reported_at)
-                    .bind(&c.status)
-                    .bind(&c.class)
-                    .bind(&c.level)
-                    .bind(&c.assignee)
-                    .bind(c.due_at)
-                    .bind(c.resolved_at)
-                    .bind(&c.resolved_level)
-                    .bind(&c.result)
-                    .bind(c.supervised)
-                    .bind(c.not_applied)
-                    .execute(&mut *self.tx)
-                    .await?;
-                }
-                if !p.events.is_empty() {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_case_events (case_id, position, event_id, kind, author,
-                             device, at, role, applied, reason) ",
-                    );
-                    q.push_values(p.events.iter().enumerate(), |mut b, (i, e)| {
-                        b.push_bind(id)
-                            .push_bind(i as i64)
-                            .push_bind(&e.event_id)
-                            .push_bind(&e.kind)
-                            .push_bind(&e.author)
-                            .push_bind(&e.device)
-                            .push_bind(e.at)
-                            .push_bind(&e.role)
-                            .push_bind(e.applied)
-                            .push_bind(&e.reason);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                if !p.conflicts.is_empty() {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_conflicts (doc_id, path, shown, vals) ",
-                    );
-                    q.push_values(&p.conflicts, |mut b, c| {
-                        b.push_bind(id)
-                            .push_bind(&c.path)
-                            .push_bind(c.shown.to_string())
-                            .push_bind(serde_json::to_string(&c.values).unwrap_or_default());
-                    });
-                    q.build().execute(&mut *self.tx).await?;
+                // Written with every other document's rows when the
+                // transaction commits: a few statements per round, not a
+                // few per document.
+                match self.pending.iter_mut().find(|(pending, _, _, _)| pending == id) {
+                    Some(entry) => entry.3 = p.clone(),
+                    None => self.pending.push((
+                        id.to_owned(),
+                        kind.to_owned(),
+                        before.cloned(),
+                        p.clone(),
+                    )),
                 }
                 Ok(())
             }
 
-            async fn commit(self: Box<Self>) -> Result<()> {
+            async fn commit(mut self: Box<Self>) -> Result<()> {
+                self.write_projections().await?;
                 self.tx.commit().await?;
                 Ok(())
             }
