@@ -299,6 +299,8 @@ pub trait Storage: query::Queries + Send + Sync + 'static {
     async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<()>;
     /// How many documents are stored.
     async fn document_count(&self) -> Result<i64>;
+    /// Refreshes the query planner's statistics (after a bulk load).
+    async fn analyze(&self) -> Result<()>;
     /// The documents of `kind` under org unit `under` (its subtree) that
     /// `scope` may read, as `(id, snapshot)`.
     async fn documents_under(

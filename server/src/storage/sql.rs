@@ -361,6 +361,11 @@ macro_rules! sql_storage {
                 Ok(n)
             }
 
+            async fn analyze(&self) -> Result<()> {
+                sqlx::query("ANALYZE").execute(&self.pool).await?;
+                Ok(())
+            }
+
             async fn documents_under(
                 &self,
                 scope: &Scope,
