@@ -7,6 +7,14 @@
 //! roles that receive sensitive details. Lists are paged by keyset: a page
 //! ends with the sort key and id of its last row, and the next page starts
 //! after them, so rows written meanwhile never shift a page.
+//!
+//! The scoped queries are not kept as prepared statements
+//! (`persistent(false)`): one query text serves a grid and a whole county,
+//! and PostgreSQL, after five runs of a prepared statement, may settle on a
+//! generic plan made without the subtree's size, one that is right for a
+//! grid and a hundred times too slow for a county or the other way round.
+//! Planned for each run's values, each gets its own plan (about a
+//! millisecond of planning).
 
 use serde::{Deserialize, Serialize};
 
@@ -370,10 +378,19 @@ macro_rules! sql_queries {
             type Q<'a> = QueryBuilder<'a, $db>;
 
             /// `col` is in the caller's area.
+            ///
+            /// Inside a `CASE`, so that PostgreSQL checks it row by row
+            /// against the area's units, hashed once, instead of joining
+            /// it: the planner cannot tell how many units an area holds
+            /// (each is matched against another row's path) and, joining,
+            /// guessed a handful, so that households tagged in a whole
+            /// township or county were found by probing the tags of every
+            /// household there (a second, instead of milliseconds, at
+            /// 400,000 households).
             fn area(q: &mut Q<'_>, col: &str, scope: &Scope) {
-                q.push("(")
+                q.push("(CASE WHEN ")
                     .push_bind(scope.area)
-                    .push(" AND ")
+                    .push(" THEN ")
                     .push(col)
                     .push(
                         " IN (SELECT o.id FROM org_units o
@@ -382,7 +399,7 @@ macro_rules! sql_queries {
                     .push_bind(scope.user_id.clone())
                     .push(
                         " JOIN org_units b ON b.id = uu.org_unit_id
-                          WHERE o.path LIKE b.path || '%'))",
+                          WHERE o.path LIKE b.path || '%') ELSE FALSE END)",
                     );
             }
 
@@ -580,7 +597,7 @@ macro_rules! sql_queries {
                         .push(")");
                     }
                     paged(&mut q, page, "h.id");
-                    let rows = q.build().fetch_all(&self.pool).await?;
+                    let rows = q.build().persistent(false).fetch_all(&self.pool).await?;
                     let mut items = Vec::with_capacity(rows.len());
                     for row in &rows {
                         let mut item: HouseholdItem = sqlx::FromRow::from_row(row)?;
@@ -630,7 +647,7 @@ macro_rules! sql_queries {
                     q.push(" FROM proj_cases c");
                     case_filter(&mut q, scope, f);
                     paged(&mut q, page, "c.id");
-                    let rows = q.build().fetch_all(&self.pool).await?;
+                    let rows = q.build().persistent(false).fetch_all(&self.pool).await?;
                     rows.iter()
                         .map(|row| {
                             let mut item: CaseItem = sqlx::FromRow::from_row(row)?;
@@ -652,7 +669,7 @@ macro_rules! sql_queries {
                     q.push(" FROM proj_visits v");
                     visit_filter(&mut q, scope, f);
                     paged(&mut q, page, "v.id");
-                    let rows = q.build().fetch_all(&self.pool).await?;
+                    let rows = q.build().persistent(false).fetch_all(&self.pool).await?;
                     rows.iter()
                         .map(|row| {
                             let mut item: VisitItem = sqlx::FromRow::from_row(row)?;
@@ -677,7 +694,10 @@ macro_rules! sql_queries {
                     );
                     visit_filter(&mut q, scope, f);
                     q.push(" GROUP BY v.worker, day ORDER BY day, v.worker");
-                    Ok(q.build_query_as().fetch_all(&self.pool).await?)
+                    Ok(q.build_query_as()
+                        .persistent(false)
+                        .fetch_all(&self.pool)
+                        .await?)
                 }
 
                 async fn case_counts(
@@ -696,7 +716,10 @@ macro_rules! sql_queries {
                         " GROUP BY c.org_unit, c.category, c.class, c.status, c.resolved_level,
                                    c.result, overdue",
                     );
-                    Ok(q.build_query_as().fetch_all(&self.pool).await?)
+                    Ok(q.build_query_as()
+                        .persistent(false)
+                        .fetch_all(&self.pool)
+                        .await?)
                 }
 
                 async fn median_time_to_resolve(
@@ -707,7 +730,11 @@ macro_rules! sql_queries {
                     let mut q = Q::new("SELECT COUNT(*) FROM proj_cases c");
                     case_filter(&mut q, scope, f);
                     q.push(" AND c.resolved_at IS NOT NULL");
-                    let (n,): (i64,) = q.build_query_as().fetch_one(&self.pool).await?;
+                    let (n,): (i64,) = q
+                        .build_query_as()
+                        .persistent(false)
+                        .fetch_one(&self.pool)
+                        .await?;
                     if n == 0 {
                         return Ok(None);
                     }
@@ -716,7 +743,11 @@ macro_rules! sql_queries {
                     case_filter(&mut q, scope, f);
                     q.push(" AND c.resolved_at IS NOT NULL ORDER BY d LIMIT 1 OFFSET ")
                         .push_bind(n / 2);
-                    let row: Option<(i64,)> = q.build_query_as().fetch_optional(&self.pool).await?;
+                    let row: Option<(i64,)> = q
+                        .build_query_as()
+                        .persistent(false)
+                        .fetch_optional(&self.pool)
+                        .await?;
                     Ok(row.map(|(d,)| d))
                 }
 
@@ -737,8 +768,11 @@ macro_rules! sql_queries {
                     area(&mut q, "h.org_unit", scope);
                     under(&mut q, "h.org_unit", &Some(under_path.to_owned()));
                     q.push(" GROUP BY h.org_unit");
-                    let mut rows: Vec<HouseholdCount> =
-                        q.build_query_as().fetch_all(&self.pool).await?;
+                    let mut rows: Vec<HouseholdCount> = q
+                        .build_query_as()
+                        .persistent(false)
+                        .fetch_all(&self.pool)
+                        .await?;
                     let mut q = Q::new("SELECT h.org_unit, t.tag, COUNT(*) AS households, ");
                     q.push(visited).push_bind(since).push(
                         ") THEN 1 ELSE 0 END) AS visited,
@@ -752,6 +786,7 @@ macro_rules! sql_queries {
                     q.push(" GROUP BY h.org_unit, t.tag");
                     rows.extend(
                         q.build_query_as::<HouseholdCount>()
+                            .persistent(false)
                             .fetch_all(&self.pool)
                             .await?,
                     );
@@ -770,7 +805,10 @@ macro_rules! sql_queries {
                     area(&mut q, "h.org_unit", scope);
                     under(&mut q, "h.org_unit", &Some(under_path.to_owned()));
                     q.push(" GROUP BY h.org_unit, m.residence");
-                    Ok(q.build_query_as().fetch_all(&self.pool).await?)
+                    Ok(q.build_query_as()
+                        .persistent(false)
+                        .fetch_all(&self.pool)
+                        .await?)
                 }
 
                 async fn visit_counts(
@@ -789,7 +827,10 @@ macro_rules! sql_queries {
                     };
                     visit_filter(&mut q, scope, &f);
                     q.push(" GROUP BY v.org_unit");
-                    Ok(q.build_query_as().fetch_all(&self.pool).await?)
+                    Ok(q.build_query_as()
+                        .persistent(false)
+                        .fetch_all(&self.pool)
+                        .await?)
                 }
 
                 async fn conflicts(&self, doc_id: &str) -> Result<Vec<(String, String, String)>> {
