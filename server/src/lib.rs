@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 
 pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod cases;
 pub mod cli;
 pub mod config;

@@ -34,6 +34,7 @@ pub struct TestDb {
     /// A scratch directory (holds the SQLite file).
     pub dir: tempfile::TempDir,
     postgres: Option<(String, String)>,
+    keep: std::sync::atomic::AtomicBool,
 }
 
 impl TestDb {
@@ -46,6 +47,7 @@ impl TestDb {
                 url,
                 dir,
                 postgres: None,
+                keep: Default::default(),
             });
         };
         let name = format!("gridsync_test_{}", gridsync_server::random_hex(8));
@@ -67,7 +69,14 @@ impl TestDb {
             url,
             dir,
             postgres: Some((admin, name)),
+            keep: Default::default(),
         })
+    }
+
+    /// Leaves the database (and its directory) in place when this is
+    /// dropped, to be looked at afterwards.
+    pub fn keep(&self) {
+        self.keep.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Whether this is a PostgreSQL database.
@@ -78,6 +87,10 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.keep.load(std::sync::atomic::Ordering::SeqCst) {
+            self.dir.disable_cleanup(true);
+            return;
+        }
         let Some((admin, name)) = self.postgres.take() else {
             return;
         };

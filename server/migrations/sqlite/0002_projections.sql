@@ -48,7 +48,8 @@ CREATE TABLE proj_tags (
     PRIMARY KEY (doc_id, tag)
 );
 CREATE INDEX proj_tags_tag ON proj_tags (tag, household_id);
-CREATE INDEX proj_tags_household ON proj_tags (household_id);
+-- (household_id, tag): whether one household has a tag is one index probe.
+CREATE INDEX proj_tags_household ON proj_tags (household_id, tag);
 
 CREATE TABLE proj_visits (
     id           TEXT PRIMARY KEY NOT NULL,
@@ -86,7 +87,9 @@ CREATE TABLE proj_cases (
     not_applied    INTEGER NOT NULL
 );
 CREATE INDEX proj_cases_unit ON proj_cases (org_unit, reported_at);
-CREATE INDEX proj_cases_due ON proj_cases (due_at);
+-- Overdue cases of a unit: one range per unit of the subtree, not every
+-- overdue case of the county filtered.
+CREATE INDEX proj_cases_due ON proj_cases (org_unit, due_at);
 CREATE INDEX proj_cases_assignee ON proj_cases (assignee);
 CREATE INDEX proj_cases_reporter ON proj_cases (reporter);
 

@@ -327,6 +327,8 @@ pub trait Storage: query::Queries + Send + Sync + 'static {
     async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<()>;
     /// How many documents are stored.
     async fn document_count(&self) -> Result<i64>;
+    /// Refreshes the query planner's statistics (after a bulk load).
+    async fn analyze(&self) -> Result<()>;
     /// One document's snapshot.
     async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>>;
     /// Starts a transaction over documents. A write transaction excludes

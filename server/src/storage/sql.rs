@@ -361,6 +361,11 @@ macro_rules! sql_storage {
                 Ok(n)
             }
 
+            async fn analyze(&self) -> Result<()> {
+                sqlx::query("ANALYZE").execute(&self.pool).await?;
+                Ok(())
+            }
+
             async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>> {
                 let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT snapshot FROM documents WHERE id = $1")
                     .bind(id)

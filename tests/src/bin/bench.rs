@@ -3,8 +3,9 @@
 //! HTTP, and prints each figure with its baseline from the same run.
 //!
 //! `cargo run --release -p tests --bin bench -- [--scale small|full]
-//!  [--scenarios flat,S1,S2,S3] [--runs N] [--flat-n N] [--devices N]
-//!  [--json FILE]`; set `TEST_DATABASE_URL` to run on PostgreSQL.
+//!  [--scenarios flat,S1,S2,S3,S4,S5] [--runs N] [--flat-n N] [--devices N]
+//!  [--samples N] [--keep-database] [--json FILE]`; set `TEST_DATABASE_URL` to run on
+//!  PostgreSQL.
 
 #![forbid(unsafe_code)]
 
@@ -29,6 +30,8 @@ struct Args {
     runs: usize,
     flat_n: usize,
     devices: usize,
+    samples: usize,
+    keep_database: bool,
     json: Option<String>,
 }
 
@@ -40,10 +43,16 @@ fn args() -> Args {
         runs: 5,
         flat_n: 1000,
         devices: 200,
+        samples: 40,
+        keep_database: false,
         json: Some("bench-report.json".into()),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--keep-database" {
+            a.keep_database = true;
+            continue;
+        }
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--scale" => {
@@ -58,6 +67,7 @@ fn args() -> Args {
             "--runs" => a.runs = value.parse().expect("--runs N"),
             "--flat-n" => a.flat_n = value.parse().expect("--flat-n N"),
             "--devices" => a.devices = value.parse().expect("--devices N"),
+            "--samples" => a.samples = value.parse().expect("--samples N"),
             "--json" => a.json = Some(value),
             other => panic!("unknown flag {other}"),
         }
@@ -117,7 +127,7 @@ async fn main() {
     for scenario in &args.scenarios {
         let figures = match scenario.as_str() {
             "flat" => flat(&args).await,
-            "S1" | "S2" | "S3" | "S5" => county_scenario(&args, scenario).await,
+            "S1" | "S2" | "S3" | "S4" | "S5" => county_scenario(&args, scenario).await,
             other => panic!("unknown scenario {other}"),
         };
         println!(
@@ -255,13 +265,16 @@ async fn county_scenario(args: &Args, scenario: &str) -> Value {
         progress("loading county", done, total)
     })
     .await;
-    eprintln!(
-        "{total} documents loaded in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    let load_s = t.elapsed().as_secs_f64();
+    eprintln!("{total} documents loaded in {load_s:.1} s");
+    if args.keep_database {
+        server.db.keep();
+        eprintln!("the database is kept: {}", server.db.url);
+    }
     match scenario {
         "S1" => s1(args, &server, &grids[0]).await,
         "S2" => s2(args, &server, &grids[0], now).await,
+        "S4" => s4(args, &server, &grids, now, load_s).await,
         "S5" => s5(&server, &grids[0], now).await,
         _ => s3(args, &server, &grids, now).await,
     }
@@ -431,6 +444,143 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
         "ratio_to_L1": merged_per_s / l1_per_s,
         "latency_ms": { "p50": percentile(&latencies, 0.5), "p95": percentile(&latencies, 0.95), "p99": percentile(&latencies, 0.99) },
         "peak_rss_mib_process": peak_rss_mib(),
+    })
+}
+
+/// Supervisor queries over real HTTP, each asked by a supervisor whose
+/// area covers it, interleaved, `--samples` times per run after a warm-up:
+/// p50/p95/p99 latency (request sent until the whole body is read).
+async fn s4(args: &Args, server: &TestServer, grids: &[Grid], now: i64, load_s: f64) -> Value {
+    const DAY: i64 = 86_400_000;
+    const TARGET_P95_MS: f64 = 100.0;
+    // One household edited over a year on its worker's phone, so that its
+    // history is more than the change that created it.
+    let grid = &grids[0];
+    let (hid, _) = &grid.households[0];
+    let mut phone = server.device(&grid.worker).await;
+    phone.sync().await;
+    for month in 0..12u64 {
+        phone
+            .replica
+            .update::<Household>(hid, |h| {
+                h.notes.splice(0, 0, "已走访。");
+                h.members[0].phone = format!("139{month:08}");
+            })
+            .unwrap();
+        phone.sync().await;
+    }
+    let base = server.url("");
+    let token = |username: &str| {
+        let base = base.clone();
+        let username = username.to_owned();
+        async move {
+            tests::login(&base, &username, tests::PASSWORD)
+                .await
+                .access_token
+        }
+    };
+    let [
+        (county_sup, _),
+        (township_sup, township),
+        (community_sup, community),
+    ] = county::SUPERVISORS;
+    let since = now - 30 * DAY;
+    let queries = [
+        (
+            "overdue_cases_in_township",
+            township_sup,
+            format!("/v1/cases?org_unit={township}&overdue=true&sort=due_at"),
+        ),
+        (
+            "case_figures_by_grid_for_county",
+            county_sup,
+            format!(
+                "/v1/stats/cases/by-unit?org_unit={}&by=grid",
+                county::COUNTY
+            ),
+        ),
+        (
+            "tagged_households_not_visited_in_30_days_in_community",
+            community_sup,
+            format!(
+                "/v1/households?org_unit={community}&tag=elderly_alone&not_visited_since={since}"
+            ),
+        ),
+        (
+            "record_history",
+            community_sup,
+            format!("/v1/records/{hid}/history"),
+        ),
+    ];
+    let http = reqwest::Client::new();
+    let mut tokens = BTreeMap::new();
+    for (_, user, _) in &queries {
+        if !tokens.contains_key(user) {
+            tokens.insert(*user, token(user).await);
+        }
+    }
+    let get = |path: &str, user: &str| {
+        http.get(format!("{base}{path}"))
+            .bearer_auth(&tokens[user])
+            .send()
+    };
+    // What each answers, to show the answers are not trivial; then a
+    // warm-up.
+    let mut answers = Vec::new();
+    for (name, user, path) in &queries {
+        let response = get(path, user).await.unwrap();
+        assert_eq!(response.status(), 200, "{name}: {path}");
+        let body: Value = response.json().await.unwrap();
+        let rows = match *name {
+            "case_figures_by_grid_for_county" => json!({
+                "units": body.as_array().map_or(0, Vec::len),
+                "cases": body.as_array().map_or(0, |units| units
+                    .iter()
+                    .map(|u| u["total"].as_u64().unwrap_or(0))
+                    .sum::<u64>()),
+            }),
+            "record_history" => json!({ "changes": body.as_array().map_or(0, Vec::len) }),
+            _ => json!({
+                "rows_on_first_page": body["items"].as_array().map_or(0, Vec::len),
+                "more_pages": body.get("next_cursor").is_some(),
+            }),
+        };
+        answers.push(rows);
+        for _ in 0..3 {
+            get(path, user).await.unwrap().bytes().await.unwrap();
+        }
+    }
+    let samples = args.samples * args.runs;
+    let mut latencies = vec![Vec::with_capacity(samples); queries.len()];
+    for i in 0..samples {
+        for (q, (_, user, path)) in queries.iter().enumerate() {
+            let t = Instant::now();
+            let response = get(path, user).await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.bytes().await.unwrap();
+            latencies[q].push(ms(t.elapsed()));
+        }
+        progress("S4 samples", i + 1, samples);
+    }
+    let mut figures = serde_json::Map::new();
+    for (((name, user, path), mut lat), answer) in queries.iter().zip(latencies).zip(answers) {
+        lat.sort_by(f64::total_cmp);
+        let p95 = percentile(&lat, 0.95);
+        figures.insert(
+            (*name).to_owned(),
+            json!({
+                "path": path, "user": user, "answer": answer, "samples": lat.len(),
+                "latency_ms": { "p50": percentile(&lat, 0.5), "p95": p95, "p99": percentile(&lat, 0.99) },
+                "target_p95_ms": TARGET_P95_MS, "met": p95 < TARGET_P95_MS,
+            }),
+        );
+    }
+    json!({
+        "households": grids.iter().map(|g| g.households.len()).sum::<usize>(),
+        "cases": grids.iter().map(|g| g.cases.len()).sum::<usize>(),
+        "documents": grids.iter().map(Grid::documents).sum::<usize>(),
+        "bulk_load_and_analyze_s": load_s,
+        "queries": figures,
     })
 }
 
