@@ -13,8 +13,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sync_core::automerge::Automerge;
-use sync_core::doc;
+use sync_core::doc::{self, AnyRecord};
 use sync_core::policy::EVENT_KINDS;
 use sync_core::records::Case;
 use sync_core::workflow::{self, CaseState};
@@ -22,10 +21,9 @@ use sync_core::{RecordId, RecordKind};
 
 use crate::auth::AuthDevice;
 use crate::error::AppError;
-use crate::query::records::desk_change;
+use crate::query::records::{desk_change, readable};
 use crate::query::scope_and_unit;
 use crate::storage::query::{After, CaseFilter, Page, SortKey};
-use crate::sync::Writer;
 use crate::{ApiJson, ApiQuery, AppState, now_ms};
 
 /// The case routes.
@@ -81,27 +79,6 @@ fn case_id(id: &str) -> Result<RecordId, AppError> {
     }
 }
 
-/// The case a stored document holds, if the writer may see it; a case
-/// they may not see answers as if it did not exist.
-fn visible_case(writer: &Writer, document: &Automerge) -> Result<Case, AppError> {
-    let case: Case = doc::read(document).map_err(AppError::internal)?;
-    let meta = doc::AnyRecord::Case(case.clone()).meta();
-    if !writer.can_read(RecordKind::Case, &meta) {
-        return Err(AppError::Missing("case"));
-    }
-    Ok(case)
-}
-
-async fn readable_case(state: &AppState, writer: &Writer, id: &str) -> Result<Case, AppError> {
-    case_id(id)?;
-    let snapshot = state
-        .storage
-        .snapshot(id)
-        .await?
-        .ok_or(AppError::Missing("case"))?;
-    visible_case(writer, &doc::load(&snapshot).map_err(AppError::internal)?)
-}
-
 /// A case and its workflow state
 ///
 /// The case's summary and its state, folded from its events through the
@@ -153,8 +130,11 @@ async fn show(
     auth: AuthDevice,
     Path(id): Path<String>,
 ) -> Result<Json<CaseView>, AppError> {
-    let writer = Writer::load(&state, &auth, &[]).await?;
-    let case = readable_case(&state, &writer, &id).await?;
+    case_id(&id)?;
+    let (_, _, record) = readable(&state, &auth, &id, "case").await?;
+    let AnyRecord::Case(case) = record else {
+        return Err(AppError::Missing("case"));
+    };
     Ok(Json(view(&id, &case, &state, now_ms())))
 }
 

@@ -33,7 +33,6 @@ use crate::storage::query::{
     After, CaseFilter, CaseItem, HouseholdFilter, HouseholdItem, Page, SortKey, SortKeyColumn,
     VisitFilter, VisitItem,
 };
-use crate::sync::Writer;
 use crate::{ApiQuery, AppState, now_ms};
 
 /// The query routes.
@@ -198,13 +197,12 @@ fn finish_page<T: Listed>(mut items: Vec<T>, page: &Page, sort: &str) -> ListPag
 }
 
 /// The caller's scope, and the org-unit path `org_unit` names (`404` when
-/// it names none).
+/// it names none). The scope needs no lookup: the queries resolve the area.
 pub(crate) async fn scope_and_unit(
     state: &AppState,
     auth: &AuthDevice,
     org_unit: Option<&str>,
 ) -> Result<(Scope, Option<String>), AppError> {
-    let writer = Writer::load(state, auth, &[]).await?;
     let path = match org_unit {
         Some(id) => Some(
             state
@@ -216,7 +214,7 @@ pub(crate) async fn scope_and_unit(
         ),
         None => None,
     };
-    Ok((writer.scope().clone(), path))
+    Ok((Scope::of(&auth.user_id, auth.role), path))
 }
 
 /// Checks that `value` is one of `allowed`.

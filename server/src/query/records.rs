@@ -60,24 +60,25 @@ pub struct RecordView {
 }
 
 /// The stored document `id` names, if the caller may read it; anything
-/// else answers `404`, so that nobody learns what exists outside their
-/// scope.
-async fn readable(
+/// else answers `404` naming `noun`, so that nobody learns what exists
+/// outside their scope.
+pub(crate) async fn readable(
     state: &AppState,
     auth: &AuthDevice,
     id: &str,
+    noun: &'static str,
 ) -> Result<(RecordId, Automerge, AnyRecord), AppError> {
-    let record_id: RecordId = id.parse().map_err(|_| AppError::Missing("record"))?;
+    let record_id: RecordId = id.parse().map_err(|_| AppError::Missing(noun))?;
     let writer = Writer::load(state, auth, &[]).await?;
     let snapshot = state
         .storage
         .snapshot(id)
         .await?
-        .ok_or(AppError::Missing("record"))?;
+        .ok_or(AppError::Missing(noun))?;
     let document = doc::load(&snapshot).map_err(AppError::internal)?;
     let record = AnyRecord::read(record_id.kind(), &document).map_err(AppError::internal)?;
     if !writer.can_read(record_id.kind(), &record.meta()) {
-        return Err(AppError::Missing("record"));
+        return Err(AppError::Missing(noun));
     }
     if record_id.kind() == RecordKind::Sensitive {
         state
@@ -126,7 +127,7 @@ async fn show(
     auth: AuthDevice,
     Path(id): Path<String>,
 ) -> Result<Json<RecordView>, AppError> {
-    let (record_id, document, record) = readable(&state, &auth, &id).await?;
+    let (record_id, document, record) = readable(&state, &auth, &id, "record").await?;
     Ok(Json(RecordView {
         id,
         kind: record_id.kind().as_str().to_owned(),
@@ -193,7 +194,7 @@ async fn history(
     auth: AuthDevice,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, AppError> {
-    readable(&state, &auth, &id).await?;
+    readable(&state, &auth, &id, "record").await?;
     let rows = state.storage.doc_changes(&id).await?;
     let mut names: BTreeMap<String, Option<String>> = BTreeMap::new();
     for row in &rows {
@@ -408,7 +409,7 @@ async fn conflicts(
     auth: AuthDevice,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<ConflictView>>, AppError> {
-    readable(&state, &auth, &id).await?;
+    readable(&state, &auth, &id, "record").await?;
     let rows = state
         .storage
         .conflicts(&id)

@@ -98,6 +98,18 @@ pub struct Scope {
     pub sensitive: bool,
 }
 
+impl Scope {
+    /// The scope of `user_id` in `role`: decided by the role alone, the
+    /// area itself being resolved in the queries.
+    pub fn of(user_id: &str, role: sync_core::policy::Role) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            area: role.has_area(),
+            sensitive: role.sees_sensitive(),
+        }
+    }
+}
+
 /// A change held back by the policy.
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[schema(as = QuarantineEntry)]

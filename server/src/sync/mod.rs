@@ -295,11 +295,6 @@ impl Writer {
         sync_core::policy::check_write(&self.principal, before, after)
     }
 
-    /// The user's scope, for queries.
-    pub(crate) fn scope(&self) -> &Scope {
-        &self.scope
-    }
-
     /// Loads the user's area and registers the actors the device announces
     /// (an actor registered to another device stays theirs).
     pub(crate) async fn load(
@@ -340,11 +335,7 @@ impl Writer {
                 role: auth.role,
                 area: area.into_iter().collect(),
             },
-            scope: Scope {
-                user_id: auth.user_id.clone(),
-                area: auth.role.has_area(),
-                sensitive: auth.role.sees_sensitive(),
-            },
+            scope: Scope::of(&auth.user_id, auth.role),
             actors,
             auth: auth.clone(),
             deadlines: state.config.deadlines.clone(),
