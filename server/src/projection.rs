@@ -17,7 +17,9 @@ use sync_core::RecordId;
 use sync_core::doc;
 
 use serde::{Deserialize, Serialize};
-use sync_core::automerge::{self, Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use sync_core::automerge::{
+    self, Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value, ValueRef,
+};
 use sync_core::doc::AnyRecord;
 use sync_core::workflow::{self, Deadlines};
 
@@ -511,52 +513,99 @@ fn set_members(
 }
 
 /// Every field of `doc` that holds more than one value, in document order.
+///
+/// One pass over the document: each map and list is read once with its
+/// values and conflict flags, and only a field that holds several values
+/// is looked up again (for all of them).
 pub fn conflicts(doc: &Automerge) -> Vec<ConflictRow> {
     let mut out = Vec::new();
-    walk(doc, &automerge::ROOT, "", &mut out);
+    let mut path = String::new();
+    walk(doc, &automerge::ROOT, &mut path, &mut out);
     out
 }
 
-fn walk(doc: &Automerge, obj: &ObjId, path: &str, out: &mut Vec<ConflictRow>) {
-    let join = |segment: &str| {
-        if path.is_empty() {
-            segment.to_owned()
-        } else {
-            format!("{path}/{segment}")
-        }
-    };
+/// Walks the object `obj` at `path`, which is restored before returning.
+fn walk(doc: &Automerge, obj: &ObjId, path: &mut String, out: &mut Vec<ConflictRow>) {
     match doc.object_type(obj) {
         Ok(ObjType::Map | ObjType::Table) => {
-            for key in doc.keys(obj) {
-                visit(doc, obj, key.as_str().into(), &join(&key), out);
+            for item in doc.map_range(obj, ..) {
+                let object = matches!(item.value, ValueRef::Object(_)).then(|| item.id());
+                let len = push_segment(path, &item.key);
+                visit(
+                    doc,
+                    obj,
+                    item.key.as_ref().into(),
+                    item.conflict,
+                    object,
+                    path,
+                    out,
+                );
+                path.truncate(len);
             }
         }
         Ok(ObjType::List) => {
-            let mut items: Vec<(String, usize)> = Vec::new();
-            for index in 0..doc.length(obj) {
-                let segment = item_segment(doc, obj, index);
-                visit(doc, obj, index.into(), &join(&segment), out);
-                items.push((segment, index));
+            let mut segments: Vec<String> = Vec::new();
+            for item in doc.list_range(obj, ..) {
+                let object = matches!(item.value, ValueRef::Object(_)).then(|| item.id());
+                let segment = match (&item.value, &object) {
+                    (ValueRef::Object(ObjType::Map), Some(child)) => map_item_id(doc, child),
+                    _ => None,
+                }
+                .unwrap_or_else(|| item.index.to_string());
+                let len = push_segment(path, &segment);
+                visit(
+                    doc,
+                    obj,
+                    item.index.into(),
+                    item.conflict,
+                    object,
+                    path,
+                    out,
+                );
+                path.truncate(len);
+                segments.push(segment);
             }
-            duplicates(doc, obj, &items, &join, out);
+            duplicates(doc, obj, &segments, path, out);
         }
         Ok(ObjType::Text) | Err(_) => {}
     }
 }
 
+/// Appends `segment` to `path`; returns the length to truncate back to.
+fn push_segment(path: &mut String, segment: &str) -> usize {
+    let len = path.len();
+    if !path.is_empty() {
+        path.push('/');
+    }
+    path.push_str(segment);
+    len
+}
+
+/// The `id` field of a map that is a list item, when it is a string.
+fn map_item_id(doc: &Automerge, item: &ObjId) -> Option<String> {
+    match doc.get(item, "id") {
+        Ok(Some((Value::Scalar(id), _))) => match id.as_ref() {
+            ScalarValue::Str(id) => Some(id.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Items of one list that carry the same id (two phones added an item
 /// with the same id at once): each is kept, and listed for review.
+/// `segments` names each item by position; `path` is the list's.
 fn duplicates(
     doc: &Automerge,
     list: &ObjId,
-    items: &[(String, usize)],
-    join: &dyn Fn(&str) -> String,
+    segments: &[String],
+    path: &mut String,
     out: &mut Vec<ConflictRow>,
 ) {
     let mut seen = std::collections::BTreeMap::<&str, Vec<usize>>::new();
-    for (segment, index) in items {
+    for (index, segment) in segments.iter().enumerate() {
         if *segment != index.to_string() {
-            seen.entry(segment).or_default().push(*index);
+            seen.entry(segment).or_default().push(index);
         }
     }
     for (segment, indexes) in seen.into_iter().filter(|(_, i)| i.len() > 1) {
@@ -570,11 +619,13 @@ fn duplicates(
                 })
             })
             .collect();
+        let len = push_segment(path, segment);
         out.push(ConflictRow {
-            path: join(segment),
+            path: path.clone(),
             shown: values.first().map(|v| v.value.clone()).unwrap_or_default(),
             values,
         });
+        path.truncate(len);
     }
 }
 
@@ -585,25 +636,26 @@ fn actor_of(id: &ObjId) -> String {
     }
 }
 
+/// One field at `path`: listed when it holds several values (`conflict`),
+/// then walked into when the value shown is an object (`object`).
 fn visit(
     doc: &Automerge,
     obj: &ObjId,
     prop: automerge::Prop,
-    path: &str,
+    conflict: bool,
+    object: Option<ObjId>,
+    path: &mut String,
     out: &mut Vec<ConflictRow>,
 ) {
-    let Ok(values) = doc.get_all(obj, prop.clone()) else {
-        return;
-    };
-    if values.len() > 1 {
+    if conflict && let Ok(values) = doc.get_all(obj, prop.clone()) {
         let shown = doc
-            .get(obj, prop.clone())
+            .get(obj, prop)
             .ok()
             .flatten()
             .map(|(v, id)| value_json(doc, &v, &id))
             .unwrap_or(serde_json::Value::Null);
         out.push(ConflictRow {
-            path: path.to_owned(),
+            path: path.clone(),
             shown,
             values: values
                 .iter()
@@ -614,7 +666,7 @@ fn visit(
                 .collect(),
         });
     }
-    if let Ok(Some((Value::Object(_), child))) = doc.get(obj, prop) {
+    if let Some(child) = object {
         walk(doc, &child, path, out);
     }
 }
@@ -622,13 +674,11 @@ fn visit(
 /// How a list item is named in a path: its `id` field when it is a map
 /// that has one (members, parties, events), else its position.
 pub fn item_segment(doc: &Automerge, list: &ObjId, index: usize) -> String {
-    if let Ok(Some((Value::Object(ObjType::Map), item))) = doc.get(list, index)
-        && let Ok(Some((Value::Scalar(id), _))) = doc.get(&item, "id")
-        && let ScalarValue::Str(id) = id.as_ref()
-    {
-        return id.to_string();
+    match doc.get(list, index) {
+        Ok(Some((Value::Object(ObjType::Map), item))) => map_item_id(doc, &item),
+        _ => None,
     }
-    index.to_string()
+    .unwrap_or_else(|| index.to_string())
 }
 
 /// A value as JSON: scalars as themselves, maps and lists with what they
