@@ -352,9 +352,14 @@ pub trait Storage: query::Queries + Send + Sync + 'static {
 /// back.
 #[async_trait]
 pub trait DocTx: Send {
-    /// Loads one document.
+    /// Reads these documents ahead, in one statement, for the `load`s that
+    /// follow.
+    async fn prefetch(&mut self, ids: &[String]) -> Result<()>;
+    /// Loads one document, as this transaction has it.
     async fn load(&mut self, id: &str) -> Result<Option<DocRow>>;
     /// Appends new changes to the log and replaces the document's snapshot.
+    /// The write may be held and sent with others' before the transaction
+    /// next reads the feed or commits.
     async fn save(&mut self, write: DocWrite<'_>) -> Result<()>;
     /// The highest seq in the feed (0 when empty).
     async fn max_seq(&mut self) -> Result<i64>;
@@ -398,9 +403,14 @@ pub trait DocTx: Send {
     ) -> Result<bool>;
     /// Appends to the audit log inside this transaction.
     async fn audit(&mut self, entry: &AuditRow) -> Result<()>;
-    /// One document's changes with `base < seq <= upto`, in feed order.
-    async fn changes_between(&mut self, doc_id: &str, base: i64, upto: i64)
-    -> Result<Vec<Vec<u8>>>;
+    /// The changes with `base < seq <= upto` of these documents, as
+    /// `(doc_id, bytes)` in feed order.
+    async fn changes_between(
+        &mut self,
+        doc_ids: &[String],
+        base: i64,
+        upto: i64,
+    ) -> Result<Vec<(String, Vec<u8>)>>;
     /// Replaces the rows document `id` of `kind` projects to. With the
     /// projection `before` the change (empty for a new document), only the
     /// parts that differ are written; with `None`, all of them.

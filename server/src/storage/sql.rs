@@ -5,7 +5,22 @@
 //! with its concrete types. What differs (opening, migrations, how a write
 //! transaction excludes other writers) stays in each backend's module.
 
-use super::StorageError;
+use super::{NewChange, StorageError};
+
+/// A document write held until the transaction next reads the feed.
+pub(super) struct PendingDoc {
+    pub(super) id: String,
+    pub(super) kind: String,
+    pub(super) org_unit: String,
+    pub(super) reporter: Option<String>,
+    pub(super) assignee: Option<String>,
+    pub(super) snapshot: Vec<u8>,
+    pub(super) heads: Vec<u8>,
+    pub(super) changes: Vec<NewChange>,
+    pub(super) user_id: String,
+    pub(super) device_id: String,
+    pub(super) now: i64,
+}
 
 pub(super) fn conflict_on_unique(what: &'static str) -> impl FnOnce(sqlx::Error) -> StorageError {
     move |e| match &e {
@@ -35,10 +50,10 @@ pub(super) use in_scope;
 /// `begin_tx(write)`) and `DocTx` for a new transaction type `$tx`.
 macro_rules! sql_storage {
     ($storage:ty, $db:ty, $tx:ident) => {
-        use $crate::storage::sql::{conflict_on_unique, in_scope};
+        use $crate::storage::sql::{PendingDoc, conflict_on_unique, in_scope};
         use $crate::storage::{
-            AuditRow, DeviceRow, DocRow, DocTx, DocWrite, FeedDoc, OrgUnitRow, QuarantineRow,
-            Result, Scope, SigningKeyRow, UserRow,
+            AuditRow, DeviceRow, DocRow, DocTx, DocWrite, FeedDoc, NewChange, OrgUnitRow,
+            QuarantineRow, Result, Scope, SigningKeyRow, UserRow,
         };
 
         const DEVICE_COLUMNS: &str =
@@ -378,6 +393,8 @@ macro_rules! sql_storage {
                 let tx = self.begin_tx(write).await?;
                 Ok(Box::new($tx {
                     tx,
+                    docs: Vec::new(),
+                    prefetched: Default::default(),
                     pending: Vec::new(),
                 }))
             }
@@ -404,6 +421,11 @@ macro_rules! sql_storage {
 
         struct $tx {
             tx: sqlx::Transaction<'static, $db>,
+            /// Document writes not sent yet, in order: sent together before
+            /// anything reads the feed, and at commit.
+            docs: Vec<PendingDoc>,
+            /// Rows read ahead by [`DocTx::prefetch`], taken by `load`.
+            prefetched: std::collections::HashMap<String, DocRow>,
             /// Projections to write at commit: document id, kind, the
             /// projection before (`None`: unknown) and after.
             pending: Vec<(
@@ -415,6 +437,78 @@ macro_rules! sql_storage {
         }
 
         impl $tx {
+            /// Writes the pending documents: all their new changes, then
+            /// their rows, a few statements for a whole round. Writers
+            /// exclude each other, and each document's changes are
+            /// inserted together, so a document's seqs are consecutive.
+            async fn write_docs(&mut self) -> Result<()> {
+                if self.docs.is_empty() {
+                    return Ok(());
+                }
+                let docs = std::mem::take(&mut self.docs);
+                let rows: Vec<(&PendingDoc, &NewChange)> = docs
+                    .iter()
+                    .flat_map(|d| d.changes.iter().map(move |c| (d, c)))
+                    .collect();
+                let mut seqs: std::collections::HashMap<String, (i64, i64)> = Default::default();
+                for chunk in rows.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO changes
+                             (doc_id, hash, bytes, actor, user_id, device_id, received_at) ",
+                    );
+                    q.push_values(chunk, |mut row, (d, change)| {
+                        row.push_bind(&d.id)
+                            .push_bind(&change.hash[..])
+                            .push_bind(&change.bytes)
+                            .push_bind(&change.actor)
+                            .push_bind(&d.user_id)
+                            .push_bind(&d.device_id)
+                            .push_bind(d.now);
+                    });
+                    q.push(" RETURNING doc_id, seq");
+                    let inserted: Vec<(String, i64)> =
+                        q.build_query_as().persistent(false).fetch_all(&mut *self.tx).await?;
+                    for (doc_id, seq) in inserted {
+                        let range = seqs.entry(doc_id).or_insert((seq, seq));
+                        range.0 = range.0.min(seq);
+                        range.1 = range.1.max(seq);
+                    }
+                }
+                for chunk in docs.chunks(100) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO documents (id, kind, org_unit, reporter, assignee, snapshot,
+                             heads, first_seq, seq, change_count, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut row, d| {
+                        let (first, last) = seqs.get(&d.id).copied().unwrap_or_default();
+                        row.push_bind(&d.id)
+                            .push_bind(&d.kind)
+                            .push_bind(&d.org_unit)
+                            .push_bind(&d.reporter)
+                            .push_bind(&d.assignee)
+                            .push_bind(&d.snapshot)
+                            .push_bind(&d.heads)
+                            .push_bind(first)
+                            .push_bind(last)
+                            .push_bind(d.changes.len() as i64)
+                            .push_bind(d.now);
+                    });
+                    q.push(
+                        " ON CONFLICT (id) DO UPDATE SET
+                             org_unit = excluded.org_unit,
+                             reporter = excluded.reporter,
+                             assignee = excluded.assignee,
+                             snapshot = excluded.snapshot,
+                             heads = excluded.heads,
+                             seq = excluded.seq,
+                             change_count = documents.change_count + excluded.change_count,
+                             updated_at = excluded.updated_at",
+                    );
+                    q.build().persistent(false).execute(&mut *self.tx).await?;
+                }
+                Ok(())
+            }
+
             /// Writes the pending projections: per table, one statement
             /// deleting the changed documents' old rows and one inserting
             /// their new rows (in chunks, to stay under bind limits).
@@ -614,7 +708,35 @@ macro_rules! sql_storage {
 
         #[async_trait::async_trait]
         impl $crate::storage::DocTx for $tx {
+            async fn prefetch(&mut self, ids: &[String]) -> Result<()> {
+                for chunk in ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT id, snapshot, heads FROM documents WHERE id IN (",
+                    );
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id);
+                    }
+                    q.push(")");
+                    let rows: Vec<(String, Vec<u8>, Vec<u8>)> =
+                        q.build_query_as().persistent(false).fetch_all(&mut *self.tx).await?;
+                    for (id, snapshot, heads) in rows {
+                        self.prefetched.insert(id, DocRow { snapshot, heads });
+                    }
+                }
+                Ok(())
+            }
+
             async fn load(&mut self, id: &str) -> Result<Option<DocRow>> {
+                if let Some(d) = self.docs.iter().rev().find(|d| d.id == id) {
+                    return Ok(Some(DocRow {
+                        snapshot: d.snapshot.clone(),
+                        heads: d.heads.clone(),
+                    }));
+                }
+                if let Some(row) = self.prefetched.remove(id) {
+                    return Ok(Some(row));
+                }
                 Ok(sqlx::query_as("SELECT snapshot, heads FROM documents WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *self.tx)
@@ -622,60 +744,33 @@ macro_rules! sql_storage {
             }
 
             async fn save(&mut self, w: DocWrite<'_>) -> Result<()> {
-                let mut first = None;
-                let mut last = None;
-                for change in w.changes {
-                    let (seq,): (i64,) = sqlx::query_as(
-                        "INSERT INTO changes
-                             (doc_id, hash, bytes, actor, user_id, device_id, received_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
-                    )
-                    .bind(w.id)
-                    .bind(&change.hash[..])
-                    .bind(&change.bytes)
-                    .bind(&change.actor)
-                    .bind(w.user_id)
-                    .bind(w.device_id)
-                    .bind(w.now)
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-                    first.get_or_insert(seq);
-                    last = Some(seq);
-                }
-                let (Some(first), Some(last)) = (first, last) else {
+                if w.changes.is_empty() {
                     return Ok(());
-                };
-                sqlx::query(
-                    "INSERT INTO documents (id, kind, org_unit, reporter, assignee, snapshot,
-                         heads, first_seq, seq, change_count, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                     ON CONFLICT (id) DO UPDATE SET
-                         org_unit = excluded.org_unit,
-                         reporter = excluded.reporter,
-                         assignee = excluded.assignee,
-                         snapshot = excluded.snapshot,
-                         heads = excluded.heads,
-                         seq = excluded.seq,
-                         change_count = documents.change_count + excluded.change_count,
-                         updated_at = excluded.updated_at",
-                )
-                .bind(w.id)
-                .bind(w.kind)
-                .bind(w.org_unit)
-                .bind(w.reporter)
-                .bind(w.assignee)
-                .bind(w.snapshot)
-                .bind(w.heads)
-                .bind(first)
-                .bind(last)
-                .bind(w.changes.len() as i64)
-                .bind(w.now)
-                .execute(&mut *self.tx)
-                .await?;
+                }
+                self.prefetched.remove(w.id);
+                // A second write of a document in one transaction: the
+                // first goes out before it, so the seqs stay in order.
+                if self.docs.iter().any(|d| d.id == w.id) {
+                    self.write_docs().await?;
+                }
+                self.docs.push(PendingDoc {
+                    id: w.id.to_owned(),
+                    kind: w.kind.to_owned(),
+                    org_unit: w.org_unit.to_owned(),
+                    reporter: w.reporter.map(str::to_owned),
+                    assignee: w.assignee.map(str::to_owned),
+                    snapshot: w.snapshot.to_vec(),
+                    heads: w.heads.to_vec(),
+                    changes: w.changes.to_vec(),
+                    user_id: w.user_id.to_owned(),
+                    device_id: w.device_id.to_owned(),
+                    now: w.now,
+                });
                 Ok(())
             }
 
             async fn max_seq(&mut self) -> Result<i64> {
+                self.write_docs().await?;
                 let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM documents")
                     .fetch_one(&mut *self.tx)
                     .await?;
@@ -690,6 +785,7 @@ macro_rules! sql_storage {
                 after: i64,
                 limit: i64,
             ) -> Result<Vec<FeedDoc>> {
+                self.write_docs().await?;
                 Ok(sqlx::query_as(concat!(
                     "SELECT d.id, d.kind, d.seq, d.heads, dd.doc_id IS NOT NULL AS known,
                             CASE WHEN dd.doc_id IS NULL THEN d.snapshot END AS snapshot
@@ -712,6 +808,7 @@ macro_rules! sql_storage {
             }
 
             async fn out_of_scope(&mut self, scope: &Scope, device: &str, since: i64) -> Result<Vec<String>> {
+                self.write_docs().await?;
                 let rows: Vec<(String,)> = sqlx::query_as(concat!(
                     "SELECT d.id FROM device_docs dd JOIN documents d ON d.id = dd.doc_id
                      WHERE dd.device_id = $4 AND NOT dd.dropped AND d.seq > $5 AND NOT ",
@@ -736,45 +833,64 @@ macro_rules! sql_storage {
                 .await?)
             }
 
+            // The device's documents change by the hundred in one answer:
+            // each of these is a statement per 500 documents, not per
+            // document.
             async fn forget(&mut self, device: &str, doc_ids: &[String]) -> Result<()> {
-                for id in doc_ids {
-                    sqlx::query("DELETE FROM device_docs WHERE device_id = $1 AND doc_id = $2")
-                        .bind(device)
-                        .bind(id)
-                        .execute(&mut *self.tx)
-                        .await?;
+                for ids in doc_ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "DELETE FROM device_docs WHERE device_id = ",
+                    );
+                    q.push_bind(device).push(" AND doc_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in ids {
+                        list.push_bind(id);
+                    }
+                    q.push(")");
+                    q.build().persistent(false).execute(&mut *self.tx).await?;
                 }
                 Ok(())
             }
 
             async fn remember(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()> {
-                for id in doc_ids {
-                    sqlx::query(
-                        "INSERT INTO device_docs (device_id, doc_id, round, dropped)
-                         VALUES ($1, $2, $3, FALSE)
-                         ON CONFLICT (device_id, doc_id)
+                let mut ids: Vec<&String> = doc_ids.iter().collect();
+                // One statement may not update a row twice.
+                ids.sort();
+                ids.dedup();
+                for ids in ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO device_docs (device_id, doc_id, round, dropped) ",
+                    );
+                    q.push_values(ids, |mut row, id| {
+                        row.push_bind(device)
+                            .push_bind(*id)
+                            .push_bind(round)
+                            .push("FALSE");
+                    });
+                    q.push(
+                        " ON CONFLICT (device_id, doc_id)
                          DO UPDATE SET round = excluded.round, dropped = FALSE",
-                    )
-                    .bind(device)
-                    .bind(id)
-                    .bind(round)
-                    .execute(&mut *self.tx)
-                    .await?;
+                    );
+                    q.build().persistent(false).execute(&mut *self.tx).await?;
                 }
                 Ok(())
             }
 
             async fn mark_dropped(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()> {
-                for id in doc_ids {
-                    sqlx::query(
-                        "UPDATE device_docs SET dropped = TRUE, round = $3
-                         WHERE device_id = $1 AND doc_id = $2",
-                    )
-                    .bind(device)
-                    .bind(id)
-                    .bind(round)
-                    .execute(&mut *self.tx)
-                    .await?;
+                for ids in doc_ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE device_docs SET dropped = TRUE, round = ",
+                    );
+                    q.push_bind(round)
+                        .push(" WHERE device_id = ")
+                        .push_bind(device)
+                        .push(" AND doc_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in ids {
+                        list.push_bind(id);
+                    }
+                    q.push(")");
+                    q.build().persistent(false).execute(&mut *self.tx).await?;
                 }
                 Ok(())
             }
@@ -822,17 +938,37 @@ macro_rules! sql_storage {
                 insert_audit(&mut *self.tx, e).await
             }
 
-            async fn changes_between(&mut self, doc_id: &str, base: i64, upto: i64) -> Result<Vec<Vec<u8>>> {
-                let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
-                    "SELECT bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3
-                     ORDER BY seq",
-                )
-                .bind(doc_id)
-                .bind(base)
-                .bind(upto)
-                .fetch_all(&mut *self.tx)
-                .await?;
-                Ok(rows.into_iter().map(|(b,)| b).collect())
+            async fn changes_between(
+                &mut self,
+                doc_ids: &[String],
+                base: i64,
+                upto: i64,
+            ) -> Result<Vec<(String, Vec<u8>)>> {
+                self.write_docs().await?;
+                // A few statements for any number of documents: each held
+                // document a device is sent is one of hundreds at times.
+                let mut out = Vec::new();
+                for ids in doc_ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT doc_id, bytes FROM changes WHERE seq > ",
+                    );
+                    q.push_bind(base)
+                        .push(" AND seq <= ")
+                        .push_bind(upto)
+                        .push(" AND doc_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in ids {
+                        list.push_bind(id);
+                    }
+                    q.push(") ORDER BY seq");
+                    out.extend(
+                        q.build_query_as::<(String, Vec<u8>)>()
+                            .persistent(false)
+                            .fetch_all(&mut *self.tx)
+                            .await?,
+                    );
+                }
+                Ok(out)
             }
 
             async fn project(
@@ -858,6 +994,7 @@ macro_rules! sql_storage {
             }
 
             async fn commit(mut self: Box<Self>) -> Result<()> {
+                self.write_docs().await?;
                 self.write_projections().await?;
                 self.tx.commit().await?;
                 Ok(())

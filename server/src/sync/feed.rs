@@ -8,7 +8,7 @@
 //! changes since its cursor. When the user's role or units change, the
 //! device rescans its whole scope once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sync_core::RecordId;
 use sync_core::automerge::ChangeHash;
@@ -184,16 +184,19 @@ pub(super) async fn answer(
             }
         }
     }
-    // Each held document's changes since the cursor, through the index on
-    // (document, seq): never a scan of everyone else's changes.
+    // Each held document's changes since the cursor, read together through
+    // the index on (document, seq): never a scan of everyone else's changes.
     let upto = next.after.max(cursor.base);
+    let held: Vec<String> = by_log.keys().cloned().collect();
+    let mut changes: HashMap<String, Vec<serde_bytes::ByteBuf>> = HashMap::new();
+    for (doc_id, bytes) in tx.changes_between(&held, cursor.base, upto).await? {
+        changes
+            .entry(doc_id)
+            .or_default()
+            .push(serde_bytes::ByteBuf::from(bytes));
+    }
     for (doc_id, (id, heads)) in by_log {
-        let chunks = tx
-            .changes_between(&doc_id, cursor.base, upto)
-            .await?
-            .into_iter()
-            .map(serde_bytes::ByteBuf::from)
-            .collect();
+        let chunks = changes.remove(&doc_id).unwrap_or_default();
         docs.push(DocPull { id, heads, chunks });
     }
 

@@ -46,6 +46,11 @@ impl Incoming {
     pub(crate) fn new(id: RecordId, heads: Vec<ChangeHash>, changes: Vec<Change>) -> Self {
         Self { id, heads, changes }
     }
+
+    /// The document's id.
+    pub(crate) fn id(&self) -> &RecordId {
+        &self.id
+    }
 }
 
 /// What became of one pushed document.

@@ -371,6 +371,12 @@ pub async fn round(
     }
     let write = !incoming.is_empty() || !request.am_sync.is_empty();
     let mut tx = state.storage.begin(write).await?;
+    let ids: Vec<String> = incoming
+        .iter()
+        .map(|doc| doc.id().to_string())
+        .chain(request.am_sync.iter().map(|m| m.id.to_string()))
+        .collect();
+    tx.prefetch(&ids).await?;
     // Writers exclude each other, so the feed grows here only by our writes.
     let feed_before = tx.max_seq().await?;
     // A cursor from another database, or past the end of the feed (the
