@@ -302,7 +302,6 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
         }
         AdminTask::Reindex => {
             let n = crate::projection::reindex(state, progress_bar("reindexing")).await?;
-            eprintln!();
             println!("{n} documents reindexed");
         }
         AdminTask::RotateKey => {
@@ -362,13 +361,22 @@ pub async fn shutdown_signal() {
 
 /// A progress bar on standard error: `label [#####.....] done/total`.
 fn progress_bar(label: &'static str) -> impl FnMut(u64, u64) {
-    move |done, total| {
-        const WIDTH: u64 = 30;
-        let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
-        eprint!(
-            "\r{label} [{}{}] {done}/{total}",
-            "#".repeat(filled as usize),
-            ".".repeat((WIDTH - filled) as usize)
-        );
+    move |done, total| draw_progress(label, done, total)
+}
+
+/// Draws `label [#####.....] done/total` over the current line of standard
+/// error, and ends the line once `done` reaches `total`.
+pub fn draw_progress(label: &str, done: u64, total: u64) {
+    const WIDTH: u64 = 30;
+    let filled = (done.min(total) * WIDTH)
+        .checked_div(total)
+        .unwrap_or(WIDTH);
+    eprint!(
+        "\r{label} [{}{}] {done}/{total}",
+        "#".repeat(filled as usize),
+        ".".repeat((WIDTH - filled) as usize)
+    );
+    if done >= total {
+        eprintln!();
     }
 }

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
@@ -21,7 +22,7 @@ use sync_core::policy::Role;
 use sync_core::records::{Case, Household, Member, Visit};
 use sync_core::{MemoryStore, RecordId, doc, workflow};
 use tests::county::{self, Grid, Scale};
-use tests::{Device, TestServer};
+use tests::{Device, TestDb, TestServer};
 
 struct Args {
     scale: Scale,
@@ -96,10 +97,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn progress(label: &str, done: usize, total: usize) {
-    eprint!("\r{label}: {done}/{total}          ");
-    if done >= total {
-        eprintln!();
-    }
+    gridsync_server::cli::draw_progress(label, done as u64, total as u64);
 }
 
 /// The records as JSON, gzipped: the L3 baseline for bytes on the wire.
@@ -113,6 +111,11 @@ fn json_gzip_len(docs: &[&Automerge]) -> usize {
 
 #[tokio::main]
 async fn main() {
+    // `RUST_LOG=sqlx::query=debug` logs every statement with its time.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args = args();
     let mut report = BTreeMap::new();
     report.insert("scale".to_owned(), json!(args.scale_name));
@@ -378,7 +381,10 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
     // L1: the same changes applied to the same stored documents and saved,
     // in process.
     let mut work = Vec::new();
+    // Per phone: its documents' ids, stored snapshots and new change bytes.
+    let mut rounds: Vec<L2Round> = Vec::new();
     for phone in &phones {
+        let mut round = Vec::new();
         for (id, hashes) in phone.replica.pending() {
             let d = phone.replica.document(&id).unwrap();
             let changes: Vec<_> = hashes
@@ -391,9 +397,20 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
                 .snapshot(&id.to_string())
                 .await
                 .unwrap();
-            work.push((stored.unwrap_or_default(), changes));
+            let stored = stored.unwrap_or_default();
+            round.push((
+                id.to_string(),
+                stored.clone(),
+                changes
+                    .iter()
+                    .map(|c| (c.hash().0, c.raw_bytes().to_vec()))
+                    .collect(),
+            ));
+            work.push((stored, changes));
         }
+        rounds.push(round);
     }
+    let l1_cpu = process_cpu_s();
     let t = Instant::now();
     for (stored, changes) in &work {
         let mut d = if stored.is_empty() {
@@ -405,36 +422,60 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
         std::hint::black_box(d.save());
     }
     let l1 = t.elapsed();
+    let l1_cpu = process_cpu_s() - l1_cpu;
+    let l2 = l2_store(&server.db, &rounds).await;
 
+    // Each phone's request is built before the rush and its answer applied
+    // after it: the rush measures the server, not 200 simulated phones
+    // sharing its cores.
+    let bodies: Vec<Vec<u8>> = phones
+        .iter()
+        .map(|p| p.replica.sync_request().encode())
+        .collect();
+    let cpu = process_cpu_s();
+    eprintln!("S3: the rush starts");
     let t = Instant::now();
     let tasks: Vec<_> = phones
         .into_iter()
-        .map(|mut phone| {
+        .zip(bodies)
+        .map(|(phone, body)| {
             tokio::spawn(async move {
                 let t = Instant::now();
-                let outcome = match phone.try_sync().await {
-                    Ok(r) => r
-                        .errors
-                        .first()
-                        .map(|e| format!("{}: {}", e.code, e.message)),
-                    Err(e) => Some(format!("{e:?}")),
-                };
-                (ms(t.elapsed()), outcome)
+                let (status, reply) = phone.post_raw(body).await;
+                (ms(t.elapsed()), status, reply, phone)
             })
         })
         .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let wall = t.elapsed();
+    eprintln!("S3: the rush is over");
+    let server_cpu = process_cpu_s() - cpu;
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut first_error = None;
-    for task in tasks {
-        let (latency, error) = task.await.unwrap();
+    for (latency, status, reply, mut phone) in answers {
         latencies.push(latency);
+        let mut error = (status != 200).then(|| format!("HTTP {status}"));
+        if error.is_none() {
+            let response = sync_core::protocol::SyncResponse::decode(&reply).unwrap();
+            error = response
+                .errors
+                .first()
+                .map(|e| format!("{}: {}", e.code, e.message));
+            phone.replica.apply_response(response).unwrap();
+            // Whatever did not fit in the first answer.
+            if let Err(e) = phone.try_sync().await {
+                error.get_or_insert(format!("{e:?}"));
+            }
+        }
         if let Some(e) = error {
             errors += 1;
             first_error.get_or_insert(e);
         }
     }
-    let wall = t.elapsed();
     latencies.sort_by(f64::total_cmp);
     let merged_per_s = changes as f64 / wall.as_secs_f64();
     let l1_per_s = changes as f64 / l1.as_secs_f64();
@@ -442,9 +483,88 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
         "devices": args.devices, "changes": changes, "errors": errors, "first_error": first_error,
         "merged_changes_per_s": merged_per_s, "L1_changes_per_s": l1_per_s,
         "ratio_to_L1": merged_per_s / l1_per_s,
+        "cpu_us_per_change": server_cpu * 1e6 / changes as f64,
+        "L1_cpu_us_per_change": l1_cpu * 1e6 / changes as f64,
+        "cpu_ratio_to_L1": l1_cpu / server_cpu,
+        "L2_changes_per_s": changes as f64 / l2.as_secs_f64(),
+        "ratio_to_L2": merged_per_s / (changes as f64 / l2.as_secs_f64()),
         "latency_ms": { "p50": percentile(&latencies, 0.5), "p95": percentile(&latencies, 0.95), "p99": percentile(&latencies, 0.99) },
         "peak_rss_mib_process": peak_rss_mib(),
     })
+}
+
+/// One phone's round for L2: `(document id, stored snapshot, new changes
+/// as (hash, bytes))`.
+type L2Round = Vec<(String, Vec<u8>, Vec<([u8; 32], Vec<u8>)>)>;
+
+/// L2: the same bytes written to the same database without Automerge: for
+/// each phone's round, one durable transaction appending its change bytes
+/// (with their hashes) and replacing each document's snapshot, in tables
+/// of the same shape as the server's. Returns the time for all rounds.
+async fn l2_store(db: &TestDb, rounds: &[L2Round]) -> Duration {
+    macro_rules! run {
+        ($pool:expr, $serial:literal) => {{
+            let pool = $pool;
+            for ddl in [
+                concat!(
+                    "CREATE TABLE l2_changes (seq ",
+                    $serial,
+                    ", doc_id TEXT NOT NULL, hash BYTEA NOT NULL, bytes BYTEA NOT NULL,
+                     received_at BIGINT NOT NULL, UNIQUE (doc_id, hash))"
+                ),
+                "CREATE TABLE l2_documents (id TEXT PRIMARY KEY, snapshot BYTEA NOT NULL,
+                     updated_at BIGINT NOT NULL)",
+            ] {
+                sqlx::query(ddl).execute(&pool).await.unwrap();
+            }
+            let t = Instant::now();
+            for round in rounds {
+                let mut tx = pool.begin().await.unwrap();
+                let rows: Vec<(&str, &([u8; 32], Vec<u8>))> = round
+                    .iter()
+                    .flat_map(|(id, _, changes)| changes.iter().map(move |c| (id.as_str(), c)))
+                    .collect();
+                for chunk in rows.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO l2_changes (doc_id, hash, bytes, received_at) ",
+                    );
+                    q.push_values(chunk, |mut row, (id, (hash, bytes))| {
+                        row.push_bind(*id)
+                            .push_bind(&hash[..])
+                            .push_bind(bytes)
+                            .push_bind(0i64);
+                    });
+                    q.build().execute(&mut *tx).await.unwrap();
+                }
+                for chunk in round.chunks(100) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO l2_documents (id, snapshot, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut row, (id, snapshot, _)| {
+                        row.push_bind(id).push_bind(snapshot).push_bind(0i64);
+                    });
+                    q.push(" ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot");
+                    q.build().execute(&mut *tx).await.unwrap();
+                }
+                tx.commit().await.unwrap();
+            }
+            t.elapsed()
+        }};
+    }
+    if db.is_postgres() {
+        run!(
+            sqlx::PgPool::connect(&db.url).await.unwrap(),
+            "BIGSERIAL PRIMARY KEY"
+        )
+    } else {
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+            .unwrap()
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+        run!(
+            sqlx::SqlitePool::connect_with(options).await.unwrap(),
+            "INTEGER PRIMARY KEY AUTOINCREMENT"
+        )
+    }
 }
 
 /// Supervisor queries over real HTTP, each asked by a supervisor whose
@@ -670,6 +790,22 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
         "ratio_to_L3": per_household / l3_per,
         "stored_document_and_change_bytes_total": all,
     })
+}
+
+/// CPU time this process has used, user and system, in seconds (from
+/// `/proc/self/stat`, in clock ticks of 10 ms).
+fn process_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = &s[s.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 /// Peak resident memory of this process (server and simulated devices).
