@@ -833,3 +833,317 @@ async fn due_times_follow_the_deadlines_the_server_starts_with() {
     .await;
     assert_eq!(overdue(&patient).await.len(), 0);
 }
+
+/// The org tree of [`county`]: each unit with its parent and kind.
+const TREE: [(&str, Option<&str>, &str); 8] = [
+    ("c", None, "county"),
+    ("t1", Some("c"), "township"),
+    ("t2", Some("c"), "township"),
+    ("cm1", Some("t1"), "community"),
+    ("cm2", Some("t2"), "community"),
+    ("g1", Some("cm1"), "grid"),
+    ("g2", Some("cm1"), "grid"),
+    ("g3", Some("cm2"), "grid"),
+];
+
+/// `unit` and its ancestors, nearest first.
+fn lineage(unit: &str) -> Vec<&'static str> {
+    let mut line = Vec::new();
+    let mut at = TREE.iter().find(|(id, ..)| *id == unit);
+    while let Some((id, parent, _)) = at {
+        line.push(*id);
+        at = parent.and_then(|p| TREE.iter().find(|(id, ..)| *id == p));
+    }
+    line
+}
+
+/// The figures `GET /v1/stats/cases` gives for these case rows (as
+/// `/v1/cases` lists them), folded here without the server.
+fn expected_figures(cases: &[&Value]) -> Value {
+    let mut counts: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    let (mut handled, mut mediated, mut referred, mut overdue) = (0, 0, 0, 0);
+    for c in cases {
+        let mut count = |map: &'static str, key: &Value| {
+            if let Some(key) = key.as_str() {
+                *counts
+                    .entry(map)
+                    .or_default()
+                    .entry(key.into())
+                    .or_default() += 1;
+            }
+        };
+        count("by_category", &c["category"]);
+        count("by_status", &c["status"]);
+        count("resolved_by_level", &c["resolved_level"]);
+        match &c["class"] {
+            Value::Null => count("by_class", &json!("unclassified")),
+            class => count("by_class", class),
+        }
+        let open = ["reported", "accepted", "triaged", "assigned", "handling"];
+        handled += usize::from(!open.contains(&c["status"].as_str().unwrap()));
+        mediated += usize::from(c["result"] == "mediated");
+        referred += usize::from(c["result"] == "referred");
+        overdue += usize::from(c["overdue"] == true);
+    }
+    let rate = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+    let map = |name: &str| json!(counts.get(name).cloned().unwrap_or_default());
+    json!({
+        "total": cases.len(), "by_category": map("by_category"), "by_class": map("by_class"),
+        "by_status": map("by_status"), "resolved_by_level": map("resolved_by_level"),
+        "handling_rate": rate(handled, cases.len()),
+        "mediation_success_rate": rate(mediated, mediated + referred), "overdue": overdue,
+    })
+}
+
+/// What `by-unit` must answer for `root` grouped `by`, from the case rows
+/// the caller may see, reported in `period` if given.
+fn expected_by_unit(
+    cases: &[Value],
+    root: &str,
+    by: &str,
+    period: Option<(i64, i64)>,
+) -> BTreeMap<String, Value> {
+    let groups = TREE.iter().filter(|(id, parent, kind)| {
+        *id != root
+            && lineage(id).contains(&root)
+            && match by {
+                "children" => *parent == Some(root),
+                _ => *kind == by,
+            }
+    });
+    groups
+        .map(|(group, ..)| {
+            let in_group: Vec<&Value> = cases
+                .iter()
+                .filter(|c| lineage(c["org_unit"].as_str().unwrap()).contains(group))
+                .filter(|c| {
+                    let at = c["reported_at"].as_i64().unwrap();
+                    period.is_none_or(|(from, to)| from <= at && at < to)
+                })
+                .collect();
+            let mut figures = expected_figures(&in_group);
+            figures["median_time_to_resolve_ms"] = Value::Null;
+            ((*group).to_owned(), figures)
+        })
+        .collect()
+}
+
+/// The figures of a `by-unit` answer, by unit, with the fields
+/// [`expected_figures`] names.
+fn by_unit_figures(answer: &Value) -> BTreeMap<String, Value> {
+    let keys = [
+        "total",
+        "by_category",
+        "by_class",
+        "by_status",
+        "resolved_by_level",
+        "handling_rate",
+        "mediation_success_rate",
+        "overdue",
+        "median_time_to_resolve_ms",
+    ];
+    answer
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .iter()
+        .map(|u| {
+            let picked: serde_json::Map<String, Value> = keys
+                .iter()
+                .map(|k| ((*k).to_owned(), u[*k].clone()))
+                .collect();
+            (
+                u["org_unit"].as_str().unwrap().to_owned(),
+                Value::Object(picked),
+            )
+        })
+        .collect()
+}
+
+/// Checks every caller's case figures, all-time (from the kept tally) and
+/// for a period (counted case by case), grouped every way, against the
+/// case rows the same caller lists (which say what the documents say).
+async fn figures_agree_with_the_lists(server: &TestServer, users: &[&str]) {
+    let period = (now() - 5 * DAY, now() + DAY);
+    for user in users {
+        let device = server.device(user).await;
+        let cases = all_pages(&device, "/v1/cases").await;
+        for root in ["c", "t1", "t2", "cm1", "g1"] {
+            for by in ["children", "grid", "community", "township"] {
+                for period in [None, Some(period)] {
+                    let mut url = format!("/v1/stats/cases/by-unit?org_unit={root}&by={by}");
+                    if let Some((from, to)) = period {
+                        url.push_str(&format!("&from={from}&to={to}"));
+                    }
+                    let (status, answer) = device.call(Method::GET, &url, None).await;
+                    assert_eq!(status, 200, "{user} {url}: {answer}");
+                    assert_eq!(
+                        by_unit_figures(&answer),
+                        expected_by_unit(&cases, root, by, period),
+                        "{user} {url}"
+                    );
+                }
+            }
+            let under: Vec<&Value> = cases
+                .iter()
+                .filter(|c| lineage(c["org_unit"].as_str().unwrap()).contains(&root))
+                .collect();
+            let url = format!("/v1/stats/cases?org_unit={root}");
+            let (status, mut stats) = device.call(Method::GET, &url, None).await;
+            assert_eq!(status, 200, "{user} {url}: {stats}");
+            let mut took: Vec<i64> = under
+                .iter()
+                .filter_map(|c| Some(c["resolved_at"].as_i64()? - c["reported_at"].as_i64()?))
+                .collect();
+            took.sort();
+            let median = took.get(took.len() / 2).copied();
+            assert_eq!(
+                stats["median_time_to_resolve_ms"].as_i64(),
+                median,
+                "{user} {url}"
+            );
+            stats
+                .as_object_mut()
+                .unwrap()
+                .remove("median_time_to_resolve_ms");
+            assert_eq!(stats, expected_figures(&under), "{user} {url}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn case_figures_per_unit_say_what_each_caller_lists() {
+    let world = world().await;
+    let server = &world.server;
+    server.user("boss", "supervisor", "c").await;
+    let users = ["boss", "sup1", "sup2", "staff", "w1", "w3", "med"];
+    figures_agree_with_the_lists(server, &users).await;
+    // The kept counts are rebuilt with the rows they count.
+    server.wipe_projections().await;
+    let boss = server.device("boss").await;
+    let (_, empty) = boss
+        .call(Method::GET, "/v1/stats/cases/by-unit?org_unit=c", None)
+        .await;
+    assert!(
+        by_unit_figures(&empty).values().all(|u| u["total"] == 0),
+        "{empty}"
+    );
+    gridsync_server::projection::reindex(&server.state, |_, _| {})
+        .await
+        .unwrap();
+    figures_agree_with_the_lists(server, &users).await;
+}
+
+/// One case for the property below: where, what, when, and how far the
+/// community's staff and mediator take it.
+#[derive(Debug, Clone)]
+struct Made {
+    grid: usize,
+    category: usize,
+    days_ago: i64,
+    steps: usize,
+    class: usize,
+    result: usize,
+}
+
+fn made() -> impl proptest::strategy::Strategy<Value = Made> {
+    use proptest::prelude::*;
+    (
+        0usize..3,
+        0usize..4,
+        0i64..20,
+        0usize..=5,
+        0usize..3,
+        0usize..3,
+    )
+        .prop_map(|(grid, category, days_ago, steps, class, result)| Made {
+            grid,
+            category,
+            days_ago,
+            steps,
+            class,
+            result,
+        })
+}
+
+/// Takes each case of `cases` through its first `steps` workflow events.
+async fn work_on(
+    staff: &Device<MemoryStore>,
+    med: &Device<MemoryStore>,
+    cases: &[(RecordId, Made)],
+) {
+    for (id, m) in cases {
+        let class = ["big", "small", "private"][m.class];
+        let result = ["mediated", "referred", "withdrawn"][m.result];
+        let steps = [
+            (staff, "accept", json!({})),
+            (staff, "classify", json!({ "class": class })),
+            (staff, "assign", json!({ "to": "usr_med" })),
+            (med, "mediate", json!({})),
+            (med, "resolve", json!({ "result": result })),
+        ];
+        for (desk, kind, data) in steps.into_iter().take(m.steps) {
+            let path = format!("/v1/cases/{id}/events");
+            let body = json!({ "kind": kind, "data": data });
+            let (status, answer) = desk.call(Method::POST, &path, Some(body)).await;
+            assert_eq!(status, 200, "{kind}: {answer}");
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4))]
+
+    /// However cases are reported in the three grids and taken through
+    /// their workflow by merges running side by side, the all-time figures
+    /// (kept per unit) and the figures for a period (counted case by case)
+    /// say what each caller lists, before and after a reindex.
+    #[test]
+    fn kept_case_figures_follow_concurrent_merges(
+        cases in proptest::collection::vec(made(), 1..8),
+    ) {
+        use sync_core::records::CaseCategory;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let server = county().await;
+            server.user("boss", "supervisor", "c").await;
+            let mut phones = [
+                server.device("w1").await,
+                server.device("w2").await,
+                server.device("w3").await,
+            ];
+            let categories = [
+                CaseCategory::Labour,
+                CaseCategory::Traffic,
+                CaseCategory::Medical,
+                CaseCategory::School,
+            ];
+            let mut made = Vec::new();
+            for m in &cases {
+                let grid = ["g1", "g2", "g3"][m.grid];
+                let reporter = ["usr_w1", "usr_w2", "usr_w3"][m.grid];
+                let mut c = case(grid, reporter, "纠纷", m.days_ago * DAY + 60_000);
+                c.category = categories[m.category];
+                let id = phones[m.grid].replica.create(&c).unwrap();
+                // Only the community of g1 and g2 has staff to take it on.
+                if m.grid < 2 {
+                    made.push((id, m.clone()));
+                }
+            }
+            let [w1, w2, w3] = &mut phones;
+            tokio::join!(w1.sync(), w2.sync(), w3.sync());
+            let users = ["boss", "sup1", "staff", "med", "w3"];
+            figures_agree_with_the_lists(&server, &users).await;
+            let (staff, med) = (server.device("staff").await, server.device("med").await);
+            let (first, second) = made.split_at(made.len() / 2);
+            tokio::join!(work_on(&staff, &med, first), work_on(&staff, &med, second));
+            figures_agree_with_the_lists(&server, &users).await;
+            gridsync_server::projection::reindex(&server.state, |_, _| {})
+                .await
+                .unwrap();
+            figures_agree_with_the_lists(&server, &users).await;
+        });
+    }
+}

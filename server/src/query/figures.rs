@@ -3,9 +3,10 @@
 //! resolve, overdue), visit coverage per grid and tagged group, and the
 //! ledger of each village or community (一村一台账).
 //!
-//! The database counts per leaf org unit; the counts are then rolled up the
-//! org tree to the level asked for, so a county-wide figure costs one
-//! grouped scan, not one query per unit.
+//! The database counts per org unit; the counts are then rolled up the org
+//! tree to the level asked for, so a county-wide figure costs one read, not
+//! one query per unit. All-time case figures come from counts kept per unit
+//! as cases are merged (see [`case_figures`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,8 +19,8 @@ use super::scope_and_unit;
 use crate::auth::AuthDevice;
 use crate::cases::CaseStats;
 use crate::error::AppError;
-use crate::storage::OrgUnitRow;
 use crate::storage::query::{CaseCount, CaseFilter};
+use crate::storage::{OrgUnitRow, Scope};
 use crate::{ApiQuery, AppState, now_ms};
 
 /// The figure routes.
@@ -37,36 +38,127 @@ pub struct Api;
 
 const OPEN: [&str; 5] = ["reported", "accepted", "triaged", "assigned", "handling"];
 
-/// Folds grouped case counts into figures.
-fn fold<'a>(counts: impl IntoIterator<Item = &'a CaseCount>) -> CaseStats {
-    let mut s = CaseStats::default();
-    let (mut mediated, mut referred, mut handled) = (0usize, 0usize, 0usize);
-    for c in counts {
-        let n = c.count as usize;
-        s.total += n;
-        *s.by_category.entry(c.category.clone()).or_default() += n;
-        let class = c.class.clone().unwrap_or_else(|| "unclassified".into());
-        *s.by_class.entry(class).or_default() += n;
-        *s.by_status.entry(c.status.clone()).or_default() += n;
-        if !OPEN.contains(&c.status.as_str()) {
-            handled += n;
-        }
-        if let Some(level) = &c.resolved_level {
-            *s.resolved_by_level.entry(level.clone()).or_default() += n;
-        }
-        match c.result.as_deref() {
-            Some("mediated") => mediated += n,
-            Some("referred") => referred += n,
+/// Case figures being added up, from cases counted in groups or from the
+/// kept per-unit tally: both go through [`Figures::add`], so both paths
+/// give the same figures for the same cases.
+#[derive(Debug, Default)]
+struct Figures {
+    stats: CaseStats,
+    handled: usize,
+    mediated: usize,
+    referred: usize,
+}
+
+impl Figures {
+    /// Adds `n` cases whose attribute `dim` is `value` (`""`: none). Each
+    /// case is added once per attribute; by its category it counts in the
+    /// total.
+    fn add(&mut self, dim: &str, value: &str, n: usize) {
+        let s = &mut self.stats;
+        match dim {
+            "category" => {
+                s.total += n;
+                *s.by_category.entry(value.to_owned()).or_default() += n;
+            }
+            "class" => {
+                let class = if value.is_empty() {
+                    "unclassified"
+                } else {
+                    value
+                };
+                *s.by_class.entry(class.to_owned()).or_default() += n;
+            }
+            "status" => {
+                *s.by_status.entry(value.to_owned()).or_default() += n;
+                if !OPEN.contains(&value) {
+                    self.handled += n;
+                }
+            }
+            "resolved_level" if !value.is_empty() => {
+                *s.resolved_by_level.entry(value.to_owned()).or_default() += n;
+            }
+            "result" => match value {
+                "mediated" => self.mediated += n,
+                "referred" => self.referred += n,
+                _ => {}
+            },
             _ => {}
         }
+    }
+
+    /// Adds a group of counted cases.
+    fn add_count(&mut self, c: &CaseCount) {
+        let n = usize::try_from(c.count).unwrap_or(0);
+        self.add("category", &c.category, n);
+        self.add("class", c.class.as_deref().unwrap_or(""), n);
+        self.add("status", &c.status, n);
+        self.add(
+            "resolved_level",
+            c.resolved_level.as_deref().unwrap_or(""),
+            n,
+        );
+        self.add("result", c.result.as_deref().unwrap_or(""), n);
         if c.overdue {
-            s.overdue += n;
+            self.stats.overdue += n;
         }
     }
-    let rate = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
-    s.handling_rate = rate(handled, s.total);
-    s.mediation_success_rate = rate(mediated, mediated + referred);
-    s
+
+    /// The figures, with their rates.
+    fn finish(self) -> CaseStats {
+        let mut s = self.stats;
+        let rate = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+        s.handling_rate = rate(self.handled, s.total);
+        s.mediation_success_rate = rate(self.mediated, self.mediated + self.referred);
+        s
+    }
+}
+
+/// Case figures of `groups` groups (`group(org_unit)` says which a case of
+/// that unit counts towards, if any) over the cases `filter` selects
+/// (its subtree and period only).
+///
+/// Without a period the figures are summed from the per-unit tally kept as
+/// cases are merged (`case_tally`), plus what the tally cannot say: the
+/// cases the caller sees beyond their area (reported or handled by them)
+/// and how many are overdue now. For a county that reads a few dozen rows
+/// per grid instead of every case. A period needs each case's report time,
+/// so figures for a period are counted case by case.
+async fn case_figures(
+    state: &AppState,
+    scope: &Scope,
+    filter: &CaseFilter,
+    groups: usize,
+    group: impl Fn(&str) -> Option<usize>,
+) -> Result<Vec<CaseStats>, AppError> {
+    let mut per: Vec<Figures> = (0..groups).map(|_| Figures::default()).collect();
+    if filter.from.is_none() && filter.to.is_none() {
+        let t = state
+            .storage
+            .case_tallies(scope, &filter.under, filter.now)
+            .await?;
+        for row in &t.tallies {
+            if let Some(g) = group(&row.org_unit) {
+                per[g].add(&row.dim, &row.value, usize::try_from(row.n).unwrap_or(0));
+            }
+        }
+        for c in &t.beyond_area {
+            if let Some(g) = group(&c.org_unit) {
+                per[g].add_count(c);
+            }
+        }
+        for (unit, n) in &t.overdue {
+            if let Some(g) = group(unit) {
+                per[g].stats.overdue += usize::try_from(*n).unwrap_or(0);
+            }
+        }
+    } else {
+        for c in &state.storage.case_counts(scope, filter).await? {
+            if let Some(g) = group(&c.org_unit) {
+                per[g].add_count(c);
+            }
+        }
+    }
+    Ok(per.into_iter().map(Figures::finish).collect())
 }
 
 /// Case figures for the subtree of `org_unit` (all the caller may see when
@@ -86,8 +178,10 @@ pub(crate) async fn case_stats(
         now: now_ms(),
         ..CaseFilter::default()
     };
-    let counts = state.storage.case_counts(&scope, &filter).await?;
-    let mut stats = fold(&counts);
+    let mut stats = case_figures(state, &scope, &filter, 1, |_| Some(0))
+        .await?
+        .pop()
+        .unwrap_or_default();
     stats.median_time_to_resolve_ms = state
         .storage
         .median_time_to_resolve(&scope, &filter)
@@ -267,14 +361,10 @@ async fn cases_by_unit(
         now: now_ms(),
         ..CaseFilter::default()
     };
-    let counts = state.storage.case_counts(&scope, &filter).await?;
-    let mut per: Vec<Vec<&CaseCount>> = vec![Vec::new(); groups.units.len()];
-    for c in &counts {
-        if let Some(g) = groups.group(&c.org_unit) {
-            per[g].push(c);
-        }
-    }
-    let figures = per.into_iter().map(fold).collect();
+    let figures = case_figures(&state, &scope, &filter, groups.units.len(), |unit| {
+        groups.group(unit)
+    })
+    .await?;
     Ok(Json(with_units(&groups, figures)))
 }
 
@@ -521,15 +611,9 @@ async fn ledger(
         now: now_ms(),
         ..CaseFilter::default()
     };
-    let counts = state.storage.case_counts(&scope, &filter).await?;
-    let mut cases: Vec<Vec<&CaseCount>> = vec![Vec::new(); groups.units.len()];
-    for c in &counts {
-        if let Some(g) = at(&c.org_unit) {
-            cases[g].push(c);
-        }
-    }
-    for (ledger, counts) in per.iter_mut().zip(cases) {
-        ledger.cases = fold(counts);
+    let cases = case_figures(&state, &scope, &filter, groups.units.len(), at).await?;
+    for (ledger, cases) in per.iter_mut().zip(cases) {
+        ledger.cases = cases;
     }
     Ok(Json(with_units(&groups, per)))
 }

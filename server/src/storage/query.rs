@@ -251,6 +251,33 @@ pub struct CaseCount {
     pub count: i64,
 }
 
+/// How many of one org unit's cases have one value of one attribute, as
+/// kept in `case_tally` (all time, whatever the clock says).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CaseTally {
+    /// The cases' org unit.
+    pub org_unit: String,
+    /// `category`, `class`, `status`, `resolved_level` or `result`.
+    pub dim: String,
+    /// The value; `''` for a missing class, level or result.
+    pub value: String,
+    /// How many.
+    pub n: i64,
+}
+
+/// All-time case counts of the cases a caller may see under one org unit,
+/// read in one snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseTallies {
+    /// The kept counts of the units of the caller's area.
+    pub tallies: Vec<CaseTally>,
+    /// The cases outside the caller's area that the caller reported or
+    /// handles, counted as [`CaseCount`]s (`overdue` always false).
+    pub beyond_area: Vec<CaseCount>,
+    /// Overdue cases per org unit, of every case the caller may see.
+    pub overdue: Vec<(String, i64)>,
+}
+
 /// Household counts for one org unit and (optionally) one tag.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct HouseholdCount {
@@ -327,6 +354,16 @@ pub trait Queries {
     ) -> Result<Vec<DayCount>>;
     /// Case counts by org unit and attributes, for cases matching `filter`.
     async fn case_counts(&self, scope: &Scope, filter: &CaseFilter) -> Result<Vec<CaseCount>>;
+    /// All-time case counts under the subtree at `under` (everything the
+    /// caller may see when `None`), overdue judged at `now`: the same
+    /// cases as [`Queries::case_counts`] with no other filter, counted from
+    /// the kept tally instead of case by case.
+    async fn case_tallies(
+        &self,
+        scope: &Scope,
+        under: &Option<String>,
+        now: i64,
+    ) -> Result<CaseTallies>;
     /// The median of `resolved_at - reported_at` over resolved cases
     /// matching `filter`.
     async fn median_time_to_resolve(
@@ -747,6 +784,72 @@ macro_rules! sql_queries {
                         .persistent(false)
                         .fetch_all(&self.pool)
                         .await?)
+                }
+
+                async fn case_tallies(
+                    &self,
+                    scope: &Scope,
+                    under_path: &Option<String>,
+                    now: i64,
+                ) -> Result<CaseTallies> {
+                    // One snapshot for the three reads, so that a merge
+                    // committed between them cannot be counted by half.
+                    let mut tx = self.begin_tx(false).await?;
+                    let mut q =
+                        Q::new("SELECT t.org_unit, t.dim, t.value, t.n FROM case_tally t WHERE ");
+                    area(&mut q, "t.org_unit", scope);
+                    under(&mut q, "t.org_unit", under_path);
+                    q.push(" AND t.n > 0");
+                    let tallies = q
+                        .build_query_as()
+                        .persistent(false)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    // The rest of `case_scope`: outside the area, reported
+                    // or handled by the caller.
+                    let mut q = Q::new(
+                        "SELECT c.org_unit, c.category, c.class, c.status, c.resolved_level,
+                                c.result, FALSE AS overdue, COUNT(*) AS count
+                         FROM proj_cases c WHERE NOT ",
+                    );
+                    area(&mut q, "c.org_unit", scope);
+                    q.push(" AND (c.reporter = ")
+                        .push_bind(scope.user_id.clone())
+                        .push(" OR c.assignee = ")
+                        .push_bind(scope.user_id.clone())
+                        .push(" OR (c.assignee IS NULL AND ")
+                        .push_bind(scope.user_id.clone())
+                        .push(" = ''))");
+                    under(&mut q, "c.org_unit", under_path);
+                    q.push(
+                        " GROUP BY c.org_unit, c.category, c.class, c.status, c.resolved_level,
+                                   c.result",
+                    );
+                    let beyond_area = q
+                        .build_query_as()
+                        .persistent(false)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let f = CaseFilter {
+                        under: under_path.clone(),
+                        overdue: Some(true),
+                        now,
+                        ..CaseFilter::default()
+                    };
+                    let mut q = Q::new("SELECT c.org_unit, COUNT(*) FROM proj_cases c");
+                    case_filter(&mut q, scope, &f);
+                    q.push(" GROUP BY c.org_unit");
+                    let overdue = q
+                        .build_query_as()
+                        .persistent(false)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(CaseTallies {
+                        tallies,
+                        beyond_area,
+                        overdue,
+                    })
                 }
 
                 async fn median_time_to_resolve(
