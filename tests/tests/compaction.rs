@@ -445,3 +445,76 @@ proptest::proptest! {
         });
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_loaded_changes_keep_their_device_after_compaction() {
+    let server = server().await;
+    let w0 = server.device("w0").await;
+    // Typed on a replica whose actor no device ever announced.
+    let mut typist = sync_core::Replica::open(MemoryStore::default()).unwrap();
+    let id = typist.create(&household("张伟")).unwrap();
+    typist
+        .update::<Household>(&id, |h| h.address.room = "101".into())
+        .unwrap();
+    let doc = gridsync_server::bulk::BulkDoc {
+        id: id.clone(),
+        doc: typist.document(&id).unwrap().clone(),
+        user_id: w0.user_id.clone(),
+        device_id: w0.device_id.clone(),
+    };
+    gridsync_server::bulk::store_documents(&server.state, [doc], 10)
+        .await
+        .unwrap();
+    let before = history(&w0, &id).await;
+    assert_eq!(before.len(), 2);
+    compact_all(&server, 1000).await;
+    let after = history(&w0, &id).await;
+    assert_eq!(by_hash(&after), by_hash(&before));
+    for entry in &after {
+        assert_eq!(entry["device_id"].as_str(), Some(w0.device_id.as_str()));
+        assert_eq!(entry["user_id"].as_str(), Some("usr_w0"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_held_in_quarantine_is_approved_after_its_base_was_compacted() {
+    let server = server().await;
+    server.org_unit("cmp.g2", Some("cmp")).await;
+    let mut phone = server.device("w0").await.tampered();
+    let id = phone.replica.create(&household("张伟")).unwrap();
+    edit(&mut phone, &id, 0);
+    phone.sync().await;
+    // Moving the household to another grid is not a grid worker's to do.
+    phone
+        .replica
+        .update::<Household>(&id, |h| h.org_unit = "cmp.g2".into())
+        .unwrap();
+    let report = phone.try_sync().await.unwrap();
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert_eq!(server.count("quarantine").await, 1);
+    compact_all(&server, 1000).await;
+    assert_eq!(server.count("changes").await, 0);
+
+    let held = server.state.storage.quarantined("pending").await.unwrap();
+    let actor = gridsync_server::admin::Actor::cli();
+    gridsync_server::admin::decide(&server.state, &actor, &held[0].id, true)
+        .await
+        .unwrap();
+    assert_eq!(server.count("changes").await, 1);
+    let merged: Household = sync_core::doc::read(&server.document(&id).await.unwrap()).unwrap();
+    assert_eq!(merged.org_unit, "cmp.g2");
+    let admin = {
+        server.user("boss", "admin", "cmp").await;
+        server.device("boss").await
+    };
+    let entries = history(&admin, &id).await;
+    assert_eq!(entries.len(), 3);
+    assert!(entries[..2].iter().all(|e| e["seq"].is_null()));
+    assert_eq!(entries[2]["user_id"], "usr_w0");
+    assert!(
+        entries[2]["fields"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("org_unit"))
+    );
+}
