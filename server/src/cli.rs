@@ -136,6 +136,14 @@ enum AdminTask {
     /// Recompute the query projections from the stored documents (after
     /// changing case deadlines, say).
     Reindex,
+    /// Delete changes older than the retention window from the change log
+    /// (their content stays in the documents' snapshots).
+    Compact {
+        /// Keep this many days instead of `change_retention_days`; 0
+        /// compacts everything received until now.
+        #[arg(long)]
+        retention_days: Option<u32>,
+    },
     /// List quarantined changes waiting for a decision.
     ListQuarantine,
     /// Merge a quarantined change into the shared history.
@@ -303,6 +311,17 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
         AdminTask::Reindex => {
             let n = crate::projection::reindex(state, progress_bar("reindexing")).await?;
             println!("{n} documents reindexed");
+        }
+        AdminTask::Compact { retention_days } => {
+            let days = retention_days.unwrap_or(state.config.change_retention_days);
+            let cutoff = crate::compaction::cutoff(crate::now_ms(), days);
+            let report = crate::compaction::compact(
+                state.storage.as_ref(),
+                cutoff,
+                crate::compaction::BATCH,
+            )
+            .await?;
+            print_json(&report);
         }
         AdminTask::RotateKey => {
             let kid = crate::auth::rotate_key(state.storage.as_ref()).await?;

@@ -39,6 +39,13 @@ pub struct Config {
     /// The local time zone, as minutes east of UTC (480: China Standard
     /// Time): where days begin in daily logs and how exports show times.
     pub utc_offset_minutes: i32,
+    /// How many days accepted changes are kept as rows of their own in
+    /// the change log; older ones live on only inside the documents'
+    /// snapshots (see [`crate::compaction`]).
+    pub change_retention_days: u32,
+    /// Seconds between two compactions run by the server; 0: never (the
+    /// command line `gridsync admin compact` still works).
+    pub compaction_interval_secs: u64,
 }
 
 /// How log lines are written.
@@ -68,6 +75,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             deadlines: Default::default(),
             utc_offset_minutes: 8 * 60,
+            change_retention_days: 30,
+            compaction_interval_secs: 3600,
         }
     }
 }
@@ -91,6 +100,8 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("deadlines", &self.deadlines)
             .field("utc_offset_minutes", &self.utc_offset_minutes)
+            .field("change_retention_days", &self.change_retention_days)
+            .field("compaction_interval_secs", &self.compaction_interval_secs)
             .finish()
     }
 }

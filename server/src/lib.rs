@@ -27,6 +27,7 @@ pub mod auth;
 pub mod bulk;
 pub mod cases;
 pub mod cli;
+pub mod compaction;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -138,15 +139,22 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets
-/// requests in flight finish.
+/// requests in flight finish. Compacts the change log periodically
+/// meanwhile ([`compaction::spawn`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let compactor = compaction::spawn(state.clone());
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    // A batch cut off here rolls back; the next run starts from the horizon.
+    if let Some(task) = compactor {
+        task.abort();
+    }
+    served
 }
 
 /// Health check

@@ -143,17 +143,25 @@ async fn show(
 /// One change in a record's history.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
-    /// Position in the server's feed.
-    pub seq: i64,
-    /// When the server stored it (ms since the epoch).
-    pub received_at: i64,
+    /// Position in the server's feed; `null` for a compacted change (one
+    /// received before the change log's retention window, kept only in the
+    /// record's document).
+    #[schema(required = true)]
+    pub seq: Option<i64>,
+    /// When the server stored it (ms since the epoch); `null` for a
+    /// compacted change, whose server time is no longer kept.
+    #[schema(required = true)]
+    pub received_at: Option<i64>,
     /// When the device made it, by its own clock (ms since the epoch).
     pub made_at: i64,
-    /// The user whose device sent it.
+    /// The user whose device sent it. For a compacted change, the user its
+    /// actor is registered to (the same, since a device may only send its
+    /// own actors' changes); empty if no device registered the actor.
     pub user_id: String,
     /// That user's display name, when the user exists.
     pub user_name: Option<String>,
-    /// The device that sent it.
+    /// The device that sent it (for a compacted change: that registered
+    /// its actor; empty if none did).
     pub device_id: String,
     /// Hex Automerge actor id.
     pub actor: String,
@@ -165,6 +173,15 @@ pub struct HistoryEntry {
     pub fields: Vec<String>,
 }
 
+/// A change of a record's history, before its fields are worked out.
+struct Listed {
+    change: Change,
+    seq: Option<i64>,
+    received_at: Option<i64>,
+    user_id: String,
+    device_id: String,
+}
+
 /// A record's history
 ///
 /// Every change to the record, oldest first: when the device made it (by
@@ -173,6 +190,12 @@ pub struct HistoryEntry {
 /// ids (`members/m2/phone`). A change whose value lost to a concurrent one
 /// still names the field it wrote. A record the caller may not see answers
 /// `404`.
+///
+/// Changes received before the change log's retention window
+/// (`change_retention_days`) are compacted: they are listed first, in
+/// causal order, read from the record's document, with `seq` and
+/// `received_at` `null` and the user and device that registered their
+/// actor. The changes still in the log follow, in feed order.
 #[utoipa::path(
     get,
     path = "/v1/records/{id}/history",
@@ -182,7 +205,9 @@ pub struct HistoryEntry {
     params(("id" = String, Path, description = "Record id: `hh_`, `cs_`, `vs_` or `hs_` and 32 \
         hexadecimal digits. Any other id answers `404`.")),
     responses(
-        (status = 200, description = "Every change, oldest first.", body = Vec<HistoryEntry>),
+        (status = 200, description = "Every change, oldest first: compacted ones (without \
+            `seq` and `received_at`) before those still in the change log.",
+            body = Vec<HistoryEntry>),
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 404, response = crate::openapi::RecordNotFound),
         (status = 405, response = crate::openapi::MethodNotAllowed),
@@ -194,21 +219,71 @@ async fn history(
     auth: AuthDevice,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, AppError> {
-    readable(&state, &auth, &id, "record").await?;
+    let (_, stored, _) = readable(&state, &auth, &id, "record").await?;
+    // Read after the snapshot: a change compacted in between is in the
+    // snapshot, and one stored in between is in the rows.
     let rows = state.storage.doc_changes(&id).await?;
+    let mut logged = Vec::with_capacity(rows.len());
+    for row in rows {
+        logged.push(Listed {
+            change: Change::from_bytes(row.bytes).map_err(AppError::internal)?,
+            seq: Some(row.seq),
+            received_at: Some(row.received_at),
+            user_id: row.user_id,
+            device_id: row.device_id,
+        });
+    }
+    let in_log: BTreeSet<automerge::ChangeHash> = logged.iter().map(|l| l.change.hash()).collect();
+    let compacted: Vec<Change> = stored
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| !in_log.contains(&c.hash()))
+        .collect();
+    let actors: Vec<String> = compacted
+        .iter()
+        .map(|c| c.actor_id().to_hex_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let owners: BTreeMap<String, (String, String)> = state
+        .storage
+        .actor_owners(&actors)
+        .await?
+        .into_iter()
+        .map(|(actor, device, user)| (actor, (device, user)))
+        .collect();
+    let mut listed: Vec<Listed> = compacted
+        .into_iter()
+        .map(|change| {
+            let (device_id, user_id) = owners
+                .get(&change.actor_id().to_hex_string())
+                .cloned()
+                .unwrap_or_default();
+            Listed {
+                change,
+                seq: None,
+                received_at: None,
+                user_id,
+                device_id,
+            }
+        })
+        .collect();
+    listed.extend(logged);
+
     let mut names: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for row in &rows {
-        if !names.contains_key(&row.user_id) {
-            let user = state.storage.user(&row.user_id).await?;
-            names.insert(row.user_id.clone(), user.map(|u| u.display_name));
+    for l in &listed {
+        if !names.contains_key(&l.user_id) {
+            let user = state.storage.user(&l.user_id).await?;
+            names.insert(l.user_id.clone(), user.map(|u| u.display_name));
         }
     }
     let mut document = Automerge::new();
     let mut before = to_json(&document);
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in rows {
-        let change = Change::from_bytes(row.bytes).map_err(AppError::internal)?;
+    let mut entries = Vec::with_capacity(listed.len());
+    for l in listed {
+        let change = l.change;
         let (hash, made_at) = (change.hash().to_string(), change.timestamp() * 1000);
+        let actor = change.actor_id().to_hex_string();
         let ops = change.decode().operations;
         document
             .apply_changes([change])
@@ -228,13 +303,13 @@ async fn history(
         }
         before = after;
         entries.push(HistoryEntry {
-            seq: row.seq,
-            received_at: row.received_at,
+            seq: l.seq,
+            received_at: l.received_at,
             made_at,
-            user_name: names.get(&row.user_id).cloned().flatten(),
-            user_id: row.user_id,
-            device_id: row.device_id,
-            actor: row.actor,
+            user_name: names.get(&l.user_id).cloned().flatten(),
+            user_id: l.user_id,
+            device_id: l.device_id,
+            actor,
             hash,
             fields,
         });

@@ -245,6 +245,17 @@ pub struct NewChange {
     pub actor: String,
 }
 
+/// What one batch of compaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactBatch {
+    /// Change rows deleted.
+    pub removed: u64,
+    /// The horizon after the batch: the highest seq compacted.
+    pub horizon: i64,
+    /// Whether the batch stopped at its limit, with more to compact.
+    pub more: bool,
+}
+
 /// A merged document and the new changes that made it.
 #[derive(Debug)]
 pub struct DocWrite<'a> {
@@ -411,6 +422,17 @@ pub trait DocTx: Send {
         base: i64,
         upto: i64,
     ) -> Result<Vec<(String, Vec<u8>)>>;
+    /// The compaction horizon: every change with a seq at or below it is
+    /// gone from the change log, every one above it is still there (0:
+    /// nothing compacted).
+    async fn compacted_seq(&mut self) -> Result<i64>;
+    /// Deletes from the change log at most `limit` changes received before
+    /// `cutoff` (ms since the epoch), oldest seq first, stopping at the
+    /// first one received at or after it, and moves the horizon past them.
+    /// The actor of a deleted change that no device has registered is
+    /// registered to the device the change names, so that the change stays
+    /// attributable from the snapshot. Needs a write transaction.
+    async fn compact(&mut self, cutoff: i64, limit: i64, now: i64) -> Result<CompactBatch>;
     /// Replaces the rows document `id` of `kind` projects to. With the
     /// projection `before` the change (empty for a new document), only the
     /// parts that differ are written; with `None`, all of them.

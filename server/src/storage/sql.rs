@@ -52,8 +52,8 @@ macro_rules! sql_storage {
     ($storage:ty, $db:ty, $tx:ident) => {
         use $crate::storage::sql::{PendingDoc, conflict_on_unique, in_scope};
         use $crate::storage::{
-            AuditRow, DeviceRow, DocRow, DocTx, DocWrite, FeedDoc, NewChange, OrgUnitRow,
-            QuarantineRow, Result, Scope, SigningKeyRow, UserRow,
+            AuditRow, CompactBatch, DeviceRow, DocRow, DocTx, DocWrite, FeedDoc, NewChange,
+            OrgUnitRow, QuarantineRow, Result, Scope, SigningKeyRow, UserRow,
         };
 
         const DEVICE_COLUMNS: &str =
@@ -969,6 +969,66 @@ macro_rules! sql_storage {
                     );
                 }
                 Ok(out)
+            }
+
+            async fn compacted_seq(&mut self) -> Result<i64> {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT value FROM meta WHERE key = 'compacted_seq'")
+                        .fetch_optional(&mut *self.tx)
+                        .await?;
+                Ok(row.and_then(|(v,)| v.parse().ok()).unwrap_or(0))
+            }
+
+            async fn compact(&mut self, cutoff: i64, limit: i64, now: i64) -> Result<CompactBatch> {
+                self.write_docs().await?;
+                let horizon = self.compacted_seq().await?;
+                // The oldest rows past the horizon, through the primary key.
+                let rows: Vec<(i64, i64)> = sqlx::query_as(
+                    "SELECT seq, received_at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(horizon)
+                .bind(limit)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                // A prefix of the feed: stop at the first row still kept,
+                // even if a later one is older (clocks of several instances).
+                let kept = rows.iter().position(|&(_, at)| at >= cutoff);
+                let upto = match kept {
+                    Some(0) => horizon,
+                    Some(i) => rows[i - 1].0,
+                    None => rows.last().map_or(horizon, |&(seq, _)| seq),
+                };
+                let more = kept.is_none() && rows.len() as i64 == limit;
+                if upto == horizon {
+                    return Ok(CompactBatch { removed: 0, horizon, more: false });
+                }
+                sqlx::query(
+                    "INSERT INTO device_actors (actor, device_id, user_id, registered_at)
+                     SELECT c.actor, c.device_id, c.user_id, $3 FROM changes c
+                     JOIN devices d ON d.id = c.device_id
+                     WHERE c.seq > $1 AND c.seq <= $2
+                       AND NOT EXISTS (SELECT 1 FROM device_actors a WHERE a.actor = c.actor)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(horizon)
+                .bind(upto)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                let removed = sqlx::query("DELETE FROM changes WHERE seq > $1 AND seq <= $2")
+                    .bind(horizon)
+                    .bind(upto)
+                    .execute(&mut *self.tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ('compacted_seq', $1)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(upto.to_string())
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(CompactBatch { removed, horizon: upto, more })
             }
 
             async fn project(

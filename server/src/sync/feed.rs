@@ -5,7 +5,8 @@
 //! response). A response counts only once the device presents the cursor it
 //! carried, so a lost response is simply sent again. Documents the device
 //! does not hold come whole (a snapshot); documents it holds come as the
-//! changes since its cursor. When the user's role or units change, the
+//! changes since its cursor, or whole when the change log was compacted
+//! past its cursor. When the user's role or units change, the
 //! device rescans its whole scope once.
 
 use std::collections::{BTreeMap, HashMap};
@@ -83,6 +84,64 @@ fn parse_heads(bytes: &[u8]) -> Heads {
 fn parse_id(id: &str) -> Result<RecordId, AppError> {
     id.parse()
         .map_err(|_| AppError::internal(format!("stored document id {id:?} is malformed")))
+}
+
+/// What to send for documents the device holds, changed in
+/// `(base, upto]`: each one's changes in that range, through the index on
+/// (document, seq), never a scan of everyone else's changes. When the
+/// change log was compacted past `base`, some of those changes are gone:
+/// each document then goes whole, a snapshot, which the device merges with
+/// what it holds (`sync-protocol.md` §3.2).
+///
+/// The horizon is read again after the changes: a compaction committing in
+/// between (PostgreSQL reads see each statement's own snapshot) would leave
+/// holes, and the horizon only grows, so a horizon still at or below `base`
+/// afterwards means nothing read was deleted.
+async fn held_changes(
+    tx: &mut dyn DocTx,
+    base: i64,
+    upto: i64,
+    held: BTreeMap<String, (RecordId, Heads)>,
+) -> Result<Vec<DocPull>, AppError> {
+    let mut pulls = Vec::with_capacity(held.len());
+    if held.is_empty() {
+        return Ok(pulls);
+    }
+    if base >= tx.compacted_seq().await? {
+        // Read together through the index on (document, seq): never a
+        // scan of everyone else's changes.
+        let ids: Vec<String> = held.keys().cloned().collect();
+        let mut changes: HashMap<String, Vec<serde_bytes::ByteBuf>> = HashMap::new();
+        for (doc_id, bytes) in tx.changes_between(&ids, base, upto).await? {
+            changes
+                .entry(doc_id)
+                .or_default()
+                .push(serde_bytes::ByteBuf::from(bytes));
+        }
+        for (doc_id, (id, heads)) in &held {
+            pulls.push(DocPull {
+                id: id.clone(),
+                heads: heads.clone(),
+                chunks: changes.remove(doc_id).unwrap_or_default(),
+            });
+        }
+        if base >= tx.compacted_seq().await? {
+            return Ok(pulls);
+        }
+        pulls.clear();
+    }
+    for (doc_id, (id, _)) in held {
+        // Heads and snapshot from one read, so that they agree.
+        let Some(row) = tx.load(&doc_id).await? else {
+            continue;
+        };
+        pulls.push(DocPull {
+            id,
+            heads: parse_heads(&row.heads),
+            chunks: vec![serde_bytes::ByteBuf::from(row.snapshot)],
+        });
+    }
+    Ok(pulls)
 }
 
 /// Builds the answer for a device at `cursor`, given the documents it
@@ -184,21 +243,7 @@ pub(super) async fn answer(
             }
         }
     }
-    // Each held document's changes since the cursor, read together through
-    // the index on (document, seq): never a scan of everyone else's changes.
-    let upto = next.after.max(cursor.base);
-    let held: Vec<String> = by_log.keys().cloned().collect();
-    let mut changes: HashMap<String, Vec<serde_bytes::ByteBuf>> = HashMap::new();
-    for (doc_id, bytes) in tx.changes_between(&held, cursor.base, upto).await? {
-        changes
-            .entry(doc_id)
-            .or_default()
-            .push(serde_bytes::ByteBuf::from(bytes));
-    }
-    for (doc_id, (id, heads)) in by_log {
-        let chunks = changes.remove(&doc_id).unwrap_or_default();
-        docs.push(DocPull { id, heads, chunks });
-    }
+    docs.extend(held_changes(tx, cursor.base, next.after.max(cursor.base), by_log).await?);
 
     // Documents that left the scope: newly, or told before and not yet
     // confirmed by the device.

@@ -706,6 +706,8 @@ async fn s4(args: &Args, server: &TestServer, grids: &[Grid], now: i64, load_s: 
 
 /// A year of edits on one grid: what it costs to store.
 async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
+    let county_households = count_households(server).await;
+    let db_start = database_bytes(server).await;
     let mut phone = server.device(&grid.worker).await;
     phone.sync().await;
     for month in 0..12u64 {
@@ -736,59 +738,98 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
         phone.sync().await;
         progress("S5 months", month as usize + 1, 12);
     }
-    // The grid's ids are generated: safe to inline.
-    let sql_households = format!(
-        "SELECT COALESCE(SUM(LENGTH(snapshot)), 0), COUNT(*) FROM documents
-         WHERE kind = 'household' AND org_unit = '{}'",
-        grid.id
-    );
-    let sql_changes = format!(
-        "SELECT COALESCE(SUM(LENGTH(c.bytes)), 0) FROM changes c JOIN documents d ON d.id = c.doc_id
-         WHERE d.kind = 'household' AND d.org_unit = '{}'",
-        grid.id
-    );
-    let sql_all = "SELECT COALESCE(SUM(LENGTH(snapshot)), 0) + (SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM changes) FROM documents";
-    let (snapshots, households, changes, all): (i64, i64, i64, i64) = if server.db.is_postgres() {
-        let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
-        let (a, b): (i64, i64) = sqlx::query_as(&sql_households.replace("LENGTH", "OCTET_LENGTH"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let (c,): (i64,) = sqlx::query_as(&sql_changes.replace("LENGTH", "OCTET_LENGTH"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let (d,): (i64,) = sqlx::query_as(&sql_all.replace("LENGTH", "OCTET_LENGTH"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        (a, b, c, d)
-    } else {
-        let pool = sqlx::SqlitePool::connect(&server.db.url).await.unwrap();
-        let (a, b): (i64, i64) = sqlx::query_as(&sql_households)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let (c,): (i64,) = sqlx::query_as(&sql_changes).fetch_one(&pool).await.unwrap();
-        let (d,): (i64,) = sqlx::query_as(sql_all).fetch_one(&pool).await.unwrap();
-        (a, b, c, d)
-    };
     // L3: each household's final record as gzipped JSON.
     let l3: usize = grid
         .households
         .iter()
         .map(|(id, _)| json_gzip_len(&[phone.replica.document(id).unwrap()]))
         .sum();
-    let per_household = (snapshots + changes) as f64 / households as f64;
     let l3_per = l3 as f64 / grid.households.len() as f64;
+    let before = s5_storage(server, grid, l3_per, county_households, db_start).await;
+    // The edits are dated across the year by the phone's clock, but the
+    // server received them all just now: compact with a cutoff of now
+    // (retention 0), what a 30-day retention leaves of changes received
+    // more than 30 days ago.
+    let t = Instant::now();
+    let report = gridsync_server::compaction::compact(
+        server.state.storage.as_ref(),
+        gridsync_server::now_ms() + 1,
+        gridsync_server::compaction::BATCH,
+    )
+    .await
+    .unwrap();
+    let compact_ms = ms(t.elapsed());
+    let after = s5_storage(server, grid, l3_per, county_households, db_start).await;
+    json!({
+        "L3_json_gzip_bytes_per_household": l3_per,
+        "before_compaction": before,
+        "after_compaction": after,
+        "compaction": {
+            "removed": report.removed,
+            "batches": report.batches,
+            "ms": compact_ms,
+        },
+    })
+}
+
+/// S5's storage figures for `grid`'s households: snapshots, the whole rows
+/// of their change log (every column: SQLite the columns' lengths plus 8
+/// bytes for each integer; PostgreSQL `pg_column_size` of the row), and
+/// the whole database (per household of the county, and its growth since
+/// `db_start` per household of the grid).
+async fn s5_storage(
+    server: &TestServer,
+    grid: &Grid,
+    l3_per: f64,
+    county_households: i64,
+    db_start: (i64, i64),
+) -> Value {
+    let pg = server.db.is_postgres();
+    // The grid's ids are generated: safe to inline.
+    let sql_households = format!(
+        "SELECT COALESCE(SUM(LENGTH(snapshot)), 0), COUNT(*) FROM documents
+         WHERE kind = 'household' AND org_unit = '{}'",
+        grid.id
+    );
+    let row_size = if pg {
+        "pg_column_size(c.*)"
+    } else {
+        "LENGTH(c.doc_id) + LENGTH(c.hash) + LENGTH(c.bytes) + LENGTH(c.actor) \
+         + LENGTH(c.user_id) + LENGTH(c.device_id) + 16"
+    };
+    let sql_changes = format!(
+        "SELECT CAST(COALESCE(SUM({row_size}), 0) AS BIGINT), COUNT(*)
+         FROM changes c JOIN documents d ON d.id = c.doc_id
+         WHERE d.kind = 'household' AND d.org_unit = '{}'",
+        grid.id
+    );
+    let (sql_households, sql_changes) = if pg {
+        (
+            sql_households.replace("LENGTH", "OCTET_LENGTH"),
+            sql_changes.clone(),
+        )
+    } else {
+        (sql_households, sql_changes)
+    };
+    let (snapshots, households) = query_pair(server, &sql_households).await;
+    let (change_rows, change_count) = query_pair(server, &sql_changes).await;
+    let (db_bytes, db_free) = database_bytes(server).await;
+    let per = |n: i64| n as f64 / households as f64;
+    let stored = per(snapshots + change_rows);
+    let grown = (db_bytes - db_free) - (db_start.0 - db_start.1);
     json!({
         "households": households,
-        "stored_bytes_per_household": per_household,
-        "of_which_snapshot": snapshots as f64 / households as f64,
-        "of_which_change_log": changes as f64 / households as f64,
-        "L3_json_gzip_bytes_per_household": l3_per,
-        "ratio_to_L3": per_household / l3_per,
-        "stored_document_and_change_bytes_total": all,
+        "stored_bytes_per_household": stored,
+        "of_which_snapshot": per(snapshots),
+        "of_which_change_rows": per(change_rows),
+        "change_rows": change_count,
+        "ratio_to_L3": stored / l3_per,
+        "snapshot_ratio_to_L3": per(snapshots) / l3_per,
+        "database_bytes": db_bytes,
+        "database_free_bytes": db_free,
+        "database_bytes_in_use_per_county_household":
+            (db_bytes - db_free) as f64 / county_households as f64,
+        "database_growth_per_grid_household": per(grown),
     })
 }
 
@@ -806,6 +847,58 @@ fn process_cpu_s() -> f64 {
             Some((utime + stime) / 100.0)
         })
         .unwrap_or(0.0)
+}
+
+async fn query_pair(server: &TestServer, sql: &str) -> (i64, i64) {
+    if server.db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
+        sqlx::query_as(sql).fetch_one(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::SqlitePool::connect(&server.db.url).await.unwrap();
+        sqlx::query_as(sql).fetch_one(&pool).await.unwrap()
+    }
+}
+
+async fn count_households(server: &TestServer) -> i64 {
+    query_pair(
+        server,
+        "SELECT COUNT(*), CAST(0 AS BIGINT) FROM documents WHERE kind = 'household'",
+    )
+    .await
+    .0
+}
+
+/// The database's size and, for SQLite, how much of it is free pages
+/// (reused before the file grows). SQLite's log is checkpointed first, so
+/// that the main file holds everything; PostgreSQL counts its whole
+/// database (tables, indexes, free space not yet vacuumed).
+async fn database_bytes(server: &TestServer) -> (i64, i64) {
+    if server.db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
+        let (size,): (i64,) = sqlx::query_as("SELECT pg_database_size(current_database())")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (size, 0)
+    } else {
+        let pool = sqlx::SqlitePool::connect(&server.db.url).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let one = |sql: &'static str| {
+            let pool = pool.clone();
+            async move {
+                let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+                n
+            }
+        };
+        let page = one("PRAGMA page_size").await;
+        (
+            one("PRAGMA page_count").await * page,
+            one("PRAGMA freelist_count").await * page,
+        )
+    }
 }
 
 /// Peak resident memory of this process (server and simulated devices).

@@ -1,0 +1,12 @@
+-- Change-log compaction. Never edit a migration that has shipped: add one.
+--
+-- `gridsync admin compact` and the server's periodic task delete the rows
+-- of `changes` received before the retention window, in `seq` order; their
+-- content lives on in the documents' snapshots. `compacted_seq` is the
+-- horizon: every change with a seq at or below it is gone from `changes`,
+-- every one above it is still there. A device whose cursor lies below the
+-- horizon gets whole snapshots instead of changes.
+--
+-- No index is added: a batch reads and deletes a range of the primary key
+-- (`seq`).
+INSERT INTO meta (key, value) VALUES ('compacted_seq', '0');
