@@ -23,16 +23,7 @@ fn now() -> i64 {
 /// cm1) and g3 (in cm2, township t2).
 async fn county() -> TestServer {
     let server = TestServer::start().await;
-    for (id, parent, kind) in [
-        ("c", None, "county"),
-        ("t1", Some("c"), "township"),
-        ("t2", Some("c"), "township"),
-        ("cm1", Some("t1"), "community"),
-        ("cm2", Some("t2"), "community"),
-        ("g1", Some("cm1"), "grid"),
-        ("g2", Some("cm1"), "grid"),
-        ("g3", Some("cm2"), "grid"),
-    ] {
+    for (id, parent, kind) in TREE {
         let parent_path = match parent {
             Some(p) => {
                 server

@@ -239,19 +239,11 @@ async fn history(
         .into_iter()
         .filter(|c| !in_log.contains(&c.hash()))
         .collect();
-    let actors: Vec<String> = compacted
+    let actors = compacted
         .iter()
         .map(|c| c.actor_id().to_hex_string())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
         .collect();
-    let owners: BTreeMap<String, (String, String)> = state
-        .storage
-        .actor_owners(&actors)
-        .await?
-        .into_iter()
-        .map(|(actor, device, user)| (actor, (device, user)))
-        .collect();
+    let owners = owners_of(&state, actors).await?;
     let mut listed: Vec<Listed> = compacted
         .into_iter()
         .map(|change| {
@@ -419,20 +411,27 @@ pub struct ConflictValueView {
     pub device_id: Option<String>,
 }
 
-async fn views(state: &AppState, rows: Vec<ConflictRow>) -> Result<Vec<ConflictView>, AppError> {
-    let actors: Vec<String> = rows
-        .iter()
-        .flat_map(|c| c.values.iter().map(|v| v.actor.clone()))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let owners: BTreeMap<String, (String, String)> = state
+/// The device and user each of these actors is registered to, by actor.
+async fn owners_of(
+    state: &AppState,
+    actors: BTreeSet<String>,
+) -> Result<BTreeMap<String, (String, String)>, AppError> {
+    let actors: Vec<String> = actors.into_iter().collect();
+    Ok(state
         .storage
         .actor_owners(&actors)
         .await?
         .into_iter()
         .map(|(actor, device, user)| (actor, (device, user)))
+        .collect())
+}
+
+async fn views(state: &AppState, rows: Vec<ConflictRow>) -> Result<Vec<ConflictView>, AppError> {
+    let actors = rows
+        .iter()
+        .flat_map(|c| c.values.iter().map(|v| v.actor.clone()))
         .collect();
+    let owners = owners_of(state, actors).await?;
     Ok(rows
         .into_iter()
         .map(|c| ConflictView {
