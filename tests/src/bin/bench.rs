@@ -365,12 +365,52 @@ async fn s2(args: &Args, server: &TestServer, grid: &Grid, now: i64) -> Value {
 
 /// Morning rush: many devices sync a day's edits at once.
 async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value {
+    let runs: Vec<Value> = {
+        let mut runs = Vec::new();
+        for run in 0..args.runs {
+            runs.push(s3_run(args, server, grids, now, run).await);
+        }
+        runs
+    };
+    let each = |pointer: &str| -> Value {
+        summary(
+            runs.iter()
+                .filter_map(|r| r.pointer(pointer)?.as_f64())
+                .collect(),
+        )
+    };
+    json!({
+        "devices": args.devices,
+        "changes": each("/changes"),
+        "errors": runs.iter().filter_map(|r| r["errors"].as_u64()).sum::<u64>(),
+        "first_error": runs.iter().find_map(|r| r["first_error"].as_str()),
+        "merged_changes_per_s": each("/merged_changes_per_s"),
+        "L1_changes_per_s": each("/L1_changes_per_s"),
+        "ratio_to_L1": each("/ratio_to_L1"),
+        "cpu_us_per_change": each("/cpu_us_per_change"),
+        "L1_cpu_us_per_change": each("/L1_cpu_us_per_change"),
+        "cpu_ratio_to_L1": each("/cpu_ratio_to_L1"),
+        "L2_changes_per_s": each("/L2_changes_per_s"),
+        "ratio_to_L2": each("/ratio_to_L2"),
+        "latency_ms": {
+            "p50": each("/latency_ms/p50"),
+            "p95": each("/latency_ms/p95"),
+            "p99": each("/latency_ms/p99"),
+        },
+        "peak_rss_mib_process": peak_rss_mib(),
+    })
+}
+
+/// One rush: fresh phones, each with a day's edits (seeded by run and
+/// device), syncing at once over the state earlier runs left.
+async fn s3_run(args: &Args, server: &TestServer, grids: &[Grid], now: i64, run: usize) -> Value {
     let mut phones = Vec::new();
     for d in 0..args.devices {
         let grid = &grids[d % grids.len()];
         let mut phone = server.device(&grid.worker).await;
         phone.sync().await;
-        workday(&mut phone, grid, 1000 + d as u64, now);
+        let seed = 1000 + (run * args.devices + d) as u64;
+        workday(&mut phone, grid, seed, now);
         phones.push(phone);
         progress("S3 devices ready", d + 1, args.devices);
     }
@@ -489,7 +529,6 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
         "L2_changes_per_s": changes as f64 / l2.as_secs_f64(),
         "ratio_to_L2": merged_per_s / (changes as f64 / l2.as_secs_f64()),
         "latency_ms": { "p50": percentile(&latencies, 0.5), "p95": percentile(&latencies, 0.95), "p99": percentile(&latencies, 0.99) },
-        "peak_rss_mib_process": peak_rss_mib(),
     })
 }
 
@@ -507,12 +546,12 @@ async fn l2_store(db: &TestDb, rounds: &[L2Round]) -> Duration {
             let pool = $pool;
             for ddl in [
                 concat!(
-                    "CREATE TABLE l2_changes (seq ",
+                    "CREATE TABLE IF NOT EXISTS l2_changes (seq ",
                     $serial,
                     ", doc_id TEXT NOT NULL, hash BYTEA NOT NULL, bytes BYTEA NOT NULL,
                      received_at BIGINT NOT NULL, UNIQUE (doc_id, hash))"
                 ),
-                "CREATE TABLE l2_documents (id TEXT PRIMARY KEY, snapshot BYTEA NOT NULL,
+                "CREATE TABLE IF NOT EXISTS l2_documents (id TEXT PRIMARY KEY, snapshot BYTEA NOT NULL,
                      updated_at BIGINT NOT NULL)",
             ] {
                 sqlx::query(ddl).execute(&pool).await.unwrap();
@@ -744,7 +783,15 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
         .map(|(id, _)| json_gzip_len(&[phone.replica.document(id).unwrap()]))
         .sum();
     let l3_per = l3 as f64 / grid.households.len() as f64;
-    let before = s5_storage(server, grid, l3_per, county_households).await;
+    // The grid's cases, as loaded with their event logs (not edited here).
+    let l3_case: usize = grid
+        .cases
+        .iter()
+        .map(|(id, _)| json_gzip_len(&[phone.replica.document(id).unwrap()]))
+        .sum();
+    let l3_case_per = l3_case as f64 / grid.cases.len() as f64;
+    let before = s5_storage(server, grid, "household", l3_per, county_households).await;
+    let cases_before = s5_storage(server, grid, "case", l3_case_per, county_households).await;
     // The edits are dated across the year by the phone's clock, but the
     // server received them all just now: compact with a cutoff of now
     // (retention 0), what a 30-day retention leaves of changes received
@@ -758,11 +805,15 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
     .await
     .unwrap();
     let compact_ms = ms(t.elapsed());
-    let after = s5_storage(server, grid, l3_per, county_households).await;
+    let after = s5_storage(server, grid, "household", l3_per, county_households).await;
+    let cases_after = s5_storage(server, grid, "case", l3_case_per, county_households).await;
     json!({
         "L3_json_gzip_bytes_per_household": l3_per,
         "before_compaction": before,
         "after_compaction": after,
+        "L3_json_gzip_bytes_per_case": l3_case_per,
+        "cases_before_compaction": cases_before,
+        "cases_after_compaction": cases_after,
         "compaction": {
             "removed": report.removed,
             "batches": report.batches,
@@ -771,7 +822,7 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
     })
 }
 
-/// S5's storage figures for `grid`'s households: snapshots, the whole rows
+/// S5's storage figures for `grid`'s records of `kind`: snapshots, the whole rows
 /// of their change log (every column: SQLite the columns' lengths plus 8
 /// bytes for each integer; PostgreSQL `pg_column_size` of the row), and
 /// the whole database (per household of the county: compaction also
@@ -780,14 +831,15 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
 async fn s5_storage(
     server: &TestServer,
     grid: &Grid,
+    kind: &str,
     l3_per: f64,
     county_households: i64,
 ) -> Value {
     let pg = server.db.is_postgres();
     // The grid's ids are generated: safe to inline.
-    let sql_households = format!(
+    let sql_snapshots = format!(
         "SELECT COALESCE(SUM(LENGTH(snapshot)), 0), COUNT(*) FROM documents
-         WHERE kind = 'household' AND org_unit = '{}'",
+         WHERE kind = '{kind}' AND org_unit = '{}'",
         grid.id
     );
     let row_size = if pg {
@@ -799,25 +851,25 @@ async fn s5_storage(
     let sql_changes = format!(
         "SELECT CAST(COALESCE(SUM({row_size}), 0) AS BIGINT), COUNT(*)
          FROM changes c JOIN documents d ON d.id = c.doc_id
-         WHERE d.kind = 'household' AND d.org_unit = '{}'",
+         WHERE d.kind = '{kind}' AND d.org_unit = '{}'",
         grid.id
     );
-    let (sql_households, sql_changes) = if pg {
+    let (sql_snapshots, sql_changes) = if pg {
         (
-            sql_households.replace("LENGTH", "OCTET_LENGTH"),
+            sql_snapshots.replace("LENGTH", "OCTET_LENGTH"),
             sql_changes.clone(),
         )
     } else {
-        (sql_households, sql_changes)
+        (sql_snapshots, sql_changes)
     };
-    let (snapshots, households) = query_pair(server, &sql_households).await;
+    let (snapshots, records) = query_pair(server, &sql_snapshots).await;
     let (change_rows, change_count) = query_pair(server, &sql_changes).await;
     let (db_bytes, db_free) = database_bytes(server).await;
-    let per = |n: i64| n as f64 / households as f64;
+    let per = |n: i64| n as f64 / records as f64;
     let stored = per(snapshots + change_rows);
     json!({
-        "households": households,
-        "stored_bytes_per_household": stored,
+        "records": records,
+        "stored_bytes_per_record": stored,
         "of_which_snapshot": per(snapshots),
         "of_which_change_rows": per(change_rows),
         "change_rows": change_count,
