@@ -75,7 +75,7 @@ pub async fn store_documents(
         let feed_after = tx.max_seq().await?;
         tx.commit().await?;
         if feed_after > feed_before {
-            state.notifier.publish(feed_after).await;
+            state.notifier.publish(feed_after);
         }
     }
     Ok(report)

@@ -74,17 +74,25 @@ impl Notifier {
 
     /// Announces that the feed now reaches `seq`. Failure only delays
     /// devices until their next regular sync, so it is logged, not raised.
-    pub async fn publish(&self, seq: i64) {
+    ///
+    /// On PostgreSQL the `NOTIFY` goes out from a task of its own: it needs
+    /// a pooled connection, and when every connection is held by rounds
+    /// waiting for the write lock, an answer that waited for one would wait
+    /// for all of them.
+    pub fn publish(&self, seq: i64) {
         match &self.postgres {
             Some(pool) => {
-                let sent = sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(seq.to_string())
-                    .execute(pool)
-                    .await;
-                if let Err(e) = sent {
-                    tracing::warn!(error = %e, "could not announce changes");
-                }
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(CHANNEL)
+                        .bind(seq.to_string())
+                        .execute(&pool)
+                        .await;
+                    if let Err(e) = sent {
+                        tracing::warn!(error = %e, "could not announce changes");
+                    }
+                });
             }
             None => {
                 let _ = self.local.send(seq);

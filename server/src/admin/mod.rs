@@ -552,7 +552,7 @@ pub async fn decide(
     let feed_end = tx.max_seq().await?;
     tx.commit().await?;
     if approve {
-        state.notifier.publish(feed_end).await;
+        state.notifier.publish(feed_end);
     }
     state
         .storage

@@ -571,7 +571,7 @@ pub(crate) async fn desk_change<T>(
     }
     let feed_end = tx.max_seq().await?;
     tx.commit().await?;
-    state.notifier.publish(feed_end).await;
+    state.notifier.publish(feed_end);
     Ok(answer)
 }
 

@@ -428,7 +428,7 @@ pub async fn round(
         }
     }
     if feed_after > feed_before {
-        state.notifier.publish(feed_after).await;
+        state.notifier.publish(feed_after);
     }
     dropped.extend(answer.drop);
     dropped.sort();
