@@ -56,6 +56,18 @@ macro_rules! sql_storage {
             OrgUnitRow, QuarantineRow, Result, Scope, SigningKeyRow, UserRow,
         };
 
+        /// Binds each id in turn, separated by commas: the inside of an
+        /// `IN (…)`.
+        fn bind_list<'a>(
+            q: &mut sqlx::QueryBuilder<'a, $db>,
+            ids: impl IntoIterator<Item = &'a str>,
+        ) {
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(id);
+            }
+        }
+
         const DEVICE_COLUMNS: &str =
             "SELECT id, user_id, name, created_at, revoked_at FROM devices";
 
@@ -539,10 +551,7 @@ macro_rules! sql_storage {
                         let mut q = sqlx::QueryBuilder::<$db>::new(format!(
                             "DELETE FROM {table} WHERE {key} IN ("
                         ));
-                        let mut list = q.separated(", ");
-                        for id in chunk {
-                            list.push_bind(*id);
-                        }
+                        bind_list(&mut q, chunk.iter().copied());
                         q.push(")");
                         q.build().execute(&mut *self.tx).await?;
                     }
@@ -713,10 +722,7 @@ macro_rules! sql_storage {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "SELECT id, snapshot, heads FROM documents WHERE id IN (",
                     );
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(id);
-                    }
+                    bind_list(&mut q, chunk.iter().map(String::as_str));
                     q.push(")");
                     let rows: Vec<(String, Vec<u8>, Vec<u8>)> =
                         q.build_query_as().persistent(false).fetch_all(&mut *self.tx).await?;
@@ -842,10 +848,7 @@ macro_rules! sql_storage {
                         "DELETE FROM device_docs WHERE device_id = ",
                     );
                     q.push_bind(device).push(" AND doc_id IN (");
-                    let mut list = q.separated(", ");
-                    for id in ids {
-                        list.push_bind(id);
-                    }
+                    bind_list(&mut q, ids.iter().map(String::as_str));
                     q.push(")");
                     q.build().persistent(false).execute(&mut *self.tx).await?;
                 }
@@ -885,10 +888,7 @@ macro_rules! sql_storage {
                         .push(" WHERE device_id = ")
                         .push_bind(device)
                         .push(" AND doc_id IN (");
-                    let mut list = q.separated(", ");
-                    for id in ids {
-                        list.push_bind(id);
-                    }
+                    bind_list(&mut q, ids.iter().map(String::as_str));
                     q.push(")");
                     q.build().persistent(false).execute(&mut *self.tx).await?;
                 }
@@ -956,10 +956,7 @@ macro_rules! sql_storage {
                         .push(" AND seq <= ")
                         .push_bind(upto)
                         .push(" AND doc_id IN (");
-                    let mut list = q.separated(", ");
-                    for id in ids {
-                        list.push_bind(id);
-                    }
+                    bind_list(&mut q, ids.iter().map(String::as_str));
                     q.push(") ORDER BY seq");
                     out.extend(
                         q.build_query_as::<(String, Vec<u8>)>()
