@@ -161,18 +161,33 @@ pub fn matrix() -> Vec<MatrixRow> {
             create(ActorId::random(), &visit("other"), 0).expect("sample visit"),
         )),
     ));
+    let own_visit = create(ActorId::random(), &visit(me), 0).expect("sample visit");
+    rows.push((
+        "change the worker of their own visit".into(),
+        Box::new(write(RecordKind::Visit, Some(own_visit.clone()), {
+            let mut d = own_visit;
+            edit::<Visit>(&mut d, 0, |v| v.worker = "other".into()).expect("sample visit edit");
+            d
+        })),
+    ));
     let report = Case {
         reporter: me.into(),
         events: vec![event("r0", "report", me)],
         ..case.clone()
     };
+    let report_doc = create(ActorId::random(), &report, 0).expect("sample report");
     rows.push((
         "report a case in their area".into(),
-        Box::new(write(
-            RecordKind::Case,
-            None,
-            create(ActorId::random(), &report, 0).expect("sample report"),
-        )),
+        Box::new(write(RecordKind::Case, None, report_doc.clone())),
+    ));
+    rows.push((
+        "change the reporter of a case they reported".into(),
+        Box::new(write(RecordKind::Case, Some(report_doc.clone()), {
+            let mut d = report_doc;
+            edit::<Case>(&mut d, 0, |c| c.reporter = "someone else".into())
+                .expect("sample report edit");
+            d
+        })),
     ));
     rows.push((
         "change the details of someone else's case".into(),

@@ -231,7 +231,13 @@ pub fn check_write(
                 );
             }
         }
-        (_, AnyRecord::Visit(visit)) => check_visit(p, visit)?,
+        (before, AnyRecord::Visit(after)) => {
+            let before = match before {
+                Some(AnyRecord::Visit(v)) => Some(v),
+                _ => None,
+            };
+            check_visit(p, before, after)?;
+        }
         (before, AnyRecord::Case(after)) => {
             let before = match before {
                 Some(AnyRecord::Case(c)) => Some(c),
@@ -299,11 +305,24 @@ fn check_household(
     Ok(())
 }
 
-fn check_visit(p: &Principal, visit: &Visit) -> Result<(), Denial> {
+fn check_visit(p: &Principal, before: Option<&Visit>, after: &Visit) -> Result<(), Denial> {
     if !(p.role == Role::GridWorker || p.role.is_staff()) {
         return deny("visits", format!("a {} does not record visits", p.role));
     }
-    if p.role == Role::GridWorker && visit.worker != p.user_id {
+    // Who visited is a fact, not an attribute: nobody rewrites it, or a
+    // visit could be taken from one worker's log and put in another's.
+    if let Some(before) = before
+        && before.worker != after.worker
+    {
+        return deny(
+            "visit_worker",
+            "the worker of a recorded visit does not change",
+        );
+    }
+    // The record before as well as after: a worker edits only their own
+    // visits.
+    let own = |v: &Visit| v.worker == p.user_id;
+    if p.role == Role::GridWorker && !(own(after) && before.is_none_or(own)) {
         return deny("visit_author", "a grid worker records their own visits");
     }
     Ok(())
@@ -343,6 +362,11 @@ fn check_case(p: &Principal, before: Option<&Case>, after: &Case) -> Result<(), 
             );
         }
     }
+    // The reporter decides who may see a case, and stays who reported it:
+    // nobody hands a case to another name, staff included.
+    if before.reporter != after.reporter {
+        return deny("case_reporter", "the reporter of a case does not change");
+    }
     if before.org_unit != after.org_unit && !p.role.is_staff() {
         return deny(
             "move_case",
@@ -355,7 +379,6 @@ fn check_case(p: &Principal, before: Option<&Case>, after: &Case) -> Result<(), 
         || before.parties != after.parties
         || before.household != after.household
         || before.location != after.location
-        || before.reporter != after.reporter
         || before.reported_at != after.reported_at;
     let own_report = p.role == Role::GridWorker && before.reporter == p.user_id;
     if details_changed && !(p.role.is_staff() || own_report) {
@@ -411,6 +434,80 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    fn principal(user: &str, role: Role) -> Principal {
+        Principal {
+            user_id: user.into(),
+            role,
+            area: ["g1".to_owned()].into(),
+        }
+    }
+
+    #[test]
+    fn nobody_hands_a_case_to_another_reporter() {
+        let before = Case {
+            org_unit: "g1".into(),
+            title: "纠纷".into(),
+            reporter: "w1".into(),
+            ..Default::default()
+        };
+        let after = Case {
+            reporter: "w2".into(),
+            ..before.clone()
+        };
+        let (before, after) = (AnyRecord::Case(before), AnyRecord::Case(after));
+        for p in [
+            principal("w1", Role::GridWorker),
+            principal("s1", Role::CommunityStaff),
+            principal("a1", Role::Admin),
+        ] {
+            let denial = check_write(&p, Some(&before), &after).unwrap_err();
+            assert_eq!(denial.rule, "case_reporter", "{}", p.role);
+        }
+        // The reporter still edits the details of their own report.
+        let retitled = match &before {
+            AnyRecord::Case(c) => AnyRecord::Case(Case {
+                title: "邻里纠纷".into(),
+                ..c.clone()
+            }),
+            _ => unreachable!(),
+        };
+        let w1 = principal("w1", Role::GridWorker);
+        assert!(check_write(&w1, Some(&before), &retitled).is_ok());
+    }
+
+    #[test]
+    fn nobody_rewrites_who_made_a_visit() {
+        let visit = |worker: &str| {
+            AnyRecord::Visit(Visit {
+                household: crate::RecordId::new(RecordKind::Household).to_string(),
+                org_unit: "g1".into(),
+                worker: worker.into(),
+                ..Default::default()
+            })
+        };
+        let w1 = principal("w1", Role::GridWorker);
+        // Taking another worker's visit into one's own log: the record
+        // after names the writer, the record before does not.
+        let denial = check_write(&w1, Some(&visit("w2")), &visit("w1")).unwrap_err();
+        assert_eq!(denial.rule, "visit_worker");
+        // Giving one's own visit away.
+        let denial = check_write(&w1, Some(&visit("w1")), &visit("w2")).unwrap_err();
+        assert_eq!(denial.rule, "visit_worker");
+        // Staff record visits in a worker's name, but do not move them.
+        let staff = principal("s1", Role::CommunityStaff);
+        assert!(check_write(&staff, None, &visit("w2")).is_ok());
+        let denial = check_write(&staff, Some(&visit("w2")), &visit("w3")).unwrap_err();
+        assert_eq!(denial.rule, "visit_worker");
+        // Editing someone else's visit otherwise is still refused.
+        let mut edited = visit("w2");
+        if let AnyRecord::Visit(v) = &mut edited {
+            v.follow_up = true;
+        }
+        let denial = check_write(&w1, Some(&visit("w2")), &edited).unwrap_err();
+        assert_eq!(denial.rule, "visit_author");
+        assert!(check_write(&w1, Some(&visit("w1")), &visit("w1")).is_ok());
     }
 
     #[test]
