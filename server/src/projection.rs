@@ -21,6 +21,7 @@ use sync_core::automerge::{
     self, Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value, ValueRef,
 };
 use sync_core::doc::AnyRecord;
+use sync_core::shape::MAX_DEPTH;
 use sync_core::workflow::{self, Deadlines};
 
 /// Everything one document projects to. Which parts are set depends on the
@@ -517,15 +518,20 @@ fn set_members(
 /// One pass over the document: each map and list is read once with its
 /// values and conflict flags, and only a field that holds several values
 /// is looked up again (for all of them).
+///
+/// Objects nested deeper than [`MAX_DEPTH`] are not walked into: reading
+/// refuses such a document, and this must not exhaust the stack on one that
+/// got stored all the same.
 pub fn conflicts(doc: &Automerge) -> Vec<ConflictRow> {
     let mut out = Vec::new();
     let mut path = String::new();
-    walk(doc, &automerge::ROOT, &mut path, &mut out);
+    walk(doc, &automerge::ROOT, 0, &mut path, &mut out);
     out
 }
 
-/// Walks the object `obj` at `path`, which is restored before returning.
-fn walk(doc: &Automerge, obj: &ObjId, path: &mut String, out: &mut Vec<ConflictRow>) {
+/// Walks the object `obj` at `path`, `depth` objects below the root;
+/// `path` is restored before returning.
+fn walk(doc: &Automerge, obj: &ObjId, depth: usize, path: &mut String, out: &mut Vec<ConflictRow>) {
     match doc.object_type(obj) {
         Ok(ObjType::Map | ObjType::Table) => {
             for item in doc.map_range(obj, ..) {
@@ -537,6 +543,7 @@ fn walk(doc: &Automerge, obj: &ObjId, path: &mut String, out: &mut Vec<ConflictR
                     item.key.as_ref().into(),
                     item.conflict,
                     object,
+                    depth,
                     path,
                     out,
                 );
@@ -559,6 +566,7 @@ fn walk(doc: &Automerge, obj: &ObjId, path: &mut String, out: &mut Vec<ConflictR
                     item.index.into(),
                     item.conflict,
                     object,
+                    depth,
                     path,
                     out,
                 );
@@ -636,14 +644,17 @@ fn actor_of(id: &ObjId) -> String {
     }
 }
 
-/// One field at `path`: listed when it holds several values (`conflict`),
-/// then walked into when the value shown is an object (`object`).
+/// One field at `path` of an object `depth` below the root: listed when it
+/// holds several values (`conflict`), then walked into when the value shown
+/// is an object (`object`) within [`MAX_DEPTH`].
+#[allow(clippy::too_many_arguments)]
 fn visit(
     doc: &Automerge,
     obj: &ObjId,
     prop: automerge::Prop,
     conflict: bool,
     object: Option<ObjId>,
+    depth: usize,
     path: &mut String,
     out: &mut Vec<ConflictRow>,
 ) {
@@ -666,8 +677,10 @@ fn visit(
                 .collect(),
         });
     }
-    if let Some(child) = object {
-        walk(doc, &child, path, out);
+    if let Some(child) = object
+        && depth < MAX_DEPTH
+    {
+        walk(doc, &child, depth + 1, path, out);
     }
 }
 
@@ -682,21 +695,32 @@ pub fn item_segment(doc: &Automerge, list: &ObjId, index: usize) -> String {
 }
 
 /// A value as JSON: scalars as themselves, maps and lists with what they
-/// hold (`id` names the object), text as a string.
+/// hold (`id` names the object), text as a string. Objects nested more
+/// than [`MAX_DEPTH`] below `value` read as `null`: a record never nests
+/// that deep, and this must not exhaust the stack on a document that does.
 pub fn value_json(doc: &Automerge, value: &Value<'_>, id: &ObjId) -> serde_json::Value {
+    json_within(doc, value, id, MAX_DEPTH)
+}
+
+/// [`value_json`], walking at most `depth` objects further down.
+fn json_within(doc: &Automerge, value: &Value<'_>, id: &ObjId, depth: usize) -> serde_json::Value {
     use serde_json::json;
+    let below = depth.saturating_sub(1);
     match value {
+        Value::Object(ObjType::Map | ObjType::Table | ObjType::List) if depth == 0 => {
+            serde_json::Value::Null
+        }
         Value::Object(ObjType::Map | ObjType::Table) => doc
             .keys(id)
             .filter_map(|key| {
                 let (v, child) = doc.get(id, key.as_str()).ok()??;
-                Some((key, value_json(doc, &v, &child)))
+                Some((key, json_within(doc, &v, &child, below)))
             })
             .collect::<serde_json::Map<_, _>>()
             .into(),
         Value::Object(ObjType::List) => (0..doc.length(id))
             .filter_map(|i| doc.get(id, i).ok().flatten())
-            .map(|(v, child)| value_json(doc, &v, &child))
+            .map(|(v, child)| json_within(doc, &v, &child, below))
             .collect::<Vec<_>>()
             .into(),
         Value::Object(ObjType::Text) => json!(doc.text(id).unwrap_or_default()),

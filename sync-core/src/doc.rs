@@ -53,8 +53,16 @@ pub fn load(bytes: &[u8]) -> Result<Automerge, AutomergeError> {
     Automerge::load_with_options(bytes, LoadOptions::new().text_encoding(TEXT_ENCODING))
 }
 
-/// Reads the record a document holds, checking it on the way.
+/// Reads the record a document holds, checking it on the way: how deeply it
+/// nests and its shape ([`crate::shape`], which names the field at fault),
+/// then the record's rules ([`Record::validate`]).
 pub fn read<R: Record>(doc: &Automerge) -> Result<R, DocError> {
+    crate::shape::check_depth(doc)
+        .and_then(|()| crate::shape::check(R::KIND, doc))
+        .map_err(|source| DocError::Invalid {
+            kind: R::KIND,
+            source,
+        })?;
     let record: R = autosurgeon::hydrate(doc).map_err(|source| DocError::Shape {
         kind: R::KIND,
         source: Box::new(source),

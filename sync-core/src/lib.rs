@@ -3,6 +3,7 @@
 //! - [`id`]: record ids that say their kind;
 //! - [`records`]: households, cases and visits as Automerge documents;
 //! - [`doc`]: typed reads and edits, and the check every stored document passes;
+//! - [`shape`]: the shape and depth of record documents, checked field by field;
 //! - [`protocol`]: the batched sync wire format;
 //! - [`policy`]: who may see and change what;
 //! - [`workflow`]: the case state machine, folded from the event log;
@@ -19,6 +20,7 @@ pub mod policy;
 pub mod protocol;
 pub mod records;
 pub mod replica;
+pub mod shape;
 pub mod store;
 pub mod workflow;
 

@@ -72,6 +72,51 @@ fn require_unique_ids<'a>(
     Ok(())
 }
 
+/// The times a record may carry, in milliseconds since the Unix epoch:
+/// from the epoch itself (0 also stands for "not known") up to, not
+/// including, 3000-01-01T00:00:00Z.
+///
+/// Far wider than any real visit or case, and far enough from the limits of
+/// an `i64` that every sum the server and phones make with a record time (a
+/// due time, a local day, a hybrid clock built from it) stays exact, in Rust
+/// and in SQL.
+pub const TIME_RANGE: std::ops::Range<i64> = 0..32_503_680_000_000;
+
+/// The hybrid logical clock values an event may carry (see
+/// [`crate::workflow`]): the clocks of [`TIME_RANGE`], shifted left by 16
+/// bits, with their counters.
+pub const HLC_RANGE: std::ops::Range<i64> = 0..(TIME_RANGE.end << 16);
+
+/// A time in [`TIME_RANGE`].
+fn check_time(field: &str, ms: i64) -> Result<(), ValidationError> {
+    if TIME_RANGE.contains(&ms) {
+        return Ok(());
+    }
+    Err(ValidationError::new(
+        field,
+        format!(
+            "must be milliseconds since the Unix epoch from 0 (1970-01-01) to {} \
+             (2999-12-31T23:59:59.999Z), not {ms}",
+            TIME_RANGE.end - 1
+        ),
+    ))
+}
+
+/// A hybrid logical clock value in [`HLC_RANGE`].
+fn check_hlc(field: &str, hlc: i64) -> Result<(), ValidationError> {
+    if HLC_RANGE.contains(&hlc) {
+        return Ok(());
+    }
+    Err(ValidationError::new(
+        field,
+        format!(
+            "must be a clock from 0 to {} (milliseconds before the year 3000, shifted left \
+             by 16 bits), not {hlc}",
+            HLC_RANGE.end - 1
+        ),
+    ))
+}
+
 /// `YYYY-MM-DD`, or empty when unknown.
 fn check_date(field: &str, value: &str) -> Result<(), ValidationError> {
     if value.is_empty() {
@@ -303,7 +348,8 @@ pub struct Case {
     pub location: String,
     /// The user who reported the case.
     pub reporter: String,
-    /// When it was reported, in milliseconds since the Unix epoch.
+    /// When it was reported, in milliseconds since the Unix epoch, in
+    /// [`TIME_RANGE`].
     pub reported_at: i64,
     /// The workflow: every action on the case, appended, never rewritten.
     pub events: Vec<CaseEvent>,
@@ -316,9 +362,12 @@ impl Record for Case {
         require("org_unit", &self.org_unit)?;
         require("title", &self.title)?;
         require("reporter", &self.reporter)?;
+        check_time("reported_at", self.reported_at)?;
         for (i, e) in self.events.iter().enumerate() {
             require(&format!("events[{i}].id"), &e.id)?;
             require(&format!("events[{i}].kind"), &e.kind)?;
+            check_time(&format!("events[{i}].at"), e.at)?;
+            check_hlc(&format!("events[{i}].hlc"), e.hlc)?;
         }
         if !self.household.is_empty() {
             check_record_ref("household", &self.household, RecordKind::Household)?;
@@ -407,13 +456,15 @@ pub struct CaseEvent {
     pub author: String,
     /// The device the user acted from.
     pub device: String,
-    /// When, in milliseconds since the Unix epoch, by the author's clock.
+    /// When, in milliseconds since the Unix epoch, by the author's clock;
+    /// in [`TIME_RANGE`].
     pub at: i64,
     /// The author's role when they acted.
     #[autosurgeon(missing = "Default::default")]
     pub role: String,
     /// Hybrid logical clock (milliseconds << 16 | counter): orders events
-    /// after every event their author had seen. See [`crate::workflow`].
+    /// after every event their author had seen, in [`HLC_RANGE`]. See
+    /// [`crate::workflow`].
     #[autosurgeon(missing = "Default::default")]
     pub hlc: i64,
     /// Event details.
@@ -487,7 +538,7 @@ pub struct Visit {
     pub org_unit: String,
     /// The visiting user.
     pub worker: String,
-    /// When, in milliseconds since the Unix epoch.
+    /// When, in milliseconds since the Unix epoch, in [`TIME_RANGE`].
     pub visited_at: i64,
     /// What was found; Automerge text.
     pub findings: Text,
@@ -501,6 +552,7 @@ impl Record for Visit {
     fn validate(&self) -> Result<(), ValidationError> {
         require("org_unit", &self.org_unit)?;
         require("worker", &self.worker)?;
+        check_time("visited_at", self.visited_at)?;
         check_record_ref("household", &self.household, RecordKind::Household)
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::Role;
-use crate::records::{Case, CaseCategory, CaseEvent};
+use crate::records::{Case, CaseCategory, CaseEvent, HLC_RANGE};
 
 /// Where a case stands (`workflow.md`). Open statuses: `reported`,
 /// `accepted`, `triaged`, `assigned`, `handling`.
@@ -259,9 +259,18 @@ pub const fn hlc_millis(hlc: i64) -> i64 {
 /// The clock for a new event on `case` at wall-clock `now_ms`: later than
 /// every event already in the case (so an event is always ordered after
 /// what its author saw), and close to real time.
+///
+/// Clocks come from other devices: the arithmetic saturates rather than
+/// overflow on any value, and the result is always in [`HLC_RANGE`], so
+/// that the new event is valid. (An event already at the very end of that
+/// range, which no real clock reaches before the year 3000, is followed by
+/// events on the same clock, ordered by device and id.)
 pub fn next_hlc(case: &Case, now_ms: i64) -> i64 {
     let seen = case.events.iter().map(|e| e.hlc).max().unwrap_or(0);
-    (now_ms << 16).max(seen + 1)
+    now_ms
+        .saturating_mul(1 << 16)
+        .max(seen.saturating_add(1))
+        .clamp(HLC_RANGE.start, HLC_RANGE.end - 1)
 }
 
 /// Appends an event by `author` on `device` acting as `role`.
@@ -327,10 +336,13 @@ pub fn fold(case: &Case, deadlines: &Deadlines) -> CaseState {
             reason: outcome.err(),
         });
     }
+    // Times and deadlines come from documents and configuration: a valid
+    // case keeps its times in `TIME_RANGE`, and the sums saturate rather
+    // than overflow on any other.
     s.due = match s.status {
-        Status::Reported => Some(step_started + deadlines.accept_ms),
+        Status::Reported => Some(step_started.saturating_add(deadlines.accept_ms)),
         status if status.is_open() => {
-            Some(step_started + deadlines.resolve_within(case.category, s.level))
+            Some(step_started.saturating_add(deadlines.resolve_within(case.category, s.level)))
         }
         _ => None,
     };

@@ -5,13 +5,16 @@ use std::io::Write;
 
 use base64::Engine;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
+use gridsync_server::storage::DocWrite;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_bytes::ByteBuf;
-use sync_core::automerge::ActorId;
+use sync_core::automerge::transaction::Transactable;
+use sync_core::automerge::{ActorId, AutoCommit, Automerge, ChangeHash, ObjType, ROOT};
 use sync_core::protocol::{
-    CONTENT_TYPE, DocPush, Heads, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+    CONTENT_TYPE, DocError, DocPush, Heads, PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
-use sync_core::records::Household;
+use sync_core::records::{Case, CaseEvent, HLC_RANGE, Household, Visit};
+use sync_core::shape::MAX_DEPTH;
 use sync_core::{RecordId, RecordKind, doc};
 use tests::TestServer;
 
@@ -466,5 +469,416 @@ async fn unknown_routes_and_methods_get_json_errors() {
     assert_eq!(
         error_code(&response.bytes().await.unwrap()),
         "method_not_allowed"
+    );
+}
+
+/// A signed-in user of the test area, pushing documents built by hand: a
+/// modified phone that skips every local check.
+struct Raw {
+    user_id: String,
+    token: String,
+    actor: ActorId,
+}
+
+impl Env {
+    async fn raw(&self, username: &str, role: &str, org_unit: &str) -> Raw {
+        let user_id = self.server.user(username, role, org_unit).await;
+        let session = tests::login(&self.server.url(""), username, tests::PASSWORD).await;
+        let mut actor = [0u8; 16];
+        actor[..username.len().min(16)]
+            .copy_from_slice(&username.as_bytes()[..username.len().min(16)]);
+        Raw {
+            user_id,
+            token: session.access_token,
+            actor: ActorId::from(actor),
+        }
+    }
+
+    /// Pushes the changes of each document since the given heads, as
+    /// `raw`, and decodes the answer.
+    async fn push(
+        &self,
+        raw: &Raw,
+        docs: Vec<(&RecordId, &Automerge, Vec<ChangeHash>)>,
+    ) -> SyncResponse {
+        let request = SyncRequest {
+            v: PROTOCOL_VERSION,
+            actors: vec![ByteBuf::from(raw.actor.to_bytes().to_vec())],
+            docs: docs
+                .into_iter()
+                .map(|(id, d, since)| DocPush {
+                    id: id.clone(),
+                    heads: Heads(d.get_heads()),
+                    changes: d
+                        .get_changes(&since)
+                        .iter()
+                        .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                        .collect(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let (status, body) = self
+            .post(Some(&raw.token), CONTENT_TYPE, request.encode())
+            .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        SyncResponse::decode(&body).unwrap()
+    }
+
+    /// A JSON request that must get an answer, whatever it is: a panic in
+    /// a handler would close the connection instead.
+    async fn answer(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method, self.server.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path} got no answer: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+}
+
+/// A document holding `record` exactly as given: reconciled straight into
+/// Automerge by `actor`, without the record check a real phone makes.
+fn crafted<R: sync_core::autosurgeon::Reconcile>(actor: &ActorId, record: &R) -> Automerge {
+    let mut d = AutoCommit::new().with_actor(actor.clone());
+    sync_core::autosurgeon::reconcile(&mut d, record).unwrap();
+    d.commit();
+    d.document().clone()
+}
+
+/// `d` with `f` applied as one more change by `actor`.
+fn amended(d: &Automerge, actor: &ActorId, f: impl FnOnce(&mut AutoCommit)) -> Automerge {
+    let mut d = AutoCommit::load(&d.save())
+        .unwrap()
+        .with_actor(actor.clone());
+    f(&mut d);
+    d.commit();
+    d.document().clone()
+}
+
+/// The error for `id` in `response`, if any.
+fn error_for<'a>(response: &'a SyncResponse, id: &RecordId) -> Option<&'a DocError> {
+    response.errors.iter().find(|e| e.id == *id)
+}
+
+fn household_of(org_unit: &str) -> Household {
+    Household {
+        org_unit: org_unit.into(),
+        ..Default::default()
+    }
+}
+
+const NOW: i64 = 1_764_000_000_000;
+
+#[tokio::test]
+async fn a_time_out_of_range_is_refused_and_the_daily_log_stays_up() {
+    let env = env().await;
+    let w = env.raw("w1", "grid_worker", GRID).await;
+    let hh = RecordId::new(RecordKind::Household);
+    let hh_doc = doc::create(w.actor.clone(), &household_of(GRID), NOW).unwrap();
+    let visit = |visited_at| Visit {
+        household: hh.to_string(),
+        org_unit: GRID.into(),
+        worker: w.user_id.clone(),
+        visited_at,
+        ..Default::default()
+    };
+    let good = RecordId::new(RecordKind::Visit);
+    let good_doc = crafted(&w.actor, &visit(NOW));
+    let response = env
+        .push(&w, vec![(&hh, &hh_doc, vec![]), (&good, &good_doc, vec![])])
+        .await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+
+    for bad_time in [i64::MAX, i64::MIN, -1, 32_503_680_000_000] {
+        let bad = RecordId::new(RecordKind::Visit);
+        let response = env
+            .push(
+                &w,
+                vec![(&bad, &crafted(&w.actor, &visit(bad_time)), vec![])],
+            )
+            .await;
+        let (status, days) = env
+            .answer(
+                reqwest::Method::GET,
+                &w.token,
+                &format!("/v1/visits/daily?org_unit={GRID}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "after visited_at = {bad_time}: {days}");
+        let error = error_for(&response, &bad).expect("the visit is refused");
+        assert_eq!(error.code, "invalid_record", "{error:?}");
+        assert!(error.message.contains("visited_at"), "{}", error.message);
+        assert!(env.server.document(&bad).await.is_none());
+    }
+    // A stored visit cannot be moved out of range either.
+    let moved = amended(&good_doc, &w.actor, |d| {
+        d.put(ROOT, "visited_at", i64::MAX).unwrap()
+    });
+    let response = env
+        .push(&w, vec![(&good, &moved, good_doc.get_heads())])
+        .await;
+    assert_eq!(error_for(&response, &good).unwrap().code, "invalid_record");
+
+    let (status, days) = env
+        .answer(
+            reqwest::Method::GET,
+            &w.token,
+            &format!("/v1/visits/daily?org_unit={GRID}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{days}");
+    assert_eq!(days.as_array().unwrap().len(), 1, "{days}");
+    assert_eq!(days[0]["visits"], 1, "{days}");
+}
+
+/// A case reported by `reporter` with one `report` event.
+fn report(reporter: &str, reported_at: i64, hlc: i64) -> Case {
+    Case {
+        org_unit: GRID.into(),
+        title: "纠纷".into(),
+        reporter: reporter.into(),
+        reported_at,
+        events: vec![CaseEvent {
+            id: format!("ev_{}", rand::random::<u64>()),
+            kind: "report".into(),
+            author: reporter.into(),
+            device: "phone".into(),
+            at: reported_at.clamp(0, NOW),
+            role: "grid_worker".into(),
+            hlc,
+            data: Default::default(),
+        }],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn crafted_clocks_and_times_on_a_case_are_refused_and_desk_actions_answer() {
+    let env = env().await;
+    let w = env.raw("w1", "grid_worker", GRID).await;
+    let staff = env.raw("s1", "community_staff", GRID).await;
+    let cases = [
+        ("events[0].hlc", report(&w.user_id, NOW, i64::MAX)),
+        ("events[0].hlc", report(&w.user_id, NOW, -1)),
+        ("reported_at", report(&w.user_id, i64::MAX - 1, 0)),
+        ("reported_at", report(&w.user_id, i64::MIN, 0)),
+        ("events[0].at", {
+            let mut c = report(&w.user_id, NOW, NOW << 16);
+            c.events[0].at = i64::MAX;
+            c
+        }),
+    ];
+    for (field, case) in cases {
+        let id = RecordId::new(RecordKind::Case);
+        let response = env
+            .push(&w, vec![(&id, &crafted(&w.actor, &case), vec![])])
+            .await;
+        // A desk action on it gets an answer: the case does not exist.
+        let (status, body) = env
+            .answer(
+                reqwest::Method::POST,
+                &staff.token,
+                &format!("/v1/cases/{id}/events"),
+                Some(serde_json::json!({"kind": "accept"})),
+            )
+            .await;
+        let error = error_for(&response, &id)
+            .unwrap_or_else(|| panic!("{field}: the case was accepted; desk: {status} {body}"));
+        assert_eq!(error.code, "invalid_record", "{field}: {error:?}");
+        assert!(error.message.contains(field), "{field}: {}", error.message);
+        assert_eq!(status, 404, "{field}: {body}");
+    }
+
+    // A case at the top of the range still takes desk events, after its
+    // last one.
+    let id = RecordId::new(RecordKind::Case);
+    let top = report(&w.user_id, NOW, HLC_RANGE.end - 1);
+    let response = env
+        .push(&w, vec![(&id, &crafted(&w.actor, &top), vec![])])
+        .await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let (status, body) = env
+        .answer(
+            reqwest::Method::POST,
+            &staff.token,
+            &format!("/v1/cases/{id}/events"),
+            Some(serde_json::json!({"kind": "accept"})),
+        )
+        .await;
+    assert!(status < 500, "{status}: {body}");
+    let health = env.http.get(env.server.url("/healthz")).send().await;
+    assert_eq!(health.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn nobody_hands_a_case_or_a_visit_to_another_name() {
+    let env = env().await;
+    let w = env.raw("w1", "grid_worker", GRID).await;
+    let other = env.raw("w2", "grid_worker", GRID).await;
+    let elsewhere = env.raw("w3", "grid_worker", "demo.t1.c1.g9").await;
+
+    // The reporter renames their case's reporter.
+    let case = RecordId::new(RecordKind::Case);
+    let reported = doc::create(w.actor.clone(), &report(&w.user_id, NOW, NOW << 16), NOW).unwrap();
+    let response = env.push(&w, vec![(&case, &reported, vec![])]).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let handed = amended(&reported, &w.actor, |d| {
+        d.put(ROOT, "reporter", elsewhere.user_id.as_str()).unwrap()
+    });
+    let response = env
+        .push(&w, vec![(&case, &handed, reported.get_heads())])
+        .await;
+    let error = error_for(&response, &case).expect("the new reporter is refused");
+    assert_eq!(error.code, "forbidden", "{error:?}");
+    assert!(error.message.contains("case_reporter"), "{}", error.message);
+    let stored: Case = doc::read(&env.server.document(&case).await.unwrap()).unwrap();
+    assert_eq!(stored.reporter, w.user_id);
+    assert!(
+        !env.server
+            .scope_of(&elsewhere.user_id)
+            .await
+            .contains(&case)
+    );
+
+    // A worker takes another worker's visit into their own log.
+    let visit = RecordId::new(RecordKind::Visit);
+    let theirs = Visit {
+        household: RecordId::new(RecordKind::Household).to_string(),
+        org_unit: GRID.into(),
+        worker: other.user_id.clone(),
+        visited_at: NOW,
+        ..Default::default()
+    };
+    let theirs = doc::create(other.actor.clone(), &theirs, NOW).unwrap();
+    let response = env.push(&other, vec![(&visit, &theirs, vec![])]).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let taken = amended(&theirs, &w.actor, |d| {
+        d.put(ROOT, "worker", w.user_id.as_str()).unwrap()
+    });
+    let response = env
+        .push(&w, vec![(&visit, &taken, theirs.get_heads())])
+        .await;
+    let error = error_for(&response, &visit).expect("taking the visit is refused");
+    assert_eq!(error.code, "forbidden", "{error:?}");
+    assert!(error.message.contains("visit_worker"), "{}", error.message);
+    let stored: Visit = doc::read(&env.server.document(&visit).await.unwrap()).unwrap();
+    assert_eq!(stored.worker, other.user_id);
+}
+
+/// `base` with a map nested `depth` deep under the key `junk`, added in
+/// changes of at most 1,000 operations.
+fn nested(base: &Automerge, actor: &ActorId, depth: usize) -> Automerge {
+    let mut d = AutoCommit::load(&base.save())
+        .unwrap()
+        .with_actor(actor.clone());
+    let mut obj = ROOT;
+    let mut key = "junk";
+    for n in 0..depth {
+        obj = d.put_object(&obj, key, ObjType::Map).unwrap();
+        key = "x";
+        if n % 1000 == 999 {
+            d.commit();
+        }
+    }
+    d.commit();
+    d.document().clone()
+}
+
+#[tokio::test]
+async fn a_deeply_nested_document_is_refused_and_never_crashes_the_server() {
+    let env = env().await;
+    let w = env.raw("w1", "grid_worker", GRID).await;
+    let base = doc::create(w.actor.clone(), &household_of(GRID), NOW).unwrap();
+    let deep = nested(&base, &w.actor, 20_000);
+
+    let id = RecordId::new(RecordKind::Household);
+    let response = env.push(&w, vec![(&id, &deep, vec![])]).await;
+    let error = error_for(&response, &id).expect("the deep document is refused");
+    assert_eq!(error.code, "invalid_record", "{error:?}");
+    assert!(
+        error.message.contains("junk") && error.message.contains(&MAX_DEPTH.to_string()),
+        "{}",
+        error.message
+    );
+    assert!(env.server.document(&id).await.is_none());
+
+    // One stored before the limit existed: reindexing and reading it
+    // answer, and the server stays up.
+    let stored = RecordId::new(RecordKind::Household);
+    let mut tx = env.server.state.storage.begin(true).await.unwrap();
+    let heads: Vec<u8> = deep.get_heads().iter().flat_map(|h| h.0).collect();
+    tx.save(DocWrite {
+        id: &stored.to_string(),
+        kind: "household",
+        org_unit: GRID,
+        reporter: None,
+        assignee: None,
+        snapshot: &deep.save(),
+        heads: &heads,
+        changes: &[],
+        user_id: &w.user_id,
+        device_id: "dev_test",
+        now: NOW,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    gridsync_server::projection::reindex(&env.server.state, |_, _| {})
+        .await
+        .unwrap();
+    for path in ["", "/history", "/conflicts"] {
+        let path = format!("/v1/records/{stored}{path}");
+        let (status, body) = env
+            .answer(reqwest::Method::GET, &w.token, &path, None)
+            .await;
+        // An answer, whichever: not a crash.
+        assert!([200, 404, 500].contains(&status), "{path}: {status} {body}");
+    }
+    let health = env.http.get(env.server.url("/healthz")).send().await;
+    assert_eq!(health.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn an_invalid_record_names_the_field_at_fault() {
+    let env = env().await;
+    let w = env.raw("w1", "grid_worker", GRID).await;
+    let visit = Visit {
+        household: RecordId::new(RecordKind::Household).to_string(),
+        org_unit: GRID.into(),
+        worker: w.user_id.clone(),
+        visited_at: NOW,
+        ..Default::default()
+    };
+    let good = doc::create(w.actor.clone(), &visit, NOW).unwrap();
+    let as_text = amended(&good, &w.actor, |d| {
+        let text = d.put_object(ROOT, "worker", ObjType::Text).unwrap();
+        d.splice_text(&text, 0, 0, &w.user_id).unwrap();
+    });
+    let id = RecordId::new(RecordKind::Visit);
+    let response = env.push(&w, vec![(&id, &as_text, vec![])]).await;
+    let error = error_for(&response, &id).expect("the visit is refused");
+    assert_eq!(error.code, "invalid_record");
+    assert!(
+        error
+            .message
+            .contains("worker: must be a string (str; not Automerge text)"),
+        "{}",
+        error.message
     );
 }

@@ -12,7 +12,7 @@ use serde_json::Value as Json_;
 use sha2::{Digest, Sha256};
 use sync_core::automerge::transaction::{CommitOptions, Transactable};
 use sync_core::automerge::{
-    self, ActorId, AutoSerde, Automerge, Change, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value,
+    self, ActorId, Automerge, Change, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value,
 };
 use sync_core::doc::{self, AnyRecord};
 use sync_core::workflow::{self, CaseState};
@@ -96,8 +96,11 @@ pub(crate) async fn readable(
     Ok((record_id, document, record))
 }
 
+/// The whole document as JSON, nested objects bounded as in
+/// [`projection::value_json`]: history reads every intermediate state of a
+/// document, which no record check has seen.
 fn to_json(document: &Automerge) -> Json_ {
-    serde_json::to_value(AutoSerde::from(document)).unwrap_or(Json_::Null)
+    projection::value_json(document, &Value::Object(ObjType::Map), &automerge::ROOT)
 }
 
 /// One record as merged
@@ -274,7 +277,10 @@ async fn history(
     let mut entries = Vec::with_capacity(listed.len());
     for l in listed {
         let change = l.change;
-        let (hash, made_at) = (change.hash().to_string(), change.timestamp() * 1000);
+        let (hash, made_at) = (
+            change.hash().to_string(),
+            change.timestamp().saturating_mul(1000),
+        );
         let actor = change.actor_id().to_hex_string();
         let ops = change.decode().operations;
         document
