@@ -5,6 +5,14 @@
 //! an EdDSA-signed JWT with `kid`, `iss`, `aud`, `exp`. Every request's token
 //! is verified, and its device looked up, so revoking a device takes effect
 //! at its next request rather than when its token expires.
+//!
+//! Sign-in attempts pass the limits of [`crate::login_guard`] before a
+//! password is hashed. Refresh tokens expire (`refresh_token_ttl_secs`)
+//! and rotate: each refresh returns a new one and retires the one it was
+//! given, and a retired one presented again (after a short grace for a
+//! retry whose answer was lost) revokes the device, as the OAuth 2.0
+//! Security Best Current Practice recommends for public clients: one of
+//! two parties holding copies of the device's tokens is not the device.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
-use crate::storage::{DeviceRow, SigningKeyRow, Storage, UserRow};
+use crate::login_guard::ClientAddr;
+use crate::storage::{AuditRow, DeviceRow, RefreshState, SigningKeyRow, Storage, UserRow};
 use crate::{ApiJson, AppState, now_ms, random_hex};
 use sync_core::policy::Role;
 
@@ -272,8 +281,16 @@ pub async fn hash_password(password: String) -> Result<String, AppError> {
     .map_err(AppError::internal)?
 }
 
-async fn verify_password(password: String, hash: Arc<str>) -> Result<bool, AppError> {
+/// Verifies a password on a blocking thread, holding `slot` (one of the
+/// bounded hashing slots) until the hash is done, even if the request is
+/// dropped meanwhile.
+async fn verify_password(
+    password: String,
+    hash: Arc<str>,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) -> Result<bool, AppError> {
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let parsed = PasswordHash::new(&hash).map_err(|e| AppError::internal(e.to_string()))?;
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
@@ -310,9 +327,12 @@ pub struct TokenResponse {
     /// The device's id; a new one at every login.
     #[schema(pattern = "^dev_[0-9a-f]{32}$")]
     pub device_id: String,
-    /// Present on login only. Stands for the device until it is revoked:
-    /// store it securely. 43 characters of unpadded base64url (32 random
-    /// bytes).
+    /// Present on login and on every refresh: the device's new refresh
+    /// token, which replaces the one it had (that one stops working; keep
+    /// only the newest). Stands for the device until it expires
+    /// (`refresh_token_ttl_secs` after it was issued) or the device is
+    /// revoked: store it securely. 43 characters of unpadded base64url (32
+    /// random bytes).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
     pub refresh_token: Option<String>,
@@ -330,9 +350,16 @@ pub struct TokenResponse {
 ///
 /// Checks the username and password and registers a new device for the
 /// user. Returns the device id, a refresh token that stands for the device
-/// (returned only here: store it securely), and a short-lived access token.
+/// (store it securely), and a short-lived access token.
 ///
-/// `device_name` is checked before the credentials.
+/// `device_name` is checked first. Then every attempt, right or wrong,
+/// counts against two limits before the password is looked at: attempts
+/// per username and attempts per client address (the TCP peer) per minute
+/// (`login_attempts_per_username_per_minute`, 10, and
+/// `login_attempts_per_address_per_minute`, 60); over either, `429
+/// rate_limited` with `Retry-After`. Passwords are hashed a few at a time
+/// (`password_hash_concurrency`); a sign-in that finds no free slot within
+/// `password_hash_wait_ms` is answered `503 overloaded` with `Retry-After`.
 #[utoipa::path(
     post,
     path = "/v1/auth/login",
@@ -367,12 +394,23 @@ pub struct TokenResponse {
         (status = 422, description = "A field value is not acceptable.",
             body = crate::openapi::InvalidFieldError,
             example = json!({"code": "invalid_field", "message": "device_name: must be 1 to 100 characters"})),
+        (status = 429, description = "Too many sign-in attempts for this username or from this \
+            address. `Retry-After` gives the seconds to wait.",
+            body = crate::openapi::RateLimitedError,
+            headers(("Retry-After" = u64, description = "Seconds until an attempt is admitted again.")),
+            example = json!({"code": "rate_limited", "message": "too many sign-in attempts: try again in 6 s"})),
         (status = 500, response = crate::openapi::Internal),
+        (status = 503, description = "Every password-hashing slot stayed busy. `Retry-After` \
+            gives the seconds to wait.",
+            body = crate::openapi::OverloadedError,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again.")),
+            example = json!({"code": "overloaded", "message": "the server is busy: try again in 1 s"})),
     ),
 )]
 
 async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let device_name = req.device_name.trim();
@@ -382,6 +420,11 @@ async fn login(
             problem: "must be 1 to 100 characters".into(),
         });
     }
+    if let Err(refused) = state.login.admit(&req.username, client) {
+        tracing::warn!(username = %req.username, client = ?client, "sign-in rate limited");
+        return Err(refused);
+    }
+    let slot = state.login.hash_slot().await?;
     let user = state.storage.user_by_username(&req.username).await?;
     // Verify against a fixed hash when the user is unknown, so that the
     // answer takes as long either way.
@@ -389,7 +432,7 @@ async fn login(
         Some(u) => u.password_hash.as_str().into(),
         None => state.dummy_hash.clone(),
     };
-    let matches = verify_password(req.password, hash).await?;
+    let matches = verify_password(req.password, hash, slot).await?;
     let user = match user {
         Some(user) if matches => user,
         _ => return Err(AppError::BadCredentials),
@@ -428,9 +471,19 @@ pub struct RefreshRequest {
 
 /// Get a new access token
 ///
-/// Exchanges the device's refresh token for a new access token. The refresh
-/// token is not rotated: it stays valid until the device is revoked, and the
-/// response does not contain one.
+/// Exchanges the device's refresh token for a new access token and a new
+/// refresh token, which replaces the one given: keep only the newest. A
+/// refresh token expires `refresh_token_ttl_secs` (30 days) after it was
+/// issued; a device that refreshes within that time stays signed in.
+///
+/// A replaced token presented again means that someone else holds a copy
+/// of the device's tokens: the device is revoked (`401 device_revoked`,
+/// recorded in the audit log as `revoke_device`), and its user signs in
+/// again. One exception keeps a phone on a bad network signed in: the token
+/// replaced last, presented again within `refresh_reuse_grace_secs` (30 s)
+/// of being replaced, is taken for a retry whose answer was lost, and is
+/// answered like a refresh with the current token (which it then replaces).
+/// Send one refresh at a time.
 #[utoipa::path(
     post,
     path = "/v1/auth/refresh",
@@ -440,28 +493,37 @@ pub struct RefreshRequest {
         "refresh_token": "q3Z0mJ5cR1uYt8vXwA2bC4dE6fG8hI0jK2lM4nO6pQs"
     })),
     responses(
-        (status = 200, description = "A new access token. `refresh_token` is absent.",
+        (status = 200, description = "A new access token and a new refresh token.",
             body = TokenResponse,
             example = json!({
                 "user_id": "usr_3b9f0c2a7e41d85c6a1f0b2e",
                 "device_id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13",
+                "refresh_token": "Zx8yW6vU4tS2rQ0pO8nM6lK4jI2hG0fE8dC6bA4zY2x",
                 "access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSIsImtpZCI6IjFhMmIzYzRkNWU2ZjcwODEifQ.eyJzdWIiOiJ1c3JfM2I5ZjBjMmE3ZTQxZDg1YzZhMWYwYjJlIn0.c2lnbmF0dXJl",
                 "token_type": "Bearer",
                 "expires_in": 900
             })),
         (status = 400, response = crate::openapi::BadJson),
         (status = 401, description = "- `unauthorized`: the refresh token is unknown, or its user \
-            no longer exists (message `unknown refresh token`). Sign in again.\n\
-            - `device_revoked`: the device was revoked. Do not retry.",
+            no longer exists (message `unknown refresh token`), or it expired (message \
+            `refresh token expired: sign in again`). Sign in again.\n\
+            - `device_revoked`: the device was revoked, now or before (a replaced refresh token \
+            was presented again). Do not retry.",
             body = crate::openapi::UnauthorizedError,
             examples(
                 ("unknown" = (value = json!({"code": "unauthorized", "message": "unknown refresh token"}))),
+                ("expired" = (value = json!({"code": "unauthorized", "message": "refresh token expired: sign in again"}))),
                 ("revoked" = (value = json!({"code": "device_revoked", "message": "this device has been revoked"}))),
             )),
         (status = 405, response = crate::openapi::MethodNotAllowed),
         (status = 413, response = crate::openapi::BodyTooLarge),
         (status = 415, response = crate::openapi::UnsupportedEncoding),
         (status = 500, response = crate::openapi::Internal),
+        (status = 503, description = "Other refreshes of the same device kept replacing its token \
+            meanwhile. `Retry-After` gives the seconds to wait.",
+            body = crate::openapi::OverloadedError,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again.")),
+            example = json!({"code": "overloaded", "message": "the server is busy: try again in 1 s"})),
     ),
 )]
 
@@ -469,28 +531,88 @@ async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
-    let device = state
-        .storage
-        .device_by_refresh_hash(&token_hash(&req.refresh_token))
-        .await?
-        .ok_or(AppError::Unauthorized("unknown refresh token"))?;
-    if device.revoked_at.is_some() {
-        return Err(AppError::DeviceRevoked);
+    const UNKNOWN: AppError = AppError::Unauthorized("unknown refresh token");
+    let presented = token_hash(&req.refresh_token);
+    let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let (ttl, grace) = (
+        ms(state.config.refresh_token_ttl_secs),
+        ms(state.config.refresh_reuse_grace_secs),
+    );
+    // A second look when another refresh replaced the token meanwhile.
+    for _ in 0..2 {
+        let found = state
+            .storage
+            .refresh_token(&presented)
+            .await?
+            .ok_or(UNKNOWN)?;
+        let device = found.device;
+        if device.revoked_at.is_some() {
+            return Err(AppError::DeviceRevoked);
+        }
+        let now = now_ms();
+        match found.state {
+            RefreshState::Current { issued_at } if now.saturating_sub(issued_at) > ttl => {
+                return Err(AppError::Unauthorized(
+                    "refresh token expired: sign in again",
+                ));
+            }
+            RefreshState::Current { .. } => {}
+            RefreshState::Retired { retired_at, latest }
+                if latest && now.saturating_sub(retired_at) <= grace => {}
+            RefreshState::Retired { .. } => {
+                revoke_for_reuse(&state, &device, now).await?;
+                return Err(AppError::DeviceRevoked);
+            }
+        }
+        let user = state
+            .storage
+            .user(&device.user_id)
+            .await?
+            .ok_or(UNKNOWN)?;
+        let refresh_token = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+        let rotated = state
+            .storage
+            .rotate_refresh_token(
+                &device.id,
+                &found.current_hash,
+                &token_hash(&refresh_token),
+                now,
+                now.saturating_sub(ttl),
+            )
+            .await?;
+        if !rotated {
+            continue;
+        }
+        let (access_token, expires_in) = issue(&state, &user, &device.id)?;
+        return Ok(Json(TokenResponse {
+            user_id: user.id,
+            device_id: device.id,
+            refresh_token: Some(refresh_token),
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in,
+        }));
     }
-    let user = state
+    Err(AppError::Overloaded { retry_after: 1 })
+}
+
+/// Revokes a device whose replaced refresh token came back, and says so in
+/// the audit log (in the name of the device's user, concerning their units).
+async fn revoke_for_reuse(state: &AppState, device: &DeviceRow, now: i64) -> Result<(), AppError> {
+    tracing::warn!(device = %device.id, user = %device.user_id, "refresh token reused: device revoked");
+    state.storage.revoke_device(&device.id, now).await?;
+    state
         .storage
-        .user(&device.user_id)
-        .await?
-        .ok_or(AppError::Unauthorized("unknown refresh token"))?;
-    let (access_token, expires_in) = issue(&state, &user, &device.id)?;
-    Ok(Json(TokenResponse {
-        user_id: user.id,
-        device_id: device.id,
-        refresh_token: None,
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in,
-    }))
+        .audit(&AuditRow {
+            at: now,
+            user_id: device.user_id.clone(),
+            device_id: Some(device.id.clone()),
+            action: "revoke_device".into(),
+            target: device.id.clone(),
+            detail: "refresh token reused: a replaced refresh token was presented again".into(),
+        })
+        .await?;
+    Ok(())
 }
 
 /// `GET /v1/me`: who the token stands for, as the policy sees them.

@@ -297,7 +297,8 @@ async fn add_event(
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     /// The org unit whose subtree to look at (the unit itself included).
-    /// Required (`400 bad_query` when missing); unknown units answer `404`.
+    /// Required (`400 bad_query` when missing); unknown units, and units
+    /// outside the caller's area, answer `404`.
     pub org_unit: String,
     /// Only cases reported at or after this time (milliseconds since the
     /// Unix epoch).
@@ -316,13 +317,14 @@ pub struct Scope {
 /// within the resolution limit of its level or category (`workflow.md`,
 /// "Deadlines"); resolving it takes it off the list.
 ///
-/// Any signed-in user may ask; the list holds only the cases the user may
-/// see (`permissions.md`): for an org unit outside the user's area, only the
-/// cases there that they reported or that are assigned to them.
+/// Any signed-in user may ask, about an org unit of their area; the list
+/// holds only the cases the user may see (`permissions.md`). Cases the user
+/// reported or handles outside their area are listed by `GET /v1/cases`
+/// without `org_unit`.
 ///
 /// Checks, in order: the query string (`400 bad_query`: `org_unit` missing,
 /// `from` or `to` not an integer, or any other parameter), the org unit
-/// exists (`404`). `from` and `to` narrow the list to cases reported in that
+/// exists and lies in the caller's area (`404`). `from` and `to` narrow the list to cases reported in that
 /// period. `GET /v1/cases?overdue=true` pages through the same cases as list
 /// rows.
 #[utoipa::path(
@@ -438,7 +440,7 @@ pub struct CaseStats {
 ///
 /// Checks, in order: the query string (`400 bad_query`: `org_unit` missing,
 /// `from` or `to` not an integer, or any other parameter), the org unit
-/// exists (`404`).
+/// exists and lies in the caller's area (`404`).
 #[utoipa::path(
     get,
     path = "/v1/stats/cases",

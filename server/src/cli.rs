@@ -144,8 +144,16 @@ enum AdminTask {
         #[arg(long)]
         retention_days: Option<u32>,
     },
-    /// List quarantined changes waiting for a decision.
-    ListQuarantine,
+    /// List quarantined changes waiting for a decision, a page at a time:
+    /// `{"items": [...], "next_cursor": "..."}`, oldest first.
+    ListQuarantine {
+        /// Entries per page, 1 to 1000.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// The `next_cursor` of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
     /// Merge a quarantined change into the shared history.
     Approve {
         /// Quarantine entry id.
@@ -336,8 +344,11 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
             state.storage.audit(&entry).await?;
             println!("{kid}");
         }
-        AdminTask::ListQuarantine => {
-            print_json(&state.storage.quarantined("pending").await?);
+        AdminTask::ListQuarantine { limit, cursor } => {
+            let page =
+                admin::quarantine_page(state, &actor, "pending", Some(limit), cursor.as_deref())
+                    .await?;
+            print_json(&page);
         }
         AdminTask::Approve { id } => print_json(&admin::decide(state, &actor, &id, true).await?),
         AdminTask::Discard { id } => print_json(&admin::decide(state, &actor, &id, false).await?),

@@ -46,6 +46,24 @@ pub struct Config {
     /// Seconds between two compactions run by the server; 0: never (the
     /// command line `gridsync admin compact` still works).
     pub compaction_interval_secs: u64,
+    /// Sign-in attempts admitted per username and minute (a burst of this
+    /// many, then one every `60 / n` seconds); 0: no limit.
+    pub login_attempts_per_username_per_minute: u32,
+    /// Sign-in attempts admitted per client address (the TCP peer; an IPv6
+    /// address counts by its /64) and minute; 0: no limit.
+    pub login_attempts_per_address_per_minute: u32,
+    /// Most password hashes computed at once (each Argon2 hash holds about
+    /// 19 MiB while it runs).
+    pub password_hash_concurrency: usize,
+    /// How long a sign-in waits for a hashing slot before it is answered
+    /// `503 overloaded`, in milliseconds.
+    pub password_hash_wait_ms: u64,
+    /// Lifetime of a refresh token, in seconds from when it was issued;
+    /// every refresh issues a new one.
+    pub refresh_token_ttl_secs: u64,
+    /// Seconds during which the refresh token replaced last is still taken
+    /// for a retry (its answer lost on the way) rather than for a copy.
+    pub refresh_reuse_grace_secs: u64,
 }
 
 /// How log lines are written.
@@ -77,6 +95,12 @@ impl Default for Config {
             utc_offset_minutes: 8 * 60,
             change_retention_days: 30,
             compaction_interval_secs: 3600,
+            login_attempts_per_username_per_minute: 10,
+            login_attempts_per_address_per_minute: 60,
+            password_hash_concurrency: 4,
+            password_hash_wait_ms: 2000,
+            refresh_token_ttl_secs: 30 * 86_400,
+            refresh_reuse_grace_secs: 30,
         }
     }
 }
@@ -102,6 +126,18 @@ impl std::fmt::Debug for Config {
             .field("utc_offset_minutes", &self.utc_offset_minutes)
             .field("change_retention_days", &self.change_retention_days)
             .field("compaction_interval_secs", &self.compaction_interval_secs)
+            .field(
+                "login_attempts_per_username_per_minute",
+                &self.login_attempts_per_username_per_minute,
+            )
+            .field(
+                "login_attempts_per_address_per_minute",
+                &self.login_attempts_per_address_per_minute,
+            )
+            .field("password_hash_concurrency", &self.password_hash_concurrency)
+            .field("password_hash_wait_ms", &self.password_hash_wait_ms)
+            .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .field("refresh_reuse_grace_secs", &self.refresh_reuse_grace_secs)
             .finish()
     }
 }
@@ -186,6 +222,12 @@ impl Config {
         }
         if self.sync_page_docs == 0 {
             return invalid("sync_page_docs must be positive");
+        }
+        if self.password_hash_concurrency == 0 {
+            return invalid("password_hash_concurrency must be positive");
+        }
+        if self.refresh_token_ttl_secs == 0 {
+            return invalid("refresh_token_ttl_secs must be positive");
         }
         if self.utc_offset_minutes.abs() > 14 * 60 {
             return invalid("utc_offset_minutes must be between -840 and 840");

@@ -69,6 +69,18 @@ pub enum AppError {
     /// The route exists, but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// Too many sign-in attempts for this username or from this address.
+    #[error("too many sign-in attempts: try again in {retry_after} s")]
+    RateLimited {
+        /// Seconds until an attempt is admitted again (`Retry-After`).
+        retry_after: u64,
+    },
+    /// Every slot for this kind of work is taken.
+    #[error("the server is busy: try again in {retry_after} s")]
+    Overloaded {
+        /// Seconds to wait before trying again (`Retry-After`).
+        retry_after: u64,
+    },
     /// Our fault; the cause is logged.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -107,6 +119,8 @@ impl AppError {
             AppError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
             }
+            AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            AppError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -131,7 +145,9 @@ impl AppError {
 /// | `body_too_large` | 413 |
 /// | `unsupported_media_type` | 415 |
 /// | `invalid_field` | 422 |
+/// | `rate_limited` | 429 (with `Retry-After`) |
 /// | `internal` | 500 |
+/// | `overloaded` | 503 (with `Retry-After`) |
 /// | `database_unavailable` | 503 (`/healthz` only) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -166,8 +182,12 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// A field value that is not acceptable.
     InvalidField,
+    /// Too many attempts; `Retry-After` says when to try again.
+    RateLimited,
     /// Our fault; the cause is logged.
     Internal,
+    /// The server is busy; `Retry-After` says when to try again.
+    Overloaded,
     /// The database does not answer (`GET /healthz` only).
     DatabaseUnavailable,
 }
@@ -193,7 +213,13 @@ impl IntoResponse for AppError {
             code,
             message: self.to_string(),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let AppError::RateLimited { retry_after } | AppError::Overloaded { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        response
     }
 }
 

@@ -33,6 +33,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod login_guard;
 pub mod openapi;
 pub mod projection;
 pub mod query;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// Tells connected devices that documents changed.
     pub notifier: Notifier,
+    /// Sign-in rate limits and the bound on concurrent password hashes.
+    pub login: Arc<login_guard::LoginGuard>,
 }
 
 impl AppState {
@@ -107,6 +110,7 @@ impl AppState {
         let state = Self {
             storage,
             keys: Arc::new(KeyRing::new(keys)),
+            login: Arc::new(login_guard::LoginGuard::new(&config)),
             config: Arc::new(config),
             instance,
             dummy_hash,
@@ -139,15 +143,17 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets
-/// requests in flight finish. Compacts the change log periodically
-/// meanwhile ([`compaction::spawn`]).
+/// requests in flight finish. Each request carries the address of the TCP
+/// peer it came from (for the sign-in limits). Compacts the change log
+/// periodically meanwhile ([`compaction::spawn`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let compactor = compaction::spawn(state.clone());
-    let served = axum::serve(listener, app(state))
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     // A batch cut off here rolls back; the next run starts from the horizon.

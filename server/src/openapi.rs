@@ -172,6 +172,8 @@ expires, and a changed role counts at once.
             UnsupportedMediaTypeError,
             InvalidFieldError,
             InternalError,
+            RateLimitedError,
+            OverloadedError,
             ChangedEvent,
             ContentEncoding,
             crate::export::Format,
@@ -373,6 +375,16 @@ error_schema! {
     /// An `Error` with code `method_not_allowed`.
     MethodNotAllowedError: MethodNotAllowed
 }
+error_schema! {
+    /// An `Error` with code `rate_limited`; the `Retry-After` header says
+    /// in how many seconds to try again.
+    RateLimitedError: RateLimited
+}
+error_schema! {
+    /// An `Error` with code `overloaded`; the `Retry-After` header says in
+    /// how many seconds to try again.
+    OverloadedError: Overloaded
+}
 
 /// A JSON error answer whose body is schema `S`, with named examples of
 /// `(code, message)`.
@@ -549,7 +561,9 @@ error_response! {
 }
 
 error_response! {
-    /// No org unit has the id given in `org_unit`.
+    /// No org unit has the id given in `org_unit`, or it lies outside the
+    /// caller's area (answered alike, so that nothing is learnt of units
+    /// the caller may not see).
     OrgUnitNotFound: NotFoundError,
     [("org_unit", NotFound, "org unit not found")]
 }

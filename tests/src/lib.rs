@@ -139,11 +139,15 @@ impl TestServer {
         Self::start_on(self.db.clone(), |_| {}).await
     }
 
-    /// A server on `db`, with settings adjusted by `tweak`.
+    /// A server on `db`, with settings adjusted by `tweak`. Sign-in is
+    /// not rate limited unless `tweak` says so: tests sign in as one user
+    /// from one address many times over.
     pub async fn start_on(db: Arc<TestDb>, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config {
             data_dir: db.dir.path().to_owned(),
             database_url: Some(db.url.clone()),
+            login_attempts_per_username_per_minute: 0,
+            login_attempts_per_address_per_minute: 0,
             ..Config::default()
         };
         tweak(&mut config);
@@ -562,6 +566,9 @@ impl ServerProcess {
             ])
             .env("GRIDSYNC_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
+            // Tests sign in as one user from one address many times over.
+            .env("GRIDSYNC_LOGIN_ATTEMPTS_PER_USERNAME_PER_MINUTE", "0")
+            .env("GRIDSYNC_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE", "0")
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("run gridsync serve");

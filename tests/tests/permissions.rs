@@ -514,7 +514,7 @@ async fn edits_made_offline_after_a_move_wait_in_quarantine_until_approved() {
             .contains("摔倒")
     );
     let (_, held) = admin.call(Method::GET, "/v1/admin/quarantine", None).await;
-    let held = held.as_array().unwrap().clone();
+    let held = held["items"].as_array().unwrap().clone();
     assert_eq!(held.len(), 1);
     assert_eq!(held[0]["doc_id"], f.household.to_string());
     assert_eq!(held[0]["user_id"], "usr_w1");

@@ -420,14 +420,16 @@ async fn filters_narrow_within_scope() {
 
     let all = all_pages(&sup1, "/v1/households").await;
     assert_eq!(rooms(all), set(&["g1:401", "g1:402", "g2:101"]));
-    // Another township's rows never appear, whatever the filter names.
-    assert!(
-        all_pages(&sup1, "/v1/households?org_unit=t2")
-            .await
-            .is_empty()
-    );
-    assert!(all_pages(&sup1, "/v1/cases?org_unit=t2").await.is_empty());
-    assert!(all_pages(&sup1, "/v1/visits?org_unit=g3").await.is_empty());
+    // Another township's units are not the caller's to name: answered as
+    // unknown ones.
+    for path in [
+        "/v1/households?org_unit=t2",
+        "/v1/cases?org_unit=t2",
+        "/v1/visits?org_unit=g3",
+    ] {
+        let (status, body) = sup1.call(Method::GET, path, None).await;
+        assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{path}");
+    }
 
     let tagged = all_pages(&sup1, "/v1/households?tag=elderly_alone").await;
     assert_eq!(rooms(tagged), set(&["g1:401", "g2:101"]));
@@ -958,7 +960,25 @@ async fn figures_agree_with_the_lists(server: &TestServer, users: &[&str]) {
     for user in users {
         let device = server.device(user).await;
         let cases = all_pages(&device, "/v1/cases").await;
+        let (_, me) = device.call(Method::GET, "/v1/me", None).await;
+        let area: Vec<&str> = me["area"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap())
+            .collect();
         for root in ["c", "t1", "t2", "cm1", "g1"] {
+            if !area.contains(&root) {
+                // A unit outside the caller's area is not theirs to name.
+                for url in [
+                    format!("/v1/stats/cases/by-unit?org_unit={root}"),
+                    format!("/v1/stats/cases?org_unit={root}"),
+                ] {
+                    let (status, _) = device.call(Method::GET, &url, None).await;
+                    assert_eq!(status, 404, "{user} {url}");
+                }
+                continue;
+            }
             for by in ["children", "grid", "community", "township"] {
                 for period in [None, Some(period)] {
                     let mut url = format!("/v1/stats/cases/by-unit?org_unit={root}&by={by}");

@@ -7,8 +7,10 @@ mod routes;
 
 pub use routes::{Api, DeviceView, router};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sync_core::RecordId;
 use sync_core::automerge::{Change, ChangeHash, ReadDoc};
@@ -17,7 +19,8 @@ use sync_core::policy::Role;
 
 use crate::auth::{AuthDevice, hash_password};
 use crate::error::AppError;
-use crate::storage::{AuditRow, DeviceRow, OrgUnitRow, QuarantineRow, UserRow};
+use crate::query::ListPage;
+use crate::storage::{AuditReader, AuditRow, DeviceRow, OrgUnitRow, QuarantineRow, UserRow};
 use crate::{AppState, now_ms, random_hex};
 
 /// Who is acting, for the audit log.
@@ -30,6 +33,10 @@ pub struct Actor {
     /// The org units the actor may administer; `None` for the command
     /// line, which may administer everything.
     pub area: Option<HashSet<String>>,
+    /// Whether the actor's area is the whole tree (the command line, or an
+    /// admin bound to a root unit): only such an actor decides on what
+    /// belongs to no unit, and reads audit entries that concern no unit.
+    pub whole_tree: bool,
 }
 
 impl Actor {
@@ -39,12 +46,18 @@ impl Actor {
             user_id: "cli".into(),
             device_id: None,
             area: None,
+            whole_tree: true,
         }
     }
 
     /// An admin acting through the API, within their own area.
     pub async fn admin(state: &AppState, auth: &AuthDevice) -> Result<Self, AppError> {
         auth.require_admin()?;
+        let mut whole_tree = false;
+        for unit in state.storage.user_units(&auth.user_id).await? {
+            let root = state.storage.org_unit(&unit).await?;
+            whole_tree |= root.is_some_and(|u| u.parent_id.is_none());
+        }
         Ok(Self {
             user_id: auth.user_id.clone(),
             device_id: Some(auth.device_id.clone()),
@@ -56,7 +69,30 @@ impl Actor {
                     .into_iter()
                     .collect(),
             ),
+            whole_tree,
         })
+    }
+
+    /// Refuses unless the actor may act on what belongs to `unit`, or, for
+    /// `None` (nothing says where it belongs), unless the actor's area is
+    /// the whole tree.
+    fn check_unit(&self, unit: Option<&str>) -> Result<(), AppError> {
+        match unit {
+            Some(unit) => self.check_area([unit]),
+            None if self.whole_tree => Ok(()),
+            None => Err(AppError::Forbidden(
+                "this change names no org unit: only an admin of the whole tree decides on it"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The audit entries this actor reads.
+    pub fn audit_reader(&self) -> AuditReader<'_> {
+        AuditReader {
+            user_id: &self.user_id,
+            whole_tree: self.whole_tree,
+        }
     }
 
     /// Refuses unless every unit is within the actor's area.
@@ -93,42 +129,62 @@ impl Actor {
         }
     }
 
-    /// Whether a record of `kind` in `doc_id` (or, for one the server does
-    /// not hold, the user who sent it) lies in the actor's area.
-    async fn sees_record(
-        &self,
-        state: &AppState,
-        doc_id: &str,
-        sender: &str,
-    ) -> Result<bool, AppError> {
-        let Some(snapshot) = state.storage.snapshot(doc_id).await? else {
-            return self.sees_user(state, sender).await;
-        };
-        let id: RecordId = doc_id.parse().map_err(AppError::internal)?;
-        let document = doc::load(&snapshot).map_err(AppError::internal)?;
-        let meta = doc::meta(id.kind(), &document).map_err(AppError::internal)?;
-        Ok(self.check_area([meta.org_unit.as_str()]).is_ok())
-    }
 }
 
+/// The org unit the record of a held change belongs to: the stored
+/// record's; for a record the server does not hold yet, the one the change
+/// would give it, applied with the held changes it builds on to an empty
+/// document. `None` when that makes no readable record.
+async fn held_unit(state: &AppState, entry: &QuarantineRow) -> Result<Option<String>, AppError> {
+    let id: RecordId = entry.doc_id.parse().map_err(AppError::internal)?;
+    if let Some(snapshot) = state.storage.snapshot(&entry.doc_id).await? {
+        let document = doc::load(&snapshot).map_err(AppError::internal)?;
+        let meta = doc::meta(id.kind(), &document).map_err(AppError::internal)?;
+        return Ok(Some(meta.org_unit));
+    }
+    let held = state.storage.pending_quarantine_of(&entry.doc_id).await?;
+    let by_hash: HashMap<&[u8], &QuarantineRow> =
+        held.iter().map(|q| (q.hash.as_slice(), q)).collect();
+    let mut wanted = vec![entry];
+    let mut taken = HashSet::new();
+    let mut changes = Vec::new();
+    while let Some(q) = wanted.pop() {
+        if !taken.insert(q.hash.as_slice()) {
+            continue;
+        }
+        let Ok(change) = Change::from_bytes(q.bytes.clone()) else {
+            return Ok(None);
+        };
+        changes.push(change);
+        wanted.extend(q.deps.chunks_exact(32).filter_map(|dep| by_hash.get(dep).copied()));
+    }
+    let mut document = doc::empty(sync_core::automerge::ActorId::random());
+    if document.apply_changes(changes).is_err() {
+        return Ok(None);
+    }
+    Ok(doc::meta(id.kind(), &document)
+        .ok()
+        .map(|meta| meta.org_unit)
+        .filter(|unit| !unit.is_empty()))
+}
+
+/// Records what `actor` did, as concerning `org_units`.
 async fn audit(
     state: &AppState,
     actor: &Actor,
-    action: &str,
-    target: &str,
+    (action, target): (&str, &str),
     detail: String,
+    org_units: &[String],
 ) -> Result<(), AppError> {
-    state
-        .storage
-        .audit(&AuditRow {
-            at: now_ms(),
-            user_id: actor.user_id.clone(),
-            device_id: actor.device_id.clone(),
-            action: action.into(),
-            target: target.into(),
-            detail,
-        })
-        .await?;
+    let entry = AuditRow {
+        at: now_ms(),
+        user_id: actor.user_id.clone(),
+        device_id: actor.device_id.clone(),
+        action: action.into(),
+        target: target.into(),
+        detail,
+    };
+    state.storage.audit_in(&entry, org_units).await?;
     Ok(())
 }
 
@@ -225,7 +281,8 @@ pub async fn create_org_unit(
         created_at: now_ms(),
     };
     state.storage.insert_org_unit(&unit).await?;
-    audit(state, actor, "create_org_unit", &unit.id, unit.path.clone()).await?;
+    let units = [unit.id.clone()];
+    audit(state, actor, ("create_org_unit", &unit.id), unit.path.clone(), &units).await?;
     Ok(unit)
 }
 
@@ -254,12 +311,18 @@ pub async fn move_org_unit(
         });
     }
     state.storage.move_org_unit(&unit, &target).await?;
+    // The unit's old and new surroundings both learn of it.
+    let units: Vec<String> = [Some(id), unit.parent_id.as_deref(), Some(parent)]
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
     audit(
         state,
         actor,
-        "move_org_unit",
-        id,
+        ("move_org_unit", id),
         format!("{} -> {}{id}/", unit.path, target.path),
+        &units,
     )
     .await?;
     state
@@ -373,9 +436,9 @@ pub async fn create_user(
     audit(
         state,
         actor,
-        "create_user",
-        &user.id,
+        ("create_user", &user.id),
         format!("{} as {role} in {:?}", user.username, new.org_units),
+        &new.org_units,
     )
     .await?;
     Ok(UserView {
@@ -424,7 +487,8 @@ pub async fn set_role(
         "{} in {before:?} -> {role} in {:?}",
         user.role, assignment.org_units
     );
-    audit(state, actor, "set_role", user_id, detail).await
+    let units: Vec<String> = before.into_iter().chain(assignment.org_units).collect();
+    audit(state, actor, ("set_role", user_id), detail, &units).await
 }
 
 /// Replaces a user's password.
@@ -445,7 +509,8 @@ pub async fn reset_password(
         .storage
         .set_password(user_id, &hash_password(password).await?)
         .await?;
-    audit(state, actor, "reset_password", user_id, String::new()).await
+    let units = state.storage.user_units(user_id).await?;
+    audit(state, actor, ("reset_password", user_id), String::new(), &units).await
 }
 
 /// Revokes a device: its next request, and every refresh, is refused.
@@ -463,7 +528,8 @@ pub async fn revoke_device(
         actor.check_user(state, &device.user_id).await?;
     }
     state.storage.revoke_device(device_id, now_ms()).await?;
-    audit(state, actor, "revoke_device", device_id, String::new()).await?;
+    let units = state.storage.user_units(&device.user_id).await?;
+    audit(state, actor, ("revoke_device", device_id), String::new(), &units).await?;
     state
         .storage
         .device(device_id)
@@ -488,14 +554,27 @@ pub async fn decide(
         return Err(AppError::Conflict("a decision on this change"));
     }
     let id: RecordId = entry.doc_id.parse().map_err(AppError::internal)?;
+    // For a record not stored yet: the unit the held change would give it,
+    // read before the write transaction, which it does not need.
+    let would_be = held_unit(state, &entry).await?;
     let mut tx = state.storage.begin(true).await?;
     let stored = match tx.load(&entry.doc_id).await? {
         Some(row) => Some(doc::load(&row.snapshot).map_err(AppError::internal)?),
         None => None,
     };
-    if let Some(stored) = &stored {
-        let meta = doc::meta(id.kind(), stored).map_err(AppError::internal)?;
-        actor.check_area([meta.org_unit.as_str()])?;
+    // Approving and discarding are checked alike: the record (stored, or
+    // as the held change would make it) must belong to the actor's area.
+    let mut units = Vec::new();
+    match &stored {
+        Some(stored) => {
+            let meta = doc::meta(id.kind(), stored).map_err(AppError::internal)?;
+            actor.check_area([meta.org_unit.as_str()])?;
+            units.push(meta.org_unit);
+        }
+        None => {
+            actor.check_unit(would_be.as_deref())?;
+            units.extend(would_be);
+        }
     }
     if approve {
         let existed = stored.is_some();
@@ -522,6 +601,7 @@ pub async fn decide(
             problem: format!("merging it would leave an invalid record: {e}"),
         })?;
         actor.check_area([record.meta().org_unit.as_str()])?;
+        units.push(record.meta().org_unit);
         let author = (entry.user_id.as_str(), entry.device_id.as_str());
         let deadlines = &state.config.deadlines;
         let previous = match existed {
@@ -540,15 +620,15 @@ pub async fn decide(
     {
         return Err(AppError::Conflict("a decision on this change"));
     }
-    tx.audit(&AuditRow {
+    let decision = AuditRow {
         at: now_ms(),
         user_id: actor.user_id.clone(),
         device_id: actor.device_id.clone(),
         action: format!("quarantine_{status}"),
         target: entry.doc_id.clone(),
         detail: format!("change {} by {}", hex::encode(&entry.hash), entry.user_id),
-    })
-    .await?;
+    };
+    tx.audit_in(&decision, &units).await?;
     let feed_end = tx.max_seq().await?;
     tx.commit().await?;
     if approve {
@@ -559,4 +639,97 @@ pub async fn decide(
         .quarantine_entry(entry_id)
         .await?
         .ok_or(AppError::Missing("quarantine entry"))
+}
+
+/// Rows per page of the quarantine list unless `limit` says otherwise.
+const QUARANTINE_PAGE: i64 = 100;
+/// Most rows per page of the quarantine list.
+const QUARANTINE_MAX_PAGE: i64 = 1000;
+
+/// Where a page of the quarantine list ends: the last entry's receipt
+/// time and id.
+#[derive(Serialize, Deserialize)]
+struct QuarantineCursor {
+    at: i64,
+    id: String,
+}
+
+/// One page of the quarantined changes with `status` that `actor` may
+/// decide on (records of their area, or, for a record the server does not
+/// hold, the area the held change would give it), oldest first, `limit`
+/// (1–1000, default 100) at a time, after `cursor` (a previous page's
+/// `next_cursor`).
+pub async fn quarantine_page(
+    state: &AppState,
+    actor: &Actor,
+    status: &str,
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<ListPage<QuarantineRow>, AppError> {
+    if !["pending", "approved", "discarded"].contains(&status) {
+        return Err(AppError::Invalid {
+            field: "status",
+            problem: "must be pending, approved or discarded".into(),
+        });
+    }
+    let limit = limit.unwrap_or(QUARANTINE_PAGE);
+    if !(1..=QUARANTINE_MAX_PAGE).contains(&limit) {
+        return Err(AppError::Invalid {
+            field: "limit",
+            problem: format!("must be between 1 and {QUARANTINE_MAX_PAGE}"),
+        });
+    }
+    let mut after = match cursor {
+        Some(cursor) => {
+            let bad = || AppError::Invalid {
+                field: "cursor",
+                problem: "is not a cursor this list issued".into(),
+            };
+            let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+            let c: QuarantineCursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+            Some((c.at, c.id))
+        }
+        None => None,
+    };
+    // The admin's entries are read in batches of the whole list and kept
+    // when visible, until a page and one more are found.
+    let wanted = usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1);
+    let batch = limit.saturating_add(1).max(QUARANTINE_PAGE);
+    let mut units: HashMap<String, Option<String>> = HashMap::new();
+    let mut items = Vec::new();
+    'scan: loop {
+        let position = after.as_ref().map(|(at, id)| (*at, id.as_str()));
+        let rows = state.storage.quarantine_page(status, position, batch).await?;
+        let exhausted = (rows.len() as i64) < batch;
+        for row in rows {
+            after = Some((row.received_at, row.id.clone()));
+            let unit = match units.get(&row.doc_id) {
+                Some(unit) => unit.clone(),
+                None => {
+                    let unit = held_unit(state, &row).await?;
+                    units.insert(row.doc_id.clone(), unit.clone());
+                    unit
+                }
+            };
+            if actor.check_unit(unit.as_deref()).is_ok() {
+                items.push(row);
+                if items.len() == wanted {
+                    break 'scan;
+                }
+            }
+        }
+        if exhausted {
+            break;
+        }
+    }
+    let more = items.len() == wanted;
+    items.truncate(wanted - 1);
+    let next_cursor = more.then(|| items.last()).flatten().map(|last| {
+        let c = QuarantineCursor {
+            at: last.received_at,
+            id: last.id.clone(),
+        };
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
+    });
+    Ok(ListPage { items, next_cursor })
 }

@@ -11,11 +11,12 @@ use sync_core::policy::Role;
 
 use super::{
     Actor, NewOrgUnit, NewUser, RoleAssignment, UserView, create_org_unit, create_user, decide,
-    move_org_unit, reset_password, revoke_device, set_role,
+    move_org_unit, quarantine_page, reset_password, revoke_device, set_role,
 };
 use crate::auth::AuthDevice;
 use crate::error::AppError;
-use crate::storage::{AuditRow, DeviceRow, OrgUnitRow, QuarantineRow};
+use crate::query::ListPage;
+use crate::storage::{AuditEntry, DeviceRow, OrgUnitRow, QuarantineRow};
 use crate::{ApiJson, ApiQuery, AppState};
 
 /// The admin and device routes.
@@ -420,13 +421,16 @@ async fn put_password(
 
 /// Read the audit log
 ///
-/// Of the newest 1000 audit entries, those by users the admin administers
-/// (and by the admin), newest first. Entries record who created or moved
-/// org units, created users, changed roles, reset passwords and revoked
+/// The newest 1000 audit entries that concern the admin's area, newest
+/// first, whoever acted: each entry names the org units it concerns
+/// (`org_units`), and an admin reads it when one of them lies in their
+/// area. Entries that concern no unit (a new signing key) are read only by
+/// admins bound to a root unit. Entries record who created or moved org
+/// units, created users, changed roles, reset passwords and revoked
 /// devices; which changes the policy held back; who decided on them; and
 /// every time special-population details were sent whole to a device
 /// (`read_sensitive`). Actions taken with `gridsync admin` on the command
-/// line have `user_id` `cli` and no device.
+/// line have `user_id` `cli` and no device, and are read like any other.
 #[utoipa::path(
     get,
     path = "/v1/admin/audit",
@@ -434,14 +438,16 @@ async fn put_password(
     tag = "admin",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Audit entries, newest first.", body = Vec<AuditRow>,
+        (status = 200, description = "Audit entries, newest first.", body = Vec<AuditEntry>,
             example = json!([
                 {"at": 1732492800000_i64, "user_id": "usr_0a1b2c3d4e5f60718293a4b5",
                  "device_id": "dev_1f0e2d3c4b5a69788796a5b4c3d2e1f0", "action": "revoke_device",
-                 "target": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13", "detail": ""},
+                 "target": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13", "detail": "",
+                 "org_units": ["demo.t1.c1.g1"]},
                 {"at": 1732492700000_i64, "user_id": "usr_5e6f7a8b9c0d1e2f3a4b5c6d",
                  "device_id": "dev_2a3b4c5d6e7f80918a2b3c4d5e6f7081", "action": "read_sensitive",
-                 "target": "hs_de300000000000000000000000000002", "detail": "sent to device"}
+                 "target": "hs_de300000000000000000000000000002", "detail": "sent to device",
+                 "org_units": ["demo.t1.c1.g2"]}
             ])),
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 403, response = crate::openapi::AdminOnly),
@@ -452,36 +458,40 @@ async fn put_password(
 async fn list_audit(
     State(state): State<AppState>,
     auth: AuthDevice,
-) -> Result<Json<Vec<AuditRow>>, AppError> {
+) -> Result<Json<Vec<AuditEntry>>, AppError> {
     let actor = Actor::admin(&state, &auth).await?;
-    let mut out = Vec::new();
-    for entry in state.storage.audit_log(1000).await? {
-        if actor.sees_user(&state, &entry.user_id).await? {
-            out.push(entry);
-        }
-    }
-    Ok(Json(out))
+    Ok(Json(
+        state.storage.audit_log(&actor.audit_reader(), 1000).await?,
+    ))
 }
 
-/// `?status=pending|approved|discarded`
+/// `?status=pending|approved|discarded&limit=…&cursor=…`
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct StatusQuery {
     /// Which entries to list. Default `pending`.
     #[param(value_type = Option<crate::openapi::QuarantineStatus>)]
     status: Option<String>,
+    /// Entries per page, 1–1000 (default 100).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 /// List quarantined changes
 ///
 /// Changes the policy refused, oldest first, to records of the admin's area
-/// (or, for records the server does not hold, sent by users the admin
-/// administers). A refused change is held here together with every change
-/// of the same push that depends on it, one entry per change; nothing of
-/// them reaches any device until an admin approves them. `rule` names the
-/// policy rule that refused the push (see `sync-protocol.md` §9.1). Checks,
-/// in order: the query string (`400 bad_query`), the admin role (`403`),
-/// `status` (`422`).
+/// (for a record the server does not hold yet, the org unit the held change
+/// would give it; where that cannot be told, only admins bound to a root
+/// unit see it): the entries the admin may decide on. A refused change is
+/// held here together with every change of the same push that depends on
+/// it, one entry per change; nothing of them reaches any device until an
+/// admin approves them. `rule` names the policy rule that refused the push
+/// (see `sync-protocol.md` §9.1). A page of `limit` entries; pass
+/// `next_cursor` back as `cursor` for the next (absent on the last page).
+/// Checks, in order: the query string (`400 bad_query`), the admin role
+/// (`403`), `status`, `limit` (1–1000) and `cursor` (`422`).
 #[utoipa::path(
     get,
     path = "/v1/admin/quarantine",
@@ -490,8 +500,8 @@ struct StatusQuery {
     security(("bearerAuth" = [])),
     params(StatusQuery),
     responses(
-        (status = 200, description = "Quarantine entries, oldest first.", body = Vec<QuarantineRow>,
-            example = json!([{
+        (status = 200, description = "Quarantine entries, oldest first.", body = ListPage<QuarantineRow>,
+            example = json!({"items": [{
                 "id": "q_4c2a9e1f0b3d5a7c8e6f1d2b", "doc_id": "hh_de300000000000000000000000000001",
                 "hash": "5e2b8c0d4f6a1e3b7c9d2f4a6b8c0e1d3f5a7b9c1d3e5f7a9b0c2d4e6f8a1b3c",
                 "actor": "9f3e1a7c5b2d4e6f8a0c1b3d5e7f9a2c", "user_id": "usr_3b9f0c2a7e41d85c6a1f0b2e",
@@ -499,14 +509,22 @@ struct StatusQuery {
                 "message": "this household is outside the sender's area",
                 "received_at": 1732492800000_i64, "status": "pending", "decided_by": null,
                 "decided_at": null
-            }])),
+            }], "next_cursor": "eyJhdCI6MTczMjQ5MjgwMDAwMCwiaWQiOiJxXzRjMmE5ZTFmMGIzZDVhN2M4ZTZmMWQyYiJ9"})),
         (status = 400, response = crate::openapi::BadQuery),
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 403, response = crate::openapi::AdminOnly),
         (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 422, description = "`status` is not one of `pending`, `approved`, `discarded`.",
+        (status = 422, description = "`status` is not one of `pending`, `approved`, `discarded`, \
+            `limit` is outside 1–1000, or `cursor` is not one this list issued.",
             body = crate::openapi::InvalidFieldError,
-            example = json!({"code": "invalid_field", "message": "status: must be pending, approved or discarded"})),
+            examples(
+                ("status" = (value = json!({"code": "invalid_field",
+                    "message": "status: must be pending, approved or discarded"}))),
+                ("limit" = (value = json!({"code": "invalid_field",
+                    "message": "limit: must be between 1 and 1000"}))),
+                ("cursor" = (value = json!({"code": "invalid_field",
+                    "message": "cursor: is not a cursor this list issued"}))),
+            )),
         (status = 500, response = crate::openapi::Internal),
     ),
 )]
@@ -514,25 +532,12 @@ async fn list_quarantine(
     State(state): State<AppState>,
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<StatusQuery>,
-) -> Result<Json<Vec<QuarantineRow>>, AppError> {
+) -> Result<Json<ListPage<QuarantineRow>>, AppError> {
     let actor = Actor::admin(&state, &auth).await?;
     let status = q.status.as_deref().unwrap_or("pending");
-    if !["pending", "approved", "discarded"].contains(&status) {
-        return Err(AppError::Invalid {
-            field: "status",
-            problem: "must be pending, approved or discarded".into(),
-        });
-    }
-    let mut out = Vec::new();
-    for entry in state.storage.quarantined(status).await? {
-        if actor
-            .sees_record(&state, &entry.doc_id, &entry.user_id)
-            .await?
-        {
-            out.push(entry);
-        }
-    }
-    Ok(Json(out))
+    Ok(Json(
+        quarantine_page(&state, &actor, status, q.limit, q.cursor.as_deref()).await?,
+    ))
 }
 
 /// Approve a quarantined change
@@ -543,9 +548,11 @@ async fn list_quarantine(
 /// after the changes it depends on: approve a document's entries oldest
 /// first. The merged document must still hold a valid record. The policy is
 /// not applied again: approving is the admin's decision. The record must
-/// belong to an org unit of the admin's area, before and after the change.
-/// Checks, in order: the entry exists (`404`), it is still pending (`409`),
-/// the stored record belongs to the admin's area (`403`), its dependencies
+/// belong to an org unit of the admin's area, before and after the change
+/// (a record the server does not hold yet: the unit the held change would
+/// give it; when that cannot be told, only an admin bound to a root unit
+/// may decide). Checks, in order: the entry exists (`404`), it is still
+/// pending (`409`), the record belongs to the admin's area (`403`), its dependencies
 /// are in the shared history (`422`), the merged record is valid (`422`),
 /// the merged record belongs to the admin's area (`403`), no other decision
 /// was recorded meanwhile (`409`). Recorded in the audit log
@@ -591,11 +598,14 @@ async fn post_approve(
 ///
 /// Drops the change for good: it never enters the shared history. The entry
 /// stays listed with status `discarded`. Changes that depend on it can then
-/// never be approved; discard them too. Checks, in order: the entry exists
-/// (`404`), it is still pending (`409`), the stored record, if the server
-/// holds it, belongs to the admin's area (`403`), no other decision was
-/// recorded meanwhile (`409`). Recorded in the audit log
-/// (`quarantine_discarded`). No request body.
+/// never be approved; discard them too. The admin's area is checked as for
+/// approving: the record, or for one the server does not hold yet the org
+/// unit the held change would give it, must lie in it (when that cannot be
+/// told, only an admin bound to a root unit may discard). Checks, in order:
+/// the entry exists (`404`), it is still pending (`409`), the record
+/// belongs to the admin's area (`403`), no other decision was recorded
+/// meanwhile (`409`). Recorded in the audit log (`quarantine_discarded`).
+/// No request body.
 #[utoipa::path(
     post,
     path = "/v1/admin/quarantine/{id}/discard",
@@ -787,6 +797,7 @@ async fn post_revoke(
             user_id: auth.user_id.clone(),
             device_id: Some(auth.device_id.clone()),
             area: Some(HashSet::new()),
+            whole_tree: false,
         }
     };
     Ok(Json(revoke_device(&state, &actor, &id).await?.into()))

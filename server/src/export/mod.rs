@@ -176,8 +176,15 @@ impl Encoder {
     }
 }
 
+/// What a spreadsheet may take for the start of a formula at the start of
+/// a cell: OWASP's list for CSV injection (`=`, `+`, `-`, `@`, tab,
+/// carriage return; a spreadsheet skips the last two and reads on).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
 /// One CSV line (RFC 4180). Text that a spreadsheet would run as a formula
-/// (starting with `=`, `+`, `-`, `@`) is prefixed with `'`.
+/// (starting with one of [`FORMULA_STARTS`]) is prefixed with `'`. XLSX
+/// needs no such guard: its text cells are inline strings, which a
+/// spreadsheet never evaluates.
 fn csv_row(out: &mut Vec<u8>, cells: &[Value]) {
     for (i, cell) in cells.iter().enumerate() {
         if i > 0 {
@@ -187,7 +194,7 @@ fn csv_row(out: &mut Vec<u8>, cells: &[Value]) {
             Value::Empty => {}
             Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
             Value::Text(s) => {
-                let guard = s.starts_with(['=', '+', '-', '@']);
+                let guard = s.starts_with(FORMULA_STARTS);
                 let quote = guard || s.contains([',', '"', '\n', '\r']);
                 if quote {
                     out.push(b'"');
@@ -266,11 +273,15 @@ mod tests {
             Value::Number(3.0),
             Value::Empty,
             Value::from("two\nlines"),
+            Value::from("\t=1+1"),
+            Value::from("\r@SUM(A1)"),
+            Value::from("-2"),
         ];
         csv_row(&mut out, &cells);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "张三,\"a,b\",\"say \"\"hi\"\"\",\"'=1+1\",3,,\"two\nlines\"\r\n"
+            "张三,\"a,b\",\"say \"\"hi\"\"\",\"'=1+1\",3,,\"two\nlines\",\"'\t=1+1\",\
+             \"'\r@SUM(A1)\",\"'-2\"\r\n"
         );
     }
 

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::scope_and_unit;
+use super::{area_of, scope_and_unit};
 use crate::auth::AuthDevice;
 use crate::cases::CaseStats;
 use crate::error::AppError;
@@ -206,15 +206,23 @@ pub enum GroupBy {
 }
 
 /// The org units figures are grouped into, and which group each unit of
-/// the subtree counts towards.
+/// the subtree counts towards. Only units of the caller's area are named,
+/// as in every other query.
 struct Groups {
     units: Vec<OrgUnitRow>,
     of: HashMap<String, usize>,
 }
 
 impl Groups {
-    async fn load(state: &AppState, root: &str, by: GroupBy) -> Result<Self, AppError> {
-        let all = state.storage.org_units().await?;
+    async fn load(
+        state: &AppState,
+        auth: &AuthDevice,
+        root: &str,
+        by: GroupBy,
+    ) -> Result<Self, AppError> {
+        let area = area_of(state, auth).await?;
+        let mut all = state.storage.org_units().await?;
+        all.retain(|u| area.contains(&u.id));
         let root = all
             .iter()
             .find(|u| u.id == root)
@@ -330,7 +338,7 @@ pub struct ByUnitQuery {
 ///
 /// Checks, in order: the query string (`400 bad_query`: `org_unit`
 /// missing, an unknown `by`, `from` or `to` not an integer, any other
-/// parameter), the org unit exists (`404`).
+/// parameter), the org unit exists and lies in the caller's area (`404`).
 #[utoipa::path(
     get,
     path = "/v1/stats/cases/by-unit",
@@ -353,7 +361,7 @@ async fn cases_by_unit(
     ApiQuery(q): ApiQuery<ByUnitQuery>,
 ) -> Result<Json<Vec<UnitFigures<CaseStats>>>, AppError> {
     let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
-    let groups = Groups::load(&state, &q.org_unit, q.by).await?;
+    let groups = Groups::load(&state, &auth, &q.org_unit, q.by).await?;
     let filter = CaseFilter {
         under,
         from: q.from,
@@ -431,7 +439,7 @@ pub struct CoverageQuery {
 /// that receive sensitive details.
 ///
 /// Checks, in order: the query string (`400 bad_query`), `days` in 1–3660
-/// (`422`), the org unit exists (`404`).
+/// (`422`), the org unit exists and lies in the caller's area (`404`).
 #[utoipa::path(
     get,
     path = "/v1/stats/coverage",
@@ -463,7 +471,7 @@ async fn coverage(
     }
     let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
     let since = now_ms() - days * 86_400_000;
-    let groups = Groups::load(&state, &q.org_unit, q.by.unwrap_or(GroupBy::Grid)).await?;
+    let groups = Groups::load(&state, &auth, &q.org_unit, q.by.unwrap_or(GroupBy::Grid)).await?;
     let under = under.unwrap_or_default();
     let counts = state
         .storage
@@ -555,7 +563,7 @@ pub struct LedgerQuery {
 /// up to now).
 ///
 /// Checks, in order: the query string (`400 bad_query`), the org unit
-/// exists (`404`).
+/// exists and lies in the caller's area (`404`).
 #[utoipa::path(
     get,
     path = "/v1/stats/ledger",
@@ -578,7 +586,7 @@ async fn ledger(
     ApiQuery(q): ApiQuery<LedgerQuery>,
 ) -> Result<Json<Vec<UnitFigures<Ledger>>>, AppError> {
     let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
-    let groups = Groups::load(&state, &q.org_unit, q.by.unwrap_or(GroupBy::Community)).await?;
+    let groups = Groups::load(&state, &auth, &q.org_unit, q.by.unwrap_or(GroupBy::Community)).await?;
     let path = under.clone().unwrap_or_default();
     let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or_else(now_ms));
     let mut per: Vec<Ledger> = groups.units.iter().map(|_| Ledger::default()).collect();

@@ -196,25 +196,44 @@ fn finish_page<T: Listed>(mut items: Vec<T>, page: &Page, sort: &str) -> ListPag
     ListPage { items, next_cursor }
 }
 
-/// The caller's scope, and the org-unit path `org_unit` names (`404` when
-/// it names none). The scope needs no lookup: the queries resolve the area.
+/// The caller's scope, and the org-unit path `org_unit` names. A unit
+/// outside the caller's area is answered as one that does not exist
+/// (`404`), so that a query learns nothing of units the caller may not see;
+/// the area is the subtrees of the caller's units, whatever their role.
+/// The scope needs no lookup: the queries resolve the area.
 pub(crate) async fn scope_and_unit(
     state: &AppState,
     auth: &AuthDevice,
     org_unit: Option<&str>,
 ) -> Result<(Scope, Option<String>), AppError> {
     let path = match org_unit {
-        Some(id) => Some(
-            state
+        Some(id) => {
+            let unit = state
                 .storage
                 .org_unit(id)
                 .await?
-                .ok_or(AppError::Missing("org unit"))?
-                .path,
-        ),
+                .ok_or(AppError::Missing("org unit"))?;
+            if !area_of(state, auth).await?.contains(&unit.id) {
+                return Err(AppError::Missing("org unit"));
+            }
+            Some(unit.path)
+        }
         None => None,
     };
     Ok((Scope::of(&auth.user_id, auth.role), path))
+}
+
+/// The org units of the caller's area: the subtrees of their units.
+pub(crate) async fn area_of(
+    state: &AppState,
+    auth: &AuthDevice,
+) -> Result<std::collections::HashSet<String>, AppError> {
+    Ok(state
+        .storage
+        .area(&auth.user_id)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Checks that `value` is one of `allowed`.
@@ -405,13 +424,14 @@ fn sensitive_keys() -> Vec<&'static str> {
 /// page), or with `format=csv` or `format=xlsx` every row from `cursor` on
 /// as a file streamed while it is read (`limit` is then ignored), with
 /// column headers in `lang`. Rows are those the caller may see
-/// (`permissions.md`): a filter naming something outside the caller's area
-/// finds nothing there.
+/// (`permissions.md`): an `org_unit` outside the caller's area is answered
+/// as an unknown one (`404`); other filters naming something outside it
+/// find nothing there.
 ///
 /// Checks, in order: the query string (`400 bad_query`: an unknown
 /// parameter, a value of the wrong type), the values (`422 invalid_field`:
 /// an unknown tag, residence or sort, a `limit` outside 1–1000, a `cursor` from another
-/// list or sort), a special-population category as `tag` without sensitive rights (`403`), the org unit exists (`404`).
+/// list or sort), a special-population category as `tag` without sensitive rights (`403`), the org unit exists and lies in the caller's area (`404`).
 #[utoipa::path(
     get,
     path = "/v1/households",
@@ -632,13 +652,14 @@ pub(crate) fn check_case_values(
 /// page), or with `format=csv` or `format=xlsx` every row from `cursor` on
 /// as a file streamed while it is read (`limit` is then ignored), with
 /// column headers in `lang`. Rows are those the caller may see
-/// (`permissions.md`): a filter naming something outside the caller's area
-/// finds nothing there.
+/// (`permissions.md`): an `org_unit` outside the caller's area is answered
+/// as an unknown one (`404`); other filters naming something outside it
+/// find nothing there.
 ///
 /// Checks, in order: the query string (`400 bad_query`: an unknown
 /// parameter, a value of the wrong type), the values (`422 invalid_field`:
 /// an unknown category, class, status, level or sort, a `limit` outside 1–1000, a `cursor` from another
-/// list or sort), the org unit exists (`404`).
+/// list or sort), the org unit exists and lies in the caller's area (`404`).
 #[utoipa::path(
     get,
     path = "/v1/cases",
@@ -791,13 +812,14 @@ impl VisitQuery {
 /// page), or with `format=csv` or `format=xlsx` every row from `cursor` on
 /// as a file streamed while it is read (`limit` is then ignored), with
 /// column headers in `lang`. Rows are those the caller may see
-/// (`permissions.md`): a filter naming something outside the caller's area
-/// finds nothing there.
+/// (`permissions.md`): an `org_unit` outside the caller's area is answered
+/// as an unknown one (`404`); other filters naming something outside it
+/// find nothing there.
 ///
 /// Checks, in order: the query string (`400 bad_query`: an unknown
 /// parameter, a value of the wrong type), the values (`422 invalid_field`:
 /// an unknown sort, a `limit` outside 1–1000, a `cursor` from another
-/// list or sort), the org unit exists (`404`).
+/// list or sort), the org unit exists and lies in the caller's area (`404`).
 #[utoipa::path(
     get,
     path = "/v1/visits",
@@ -892,7 +914,7 @@ pub struct LogDay {
 ///
 /// Checks, in order: the query string (`400 bad_query`, also for `sort`,
 /// `limit`, `cursor` or a `format` other than `json`, which the log does not
-/// take), the org unit exists (`404`).
+/// take), the org unit exists and lies in the caller's area (`404`).
 #[utoipa::path(
     get,
     path = "/v1/visits/daily",

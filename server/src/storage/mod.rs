@@ -153,10 +153,28 @@ pub struct QuarantineRow {
     pub decided_at: Option<i64>,
 }
 
-/// One audit entry.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[schema(as = AuditEntry)]
+/// One audit entry, as written. The org units it concerns are given
+/// beside it ([`Storage::audit_in`]) or found from its target
+/// ([`Storage::audit`]).
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct AuditRow {
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    /// Who acted; `cli` for the `gridsync admin` command line.
+    pub user_id: String,
+    /// From which device, when known; `null` for the command line.
+    pub device_id: Option<String>,
+    /// What they did (see [`AuditEntry::action`]).
+    pub action: String,
+    /// On what: the id of the org unit, user, device or record acted on.
+    pub target: String,
+    /// Details, for people. May be empty.
+    pub detail: String,
+}
+
+/// One audit entry, as read back.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
     /// Milliseconds since the Unix epoch.
     pub at: i64,
     /// Who acted; `cli` for the `gridsync admin` command line.
@@ -173,7 +191,7 @@ pub struct AuditRow {
     /// | `create_user` | user | a user is created (detail: username, role, units) |
     /// | `set_role` | user | a role or set of units is replaced (detail: before and after) |
     /// | `reset_password` | user | a password is replaced |
-    /// | `revoke_device` | device | a device is revoked |
+    /// | `revoke_device` | device | a device is revoked, by a person or because its refresh token was used twice (detail says so) |
     /// | `quarantine` | record | the policy held back changes a device sent (detail: how many, and why) |
     /// | `quarantine_approved` | record | an admin approved a held change |
     /// | `quarantine_discarded` | record | an admin discarded a held change |
@@ -184,6 +202,67 @@ pub struct AuditRow {
     pub target: String,
     /// Details, for people. May be empty.
     pub detail: String,
+    /// The org units the entry concerns, sorted: the unit created or moved
+    /// (with its old and new parent), the units of the user acted on
+    /// (before and after), of the owner of the device revoked, of the
+    /// record (for one the server does not hold, the units it would belong
+    /// to, or those of the user who sent it). Empty for entries that concern
+    /// the whole tree (`rotate_key`).
+    pub org_units: Vec<String>,
+}
+
+impl AuditEntry {
+    /// The entry with the units it concerns.
+    pub fn new(row: AuditRow, org_units: Vec<String>) -> Self {
+        Self {
+            at: row.at,
+            user_id: row.user_id,
+            device_id: row.device_id,
+            action: row.action,
+            target: row.target,
+            detail: row.detail,
+            org_units,
+        }
+    }
+}
+
+/// Whose audit entries to read.
+#[derive(Debug, Clone)]
+pub struct AuditReader<'a> {
+    /// The admin: entries concerning a unit of their area.
+    pub user_id: &'a str,
+    /// Whether the admin also reads entries that concern no unit (the
+    /// whole tree).
+    pub whole_tree: bool,
+}
+
+/// A device's refresh token, found by its hash.
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    /// The device it stands for.
+    pub device: DeviceRow,
+    /// The hash of the device's current token.
+    pub current_hash: String,
+    /// Whether it is the device's current token, or one replaced by a
+    /// newer one.
+    pub state: RefreshState,
+}
+
+/// Where a refresh token stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshState {
+    /// The device's current token, issued then (ms since the epoch).
+    Current {
+        /// When it was issued.
+        issued_at: i64,
+    },
+    /// Replaced by a newer token then.
+    Retired {
+        /// When it was replaced.
+        retired_at: i64,
+        /// Whether it is the one replaced last.
+        latest: bool,
+    },
 }
 
 /// A token-signing key pair.
@@ -321,6 +400,20 @@ pub trait Storage: query::Queries + Send + Sync + 'static {
     async fn device(&self, id: &str) -> Result<Option<DeviceRow>>;
     /// Finds a device by the hash of its refresh token.
     async fn device_by_refresh_hash(&self, hash: &str) -> Result<Option<DeviceRow>>;
+    /// Finds a refresh token, current or replaced, by its hash.
+    async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>>;
+    /// Replaces a device's refresh token `current` by `new_hash`, issued
+    /// `now`, and keeps `current` as replaced; forgets tokens replaced
+    /// before `forget_before`. Only while `current` is still the device's
+    /// token and the device is not revoked: returns whether it replaced it.
+    async fn rotate_refresh_token(
+        &self,
+        device_id: &str,
+        current: &str,
+        new_hash: &str,
+        now: i64,
+        forget_before: i64,
+    ) -> Result<bool>;
     /// A user's devices, or everyone's.
     async fn devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>>;
     /// Marks a device revoked (once; later calls keep the first time).
@@ -336,12 +429,26 @@ pub trait Storage: query::Queries + Send + Sync + 'static {
     ) -> Result<String>;
     /// The actors registered to a device.
     async fn device_actors(&self, device_id: &str) -> Result<Vec<String>>;
-    /// Appends to the audit log.
+    /// Appends to the audit log. The entry concerns the org unit of the
+    /// record it names; for a record the server does not hold, or any other
+    /// target, the units of the user who acted (none for the command line).
     async fn audit(&self, entry: &AuditRow) -> Result<()>;
-    /// The newest audit entries.
-    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>>;
+    /// Appends to the audit log an entry concerning these org units.
+    async fn audit_in(&self, entry: &AuditRow, org_units: &[String]) -> Result<()>;
+    /// The newest audit entries `reader` reads, at most `limit`.
+    async fn audit_log(&self, reader: &AuditReader<'_>, limit: i64) -> Result<Vec<AuditEntry>>;
     /// Quarantined changes with a status, oldest first.
     async fn quarantined(&self, status: &str) -> Result<Vec<QuarantineRow>>;
+    /// At most `limit` quarantined changes with a status, oldest first,
+    /// after `(received_at, id)`.
+    async fn quarantine_page(
+        &self,
+        status: &str,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<QuarantineRow>>;
+    /// The pending quarantined changes to one record.
+    async fn pending_quarantine_of(&self, doc_id: &str) -> Result<Vec<QuarantineRow>>;
     /// One quarantined change.
     async fn quarantine_entry(&self, id: &str) -> Result<Option<QuarantineRow>>;
     /// Every signing key, newest first.
@@ -412,8 +519,12 @@ pub trait DocTx: Send {
         by: &str,
         at: i64,
     ) -> Result<bool>;
-    /// Appends to the audit log inside this transaction.
+    /// Appends to the audit log inside this transaction, as
+    /// [`Storage::audit`] does.
     async fn audit(&mut self, entry: &AuditRow) -> Result<()>;
+    /// Appends to the audit log inside this transaction an entry concerning
+    /// these org units.
+    async fn audit_in(&mut self, entry: &AuditRow, org_units: &[String]) -> Result<()>;
     /// The changes with `base < seq <= upto` of these documents, as
     /// `(doc_id, bytes)` in feed order.
     async fn changes_between(

@@ -52,8 +52,9 @@ macro_rules! sql_storage {
     ($storage:ty, $db:ty, $tx:ident) => {
         use $crate::storage::sql::{PendingDoc, conflict_on_unique, in_scope};
         use $crate::storage::{
-            AuditRow, CompactBatch, DeviceRow, DocRow, DocTx, DocWrite, FeedDoc, NewChange,
-            OrgUnitRow, QuarantineRow, Result, Scope, SigningKeyRow, UserRow,
+            AuditEntry, AuditReader, AuditRow, CompactBatch, DeviceRow, DocRow, DocTx, DocWrite,
+            FeedDoc, NewChange, OrgUnitRow, QuarantineRow, RefreshState, RefreshToken, Result,
+            Scope, SigningKeyRow, UserRow,
         };
 
         /// Binds each id in turn, separated by commas: the inside of an
@@ -275,6 +276,88 @@ macro_rules! sql_storage {
                     .await?)
             }
 
+            async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>> {
+                type Row = (String, String, String, i64, Option<i64>, i64, String);
+                const COLUMNS: &str = "SELECT id, user_id, name, created_at, revoked_at,
+                    COALESCE(refresh_issued_at, created_at), refresh_token_hash FROM devices";
+                let current: Option<Row> =
+                    sqlx::query_as(&format!("{COLUMNS} WHERE refresh_token_hash = $1"))
+                        .bind(hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                let found = |row: Row, state| {
+                    let (id, user_id, name, created_at, revoked_at, _, current_hash) = row;
+                    RefreshToken {
+                        device: DeviceRow { id, user_id, name, created_at, revoked_at },
+                        current_hash,
+                        state,
+                    }
+                };
+                if let Some(row) = current {
+                    let issued_at = row.5;
+                    return Ok(Some(found(row, RefreshState::Current { issued_at })));
+                }
+                let retired: Option<(String, i64, bool)> = sqlx::query_as(
+                    "SELECT r.device_id, r.retired_at, NOT EXISTS (
+                         SELECT 1 FROM retired_refresh_tokens n
+                         WHERE n.device_id = r.device_id AND n.retired_at > r.retired_at)
+                     FROM retired_refresh_tokens r WHERE r.hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((device_id, retired_at, latest)) = retired else {
+                    return Ok(None);
+                };
+                let device: Option<Row> = sqlx::query_as(&format!("{COLUMNS} WHERE id = $1"))
+                    .bind(&device_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(device.map(|row| found(row, RefreshState::Retired { retired_at, latest })))
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                device_id: &str,
+                current: &str,
+                new_hash: &str,
+                now: i64,
+                forget_before: i64,
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                // Compared as it is replaced: of two rotations of the same
+                // token, the second replaces nothing.
+                let replaced = sqlx::query(
+                    "UPDATE devices SET refresh_token_hash = $1, refresh_issued_at = $2
+                     WHERE id = $3 AND refresh_token_hash = $4 AND revoked_at IS NULL",
+                )
+                .bind(new_hash)
+                .bind(now)
+                .bind(device_id)
+                .bind(current)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_on_unique("refresh token"))?;
+                if replaced.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO retired_refresh_tokens (hash, device_id, retired_at)
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(current)
+                .bind(device_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM retired_refresh_tokens WHERE retired_at < $1")
+                    .bind(forget_before)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>> {
                 Ok(sqlx::query_as(&format!(
                     "{DEVICE_COLUMNS} WHERE $1 IS NULL OR user_id = $1 ORDER BY created_at, id"
@@ -328,15 +411,89 @@ macro_rules! sql_storage {
             }
 
             async fn audit(&self, e: &AuditRow) -> Result<()> {
-                insert_audit(&self.pool, e).await
+                let mut tx = self.pool.begin().await?;
+                insert_audit(&mut tx, e, None).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
-            async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>> {
-                Ok(sqlx::query_as(
-                    "SELECT at, user_id, device_id, action, target, detail FROM audit
-                     ORDER BY id DESC LIMIT $1",
+            async fn audit_in(&self, e: &AuditRow, org_units: &[String]) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                insert_audit(&mut tx, e, Some(org_units)).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn audit_log(&self, reader: &AuditReader<'_>, limit: i64) -> Result<Vec<AuditEntry>> {
+                type Row = (i64, i64, String, Option<String>, String, String, String);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT a.id, a.at, a.user_id, a.device_id, a.action, a.target, a.detail
+                     FROM audit a
+                     WHERE EXISTS (
+                         SELECT 1 FROM audit_units au
+                         JOIN org_units o ON o.id = au.org_unit
+                         JOIN user_units uu ON uu.user_id = $1
+                         JOIN org_units b ON b.id = uu.org_unit_id
+                         WHERE au.audit_id = a.id AND o.path LIKE b.path || '%')
+                     OR ($2 AND NOT EXISTS (
+                         SELECT 1 FROM audit_units au WHERE au.audit_id = a.id))
+                     ORDER BY a.id DESC LIMIT $3",
                 )
+                .bind(reader.user_id)
+                .bind(reader.whole_tree)
                 .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut units: std::collections::HashMap<i64, Vec<String>> = Default::default();
+                for chunk in rows.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT audit_id, org_unit FROM audit_units WHERE audit_id IN (",
+                    );
+                    let mut list = q.separated(", ");
+                    for row in chunk {
+                        list.push_bind(row.0);
+                    }
+                    q.push(") ORDER BY org_unit");
+                    let found: Vec<(i64, String)> =
+                        q.build_query_as().persistent(false).fetch_all(&self.pool).await?;
+                    for (id, unit) in found {
+                        units.entry(id).or_default().push(unit);
+                    }
+                }
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, at, user_id, device_id, action, target, detail)| {
+                        let row = AuditRow { at, user_id, device_id, action, target, detail };
+                        AuditEntry::new(row, units.remove(&id).unwrap_or_default())
+                    })
+                    .collect())
+            }
+
+            async fn quarantine_page(
+                &self,
+                status: &str,
+                after: Option<(i64, &str)>,
+                limit: i64,
+            ) -> Result<Vec<QuarantineRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM quarantine WHERE status = $1
+                     AND ($2 IS NULL OR received_at > $2 OR (received_at = $2 AND id > $3))
+                     ORDER BY received_at, id LIMIT $4",
+                )
+                .bind(status)
+                .bind(after.map(|(at, _)| at))
+                .bind(after.map(|(_, id)| id))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn pending_quarantine_of(&self, doc_id: &str) -> Result<Vec<QuarantineRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM quarantine WHERE doc_id = $1 AND status = 'pending'
+                     ORDER BY received_at, id",
+                )
+                .bind(doc_id)
                 .fetch_all(&self.pool)
                 .await?)
             }
@@ -412,13 +569,17 @@ macro_rules! sql_storage {
             }
         }
 
-        async fn insert_audit<'e, E>(executor: E, e: &AuditRow) -> Result<()>
-        where
-            E: sqlx::Executor<'e, Database = $db>,
-        {
-            sqlx::query(
+        /// Appends an audit entry concerning `org_units`, or, when `None`,
+        /// the unit of the record it names, else the units of the user who
+        /// acted.
+        async fn insert_audit(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            e: &AuditRow,
+            org_units: Option<&[String]>,
+        ) -> Result<()> {
+            let (id,): (i64,) = sqlx::query_as(
                 "INSERT INTO audit (at, user_id, device_id, action, target, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
             .bind(e.at)
             .bind(&e.user_id)
@@ -426,8 +587,35 @@ macro_rules! sql_storage {
             .bind(&e.action)
             .bind(&e.target)
             .bind(&e.detail)
-            .execute(executor)
+            .fetch_one(&mut **tx)
             .await?;
+            let Some(units) = org_units else {
+                sqlx::query(
+                    "INSERT INTO audit_units (audit_id, org_unit)
+                     SELECT $1, d.org_unit FROM documents d WHERE d.id = $2
+                     UNION
+                     SELECT $1, uu.org_unit_id FROM user_units uu WHERE uu.user_id = $3
+                         AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = $2)",
+                )
+                .bind(id)
+                .bind(&e.target)
+                .bind(&e.user_id)
+                .execute(&mut **tx)
+                .await?;
+                return Ok(());
+            };
+            let mut units: Vec<&String> = units.iter().collect();
+            units.sort();
+            units.dedup();
+            for chunk in units.chunks(500) {
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO audit_units (audit_id, org_unit) ",
+                );
+                q.push_values(chunk, |mut row, unit| {
+                    row.push_bind(id).push_bind(*unit);
+                });
+                q.build().persistent(false).execute(&mut **tx).await?;
+            }
             Ok(())
         }
 
@@ -935,7 +1123,13 @@ macro_rules! sql_storage {
             }
 
             async fn audit(&mut self, e: &AuditRow) -> Result<()> {
-                insert_audit(&mut *self.tx, e).await
+                // The entry concerns the record's unit: write the record first.
+                self.write_docs().await?;
+                insert_audit(&mut self.tx, e, None).await
+            }
+
+            async fn audit_in(&mut self, e: &AuditRow, org_units: &[String]) -> Result<()> {
+                insert_audit(&mut self.tx, e, Some(org_units)).await
             }
 
             async fn changes_between(
