@@ -564,11 +564,7 @@ async fn refresh(
                 return Err(AppError::DeviceRevoked);
             }
         }
-        let user = state
-            .storage
-            .user(&device.user_id)
-            .await?
-            .ok_or(UNKNOWN)?;
+        let user = state.storage.user(&device.user_id).await?.ok_or(UNKNOWN)?;
         let refresh_token = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
         let rotated = state
             .storage

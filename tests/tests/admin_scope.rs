@@ -119,11 +119,17 @@ async fn a_held_new_record_is_decided_only_by_admins_of_the_unit_it_would_belong
     }
     // Nor see it; cm2's admin sees it and may decide.
     assert!(
-        listed(&adm_cm).await.iter().all(|e| e["doc_id"] != case_id.as_str()),
+        listed(&adm_cm)
+            .await
+            .iter()
+            .all(|e| e["doc_id"] != case_id.as_str()),
         "listed to the admin of the sender's area"
     );
     assert!(
-        listed(&adm_cm2).await.iter().any(|e| e["id"] == entry.as_str()),
+        listed(&adm_cm2)
+            .await
+            .iter()
+            .any(|e| e["id"] == entry.as_str()),
         "not listed to the admin of cm2"
     );
     let (status, body) = adm_cm2
@@ -141,7 +147,13 @@ fn audit_targets(entries: &Value) -> BTreeSet<String> {
         .as_array()
         .unwrap_or_else(|| panic!("{entries}"))
         .iter()
-        .map(|e| format!("{}:{}", e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["action"].as_str().unwrap(),
+                e["target"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -226,7 +238,10 @@ async fn each_admin_reads_only_the_audit_entries_of_their_area() {
     let (_, entries) = adm_cm2.call(Method::GET, "/v1/admin/audit", None).await;
     let cm2 = seen(&entries);
     assert!(cm2.contains("create_org_unit:g4"), "{cm2:?}");
-    assert!(cm2.contains(&format!("create_user:{}", in_cm2.id)), "{cm2:?}");
+    assert!(
+        cm2.contains(&format!("create_user:{}", in_cm2.id)),
+        "{cm2:?}"
+    );
     assert!(!cm2.contains("reset_password:usr_w1"), "{cm2:?}");
     assert!(!cm2.contains(&format!("rotate_key:{kid}")), "{cm2:?}");
 
@@ -260,7 +275,11 @@ async fn the_quarantine_list_is_paged_through_the_api_and_the_command_line() {
         assert_eq!(status, 200, "{page}");
         let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
         assert!(items.len() <= 2);
-        seen.extend(items.iter().map(|e| e["doc_id"].as_str().unwrap().to_owned()));
+        seen.extend(
+            items
+                .iter()
+                .map(|e| e["doc_id"].as_str().unwrap().to_owned()),
+        );
         pages += 1;
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/v1/admin/quarantine?limit=2&cursor={cursor}"),
@@ -289,12 +308,19 @@ async fn the_quarantine_list_is_paged_through_the_api_and_the_command_line() {
             .args(args)
             .output()
             .expect("run gridsync admin");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<Value>(&out.stdout).expect("JSON page")
     };
     let first = run(&["--limit", "3"]);
     assert_eq!(first["items"].as_array().unwrap().len(), 3);
-    let cursor = first["next_cursor"].as_str().expect("a next page").to_owned();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
     let rest = run(&["--limit", "3", "--cursor", &cursor]);
     assert_eq!(rest["items"].as_array().unwrap().len(), 2);
     assert!(rest.get("next_cursor").is_none(), "{rest}");

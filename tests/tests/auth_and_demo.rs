@@ -68,7 +68,9 @@ async fn login_refresh_and_jwks() {
         .await
         .unwrap();
     assert_eq!(refreshed["device_id"], session.device_id.as_str());
-    let rotated = refreshed["refresh_token"].as_str().expect("a new refresh token");
+    let rotated = refreshed["refresh_token"]
+        .as_str()
+        .expect("a new refresh token");
     assert_ne!(rotated, session.refresh_token);
     let sync = http
         .post(server.url("/v1/sync"))

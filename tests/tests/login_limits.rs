@@ -58,14 +58,27 @@ async fn guessing_one_users_password_is_slowed_down() {
     .await;
     for _ in 0..3 {
         let (status, _, body) = login(&server, "w1", "wrong guess").await;
-        assert_eq!((status, body["code"].as_str()), (401, Some("bad_credentials")));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("bad_credentials"))
+        );
     }
     // The next attempt is refused before the password is looked at, even
     // the right one.
     let (status, retry, body) = login(&server, "w1", PASSWORD).await;
-    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")), "{body}");
-    assert!(retry.is_some_and(|s| (1..=60).contains(&s)), "Retry-After {retry:?}");
-    assert!(body["message"].as_str().unwrap().contains("try again"), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
+    assert!(
+        retry.is_some_and(|s| (1..=60).contains(&s)),
+        "Retry-After {retry:?}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("try again"),
+        "{body}"
+    );
     assert_eq!(server.count("devices").await, 0);
     // Another user is not affected.
     let (status, _, _) = login(&server, "w2", PASSWORD).await;
@@ -84,7 +97,11 @@ async fn guessing_from_one_address_is_slowed_down() {
         assert_eq!(status, 401);
     }
     let (status, retry, body) = login(&server, "w1", PASSWORD).await;
-    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
     assert!(retry.is_some_and(|s| s >= 1), "Retry-After {retry:?}");
 }
 
@@ -113,7 +130,10 @@ async fn password_hashes_run_a_bounded_number_at_a_time() {
             other => panic!("unexpected {other}: {body}"),
         }
     }
-    assert!(overloaded > 0, "16 logins at once, one hash at a time: {answers:?}");
+    assert!(
+        overloaded > 0,
+        "16 logins at once, one hash at a time: {answers:?}"
+    );
 }
 
 #[tokio::test]
@@ -122,7 +142,9 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_device() {
     let session = tests::login(&server.url(""), "w1", PASSWORD).await;
     let (status, first) = refresh(&server, &session.refresh_token).await;
     assert_eq!(status, 200, "{first}");
-    let next = first["refresh_token"].as_str().expect("a new refresh token");
+    let next = first["refresh_token"]
+        .as_str()
+        .expect("a new refresh token");
     assert_ne!(next, session.refresh_token);
     let (status, second) = refresh(&server, next).await;
     assert_eq!(status, 200, "{second}");
@@ -131,23 +153,40 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_device() {
     // The first token again: someone holds a copy. The device is revoked,
     // every token of it with it.
     let (status, body) = refresh(&server, &session.refresh_token).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("device_revoked")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("device_revoked")),
+        "{body}"
+    );
     let (status, body) = refresh(&server, &newest).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("device_revoked")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("device_revoked")),
+        "{body}"
+    );
     let mut phone = server.device("w2").await;
     phone.token = second["access_token"].as_str().unwrap().to_owned();
     let (status, body) = phone.call(Method::GET, "/v1/me", None).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("device_revoked")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("device_revoked"))
+    );
 
     let admin_session = {
         server.user("adm", "admin", "g1").await;
         server.device("adm").await
     };
-    let (_, audit) = admin_session.call(Method::GET, "/v1/admin/audit", None).await;
+    let (_, audit) = admin_session
+        .call(Method::GET, "/v1/admin/audit", None)
+        .await;
     assert!(
-        audit.as_array().unwrap().iter().any(|e| e["action"] == "revoke_device"
-            && e["target"] == session.device_id.as_str()
-            && e["detail"].as_str().unwrap().contains("reused")),
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "revoke_device"
+                && e["target"] == session.device_id.as_str()
+                && e["detail"].as_str().unwrap().contains("reused")),
         "{audit}"
     );
 }
@@ -168,7 +207,10 @@ async fn a_retry_after_a_lost_answer_is_not_taken_for_theft() {
     // The token that never reached the phone is dead: whoever presents it
     // has it from elsewhere.
     let (status, body) = refresh(&server, lost["refresh_token"].as_str().unwrap()).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("device_revoked")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("device_revoked"))
+    );
 }
 
 #[tokio::test]
@@ -177,6 +219,13 @@ async fn refresh_tokens_expire() {
     let session = tests::login(&server.url(""), "w1", PASSWORD).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (status, body) = refresh(&server, &session.refresh_token).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unauthorized")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
 }

@@ -428,7 +428,11 @@ async fn filters_narrow_within_scope() {
         "/v1/visits?org_unit=g3",
     ] {
         let (status, body) = sup1.call(Method::GET, path, None).await;
-        assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{path}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
     }
 
     let tagged = all_pages(&sup1, "/v1/households?tag=elderly_alone").await;

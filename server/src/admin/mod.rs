@@ -128,7 +128,6 @@ impl Actor {
             Err(e) => Err(e),
         }
     }
-
 }
 
 /// The org unit the record of a held change belongs to: the stored
@@ -156,7 +155,11 @@ async fn held_unit(state: &AppState, entry: &QuarantineRow) -> Result<Option<Str
             return Ok(None);
         };
         changes.push(change);
-        wanted.extend(q.deps.chunks_exact(32).filter_map(|dep| by_hash.get(dep).copied()));
+        wanted.extend(
+            q.deps
+                .chunks_exact(32)
+                .filter_map(|dep| by_hash.get(dep).copied()),
+        );
     }
     let mut document = doc::empty(sync_core::automerge::ActorId::random());
     if document.apply_changes(changes).is_err() {
@@ -282,7 +285,14 @@ pub async fn create_org_unit(
     };
     state.storage.insert_org_unit(&unit).await?;
     let units = [unit.id.clone()];
-    audit(state, actor, ("create_org_unit", &unit.id), unit.path.clone(), &units).await?;
+    audit(
+        state,
+        actor,
+        ("create_org_unit", &unit.id),
+        unit.path.clone(),
+        &units,
+    )
+    .await?;
     Ok(unit)
 }
 
@@ -510,7 +520,14 @@ pub async fn reset_password(
         .set_password(user_id, &hash_password(password).await?)
         .await?;
     let units = state.storage.user_units(user_id).await?;
-    audit(state, actor, ("reset_password", user_id), String::new(), &units).await
+    audit(
+        state,
+        actor,
+        ("reset_password", user_id),
+        String::new(),
+        &units,
+    )
+    .await
 }
 
 /// Revokes a device: its next request, and every refresh, is refused.
@@ -529,7 +546,14 @@ pub async fn revoke_device(
     }
     state.storage.revoke_device(device_id, now_ms()).await?;
     let units = state.storage.user_units(&device.user_id).await?;
-    audit(state, actor, ("revoke_device", device_id), String::new(), &units).await?;
+    audit(
+        state,
+        actor,
+        ("revoke_device", device_id),
+        String::new(),
+        &units,
+    )
+    .await?;
     state
         .storage
         .device(device_id)
@@ -693,13 +717,18 @@ pub async fn quarantine_page(
     };
     // The admin's entries are read in batches of the whole list and kept
     // when visible, until a page and one more are found.
-    let wanted = usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1);
+    let wanted = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
     let batch = limit.saturating_add(1).max(QUARANTINE_PAGE);
     let mut units: HashMap<String, Option<String>> = HashMap::new();
     let mut items = Vec::new();
     'scan: loop {
         let position = after.as_ref().map(|(at, id)| (*at, id.as_str()));
-        let rows = state.storage.quarantine_page(status, position, batch).await?;
+        let rows = state
+            .storage
+            .quarantine_page(status, position, batch)
+            .await?;
         let exhausted = (rows.len() as i64) < batch;
         for row in rows {
             after = Some((row.received_at, row.id.clone()));

@@ -586,7 +586,13 @@ async fn ledger(
     ApiQuery(q): ApiQuery<LedgerQuery>,
 ) -> Result<Json<Vec<UnitFigures<Ledger>>>, AppError> {
     let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
-    let groups = Groups::load(&state, &auth, &q.org_unit, q.by.unwrap_or(GroupBy::Community)).await?;
+    let groups = Groups::load(
+        &state,
+        &auth,
+        &q.org_unit,
+        q.by.unwrap_or(GroupBy::Community),
+    )
+    .await?;
     let path = under.clone().unwrap_or_default();
     let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or_else(now_ms));
     let mut per: Vec<Ledger> = groups.units.iter().map(|_| Ledger::default()).collect();
