@@ -32,6 +32,15 @@ pub struct Config {
     pub audience: String,
     /// Most documents sent down in one sync response.
     pub sync_page_docs: usize,
+    /// Most documents (pushes and Automerge sync messages together) one
+    /// sync request may carry; more is answered `413 too_many_documents`.
+    pub sync_max_docs: usize,
+    /// Most operations one pushed change may hold; a larger change is
+    /// refused (`change_too_large`) before it is decoded.
+    pub sync_max_change_ops: u64,
+    /// Most operations all the changes of one sync request may hold
+    /// together; more is answered `413 too_many_operations`.
+    pub sync_max_request_ops: u64,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
     /// Case time limits (a `[deadlines]` table).
@@ -90,6 +99,9 @@ impl Default for Config {
             issuer: "gridsync".into(),
             audience: "gridsync".into(),
             sync_page_docs: 1000,
+            sync_max_docs: 1000,
+            sync_max_change_ops: 100_000,
+            sync_max_request_ops: 1_000_000,
             log_format: LogFormat::Text,
             deadlines: Default::default(),
             utc_offset_minutes: 8 * 60,
@@ -121,6 +133,9 @@ impl std::fmt::Debug for Config {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("sync_page_docs", &self.sync_page_docs)
+            .field("sync_max_docs", &self.sync_max_docs)
+            .field("sync_max_change_ops", &self.sync_max_change_ops)
+            .field("sync_max_request_ops", &self.sync_max_request_ops)
             .field("log_format", &self.log_format)
             .field("deadlines", &self.deadlines)
             .field("utc_offset_minutes", &self.utc_offset_minutes)
@@ -228,6 +243,12 @@ impl Config {
         }
         if self.refresh_token_ttl_secs == 0 {
             return invalid("refresh_token_ttl_secs must be positive");
+        }
+        if self.sync_max_docs == 0 || self.sync_max_change_ops == 0 {
+            return invalid("sync_max_docs and sync_max_change_ops must be positive");
+        }
+        if self.sync_max_request_ops < self.sync_max_change_ops {
+            return invalid("sync_max_request_ops must be at least sync_max_change_ops");
         }
         if self.utc_offset_minutes.abs() > 14 * 60 {
             return invalid("utc_offset_minutes must be between -840 and 840");

@@ -51,6 +51,14 @@ pub enum AppError {
     /// A body over the configured limit.
     #[error("the request body is larger than this server accepts")]
     TooLarge,
+    /// A sync request carrying more documents than the server takes in
+    /// one request.
+    #[error("{0}")]
+    TooManyDocuments(String),
+    /// A sync request whose changes hold more operations than the server
+    /// takes in one request.
+    #[error("{0}")]
+    TooManyOperations(String),
     /// Something with that name exists already.
     #[error("{0} exists already")]
     Conflict(&'static str),
@@ -110,6 +118,12 @@ impl AppError {
                 ErrorCode::UnsupportedMediaType,
             ),
             AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BodyTooLarge),
+            AppError::TooManyDocuments(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooManyDocuments)
+            }
+            AppError::TooManyOperations(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooManyOperations)
+            }
             AppError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             AppError::Refused(_) => (StatusCode::CONFLICT, ErrorCode::NotApplicable),
@@ -143,6 +157,8 @@ impl AppError {
 /// | `conflict` | 409 |
 /// | `not_applicable` | 409 |
 /// | `body_too_large` | 413 |
+/// | `too_many_documents` | 413 |
+/// | `too_many_operations` | 413 |
 /// | `unsupported_media_type` | 415 |
 /// | `invalid_field` | 422 |
 /// | `rate_limited` | 429 (with `Retry-After`) |
@@ -178,6 +194,11 @@ pub enum ErrorCode {
     NotApplicable,
     /// A body over the configured limit.
     BodyTooLarge,
+    /// A sync request with more documents than `sync_max_docs`.
+    TooManyDocuments,
+    /// A sync request whose changes hold more operations than
+    /// `sync_max_request_ops`.
+    TooManyOperations,
     /// A body of the wrong media type or `Content-Encoding`.
     UnsupportedMediaType,
     /// A field value that is not acceptable.

@@ -161,6 +161,7 @@ expires, and a changed role counts at once.
             BadJsonError,
             BadQueryError,
             SyncMessageError,
+            SyncTooLargeError,
             UnauthorizedError,
             BadCredentialsError,
             ForbiddenError,
@@ -350,6 +351,11 @@ error_schema! {
 error_schema! {
     /// An `Error` with code `bad_sync_message` or `unsupported_version`.
     SyncMessageError: BadSyncMessage, UnsupportedVersion
+}
+error_schema! {
+    /// An `Error` with code `body_too_large`, `too_many_documents` or
+    /// `too_many_operations`.
+    SyncTooLargeError: BodyTooLarge, TooManyDocuments, TooManyOperations
 }
 error_schema! {
     /// An `Error` with code `unsupported_media_type`.

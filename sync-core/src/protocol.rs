@@ -166,6 +166,19 @@ pub enum DecodeError {
     Version(u32),
 }
 
+/// A CBOR decoding error in words for people: never the decoder's Debug
+/// output, which names its internals.
+fn describe<E>(error: ciborium::de::Error<E>) -> String {
+    use ciborium::de::Error;
+    match error {
+        Error::Io(_) => "the message ends early or cannot be read".into(),
+        Error::Syntax(at) => format!("not valid CBOR (at byte {at})"),
+        Error::Semantic(Some(at), what) => format!("{what} (at byte {at})"),
+        Error::Semantic(None, what) => what,
+        Error::RecursionLimitExceeded => "the message is nested too deeply".into(),
+    }
+}
+
 /// Reads only the `v` field of a message.
 fn check_version(bytes: &[u8]) -> Result<(), DecodeError> {
     #[derive(Deserialize)]
@@ -173,7 +186,7 @@ fn check_version(bytes: &[u8]) -> Result<(), DecodeError> {
         v: u32,
     }
     let versioned: Versioned =
-        ciborium::from_reader(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        ciborium::from_reader(bytes).map_err(|e| DecodeError::Malformed(describe(e)))?;
     if versioned.v != PROTOCOL_VERSION {
         return Err(DecodeError::Version(versioned.v));
     }
@@ -197,7 +210,7 @@ macro_rules! cbor_message {
                 check_version(bytes)?;
                 let mut rest = bytes;
                 let message: Self = ciborium::from_reader(&mut rest)
-                    .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                    .map_err(|e| DecodeError::Malformed(describe(e)))?;
                 if !rest.is_empty() {
                     return Err(DecodeError::Malformed(format!(
                         "{} bytes after the end of the message",
@@ -249,6 +262,16 @@ mod tests {
             Err(DecodeError::Malformed(_))
         ));
         assert!(SyncResponse::decode(&[]).is_err());
+        // Messages for people, not the decoder's internals.
+        for bad in [&b""[..], &[0xa1, 0x61, 0x76][..], &[0xa0][..], &[0xff][..]] {
+            let message = SyncRequest::decode(bad).unwrap_err().to_string();
+            assert!(
+                !message.contains("Semantic")
+                    && !message.contains("Io(")
+                    && !message.contains("kind:"),
+                "{message}"
+            );
+        }
 
         // A future version is named as such even when its shape differs.
         #[derive(Serialize)]

@@ -64,6 +64,15 @@ pub enum ReplicaError {
     Denied(#[from] Denial),
 }
 
+/// The rule that refuses a visit naming a household the writer may not
+/// see (on the phone: one the replica does not hold). The server refuses
+/// it under the same name.
+pub const VISIT_HOUSEHOLD_RULE: &str = "visit_household";
+
+/// Most documents one request carries by default; the server's
+/// `sync_max_docs` is at least this by default.
+pub const DEFAULT_MAX_REQUEST_DOCS: usize = 500;
+
 /// A failed sync: the transport, the response, or applying it.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError<E> {
@@ -114,6 +123,7 @@ pub struct Replica<S: ReplicaStore> {
     principal: Option<Principal>,
     clock: fn() -> i64,
     max_request_bytes: usize,
+    max_request_docs: usize,
 }
 
 impl<S: ReplicaStore> Replica<S> {
@@ -154,6 +164,7 @@ impl<S: ReplicaStore> Replica<S> {
             principal: None,
             clock: system_now_ms,
             max_request_bytes: 4 * 1024 * 1024,
+            max_request_docs: DEFAULT_MAX_REQUEST_DOCS,
         })
     }
 
@@ -221,6 +232,7 @@ impl<S: ReplicaStore> Replica<S> {
         let doc = doc::create(self.actor.clone(), record, (self.clock)())?;
         if let Some(p) = &self.principal {
             policy::check_write_docs(p, R::KIND, None, &doc)?;
+            self.check_visit_household(R::KIND, None, &doc)?;
         }
         let entry = Entry {
             doc,
@@ -250,26 +262,44 @@ impl<S: ReplicaStore> Replica<S> {
     ) -> Result<Option<ChangeHash>, ReplicaError> {
         check_kind::<R>(id)?;
         let now = (self.clock)();
-        let entry = self
-            .docs
-            .get_mut(id)
-            .ok_or_else(|| ReplicaError::UnknownRecord(id.clone()))?;
-        let hash = match &self.principal {
-            None => doc::edit(&mut entry.doc, now, f)?,
-            Some(p) => {
-                let mut edited = entry.doc.clone();
-                let hash = doc::edit(&mut edited, now, f)?;
-                if hash.is_some() {
-                    policy::check_write_docs(p, R::KIND, Some(&entry.doc), &edited)?;
-                    entry.doc = edited;
-                }
-                hash
+        if self.principal.is_none() {
+            let entry = self
+                .docs
+                .get_mut(id)
+                .ok_or_else(|| ReplicaError::UnknownRecord(id.clone()))?;
+            let hash = doc::edit(&mut entry.doc, now, f)?;
+            if hash.is_some() {
+                persist(&mut self.store, id, entry)?;
             }
-        };
-        if hash.is_some() {
-            persist(&mut self.store, id, entry)?;
+            return Ok(hash);
         }
+        let current = &self
+            .docs
+            .get(id)
+            .ok_or_else(|| ReplicaError::UnknownRecord(id.clone()))?
+            .doc;
+        let mut edited = current.clone();
+        let hash = doc::edit(&mut edited, now, f)?;
+        if hash.is_none() {
+            return Ok(None);
+        }
+        if let Some(p) = &self.principal {
+            policy::check_write_docs(p, R::KIND, Some(current), &edited)?;
+            visit_household(&self.docs, R::KIND, Some(current), &edited)?;
+        }
+        let entry = self.docs.get_mut(id).expect("held above");
+        entry.doc = edited;
+        persist(&mut self.store, id, entry)?;
         Ok(hash)
+    }
+
+    fn check_visit_household(
+        &self,
+        kind: crate::RecordKind,
+        before: Option<&Automerge>,
+        after: &Automerge,
+    ) -> Result<(), Denial> {
+        visit_household(&self.docs, kind, before, after)
     }
 
     /// Local edits the server refused, kept for the user to see (and for
@@ -296,6 +326,13 @@ impl<S: ReplicaStore> Replica<S> {
         self.max_request_bytes = bytes;
     }
 
+    /// Caps the documents carried by one request (default
+    /// [`DEFAULT_MAX_REQUEST_DOCS`]), to stay under the server's
+    /// `sync_max_docs`; the rest goes in the following rounds.
+    pub fn set_max_request_docs(&mut self, docs: usize) {
+        self.max_request_docs = docs.max(1);
+    }
+
     /// The request for the next round: unacknowledged changes (as many
     /// documents as fit the request cap, at least one), and the cursor of
     /// the last applied response.
@@ -314,6 +351,9 @@ impl<S: ReplicaStore> Replica<S> {
             let doc_size: usize = changes.iter().map(|c| c.len()).sum();
             if !docs.is_empty() && size + doc_size > self.max_request_bytes {
                 continue;
+            }
+            if docs.len() >= self.max_request_docs {
+                break;
             }
             size += doc_size;
             docs.push(DocPush {
@@ -494,6 +534,40 @@ impl<S: ReplicaStore> Replica<S> {
             }
         }
     }
+}
+
+/// A visit must name a household this replica holds (the documents it
+/// may see); checked when the visit is new or names another household.
+fn visit_household(
+    docs: &BTreeMap<RecordId, Entry>,
+    kind: crate::RecordKind,
+    before: Option<&Automerge>,
+    after: &Automerge,
+) -> Result<(), Denial> {
+    if kind != crate::RecordKind::Visit {
+        return Ok(());
+    }
+    let household = |d: &Automerge| {
+        doc::read::<crate::records::Visit>(d)
+            .ok()
+            .map(|v| v.household)
+    };
+    let named = household(after).unwrap_or_default();
+    if before.and_then(household).as_deref() == Some(named.as_str()) {
+        return Ok(());
+    }
+    let held = named
+        .parse::<RecordId>()
+        .is_ok_and(|id| id.kind() == crate::RecordKind::Household && docs.contains_key(&id));
+    if held {
+        return Ok(());
+    }
+    Err(Denial {
+        rule: VISIT_HOUSEHOLD_RULE,
+        message: format!(
+            "household {named} is not one you may see; a visit names a household of your area"
+        ),
+    })
 }
 
 fn persist(

@@ -9,7 +9,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json_;
-use sha2::{Digest, Sha256};
 use sync_core::automerge::transaction::{CommitOptions, Transactable};
 use sync_core::automerge::{
     self, ActorId, Automerge, Change, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value,
@@ -518,11 +517,39 @@ pub struct Resolution {
     pub value: Json_,
 }
 
-/// The Automerge actor a session writes desk edits with: derived from the
-/// device id, so that one device always writes as the same actor.
-pub(crate) fn desk_actor(device_id: &str) -> ActorId {
-    let digest = Sha256::digest(format!("gridsync desk actor {device_id}").as_bytes());
-    ActorId::from(&digest[..16])
+/// The first bytes of every desk actor id, which tell a device's desk
+/// actor from the other actors registered to it.
+const DESK_ACTOR_PREFIX: &[u8] = b"desk";
+
+/// The Automerge actor a device writes desk edits with: random, and
+/// registered to the device before its first use, so that no other device
+/// can predict it or claim it first (a derived id could be announced by
+/// anyone who read the device id in a record's history). A device keeps
+/// the one it registered first.
+async fn desk_actor(state: &AppState, auth: &AuthDevice) -> Result<ActorId, AppError> {
+    let prefix = hex::encode(DESK_ACTOR_PREFIX);
+    let registered = state.storage.device_actors(&auth.device_id).await?;
+    let mine = registered
+        .iter()
+        .filter(|a| a.len() == 2 * (DESK_ACTOR_PREFIX.len() + 16) && a.starts_with(&prefix))
+        .min();
+    if let Some(actor) = mine.and_then(|a| hex::decode(a).ok()) {
+        return Ok(ActorId::from(actor));
+    }
+    // A fresh random id is never taken; should it be, choose another
+    // rather than fail.
+    for _ in 0..3 {
+        let actor = format!("{prefix}{}", crate::random_hex(16));
+        let owner = state
+            .storage
+            .register_actor(&actor, &auth.device_id, &auth.user_id, now_ms())
+            .await?;
+        if owner == auth.device_id {
+            let bytes = hex::decode(&actor).map_err(AppError::internal)?;
+            return Ok(ActorId::from(bytes));
+        }
+    }
+    Err(AppError::internal("no free desk actor id"))
 }
 
 /// Makes one change to a stored record at the desk, through the same
@@ -539,9 +566,8 @@ pub(crate) async fn desk_change<T>(
 ) -> Result<T, AppError> {
     let missing = || AppError::Missing(noun);
     let record_id: RecordId = id.parse().map_err(|_| missing())?;
-    let actor = desk_actor(&auth.device_id);
-    let announce = [serde_bytes::ByteBuf::from(actor.to_bytes().to_vec())];
-    let writer = Writer::load(state, auth, &announce).await?;
+    let actor = desk_actor(state, auth).await?;
+    let writer = Writer::load(state, auth, &[]).await?;
     let mut tx = state.storage.begin(true).await?;
     let stored = tx.load(id).await?.ok_or_else(missing)?;
     let document = doc::load(&stored.snapshot).map_err(AppError::internal)?;

@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use sync_core::RecordId;
 use sync_core::automerge::ChangeHash;
-use sync_core::protocol::{DocPull, Heads};
+use sync_core::protocol::{DocError, DocPull, Heads};
 
 use super::merge::MergedDocs;
-use super::{Cursor, Writer};
+use super::{Cursor, Writer, chunk};
 use crate::error::AppError;
 use crate::now_ms;
 use crate::storage::{AuditRow, DocTx};
@@ -27,6 +27,8 @@ pub(super) struct Answer {
     pub(super) drop: Vec<RecordId>,
     pub(super) more: bool,
     pub(super) next: Cursor,
+    /// Documents that could not be sent: their stored copy is damaged.
+    pub(super) errors: Vec<DocError>,
     /// Bookkeeping to write before the answer is sent.
     pub(super) updates: DeviceUpdates,
 }
@@ -102,6 +104,7 @@ async fn held_changes(
     base: i64,
     upto: i64,
     held: BTreeMap<String, (RecordId, Heads)>,
+    errors: &mut Vec<DocError>,
 ) -> Result<Vec<DocPull>, AppError> {
     let mut pulls = Vec::with_capacity(held.len());
     if held.is_empty() {
@@ -135,6 +138,10 @@ async fn held_changes(
         let Some(row) = tx.load(&doc_id).await? else {
             continue;
         };
+        if !chunk::intact(&row.snapshot) {
+            errors.push(damaged(&id));
+            continue;
+        }
         pulls.push(DocPull {
             id,
             heads: parse_heads(&row.heads),
@@ -220,6 +227,7 @@ pub(super) async fn answer(
     }
 
     let mut by_log = BTreeMap::new();
+    let mut errors = Vec::new();
     for row in feed {
         let id = parse_id(&row.id)?;
         if merged.contains_key(&id) || (row.known && row.seq <= cursor.base) {
@@ -228,6 +236,10 @@ pub(super) async fn answer(
         let heads = parse_heads(&row.heads);
         match row.snapshot {
             Some(snapshot) if !row.known => {
+                if !chunk::intact(&snapshot) {
+                    errors.push(damaged(&id));
+                    continue;
+                }
                 if row.kind == "sensitive" {
                     updates.sensitive_sent.push(row.id.clone());
                 }
@@ -243,7 +255,16 @@ pub(super) async fn answer(
             }
         }
     }
-    docs.extend(held_changes(tx, cursor.base, next.after.max(cursor.base), by_log).await?);
+    docs.extend(
+        held_changes(
+            tx,
+            cursor.base,
+            next.after.max(cursor.base),
+            by_log,
+            &mut errors,
+        )
+        .await?,
+    );
 
     // Documents that left the scope: newly, or told before and not yet
     // confirmed by the device.
@@ -271,6 +292,14 @@ pub(super) async fn answer(
         drop,
         more,
         next,
+        errors,
         updates,
     })
+}
+
+/// The answer for a document whose stored snapshot is damaged: the device
+/// is told, the rest of the round goes on.
+fn damaged(id: &RecordId) -> DocError {
+    tracing::error!(doc = %id, "stored snapshot is damaged; not sent");
+    super::merge::unreadable(id)
 }

@@ -9,6 +9,7 @@
 //! that fails to decode, apply, validate or pass the policy is answered with
 //! an error; the rest of the batch still merges.
 
+mod chunk;
 mod feed;
 mod merge;
 
@@ -70,13 +71,16 @@ struct SyncHeaders {
 /// Order of checks: authentication (`401`), media type (`415`), body size
 /// and readability (`413`, `400`), protocol version (`400
 /// unsupported_version`, read before the rest of the message), message
-/// shape (`400 bad_sync_message`), cursor format (`400 bad_sync_message`),
+/// shape (`400 bad_sync_message`), the number of documents (`413
+/// too_many_documents`), cursor format (`400 bad_sync_message`), the
+/// operations in all changes together (`413 too_many_operations`),
 /// announced actor ids (`400 bad_sync_message`). When any of these refuses
 /// the request, nothing is stored. Otherwise the response is `200`, sent
 /// only after the round is committed; documents the server refused are
 /// listed in its `errors` field (per-document codes `corrupt_change`,
-/// `invalid_change`, `missing_dependencies`, `unregistered_actor`,
-/// `invalid_record`, `forbidden`, `duplicate_document`,
+/// `compressed_change`, `change_too_large`, `invalid_change`,
+/// `missing_dependencies`, `unregistered_actor`, `invalid_record`,
+/// `forbidden`, `unreadable_document`, `duplicate_document`,
 /// `bad_am_sync_message`; see `sync-protocol.md` §9).
 ///
 /// **Actors.** The request's `actors` field announces the Automerge actor
@@ -130,7 +134,9 @@ struct SyncHeaders {
             body = crate::openapi::SyncMessageError,
             examples(
                 ("malformed" = (value = json!({"code": "bad_sync_message",
-                    "message": "not a sync message: Semantic(None, \"missing field `v`\")"}))),
+                    "message": "not a sync message: missing field `v`"}))),
+                ("truncated" = (value = json!({"code": "bad_sync_message",
+                    "message": "not a sync message: the message ends early or cannot be read"}))),
                 ("trailing" = (value = json!({"code": "bad_sync_message",
                     "message": "not a sync message: 1 bytes after the end of the message"}))),
                 ("cursor" = (value = json!({"code": "bad_sync_message",
@@ -142,7 +148,21 @@ struct SyncHeaders {
             )),
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 413, description = "The whole request was refused; nothing was stored.\n\
+            - `body_too_large`: the body, after decompression, is over `max_body_bytes`;\n\
+            - `too_many_documents`: `docs` and `am_sync` together have more than \
+            `sync_max_docs` entries (default 1000);\n\
+            - `too_many_operations`: the changes together hold more than \
+            `sync_max_request_ops` operations (default 1,000,000).",
+            body = crate::openapi::SyncTooLargeError,
+            examples(
+                ("body" = (value = json!({"code": "body_too_large",
+                    "message": "the request body is larger than this server accepts"}))),
+                ("documents" = (value = json!({"code": "too_many_documents",
+                    "message": "a sync request carries at most 1000 documents; this one carries 1200: send the rest in the next round"}))),
+                ("operations" = (value = json!({"code": "too_many_operations",
+                    "message": "the changes of one sync request hold at most 1000000 operations; send fewer changes per round"}))),
+            )),
         (status = 415, description = "Code `unsupported_media_type`, when:\n\
             - the `Content-Type` is not `application/vnd.gridsync.sync+cbor` (parameters after \
             `;` are ignored; the comparison is case-insensitive);\n\
@@ -271,6 +291,8 @@ pub(crate) struct Writer {
     scope: Scope,
     actors: HashSet<String>,
     deadlines: sync_core::workflow::Deadlines,
+    /// Changes put in quarantine so far this round.
+    held: std::sync::atomic::AtomicUsize,
 }
 
 /// Most actor ids a request may announce.
@@ -339,6 +361,7 @@ impl Writer {
             actors,
             auth: auth.clone(),
             deadlines: state.config.deadlines.clone(),
+            held: Default::default(),
         })
     }
 }
@@ -350,11 +373,23 @@ pub async fn round(
     request: SyncRequest,
 ) -> Result<SyncResponse, AppError> {
     let instance = state.instance;
+    let config = &state.config;
+    // Limits first, before anything is decoded or written.
+    let docs = request.docs.len().saturating_add(request.am_sync.len());
+    if docs > config.sync_max_docs {
+        return Err(AppError::TooManyDocuments(format!(
+            "a sync request carries at most {} documents; this one carries {docs}: send the rest in the next round",
+            config.sync_max_docs
+        )));
+    }
     let cursor = Cursor::decode(request.cursor.as_deref().map(|c| &c[..]), instance)?;
-    let writer = Writer::load(state, auth, &request.actors).await?;
+    let limits = merge::Limits {
+        change_ops: config.sync_max_change_ops,
+    };
     let mut errors = Vec::new();
     let mut incoming = Vec::new();
     let mut seen = HashSet::new();
+    let mut ops: u64 = 0;
     for push in request.docs {
         if !seen.insert(push.id.clone()) {
             errors.push(doc_error(
@@ -364,17 +399,39 @@ pub async fn round(
             ));
             continue;
         }
-        match merge::decode_push(push) {
-            Ok(doc) => incoming.push(doc),
+        match merge::decode_push(push, limits) {
+            Ok((doc, n)) => {
+                ops = ops.saturating_add(n);
+                incoming.push(doc);
+            }
             Err(e) => errors.push(e),
         }
     }
-    let write = !incoming.is_empty() || !request.am_sync.is_empty();
+    let mut am_sync = Vec::new();
+    for msg in &request.am_sync {
+        match merge::decode_am_sync(msg, limits) {
+            Ok((message, n)) => {
+                ops = ops.saturating_add(n);
+                am_sync.push((msg.id.clone(), message));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if ops > config.sync_max_request_ops {
+        return Err(AppError::TooManyOperations(format!(
+            "the changes of one sync request hold at most {} operations; send fewer changes per round",
+            config.sync_max_request_ops
+        )));
+    }
+    let writer = Writer::load(state, auth, &request.actors).await?;
+    // Only a round bringing changes writes; a push of no changes (a device
+    // stating its heads) is answered from a read transaction.
+    let write = incoming.iter().any(|d| d.has_changes()) || !am_sync.is_empty();
     let mut tx = state.storage.begin(write).await?;
     let ids: Vec<String> = incoming
         .iter()
         .map(|doc| doc.id().to_string())
-        .chain(request.am_sync.iter().map(|m| m.id.to_string()))
+        .chain(am_sync.iter().map(|(id, _)| id.to_string()))
         .collect();
     tx.prefetch(&ids).await?;
     // Writers exclude each other, so the feed grows here only by our writes.
@@ -402,8 +459,8 @@ pub async fn round(
         dropped.extend(outcome.drop);
     }
     let mut am_replies = Vec::new();
-    for msg in request.am_sync {
-        match merge::am_sync_round(&mut *tx, &writer, msg).await? {
+    for (id, message) in am_sync {
+        match merge::am_sync_round(&mut *tx, &writer, id, message).await? {
             Ok(reply) => am_replies.push(reply),
             Err(e) => errors.push(e),
         }
@@ -430,6 +487,7 @@ pub async fn round(
     if feed_after > feed_before {
         state.notifier.publish(feed_after);
     }
+    errors.extend(answer.errors);
     dropped.extend(answer.drop);
     dropped.sort();
     dropped.dedup();
