@@ -4,7 +4,8 @@
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -72,12 +73,38 @@ pub enum AppError {
     /// Our fault; the cause is logged.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    // Limits ([`crate::limits`]).
+    /// The server is at its limit of requests at once, or no database
+    /// connection came free in time: try again after [`RETRY_AFTER_SECS`].
+    #[error("the server is busy; try again shortly")]
+    Overloaded,
+    /// The request took longer than the configured request timeout.
+    #[error("the request took too long to answer; try again shortly")]
+    TimedOut,
+    /// The body did not arrive within the configured body timeout.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    /// The device holds as many event streams open as it may.
+    #[error("this device has {0} event stream(s) open already, as many as it may; close one first")]
+    TooManyStreams(usize),
 }
+
+/// Seconds a client is told to wait (`Retry-After`) before it tries again
+/// after `503 overloaded` or `503 timed_out`.
+pub const RETRY_AFTER_SECS: u64 = 5;
 
 impl AppError {
     /// Wraps an unexpected failure.
+    ///
+    /// A database pool that gave no connection in time means the server is
+    /// busy, not broken: that is [`AppError::Overloaded`].
     pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        AppError::Internal(e.into())
+        let e = e.into();
+        if is_pool_timeout(e.as_ref()) {
+            return AppError::Overloaded;
+        }
+        AppError::Internal(e)
     }
 
     /// The status and code this error is answered with.
@@ -108,6 +135,12 @@ impl AppError {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
             }
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            AppError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded),
+            AppError::TimedOut => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TimedOut),
+            AppError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, ErrorCode::BodyTimeout),
+            AppError::TooManyStreams(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyStreams)
+            }
         }
     }
 }
@@ -130,8 +163,12 @@ impl AppError {
 /// | `not_applicable` | 409 |
 /// | `body_too_large` | 413 |
 /// | `unsupported_media_type` | 415 |
+/// | `body_timeout` | 408 |
 /// | `invalid_field` | 422 |
+/// | `too_many_streams` | 429 |
 /// | `internal` | 500 |
+/// | `overloaded` | 503, with `Retry-After` |
+/// | `timed_out` | 503, with `Retry-After` |
 /// | `database_unavailable` | 503 (`/healthz` only) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -170,6 +207,16 @@ pub enum ErrorCode {
     Internal,
     /// The database does not answer (`GET /healthz` only).
     DatabaseUnavailable,
+    /// The server is busy: too many requests at once, or no database
+    /// connection free in time. Try again after `Retry-After` seconds.
+    Overloaded,
+    /// The request took longer than the server's request timeout. Try
+    /// again after `Retry-After` seconds.
+    TimedOut,
+    /// The request body did not arrive within the server's body timeout.
+    BodyTimeout,
+    /// The device holds as many `/v1/events` streams open as it may.
+    TooManyStreams,
 }
 
 /// The JSON body of every error response the server produces. `code` is
@@ -193,7 +240,13 @@ impl IntoResponse for AppError {
             code,
             message: self.to_string(),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 
@@ -201,6 +254,7 @@ impl From<StorageError> for AppError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Conflict(what) => AppError::Conflict(what),
+            StorageError::Database(sqlx::Error::PoolTimedOut) => AppError::Overloaded,
             other => AppError::internal(other),
         }
     }
@@ -210,6 +264,9 @@ impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return AppError::TooLarge;
+        }
+        if crate::limits::is_body_timeout(&rejection) {
+            return AppError::BodyTimeout;
         }
         AppError::BadJson(rejection.body_text())
     }
@@ -226,6 +283,46 @@ impl From<BytesRejection> for AppError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return AppError::TooLarge;
         }
+        if crate::limits::is_body_timeout(&rejection) {
+            return AppError::BodyTimeout;
+        }
         AppError::BadSyncMessage(rejection.body_text())
+    }
+}
+
+/// Whether `e`, or an error it wraps, is the pool's "timed out while
+/// waiting for an open connection".
+fn is_pool_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let timed_out = matches!(e.downcast_ref(), Some(sqlx::Error::PoolTimedOut))
+            || matches!(
+                e.downcast_ref(),
+                Some(StorageError::Database(sqlx::Error::PoolTimedOut))
+            );
+        if timed_out {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_timeout_is_503_overloaded_with_retry_after() {
+        let from_storage = AppError::from(StorageError::Database(sqlx::Error::PoolTimedOut));
+        let wrapped = AppError::internal(StorageError::Database(sqlx::Error::PoolTimedOut));
+        let direct = AppError::internal(sqlx::Error::PoolTimedOut);
+        for error in [from_storage, wrapped, direct] {
+            let response = error.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[RETRY_AFTER], RETRY_AFTER_SECS.to_string());
+        }
+        let other = AppError::internal(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

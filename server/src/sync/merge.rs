@@ -346,6 +346,7 @@ async fn hold_back(
     })
     .await?;
     tracing::warn!(doc = %id, changes = rows.len(), rule = denial.rule, "changes quarantined");
+    crate::metrics::quarantined(rows.len());
     Ok(())
 }
 
@@ -466,6 +467,7 @@ pub(crate) async fn store_as(
     };
     tx.project(&doc_id, id.kind().as_str(), before.as_ref(), &projection)
         .await?;
+    crate::metrics::merged(new_changes.len());
     Ok(())
 }
 
