@@ -73,6 +73,29 @@ pub struct Config {
     /// Seconds during which the refresh token replaced last is still taken
     /// for a retry (its answer lost on the way) rather than for a copy.
     pub refresh_reuse_grace_secs: u64,
+
+    // Limits that keep one client from holding the server ([`crate::limits`]).
+    /// Seconds a client has to send a request's headers, from the first
+    /// byte (or from the end of the previous request on a kept-alive
+    /// connection); after that the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body, from the end of
+    /// its headers; after that it is answered `408 body_timeout`.
+    pub body_read_timeout_secs: u64,
+    /// Seconds a request may take until its answer starts (the body read
+    /// included; a streamed answer, such as `/v1/events` or an export, is
+    /// not timed once it starts); after that it is answered
+    /// `503 timed_out`.
+    pub request_timeout_secs: u64,
+    /// Most requests served at once by this instance; more are answered
+    /// `503 overloaded` at once instead of queueing.
+    pub max_concurrent_requests: usize,
+    /// Most `/v1/events` streams one device may hold open on this
+    /// instance; one more is answered `429 too_many_streams`.
+    pub max_event_streams_per_device: usize,
+    /// The bearer token that `GET /metrics` requires; unset, `/metrics`
+    /// answers `404`.
+    pub metrics_token: Option<String>,
 }
 
 /// How log lines are written.
@@ -113,6 +136,12 @@ impl Default for Config {
             password_hash_wait_ms: 2000,
             refresh_token_ttl_secs: 30 * 86_400,
             refresh_reuse_grace_secs: 30,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 60,
+            request_timeout_secs: 120,
+            max_concurrent_requests: 512,
+            max_event_streams_per_device: 4,
+            metrics_token: None,
         }
     }
 }
@@ -153,6 +182,15 @@ impl std::fmt::Debug for Config {
             .field("password_hash_wait_ms", &self.password_hash_wait_ms)
             .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
             .field("refresh_reuse_grace_secs", &self.refresh_reuse_grace_secs)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("body_read_timeout_secs", &self.body_read_timeout_secs)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field(
+                "max_event_streams_per_device",
+                &self.max_event_streams_per_device,
+            )
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -253,6 +291,18 @@ impl Config {
         if self.utc_offset_minutes.abs() > 14 * 60 {
             return invalid("utc_offset_minutes must be between -840 and 840");
         }
+        if self.header_read_timeout_secs == 0
+            || self.body_read_timeout_secs == 0
+            || self.request_timeout_secs == 0
+        {
+            return invalid("header, body and request timeouts must be positive");
+        }
+        if self.max_concurrent_requests == 0 || self.max_event_streams_per_device == 0 {
+            return invalid("max_concurrent_requests and max_event_streams_per_device must be positive");
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return invalid("metrics_token must be at least 16 characters");
+        }
         Ok(())
     }
 
@@ -319,5 +369,11 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://app:***@db/gridsync"), "{shown}");
+        let config = Config {
+            metrics_token: Some("scrape-token-0123456789".into()),
+            ..Default::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("scrape-token"), "{shown}");
     }
 }

@@ -4,7 +4,8 @@
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -83,7 +84,9 @@ pub enum AppError {
         /// Seconds until an attempt is admitted again (`Retry-After`).
         retry_after: u64,
     },
-    /// Every slot for this kind of work is taken.
+    /// Every slot for this kind of work is taken: the server's limit of
+    /// requests at once, the password-hashing slots, or the database pool
+    /// gave no connection in time.
     #[error("the server is busy: try again in {retry_after} s")]
     Overloaded {
         /// Seconds to wait before trying again (`Retry-After`).
@@ -92,12 +95,42 @@ pub enum AppError {
     /// Our fault; the cause is logged.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    // Limits ([`crate::limits`]).
+    /// The request took longer than the configured request timeout.
+    #[error("the request took too long to answer; try again shortly")]
+    TimedOut,
+    /// The body did not arrive within the configured body timeout.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    /// The device holds as many event streams open as it may.
+    #[error("this device has {0} event stream(s) open already, as many as it may; close one first")]
+    TooManyStreams(usize),
 }
 
+/// Seconds a client is told to wait (`Retry-After`) before it tries again
+/// after `503 overloaded` or `503 timed_out`.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
 impl AppError {
+    /// [`AppError::Overloaded`], to be tried again after
+    /// [`RETRY_AFTER_SECS`].
+    pub fn busy() -> Self {
+        AppError::Overloaded {
+            retry_after: RETRY_AFTER_SECS,
+        }
+    }
+
     /// Wraps an unexpected failure.
+    ///
+    /// A database pool that gave no connection in time means the server is
+    /// busy, not broken: that is [`AppError::Overloaded`].
     pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        AppError::Internal(e.into())
+        let e = e.into();
+        if is_pool_timeout(e.as_ref()) {
+            return AppError::busy();
+        }
+        AppError::Internal(e)
     }
 
     /// The status and code this error is answered with.
@@ -136,6 +169,11 @@ impl AppError {
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             AppError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            AppError::TimedOut => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TimedOut),
+            AppError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, ErrorCode::BodyTimeout),
+            AppError::TooManyStreams(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyStreams)
+            }
         }
     }
 }
@@ -160,10 +198,13 @@ impl AppError {
 /// | `too_many_documents` | 413 |
 /// | `too_many_operations` | 413 |
 /// | `unsupported_media_type` | 415 |
+/// | `body_timeout` | 408 |
 /// | `invalid_field` | 422 |
-/// | `rate_limited` | 429 (with `Retry-After`) |
+/// | `rate_limited` | 429, with `Retry-After` |
+/// | `too_many_streams` | 429 |
 /// | `internal` | 500 |
-/// | `overloaded` | 503 (with `Retry-After`) |
+/// | `overloaded` | 503, with `Retry-After` |
+/// | `timed_out` | 503, with `Retry-After` |
 /// | `database_unavailable` | 503 (`/healthz` only) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -207,10 +248,19 @@ pub enum ErrorCode {
     RateLimited,
     /// Our fault; the cause is logged.
     Internal,
-    /// The server is busy; `Retry-After` says when to try again.
-    Overloaded,
     /// The database does not answer (`GET /healthz` only).
     DatabaseUnavailable,
+    /// The server is busy: too many requests at once, every password-hashing
+    /// slot taken, or no database connection free in time. Try again after
+    /// `Retry-After` seconds.
+    Overloaded,
+    /// The request took longer than the server's request timeout. Try
+    /// again after `Retry-After` seconds.
+    TimedOut,
+    /// The request body did not arrive within the server's body timeout.
+    BodyTimeout,
+    /// The device holds as many `/v1/events` streams open as it may.
+    TooManyStreams,
 }
 
 /// The JSON body of every error response the server produces. `code` is
@@ -235,10 +285,17 @@ impl IntoResponse for AppError {
             message: self.to_string(),
         };
         let mut response = (status, Json(body)).into_response();
-        if let AppError::RateLimited { retry_after } | AppError::Overloaded { retry_after } = self {
+        let retry_after = match self {
+            AppError::RateLimited { retry_after } | AppError::Overloaded { retry_after } => {
+                Some(retry_after)
+            }
+            AppError::TimedOut => Some(RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, retry_after.into());
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -248,6 +305,7 @@ impl From<StorageError> for AppError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Conflict(what) => AppError::Conflict(what),
+            StorageError::Database(sqlx::Error::PoolTimedOut) => AppError::busy(),
             other => AppError::internal(other),
         }
     }
@@ -257,6 +315,9 @@ impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return AppError::TooLarge;
+        }
+        if crate::limits::is_body_timeout(&rejection) {
+            return AppError::BodyTimeout;
         }
         AppError::BadJson(rejection.body_text())
     }
@@ -273,6 +334,46 @@ impl From<BytesRejection> for AppError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return AppError::TooLarge;
         }
+        if crate::limits::is_body_timeout(&rejection) {
+            return AppError::BodyTimeout;
+        }
         AppError::BadSyncMessage(rejection.body_text())
+    }
+}
+
+/// Whether `e`, or an error it wraps, is the pool's "timed out while
+/// waiting for an open connection".
+fn is_pool_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let timed_out = matches!(e.downcast_ref(), Some(sqlx::Error::PoolTimedOut))
+            || matches!(
+                e.downcast_ref(),
+                Some(StorageError::Database(sqlx::Error::PoolTimedOut))
+            );
+        if timed_out {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_timeout_is_503_overloaded_with_retry_after() {
+        let from_storage = AppError::from(StorageError::Database(sqlx::Error::PoolTimedOut));
+        let wrapped = AppError::internal(StorageError::Database(sqlx::Error::PoolTimedOut));
+        let direct = AppError::internal(sqlx::Error::PoolTimedOut);
+        for error in [from_storage, wrapped, direct] {
+            let response = error.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[RETRY_AFTER], RETRY_AFTER_SECS.to_string());
+        }
+        let other = AppError::internal(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -8,18 +8,22 @@
 //! to its own connected devices; with SQLite there is one instance and the
 //! announcement stays in process.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::AppState;
 use crate::auth::AuthDevice;
@@ -32,25 +36,35 @@ const CHANNEL: &str = "gridsync_changes";
 pub struct Notifier {
     local: broadcast::Sender<i64>,
     postgres: Option<PgPool>,
+    /// Open streams per device on this instance.
+    streams: Arc<Mutex<HashMap<String, usize>>>,
+    /// Becomes `true` when the server shuts down: every stream ends.
+    closed: watch::Sender<bool>,
 }
 
 impl Notifier {
     /// A notifier for a single instance.
     pub fn local() -> Self {
+        Self::new(None)
+    }
+
+    fn new(postgres: Option<PgPool>) -> Self {
         Self {
             local: broadcast::channel(256).0,
-            postgres: None,
+            postgres,
+            streams: Default::default(),
+            closed: watch::channel(false).0,
         }
     }
 
     /// A notifier shared by every instance on one PostgreSQL database.
     pub async fn postgres(pool: PgPool) -> Result<Self, AppError> {
-        let local = broadcast::channel(256).0;
+        let notifier = Self::new(Some(pool.clone()));
         let mut listener = PgListener::connect_with(&pool)
             .await
             .map_err(AppError::internal)?;
         listener.listen(CHANNEL).await.map_err(AppError::internal)?;
-        let forward = local.clone();
+        let forward = notifier.local.clone();
         tokio::spawn(async move {
             loop {
                 match listener.recv().await {
@@ -66,10 +80,7 @@ impl Notifier {
                 }
             }
         });
-        Ok(Self {
-            local,
-            postgres: Some(pool),
-        })
+        Ok(notifier)
     }
 
     /// Announces that the feed now reaches `seq`. Failure only delays
@@ -103,6 +114,64 @@ impl Notifier {
     fn subscribe(&self) -> broadcast::Receiver<i64> {
         self.local.subscribe()
     }
+
+    /// Ends every open stream, and every stream opened later: the server
+    /// is shutting down.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// Takes one of `device`'s `max` stream slots, or says it holds them
+    /// all. The slot is given back when the returned guard drops.
+    fn open_stream(&self, device: &str, max: usize) -> Option<StreamSlot> {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let open = streams.entry(device.to_owned()).or_default();
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        crate::metrics::event_streams(1.0);
+        Some(StreamSlot {
+            streams: self.streams.clone(),
+            device: device.to_owned(),
+        })
+    }
+}
+
+/// One open stream of a device, counted until dropped.
+struct StreamSlot {
+    streams: Arc<Mutex<HashMap<String, usize>>>,
+    device: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = streams.get_mut(&self.device) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                streams.remove(&self.device);
+            }
+        }
+        crate::metrics::event_streams(-1.0);
+    }
+}
+
+/// When the bearer token of `headers` expires. The extractor has verified
+/// the token already; only its `exp` is read here.
+fn token_expiry(headers: &HeaderMap) -> Option<SystemTime> {
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        exp: u64,
+    }
+    let token = headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim();
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Expiry>(token).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(claims.claims.exp))
 }
 
 /// The events route.
@@ -135,8 +204,14 @@ pub struct Api;
 /// announced to every connected device, including changes to documents
 /// outside the device's scope (the round it triggers may bring nothing);
 /// changes of a user's role or org units are not announced. The stream ends
-/// when the device is revoked (at the next change after revocation). The
-/// response is never compressed.
+/// when the device is revoked (at the next change after revocation), when
+/// the access token it was opened with expires (open a new one with a fresh
+/// token), and when the server shuts down. The response is never
+/// compressed.
+///
+/// A device may hold a few streams open at once on one server instance
+/// (`max_event_streams_per_device`, default 4); one more is answered `429
+/// too_many_streams` until one of them closes.
 #[utoipa::path(
     get,
     path = "/v1/events",
@@ -145,40 +220,77 @@ pub struct Api;
     security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "The event stream. It stays open until the device is \
-            revoked or the connection closes. Events `ready` (data `{}`) and `changed` (data a \
+            revoked, its access token expires, the server shuts down or the connection closes. Events `ready` (data `{}`) and `changed` (data a \
             JSON `ChangedEvent`), and keep-alive comments.",
             body = String, content_type = "text/event-stream",
             headers(("Cache-Control" = String, description = "Always `no-cache`.")),
             example = json!("event: ready\ndata: {}\n\nevent: changed\ndata: {\"seq\":1842}\n\n:\n\n")),
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 429, response = crate::openapi::TooManyStreams),
         (status = 500, response = crate::openapi::Internal),
     ),
 )]
 async fn events(
     State(state): State<AppState>,
     auth: AuthDevice,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let max = state.config.max_event_streams_per_device;
+    let Some(slot) = state.notifier.open_stream(&auth.device_id, max) else {
+        crate::metrics::rate_limited("event_streams");
+        return Err(AppError::TooManyStreams(max));
+    };
+    let expires_in = token_expiry(&headers)
+        .and_then(|at| at.duration_since(SystemTime::now()).ok())
+        .unwrap_or_default();
+    let closed = state.notifier.closed.subscribe();
+    let end = async move {
+        tokio::select! {
+            () = tokio::time::sleep(expires_in) => {}
+            () = shutting_down(closed) => {}
+        }
+    };
     tracing::debug!(user = %auth.user_id, device = %auth.device_id, "events stream opened");
     let rx = state.notifier.subscribe();
     let ready = Event::default().event("ready").data("{}");
-    let changes = stream::unfold((rx, state, auth), |(mut rx, state, auth)| async move {
-        let seq = loop {
-            match rx.recv().await {
-                Ok(seq) => break seq,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
+    let changes = stream::unfold(
+        (rx, state, auth, slot),
+        |(mut rx, state, auth, slot)| async move {
+            let seq = loop {
+                match rx.recv().await {
+                    Ok(seq) => break seq,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            };
+            match state.storage.device(&auth.device_id).await {
+                Ok(Some(device)) if device.revoked_at.is_none() => {}
+                _ => return None,
             }
-        };
-        match state.storage.device(&auth.device_id).await {
-            Ok(Some(device)) if device.revoked_at.is_none() => {}
-            _ => return None,
+            let event = Event::default()
+                .event("changed")
+                .data(format!("{{\"seq\":{seq}}}"));
+            Some((Ok(event), (rx, state, auth, slot)))
+        },
+    );
+    Ok(Sse::new(
+        stream::once(async { Ok(ready) })
+            .chain(changes)
+            .take_until(end),
+    )
+    .keep_alive(KeepAlive::new().interval(Duration::from_secs(20))))
+}
+
+/// Completes once the server shuts down ([`Notifier::close`]).
+async fn shutting_down(mut closed: watch::Receiver<bool>) {
+    // Not `wait_for`: the guard it hands out is not `Send`.
+    loop {
+        if *closed.borrow_and_update() {
+            return;
         }
-        let event = Event::default()
-            .event("changed")
-            .data(format!("{{\"seq\":{seq}}}"));
-        Some((Ok(event), (rx, state, auth)))
-    });
-    Sse::new(stream::once(async { Ok(ready) }).chain(changes))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
+        if closed.changed().await.is_err() {
+            return;
+        }
+    }
 }

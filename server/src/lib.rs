@@ -34,6 +34,8 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod login_guard;
+pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod projection;
 pub mod query;
@@ -65,20 +67,23 @@ pub struct AppState {
     pub notifier: Notifier,
     /// Sign-in rate limits and the bound on concurrent password hashes.
     pub login: Arc<login_guard::LoginGuard>,
+    /// The database's connection pool, for its gauges; `None` when the
+    /// storage was built elsewhere ([`AppState::with_storage`]).
+    pub db_pool: Option<metrics::DbPool>,
 }
 
 impl AppState {
     /// Opens the configured database (migrating it) and loads the keys.
     pub async fn open(config: Config) -> Result<Self, AppError> {
         let url = config.database_url();
-        let (storage, notifier): (Arc<dyn Storage>, Notifier) = if url.starts_with("sqlite:") {
+        let (storage, notifier, pool): (Arc<dyn Storage>, Notifier, _) = if url.starts_with("sqlite:")
+        {
             if config.database_url.is_none() {
                 std::fs::create_dir_all(&config.data_dir).map_err(AppError::internal)?;
             }
-            (
-                Arc::new(SqliteStorage::open(&url).await?),
-                Notifier::local(),
-            )
+            let storage = SqliteStorage::open(&url).await?;
+            let pool = metrics::DbPool::Sqlite(storage.pool().clone());
+            (Arc::new(storage), Notifier::local(), pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let settings = PoolSettings {
                 max_connections: config.db_max_connections,
@@ -86,14 +91,17 @@ impl AppState {
             };
             let storage = PostgresStorage::open(&url, settings).await?;
             let notifier = Notifier::postgres(storage.pool().clone()).await?;
-            (Arc::new(storage), notifier)
+            let pool = metrics::DbPool::Postgres(storage.pool().clone());
+            (Arc::new(storage), notifier, pool)
         } else {
             return Err(AppError::internal(format!(
                 "unsupported database URL scheme {:?}: use sqlite: or postgres:",
                 url.split(':').next().unwrap_or("")
             )));
         };
-        Self::with_storage(config, storage, notifier).await
+        let mut state = Self::with_storage(config, storage, notifier).await?;
+        state.db_pool = Some(pool);
+        Ok(state)
     }
 
     /// Builds the state over an open storage.
@@ -115,16 +123,21 @@ impl AppState {
             instance,
             dummy_hash,
             notifier,
+            db_pool: None,
         };
         projection::reindex_if_stale(&state).await?;
         Ok(state)
     }
 }
 
-/// The whole HTTP API.
+/// The whole HTTP API, with its limits ([`limits::defend`]) and, when
+/// configured, its metrics ([`metrics`]).
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
+    if state.config.metrics_token.is_some() {
+        metrics::install();
+    }
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .merge(auth::router())
         .merge(sync::router())
@@ -132,35 +145,85 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(cases::router())
         .merge(query::router())
+        .merge(metrics::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(RequestDecompressionLayer::new())
+        .layer(RequestDecompressionLayer::new());
+    limits::defend(routes, &state.config)
         .layer(axum::middleware::map_response(json_errors))
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets
-/// requests in flight finish. Each request carries the address of the TCP
-/// peer it came from (for the sign-in limits). Compacts the change log
-/// periodically meanwhile ([`compaction::spawn`]).
+/// requests in flight finish and ends event streams. Compacts the change
+/// log periodically meanwhile ([`compaction::spawn`]).
+///
+/// Connections are served by hyper directly rather than through
+/// `axum::serve`, which sets no header read timeout: a client that never
+/// finishes its headers is cut off after `header_read_timeout_secs`.
+/// Each request carries the address of the TCP peer it came from, as
+/// `ConnectInfo<SocketAddr>` (for the sign-in limits).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
     let compactor = compaction::spawn(state.clone());
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let upkeep = metrics::spawn_upkeep();
+    let notifier = state.notifier.clone();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(state.config.header_read_timeout_secs));
+    let app = app(state);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = app
+            .clone()
+            .map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(addr));
+                request
+            });
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, client = %addr, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // Event streams never end on their own: end them, so that their
+    // connections can close.
+    notifier.close();
+    connections.shutdown().await;
     // A batch cut off here rolls back; the next run starts from the horizon.
-    if let Some(task) = compactor {
+    for task in [compactor, upkeep].into_iter().flatten() {
         task.abort();
     }
-    served
+    Ok(())
 }
 
 /// Health check

@@ -122,6 +122,16 @@ gzip`, except very small ones.
 
 **Body size.** Request bodies larger than the server's limit (default 16
 MiB, measured after decompression) are refused with `413 body_too_large`.
+
+**Limits.** Any endpoint may answer `503` with code `overloaded` (the
+server is serving as many requests as it may at once, or no database
+connection came free in time) or `timed_out` (the request took longer than
+the server's request timeout, default 120 s, until its answer started),
+both with a `Retry-After` header in seconds: nothing was changed, send the
+request again after that. A request body that is not complete 60 s (by
+default) after the headers is answered `408` with code `body_timeout`;
+headers not complete after 10 s close the connection. A handler fault is
+answered `500 internal`, never a dropped connection.
 "#;
 
 /// How a client presents its access token.
@@ -246,6 +256,7 @@ impl Modify for Modules {
             crate::query::Api::openapi(),
             crate::query::records::Api::openapi(),
             crate::query::figures::Api::openapi(),
+            crate::metrics::Api::openapi(),
         ] {
             openapi.merge(part);
         }
@@ -391,6 +402,10 @@ error_schema! {
     /// how many seconds to try again.
     OverloadedError: Overloaded
 }
+error_schema! {
+    /// An `Error` with code `too_many_streams`.
+    TooManyStreamsError: TooManyStreams
+}
 
 /// A JSON error answer whose body is schema `S`, with named examples of
 /// `(code, message)`.
@@ -501,6 +516,13 @@ error_response! {
     /// later.
     Internal: InternalError,
     [("internal", Internal, "internal error")]
+}
+
+error_response! {
+    /// The device holds as many `/v1/events` streams open on this server
+    /// instance as it may (`max_event_streams_per_device`). Close one first.
+    TooManyStreams: TooManyStreamsError,
+    [("too_many_streams", TooManyStreams, "this device has 4 event stream(s) open already, as many as it may; close one first")]
 }
 
 error_response! {

@@ -197,6 +197,10 @@ fn error_codes_are_the_ones_the_server_answers() {
         AppError::Missing("x"),
         AppError::MethodNotAllowed,
         AppError::internal("x"),
+        AppError::Overloaded,
+        AppError::TimedOut,
+        AppError::BodyTimeout,
+        AppError::TooManyStreams(1),
     ];
     for error in &answered {
         let (_, code) = error.status_and_code();

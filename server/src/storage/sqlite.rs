@@ -51,6 +51,11 @@ impl SqliteStorage {
         Ok(Self { pool })
     }
 
+    /// The connection pool (for its gauges in [`crate::metrics`]).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// `BEGIN IMMEDIATE` takes the write lock at once, so a write
     /// transaction never has to upgrade (and never fails to) mid-way.
     async fn begin_tx(&self, write: bool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {

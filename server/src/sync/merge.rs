@@ -595,6 +595,7 @@ async fn hold_back(
         })
         .await?;
         tracing::warn!(doc = %id, changes = refused.len(), held = rows.len(), rule = denial.rule, "changes quarantined");
+        crate::metrics::quarantined(rows.len());
     }
     let not_kept = refused.len() - keep;
     let mut message = format!(
@@ -731,6 +732,7 @@ pub(crate) async fn store_as(
     };
     tx.project(&doc_id, id.kind().as_str(), before.as_ref(), &projection)
         .await?;
+    crate::metrics::merged(new_changes.len());
     Ok(())
 }
 

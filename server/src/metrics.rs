@@ -1,0 +1,252 @@
+//! Prometheus metrics at `GET /metrics`, for an operator's scraper.
+//!
+//! Off unless `metrics_token` is configured: then the route requires that
+//! token as a bearer token, and the process records into a Prometheus
+//! recorder that the route renders (no listener of its own). Without it,
+//! `/metrics` answers `404` and nothing is recorded.
+//!
+//! Every metric's name is a constant here; code elsewhere records through
+//! the small functions below, which do nothing while metrics are off.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+use crate::error::AppError;
+
+/// Requests answered, by `route` (the matched path template, or
+/// `unmatched`), `method` and `status`.
+pub const HTTP_REQUESTS: &str = "gridsync_http_requests_total";
+/// Seconds from a sync request's arrival to its answer (histogram).
+pub const SYNC_ROUND_SECONDS: &str = "gridsync_sync_round_duration_seconds";
+/// Documents written by merges (sync rounds, desk actions, approvals).
+pub const DOCUMENTS_MERGED: &str = "gridsync_documents_merged_total";
+/// Changes written by merges.
+pub const CHANGES_MERGED: &str = "gridsync_changes_merged_total";
+/// Changes the policy refused and held in quarantine.
+pub const CHANGES_QUARANTINED: &str = "gridsync_changes_quarantined_total";
+/// Sign-ins refused for a wrong username or password.
+pub const LOGIN_FAILURES: &str = "gridsync_login_failures_total";
+/// Requests refused by a limit, by `reason` (`overloaded`, `event_streams`,
+/// and the limits of other modules).
+pub const RATE_LIMITED: &str = "gridsync_rate_limited_total";
+/// Open `/v1/events` streams on this instance (gauge).
+pub const EVENT_STREAMS: &str = "gridsync_event_streams_open";
+/// Database connections the pool holds, busy or idle (gauge, at scrape).
+pub const DB_POOL_CONNECTIONS: &str = "gridsync_db_pool_connections";
+/// Database connections the pool holds idle (gauge, at scrape).
+pub const DB_POOL_IDLE: &str = "gridsync_db_pool_idle_connections";
+/// Most connections the pool opens (gauge, at scrape).
+pub const DB_POOL_MAX: &str = "gridsync_db_pool_max_connections";
+
+/// Upper bounds of the sync round histogram's buckets, in seconds.
+const SYNC_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Starts recording, once per process. If some other recorder was
+/// installed first, `/metrics` shows only what it can (an empty page).
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(SYNC_ROUND_SECONDS.into()), &SYNC_BUCKETS)
+            .expect("bucket bounds are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+        }
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(HTTP_REQUESTS, "Requests answered, by route, method and status.");
+    describe_histogram!(
+        SYNC_ROUND_SECONDS,
+        metrics::Unit::Seconds,
+        "Sync rounds, from request to answer."
+    );
+    describe_counter!(DOCUMENTS_MERGED, "Documents written by merges.");
+    describe_counter!(CHANGES_MERGED, "Changes written by merges.");
+    describe_counter!(CHANGES_QUARANTINED, "Changes held in quarantine.");
+    describe_counter!(LOGIN_FAILURES, "Sign-ins refused for bad credentials.");
+    describe_counter!(RATE_LIMITED, "Requests refused by a limit, by reason.");
+    describe_gauge!(EVENT_STREAMS, "Open /v1/events streams on this instance.");
+    describe_gauge!(DB_POOL_CONNECTIONS, "Database connections open.");
+    describe_gauge!(DB_POOL_IDLE, "Database connections open and idle.");
+    describe_gauge!(DB_POOL_MAX, "Most database connections the pool opens.");
+}
+
+/// Keeps the recorder's histograms from growing between scrapes; runs
+/// until the returned task is aborted. `None` while metrics are off.
+pub fn spawn_upkeep() -> Option<tokio::task::JoinHandle<()>> {
+    let handle = HANDLE.get()?;
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    }))
+}
+
+/// Counts a request refused by a limit.
+pub fn rate_limited(reason: &'static str) {
+    metrics::counter!(RATE_LIMITED, "reason" => reason).increment(1);
+}
+
+/// Counts a document merged with `changes` new changes.
+pub fn merged(changes: usize) {
+    metrics::counter!(DOCUMENTS_MERGED).increment(1);
+    metrics::counter!(CHANGES_MERGED).increment(changes as u64);
+}
+
+/// Counts changes put in quarantine.
+pub fn quarantined(changes: usize) {
+    metrics::counter!(CHANGES_QUARANTINED).increment(changes as u64);
+}
+
+/// Counts a sign-in refused for bad credentials.
+pub fn login_failed() {
+    metrics::counter!(LOGIN_FAILURES).increment(1);
+}
+
+/// Counts an event stream opened (`+1`) or closed (`-1`).
+pub fn event_streams(delta: f64) {
+    metrics::gauge!(EVENT_STREAMS).increment(delta);
+}
+
+/// The database pool, for its gauges.
+#[derive(Clone)]
+pub enum DbPool {
+    /// SQLite.
+    Sqlite(sqlx::SqlitePool),
+    /// PostgreSQL.
+    Postgres(sqlx::PgPool),
+}
+
+impl DbPool {
+    fn record(&self) {
+        let (size, idle, max) = match self {
+            DbPool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            DbPool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        metrics::gauge!(DB_POOL_CONNECTIONS).set(size);
+        metrics::gauge!(DB_POOL_IDLE).set(idle as f64);
+        metrics::gauge!(DB_POOL_MAX).set(max);
+    }
+}
+
+/// Counts every request by route and status, times sync rounds, and counts
+/// refused sign-ins. A middleware inside the router, so that the matched
+/// route is known.
+pub async fn track(request: Request, next: Next) -> Response {
+    if HANDLE.get().is_none() {
+        return next.run(request).await;
+    }
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status();
+    if method == Method::POST {
+        match route.as_str() {
+            "/v1/sync" => metrics::histogram!(SYNC_ROUND_SECONDS).record(started.elapsed()),
+            "/v1/auth/login" if status == StatusCode::UNAUTHORIZED => login_failed(),
+            _ => {}
+        }
+    }
+    metrics::counter!(
+        HTTP_REQUESTS,
+        "route" => route,
+        "method" => method.as_str().to_owned(),
+        "status" => status.as_str().to_owned()
+    )
+    .increment(1);
+    response
+}
+
+/// The metrics route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape))
+}
+
+/// The OpenAPI description of [`router`]'s route (see [`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(scrape))]
+pub struct Api;
+
+/// Prometheus metrics
+///
+/// `GET /metrics`: the server's metrics in the Prometheus text format, for
+/// an operator's scraper. Only when the server is configured with a
+/// `metrics_token`, which the request must carry as its bearer token;
+/// otherwise `404`. Not an access token: devices and users have no access.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "ops",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Metrics in the Prometheus text exposition format \
+            (`text/plain; version=0.0.4`).",
+            body = String, content_type = "text/plain",
+            example = json!("# TYPE gridsync_login_failures_total counter\ngridsync_login_failures_total 3\n")),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 404, description = "Metrics are off: no `metrics_token` is configured.",
+            body = crate::openapi::NotFoundError),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
+async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let (Some(expected), Some(handle)) = (&state.config.metrics_token, HANDLE.get()) else {
+        return Err(AppError::NotFound);
+    };
+    let given = headers
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    if !given.is_some_and(|g| same_secret(g.as_bytes(), expected.as_bytes())) {
+        return Err(AppError::Unauthorized("missing or wrong metrics token"));
+    }
+    if let Some(pool) = &state.db_pool {
+        pool.record();
+    }
+    Ok((
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        handle.render(),
+    )
+        .into_response())
+}
+
+/// Compares two secrets in time that does not depend on where they differ
+/// (their hashes, so that the length does not show either).
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
