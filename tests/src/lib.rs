@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod county;
+pub mod fleet;
+pub mod fuzz;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -490,6 +492,16 @@ impl<S: ReplicaStore> Device<S> {
         report
     }
 
+    /// Gives up on any request after `timeout` (by default a request
+    /// waits as long as the server takes): for runs that kill servers,
+    /// where a connection can be left hanging.
+    pub fn set_request_timeout(&mut self, timeout: std::time::Duration) {
+        self.http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("HTTP client");
+    }
+
     /// Points the device at another server address (same database).
     pub fn reconnect(&mut self, base: String) {
         self.base = base;
@@ -551,6 +563,12 @@ impl ServerProcess {
     /// Starts `bin serve` on a free loopback port over `db` and waits until
     /// it listens.
     pub fn start(bin: &str, db: &TestDb) -> Self {
+        Self::start_with(bin, db, &[])
+    }
+
+    /// [`ServerProcess::start`] with extra environment variables (settings
+    /// such as `GRIDSYNC_ACCESS_TOKEN_TTL_SECS`).
+    pub fn start_with(bin: &str, db: &TestDb, env: &[(String, String)]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(bin)
             .args([
@@ -562,6 +580,7 @@ impl ServerProcess {
             ])
             .env("GRIDSYNC_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("run gridsync serve");
@@ -609,6 +628,16 @@ impl ServerProcess {
             .expect("write password");
         drop(stdin);
         assert!(child.wait().expect("wait").success(), "create-user failed");
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Kills the process (SIGKILL: no chance to clean up) and reaps it.
