@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod county;
+pub mod fleet;
+pub mod fuzz;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -494,6 +496,16 @@ impl<S: ReplicaStore> Device<S> {
         report
     }
 
+    /// Gives up on any request after `timeout` (by default a request
+    /// waits as long as the server takes): for runs that kill servers,
+    /// where a connection can be left hanging.
+    pub fn set_request_timeout(&mut self, timeout: std::time::Duration) {
+        self.http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("HTTP client");
+    }
+
     /// Points the device at another server address (same database).
     pub fn reconnect(&mut self, base: String) {
         self.base = base;
@@ -555,6 +567,12 @@ impl ServerProcess {
     /// Starts `bin serve` on a free loopback port over `db` and waits until
     /// it listens.
     pub fn start(bin: &str, db: &TestDb) -> Self {
+        Self::start_with(bin, db, &[])
+    }
+
+    /// [`ServerProcess::start`] with extra environment variables (settings
+    /// such as `GRIDSYNC_ACCESS_TOKEN_TTL_SECS`).
+    pub fn start_with(bin: &str, db: &TestDb, env: &[(String, String)]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(bin)
             .args([
@@ -569,6 +587,7 @@ impl ServerProcess {
             // Tests sign in as one user from one address many times over.
             .env("GRIDSYNC_LOGIN_ATTEMPTS_PER_USERNAME_PER_MINUTE", "0")
             .env("GRIDSYNC_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE", "0")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("run gridsync serve");
@@ -616,6 +635,16 @@ impl ServerProcess {
             .expect("write password");
         drop(stdin);
         assert!(child.wait().expect("wait").success(), "create-user failed");
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Kills the process (SIGKILL: no chance to clean up) and reaps it.

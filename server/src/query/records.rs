@@ -276,10 +276,10 @@ async fn history(
     let mut entries = Vec::with_capacity(listed.len());
     for l in listed {
         let change = l.change;
-        let (hash, made_at) = (
-            change.hash().to_string(),
-            change.timestamp().saturating_mul(1000),
-        );
+        // The change's time (seconds) is whatever the phone wrote: it may
+        // be anything an i64 holds.
+        let made_at = change.timestamp().saturating_mul(1000);
+        let hash = change.hash().to_string();
         let actor = change.actor_id().to_hex_string();
         let ops = change.decode().operations;
         document
