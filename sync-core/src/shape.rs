@@ -124,7 +124,7 @@ pub fn check(kind: RecordKind, doc: &Automerge) -> Result<(), ValidationError> {
                         &obj,
                         i.into(),
                         format!("{path}[{i}]"),
-                        *item,
+                        item,
                         &mut queue,
                     )?;
                 }
@@ -132,7 +132,7 @@ pub fn check(kind: RecordKind, doc: &Automerge) -> Result<(), ValidationError> {
             Shape::Map(item) => {
                 for key in doc.keys(&obj) {
                     let at = format!("{path}.{key}");
-                    value(doc, &obj, key.into(), at, *item, &mut queue)?;
+                    value(doc, &obj, key.into(), at, item, &mut queue)?;
                 }
             }
             Shape::Leaf(..) => {}
@@ -488,7 +488,14 @@ mod tests {
 
     #[test]
     fn the_field_at_fault_is_named() {
-        let cases: Vec<(&str, Box<dyn FnOnce(&mut AutoCommit)>, &str, &str)> = vec![
+        /// A case name, a tampering, the field named and part of the problem.
+        type Tampering = (
+            &'static str,
+            Box<dyn FnOnce(&mut AutoCommit)>,
+            &'static str,
+            &'static str,
+        );
+        let cases: Vec<Tampering> = vec![
             (
                 "a plain string written as text",
                 Box::new(|d| {
