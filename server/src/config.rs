@@ -298,7 +298,9 @@ impl Config {
             return invalid("header, body and request timeouts must be positive");
         }
         if self.max_concurrent_requests == 0 || self.max_event_streams_per_device == 0 {
-            return invalid("max_concurrent_requests and max_event_streams_per_device must be positive");
+            return invalid(
+                "max_concurrent_requests and max_event_streams_per_device must be positive",
+            );
         }
         if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return invalid("metrics_token must be at least 16 characters");

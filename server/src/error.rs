@@ -371,7 +371,10 @@ mod tests {
         for error in [from_storage, wrapped, direct] {
             let response = error.into_response();
             assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-            assert_eq!(response.headers()[RETRY_AFTER], RETRY_AFTER_SECS.to_string());
+            assert_eq!(
+                response.headers()[RETRY_AFTER],
+                RETRY_AFTER_SECS.to_string()
+            );
         }
         let other = AppError::internal(sqlx::Error::RowNotFound).into_response();
         assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);

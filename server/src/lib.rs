@@ -76,29 +76,29 @@ impl AppState {
     /// Opens the configured database (migrating it) and loads the keys.
     pub async fn open(config: Config) -> Result<Self, AppError> {
         let url = config.database_url();
-        let (storage, notifier, pool): (Arc<dyn Storage>, Notifier, _) = if url.starts_with("sqlite:")
-        {
-            if config.database_url.is_none() {
-                std::fs::create_dir_all(&config.data_dir).map_err(AppError::internal)?;
-            }
-            let storage = SqliteStorage::open(&url).await?;
-            let pool = metrics::DbPool::Sqlite(storage.pool().clone());
-            (Arc::new(storage), Notifier::local(), pool)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let settings = PoolSettings {
-                max_connections: config.db_max_connections,
-                acquire_timeout: Duration::from_secs(config.db_acquire_timeout_secs),
+        let (storage, notifier, pool): (Arc<dyn Storage>, Notifier, _) =
+            if url.starts_with("sqlite:") {
+                if config.database_url.is_none() {
+                    std::fs::create_dir_all(&config.data_dir).map_err(AppError::internal)?;
+                }
+                let storage = SqliteStorage::open(&url).await?;
+                let pool = metrics::DbPool::Sqlite(storage.pool().clone());
+                (Arc::new(storage), Notifier::local(), pool)
+            } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+                let settings = PoolSettings {
+                    max_connections: config.db_max_connections,
+                    acquire_timeout: Duration::from_secs(config.db_acquire_timeout_secs),
+                };
+                let storage = PostgresStorage::open(&url, settings).await?;
+                let notifier = Notifier::postgres(storage.pool().clone()).await?;
+                let pool = metrics::DbPool::Postgres(storage.pool().clone());
+                (Arc::new(storage), notifier, pool)
+            } else {
+                return Err(AppError::internal(format!(
+                    "unsupported database URL scheme {:?}: use sqlite: or postgres:",
+                    url.split(':').next().unwrap_or("")
+                )));
             };
-            let storage = PostgresStorage::open(&url, settings).await?;
-            let notifier = Notifier::postgres(storage.pool().clone()).await?;
-            let pool = metrics::DbPool::Postgres(storage.pool().clone());
-            (Arc::new(storage), notifier, pool)
-        } else {
-            return Err(AppError::internal(format!(
-                "unsupported database URL scheme {:?}: use sqlite: or postgres:",
-                url.split(':').next().unwrap_or("")
-            )));
-        };
         let mut state = Self::with_storage(config, storage, notifier).await?;
         state.db_pool = Some(pool);
         Ok(state)
@@ -198,15 +198,16 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let service = app
-            .clone()
-            .map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+        let service = app.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
                 request
                     .extensions_mut()
                     .insert(axum::extract::ConnectInfo(addr));
                 request
-            });
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            },
+        );
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

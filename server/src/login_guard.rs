@@ -68,7 +68,10 @@ impl LoginGuard {
         let slot = self.hashes.clone().acquire_owned();
         match tokio::time::timeout(self.hash_wait, slot).await {
             Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_)) | Err(_) => Err(busy),
+            Ok(Err(_)) | Err(_) => {
+                crate::metrics::rate_limited("password_hashing");
+                Err(busy)
+            }
         }
     }
 }
@@ -90,6 +93,7 @@ where
         limiter.retain_recent();
     }
     outcome.map_err(|not_until| {
+        crate::metrics::rate_limited("login");
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         AppError::RateLimited {
             retry_after: wait.as_secs().saturating_add(1),

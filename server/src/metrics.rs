@@ -74,7 +74,10 @@ pub fn install() -> &'static PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(HTTP_REQUESTS, "Requests answered, by route, method and status.");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "Requests answered, by route, method and status."
+    );
     describe_histogram!(
         SYNC_ROUND_SECONDS,
         metrics::Unit::Seconds,
@@ -248,5 +251,8 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
     let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }

@@ -93,7 +93,11 @@ async fn headers_that_never_end_are_cut_off() {
     let trickle = async {
         for i in 0..100 {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            if writer.write_all(format!("X-{i}: a\r\n").as_bytes()).await.is_err() {
+            if writer
+                .write_all(format!("X-{i}: a\r\n").as_bytes())
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -185,8 +189,15 @@ async fn an_event_stream_ends_when_its_token_expires() {
         while let Ok(Some(_)) = stream.chunk().await {}
     })
     .await;
-    assert!(ended.is_ok(), "the stream is still open 8 s after it opened");
-    assert!(started.elapsed() <= Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        ended.is_ok(),
+        "the stream is still open 8 s after it opened"
+    );
+    assert!(
+        started.elapsed() <= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 const METRICS_TOKEN: &str = "metrics-token-for-the-test";
@@ -197,10 +208,7 @@ async fn scrape(server: &TestServer, token: Option<&str>) -> (u16, String) {
         request = request.bearer_auth(token);
     }
     let response = request.send().await.unwrap();
-    (
-        response.status().as_u16(),
-        response.text().await.unwrap(),
-    )
+    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -213,8 +221,7 @@ async fn metrics_are_off_unless_configured() {
 
 #[tokio::test]
 async fn metrics_need_the_token_and_show_what_the_server_did() {
-    let server =
-        TestServer::start_with(|c| c.metrics_token = Some(METRICS_TOKEN.into())).await;
+    let server = TestServer::start_with(|c| c.metrics_token = Some(METRICS_TOKEN.into())).await;
     assert_eq!(scrape(&server, None).await.0, 401);
     assert_eq!(scrape(&server, Some("not-the-metrics-token")).await.0, 401);
 
@@ -257,15 +264,17 @@ async fn metrics_need_the_token_and_show_what_the_server_did() {
         "{body}"
     );
     assert!(
-        body.lines().any(|l| l.starts_with("gridsync_http_requests_total{")
-            && l.contains("route=\"/v1/sync\"")
-            && l.contains("status=\"200\"")),
+        body.lines()
+            .any(|l| l.starts_with("gridsync_http_requests_total{")
+                && l.contains("route=\"/v1/sync\"")
+                && l.contains("status=\"200\"")),
         "{body}"
     );
     assert!(
-        body.lines().any(|l| l.starts_with("gridsync_http_requests_total{")
-            && l.contains("route=\"/v1/auth/login\"")
-            && l.contains("status=\"401\"")),
+        body.lines()
+            .any(|l| l.starts_with("gridsync_http_requests_total{")
+                && l.contains("route=\"/v1/auth/login\"")
+                && l.contains("status=\"401\"")),
         "{body}"
     );
     assert!(value("gridsync_db_pool_max_connections") >= 1.0, "{body}");
