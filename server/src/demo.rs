@@ -347,12 +347,19 @@ pub async fn seed(state: &AppState) -> Result<bool, AppError> {
         role: Role::Admin,
         scope_version: 0,
     };
-    let response = crate::sync::round(state, &seeder, replica.sync_request()).await?;
-    if let Some(e) = response.errors.first() {
-        return Err(AppError::internal(format!(
-            "demo seed refused: {} {}",
-            e.code, e.message
-        )));
+    // A request carries at most the replica's cap of documents: as many
+    // rounds as it takes, each applied, until nothing is left to send.
+    while !replica.pending().is_empty() {
+        let response = crate::sync::round(state, &seeder, replica.sync_request()).await?;
+        if let Some(e) = response.errors.first() {
+            return Err(AppError::internal(format!(
+                "demo seed refused: {} {}",
+                e.code, e.message
+            )));
+        }
+        replica
+            .apply_response(response)
+            .map_err(AppError::internal)?;
     }
     tracing::info!(
         documents = replica.len(),

@@ -756,10 +756,15 @@ async fn nobody_hands_a_case_or_a_visit_to_another_name() {
             .contains(&case)
     );
 
-    // A worker takes another worker's visit into their own log.
+    // A worker takes another worker's visit into their own log (a visit
+    // names a household of the grid, which both may see).
+    let hh = RecordId::new(RecordKind::Household);
+    let hh_doc = doc::create(other.actor.clone(), &household_of(GRID), NOW).unwrap();
+    let response = env.push(&other, vec![(&hh, &hh_doc, vec![])]).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
     let visit = RecordId::new(RecordKind::Visit);
     let theirs = Visit {
-        household: RecordId::new(RecordKind::Household).to_string(),
+        household: hh.to_string(),
         org_unit: GRID.into(),
         worker: other.user_id.clone(),
         visited_at: NOW,
