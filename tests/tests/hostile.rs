@@ -547,3 +547,41 @@ async fn a_snapshot_that_does_not_load_fails_only_its_document() {
         report.errors
     );
 }
+
+#[tokio::test]
+async fn a_change_stamped_with_an_extreme_time_is_refused() {
+    let server = county(|_| {}).await;
+    let w1 = server.device("w1").await.tampered();
+    // Two first changes of one new household, by two actors of the
+    // device: one made now, one stamped with the largest time there is.
+    // Automerge's history keeps times as deltas, which that overflows.
+    let second = automerge::ActorId::random();
+    let now = sync_core::doc::create(w1.replica.actor().clone(), &household("g1"), 1_764_000_000)
+        .unwrap()
+        .get_changes(&[])
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect::<Vec<_>>();
+    let mut late = AutoCommit::new().with_actor(second.clone());
+    late.put(ROOT, "notes", "x").unwrap();
+    late.commit_with(automerge::transaction::CommitOptions::default().with_time(i64::MAX));
+    let late = late.get_last_local_change().unwrap().raw_bytes().to_vec();
+    let id = RecordId::new(RecordKind::Household);
+    let mut req = request(&w1, vec![push(&id, [now, vec![late]].concat())]);
+    req.actors.push(ByteBuf::from(second.to_bytes().to_vec()));
+    let response = round(&w1, req).await;
+    assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
+    assert_eq!(
+        response.errors[0].code, "invalid_change",
+        "{:?}",
+        response.errors
+    );
+    assert!(
+        response.errors[0].message.contains("time"),
+        "{}",
+        response.errors[0].message
+    );
+    assert!(server.document(&id).await.is_none());
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -86,8 +86,14 @@ pub(super) struct Limits {
     pub(super) change_ops: u64,
 }
 
-/// Decodes every change of a push; a corrupt, compressed or oversized one
-/// refuses the document. Returns the push and the operations it holds.
+/// Largest magnitude of a change's time (milliseconds or seconds since the
+/// epoch, as the phone's Automerge library writes it): far beyond any real
+/// clock, and two such times never overflow a delta.
+const MAX_CHANGE_TIME: u64 = 1 << 53;
+
+/// Decodes every change of a push; a corrupt, compressed or oversized one,
+/// or one stamped with a time out of range, refuses the document. Returns
+/// the push and the operations it holds.
 pub(super) fn decode_push(push: DocPush, limits: Limits) -> Result<(Incoming, u64), DocError> {
     let mut changes = Vec::with_capacity(push.changes.len());
     let mut ops: u64 = 0;
@@ -122,6 +128,19 @@ pub(super) fn decode_push(push: DocPush, limits: Limits) -> Result<(Incoming, u6
                 format!("change {i} is not a valid Automerge change"),
             )
         })?;
+        // The time is whatever the phone wrote, and Automerge keeps a
+        // document's change times as deltas, which extreme values overflow
+        // (a panic in a debug build, a wrapped time in a release one).
+        if change.timestamp().unsigned_abs() > MAX_CHANGE_TIME {
+            return Err(doc_error(
+                &push.id,
+                "invalid_change",
+                format!(
+                    "change {i} has a time out of range ({}); a change's time must lie within ±2^53",
+                    change.timestamp()
+                ),
+            ));
+        }
         changes.push(change);
     }
     Ok((
