@@ -200,6 +200,25 @@ impl TestServer {
         id
     }
 
+    /// The small county most suites use: county `c` > township `t` >
+    /// community `cm` (grids `g1`, `g2`) and community `cm2` (grid `g3`).
+    pub async fn small_county(&self) {
+        self.org_unit("c", None).await;
+        self.org_unit("t", Some("c")).await;
+        self.org_unit("cm", Some("t")).await;
+        self.org_unit("cm2", Some("t")).await;
+        for (grid, community) in [("g1", "cm"), ("g2", "cm"), ("g3", "cm2")] {
+            self.org_unit(grid, Some(community)).await;
+        }
+    }
+
+    /// Creates users, each `(username, role, org unit)`.
+    pub async fn users(&self, users: &[(&str, &str, &str)]) {
+        for (username, role, org_unit) in users {
+            self.user(username, role, org_unit).await;
+        }
+    }
+
     /// Creates an org unit under `parent` unless it exists.
     pub async fn org_unit(&self, id: &str, parent: Option<&str>) {
         let storage = &self.state.storage;

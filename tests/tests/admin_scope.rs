@@ -18,22 +18,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_gridsync-under-test");
 /// an admin for each community and one for the county.
 async fn county() -> TestServer {
     let server = TestServer::start().await;
-    server.org_unit("c", None).await;
-    server.org_unit("t", Some("c")).await;
-    server.org_unit("cm", Some("t")).await;
-    server.org_unit("cm2", Some("t")).await;
-    for (grid, community) in [("g1", "cm"), ("g2", "cm"), ("g3", "cm2")] {
-        server.org_unit(grid, Some(community)).await;
-    }
-    for (user, role, unit) in [
-        ("w1", "grid_worker", "g1"),
-        ("w3", "grid_worker", "g3"),
-        ("adm_cm", "admin", "cm"),
-        ("adm_cm2", "admin", "cm2"),
-        ("root", "admin", "c"),
-    ] {
-        server.user(user, role, unit).await;
-    }
+    server.small_county().await;
+    server
+        .users(&[
+            ("w1", "grid_worker", "g1"),
+            ("w3", "grid_worker", "g3"),
+            ("adm_cm", "admin", "cm"),
+            ("adm_cm2", "admin", "cm2"),
+            ("root", "admin", "c"),
+        ])
+        .await;
     server
 }
 

@@ -18,22 +18,16 @@ use tests::{Device, TestServer};
 /// county c > township t > community cm > grids g1, g2; community cm2 > g3.
 async fn county(tweak: impl FnOnce(&mut gridsync_server::config::Config)) -> TestServer {
     let server = TestServer::start_with(tweak).await;
-    server.org_unit("c", None).await;
-    server.org_unit("t", Some("c")).await;
-    server.org_unit("cm", Some("t")).await;
-    server.org_unit("cm2", Some("t")).await;
-    for (grid, community) in [("g1", "cm"), ("g2", "cm"), ("g3", "cm2")] {
-        server.org_unit(grid, Some(community)).await;
-    }
-    for (user, role, unit) in [
-        ("w1", "grid_worker", "g1"),
-        ("w2", "grid_worker", "g2"),
-        ("staff", "community_staff", "cm"),
-        ("staff2", "community_staff", "cm2"),
-        ("admin", "admin", "c"),
-    ] {
-        server.user(user, role, unit).await;
-    }
+    server.small_county().await;
+    server
+        .users(&[
+            ("w1", "grid_worker", "g1"),
+            ("w2", "grid_worker", "g2"),
+            ("staff", "community_staff", "cm"),
+            ("staff2", "community_staff", "cm2"),
+            ("admin", "admin", "c"),
+        ])
+        .await;
     server
 }
 
