@@ -368,3 +368,24 @@ pub fn server_bin() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// A seed from the clock, for runs not given one.
+pub fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+}
+
+/// Reads `MIN,MAX` (a command-line range).
+pub fn parse_range(value: &str) -> Result<(u64, u64), String> {
+    let (lo, hi) = value.split_once(',').ok_or("expected MIN,MAX")?;
+    let lo = lo.trim().parse().map_err(|e| format!("MIN: {e}"))?;
+    let hi = hi.trim().parse().map_err(|e| format!("MAX: {e}"))?;
+    Ok((lo, hi))
+}
+
+/// Reads `KEY=VALUE` (a server setting given on the command line).
+pub fn parse_env(value: &str) -> Result<(String, String), String> {
+    let (k, v) = value.split_once('=').ok_or("expected KEY=VALUE")?;
+    Ok((k.to_owned(), v.to_owned()))
+}

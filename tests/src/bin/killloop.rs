@@ -25,58 +25,39 @@ use rand::{Rng, SeedableRng};
 use tests::fleet::{self, Acked};
 use tests::{ServerProcess, TestDb};
 
+/// Kill and restart the server during concurrent syncs.
+#[derive(clap::Parser)]
 struct Args {
+    /// How many times to kill the server.
+    #[arg(long, env = "GRIDSYNC_KILLS", default_value_t = 20)]
     kills: usize,
+    /// Phones syncing at once.
+    #[arg(long, default_value_t = 20)]
     devices: usize,
+    /// Grids the phones are spread over.
+    #[arg(long, default_value_t = 4)]
     grids: usize,
+    /// How long the server runs after each start, in ms: MIN,MAX.
+    #[arg(long, value_parser = fleet::parse_range, default_value = "300,3000")]
     up_ms: (u64, u64),
+    /// Records a phone creates before it only edits them.
+    #[arg(long, default_value_t = 60)]
     max_docs: usize,
+    /// Random seed (default: from the clock).
+    #[arg(long, default_value_t = fleet::clock_seed())]
     seed: u64,
+    /// An extra setting for the server, KEY=VALUE (repeatable).
+    #[arg(long, value_parser = fleet::parse_env)]
     server_env: Vec<(String, String)>,
-}
-
-fn args() -> Args {
-    let mut a = Args {
-        kills: std::env::var("GRIDSYNC_KILLS")
-            .ok()
-            .and_then(|k| k.parse().ok())
-            .unwrap_or(20),
-        devices: 20,
-        grids: 4,
-        up_ms: (300, 3000),
-        max_docs: 60,
-        seed: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-        server_env: Vec::new(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--kills" => a.kills = value.parse().expect("--kills N"),
-            "--devices" => a.devices = value.parse().expect("--devices N"),
-            "--grids" => a.grids = value.parse().expect("--grids N"),
-            "--seed" => a.seed = value.parse().expect("--seed S"),
-            "--max-docs" => a.max_docs = value.parse().expect("--max-docs N"),
-            "--up-ms" => {
-                let (lo, hi) = value.split_once(',').expect("--up-ms MIN,MAX");
-                a.up_ms = (lo.parse().expect("MIN"), hi.parse().expect("MAX"));
-            }
-            "--server-env" => {
-                let (k, v) = value.split_once('=').expect("--server-env KEY=VALUE");
-                a.server_env.push((k.into(), v.into()));
-            }
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    a.grids = a.grids.clamp(1, a.devices.max(1));
-    a
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = args();
+    let args = {
+        let mut args = <Args as clap::Parser>::parse();
+        args.grids = args.grids.clamp(1, args.devices.max(1));
+        args
+    };
     let bin = fleet::server_bin();
     let db = TestDb::new().await;
     println!(

@@ -23,56 +23,39 @@ use rand::{Rng, SeedableRng};
 use tests::fleet;
 use tests::{ServerProcess, TestDb};
 
+/// Hundreds of phones on the edit stream against one server.
+#[derive(clap::Parser)]
 struct Args {
+    /// Phones.
+    #[arg(long, env = "GRIDSYNC_SOAK_DEVICES", default_value_t = 300)]
     devices: usize,
+    /// Seconds of edit stream.
+    #[arg(long, env = "GRIDSYNC_SOAK_SECS", default_value_t = 120)]
     secs: u64,
+    /// Phones per grid.
+    #[arg(long, default_value_t = 10)]
     per_grid: usize,
+    /// A phone's pause between edits, in ms: MIN,MAX.
+    #[arg(long, value_parser = fleet::parse_range, default_value = "1000,4000")]
     think_ms: (u64, u64),
+    /// Seconds between two samples of the server's memory.
+    #[arg(long, default_value_t = 5)]
     sample_secs: u64,
+    /// Random seed (default: from the clock).
+    #[arg(long, default_value_t = fleet::clock_seed())]
     seed: u64,
+    /// An extra setting for the server, KEY=VALUE (repeatable).
+    #[arg(long, value_parser = fleet::parse_env)]
     server_env: Vec<(String, String)>,
-}
-
-fn args() -> Args {
-    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
-    let mut a = Args {
-        devices: env("GRIDSYNC_SOAK_DEVICES").map_or(300, |d| d as usize),
-        secs: env("GRIDSYNC_SOAK_SECS").unwrap_or(120),
-        per_grid: 10,
-        think_ms: (1000, 4000),
-        sample_secs: 5,
-        seed: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-        server_env: Vec::new(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--devices" => a.devices = value.parse().expect("--devices N"),
-            "--secs" => a.secs = value.parse().expect("--secs N"),
-            "--per-grid" => a.per_grid = value.parse().expect("--per-grid N"),
-            "--sample-secs" => a.sample_secs = value.parse().expect("--sample-secs N"),
-            "--seed" => a.seed = value.parse().expect("--seed S"),
-            "--think-ms" => {
-                let (lo, hi) = value.split_once(',').expect("--think-ms MIN,MAX");
-                a.think_ms = (lo.parse().expect("MIN"), hi.parse().expect("MAX"));
-            }
-            "--server-env" => {
-                let (k, v) = value.split_once('=').expect("--server-env KEY=VALUE");
-                a.server_env.push((k.into(), v.into()));
-            }
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    a.per_grid = a.per_grid.max(1);
-    a
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = args();
+    let args = {
+        let mut args = <Args as clap::Parser>::parse();
+        args.per_grid = args.per_grid.max(1);
+        args
+    };
     let bin = fleet::server_bin();
     let db = TestDb::new().await;
     let grids = args.devices.div_ceil(args.per_grid);
