@@ -1,0 +1,9 @@
+#!/bin/sh
+# Builds what the field app (apps/field, served at /app/) loads besides its
+# own source files, which the browser loads as they are.
+set -eu
+cd "$(dirname "$0")"
+
+# Preact, its hooks and htm in one ES module (no bundler).
+npm ci
+cp node_modules/htm/preact/standalone.module.js field/vendor/preact-htm.js
