@@ -1,0 +1,114 @@
+// Starts the field app: the service worker (offline shell), the phone's
+// database, the session, and, once signed in, the replica and the syncer.
+
+import { render, html } from './vendor/preact-htm.js';
+import { t, setLang, currentLang } from './i18n.js';
+import { openDb, getSession, wipeDb } from './db.js';
+import { Auth } from './auth.js';
+import { Records } from './records.js';
+import { Syncer } from './sync.js';
+import { App } from './ui/app.js';
+
+/**
+ * What the App renders from: `phase` is loading | failed | signin | main;
+ * `services` ({records, syncer, auth}) exists in main.
+ */
+const app = {
+  phase: 'loading',
+  services: null,
+  notice: null,
+  lastUser: null,
+  error: null,
+  listeners: new Set(),
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  },
+  set(patch) {
+    Object.assign(this, patch);
+    for (const listener of this.listeners) listener();
+  },
+  signIn,
+  signOut,
+};
+
+let db = null;
+let auth = null;
+
+async function openServices() {
+  const records = await Records.open(db);
+  const me = auth.me();
+  if (me) records.setPrincipal(me);
+  const syncer = new Syncer(records, auth, {
+    onRevoked: () => wipe(t('device_revoked')),
+    onExpired: expired,
+  });
+  app.set({ phase: 'main', services: { records, syncer, auth }, notice: null });
+  syncer.start();
+}
+
+function closeServices() {
+  app.services?.syncer.stop();
+  auth.lock();
+}
+
+/**
+ * Erases everything of this phone's user: records, replica state, tokens
+ * and the offline verifier (the device was revoked, or another user signs
+ * in), and shows sign-in with `notice`.
+ */
+async function wipe(notice) {
+  closeServices();
+  await wipeDb(db);
+  db = await openDb();
+  auth = new Auth(db, null);
+  app.set({ phase: 'signin', services: null, notice, lastUser: null });
+}
+
+async function expired() {
+  closeServices();
+  await auth.expire();
+  app.set({ phase: 'signin', services: null, notice: t('session_expired'), lastUser: auth.session.username });
+}
+
+/** Keeps the data on the phone; the same user signs in again, offline too. */
+function signOut() {
+  closeServices();
+  app.set({ phase: 'signin', services: null, notice: t('signed_out'), lastUser: auth.session.username });
+}
+
+async function signIn(username, password, confirmed) {
+  if (auth.heldByOther(username)) {
+    if (!confirmed) throw Object.assign(new Error('other user'), { code: 'other_user', user: auth.session.username });
+    await wipe(null);
+  }
+  await auth.signIn(username, password);
+  if (!auth.me()) {
+    // The first sign-in on this phone is online: learn the role now, so that
+    // the local policy check is on before the first edit.
+    await auth.fetchMe().catch(() => {});
+  }
+  await openServices();
+}
+
+async function boot() {
+  setLang(currentLang());
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register('sw.js', { scope: './' }).catch((error) => {
+      console.warn('service worker not registered:', error);
+    });
+  }
+  try {
+    db = await openDb();
+    auth = new Auth(db, await getSession(db));
+    app.lastUser = auth.session?.username ?? null;
+    if (auth.isUnlocked()) await openServices();
+    else app.set({ phase: 'signin' });
+  } catch (error) {
+    console.error(error);
+    app.set({ phase: 'failed', error: error.message });
+  }
+}
+
+render(html`<${App} app=${app} />`, document.getElementById('root'));
+boot();

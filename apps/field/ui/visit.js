@@ -1,0 +1,109 @@
+// Recording a visit to a household: findings, follow-up, and the phone's
+// location when the worker allows it (never waited for).
+
+import { useState, useEffect } from '../vendor/preact-htm.js';
+import { t } from '../i18n.js';
+import { html, failureText, useApp, addressText, Field, ErrorBox, ScreenTitle } from './common.js';
+
+const LOCATION_TIMEOUT_MS = 15000;
+
+/**
+ * The phone's position as "lat,lon", asked for once when `wanted` turns
+ * true. Returns [location or '', status text].
+ */
+export function useLocation(wanted) {
+  const [state, setState] = useState({ location: '', status: '' });
+  useEffect(() => {
+    if (!wanted) return undefined;
+    if (!('geolocation' in navigator)) {
+      setState({ location: '', status: t('location_unavailable') });
+      return undefined;
+    }
+    let live = true;
+    setState({ location: '', status: t('locating') });
+    navigator.geolocation.getCurrentPosition(
+      (position) => {
+        if (!live) return;
+        const { latitude, longitude } = position.coords;
+        const location = `${latitude.toFixed(6)},${longitude.toFixed(6)}`;
+        setState({ location, status: t('location_added', { location }) });
+      },
+      () => live && setState({ location: '', status: t('location_unavailable') }),
+      { enableHighAccuracy: true, timeout: LOCATION_TIMEOUT_MS, maximumAge: 60000 },
+    );
+    return () => {
+      live = false;
+    };
+  }, [wanted]);
+  return [state.location, state.status];
+}
+
+export function VisitForm({ id }) {
+  const app = useApp();
+  const household = app.records.view(id);
+  const [findings, setFindings] = useState('');
+  const [followUp, setFollowUp] = useState(false);
+  const [wantLocation, setWantLocation] = useState(false);
+  const [location, locationStatus] = useLocation(wantLocation);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  if (!household) return html`<p class="card muted">${t('household_unknown')}</p>`;
+
+  async function submit(e) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    const visit = {
+      household: id,
+      org_unit: household.record.org_unit,
+      worker: app.me.user_id,
+      visited_at: Date.now(),
+      findings,
+      follow_up: followUp,
+      location: wantLocation ? location : '',
+    };
+    try {
+      await app.records.change((r) => r.create('visit', JSON.stringify(visit)));
+      app.saved();
+      app.navigate(`/household/${id}`);
+    } catch (err) {
+      setError(failureText(err));
+      setBusy(false);
+    }
+  }
+
+  return html`
+    <${ScreenTitle} title=${t('visit_title')} back=${`#/household/${id}`} />
+    <form class="form card" onSubmit=${submit}>
+      <p><strong>${addressText(household.record.address)}</strong></p>
+      <${Field} name=${t('findings')}>
+        <textarea
+          name="findings"
+          rows="6"
+          placeholder=${t('findings_placeholder')}
+          value=${findings}
+          onInput=${(e) => setFindings(e.target.value)}
+        />
+      <//>
+      <label class="check">
+        <input type="checkbox" name="follow_up" checked=${followUp} onChange=${(e) => setFollowUp(e.target.checked)} />
+        ${t('follow_up_needed')}
+      </label>
+      <label class="check">
+        <input
+          type="checkbox"
+          name="location"
+          checked=${wantLocation}
+          onChange=${(e) => setWantLocation(e.target.checked)}
+        />
+        ${t('attach_location')}
+      </label>
+      ${wantLocation && html`<p class="muted" data-testid="location-status">${locationStatus}</p>`}
+      <${ErrorBox} error=${error} />
+      <div class="actions">
+        <button class="primary" type="submit" disabled=${busy}>${t('save')}</button>
+        <a class="button secondary" href=${`#/household/${id}`}>${t('cancel')}</a>
+      </div>
+    </form>
+  `;
+}
