@@ -4,10 +4,15 @@
 set -eu
 cd "$(dirname "$0")"
 
-if [ ! -x /usr/bin/chromium ]; then
-    if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
-    $SUDO apt-get update
-    $SUDO apt-get install -y chromium
+missing=
+[ -x /usr/bin/chromium ] || missing=chromium
+# The screenshots the test saves show Chinese text: they need a CJK font.
+fc-list :lang=zh 2>/dev/null | grep -q . || missing="$missing fonts-noto-cjk"
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
+    $sudo apt-get update
+    # shellcheck disable=SC2086 # one word per package
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
 fi
 npm ci
 node --test tests/

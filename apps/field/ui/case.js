@@ -199,12 +199,14 @@ export function CasePage({ id }) {
         </ul>`}
     </section>
     <${Conflicts} view=${view} />
-    ${kinds.length > 0 ? html`<${EventForm} caseId=${id} kinds=${kinds} />` : html`<p class="card muted">${t('no_actions')}</p>`}
     <section class="card">
       <h2>${t('timeline')}</h2>
       <ol class="timeline">
         ${timeline.map(([event, f]) => html`<${TimelineEvent} key=${event.id} event=${event} state=${f} me=${me} />`)}
       </ol>
     </section>
+    ${kinds.length > 0
+      ? html`<${EventForm} caseId=${id} kinds=${kinds} />`
+      : html`<p class="card muted">${t('no_actions')}</p>`}
   `;
 }

@@ -25,10 +25,10 @@ import {
 } from './common.js';
 import { CaseRow } from './cases.js';
 
-/** Names a conflicting field of a household: "张伟 · 电话" for members[…].phone. */
+/** Names a conflicting field of a household: "张伟 · 电话" for members/m2/phone. */
 function describePath(household) {
   return (path) => {
-    const parts = String(path).split(/[.[\]]+/).filter(Boolean);
+    const parts = String(path).split('/').filter(Boolean);
     const words = [];
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i];
