@@ -298,6 +298,7 @@ pub async fn seed(state: &AppState) -> Result<bool, AppError> {
                     visited_at: now - rng.below(40) as i64 * day,
                     findings: "入户走访，情况正常。".into(),
                     follow_up: rng.chance(10),
+                    location: String::new(),
                 };
                 replica
                     .create_with_id(next_id(RecordKind::Visit), &visit)

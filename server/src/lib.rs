@@ -23,6 +23,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 
 pub mod admin;
+pub mod apps;
 pub mod auth;
 pub mod bulk;
 pub mod cases;
@@ -146,6 +147,7 @@ pub fn app(state: AppState) -> Router {
         .merge(cases::router())
         .merge(query::router())
         .merge(metrics::router())
+        .merge(apps::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))

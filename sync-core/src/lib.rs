@@ -2,6 +2,7 @@
 //!
 //! - [`id`]: record ids that say their kind;
 //! - [`records`]: households, cases and visits as Automerge documents;
+//! - [`conflicts`]: fields two devices wrote at once, with every value;
 //! - [`doc`]: typed reads and edits, and the check every stored document passes;
 //! - [`shape`]: the shape and depth of record documents, checked field by field;
 //! - [`protocol`]: the batched sync wire format;
@@ -14,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod conflicts;
 pub mod doc;
 pub mod id;
 pub mod policy;
@@ -27,5 +29,5 @@ pub mod workflow;
 pub use automerge;
 pub use autosurgeon;
 pub use id::{RecordId, RecordKind};
-pub use replica::{Replica, ReplicaError, SyncError, SyncReport};
+pub use replica::{Replica, ReplicaError, SyncError, SyncReport, SyncRun};
 pub use store::{FileStore, MemoryStore, Rejected, ReplicaStore};

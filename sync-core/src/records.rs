@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use autosurgeon::{Hydrate, Reconcile, Text};
+use serde::{Deserialize, Serialize};
 
 use crate::id::{RecordId, RecordKind};
 
@@ -117,6 +118,26 @@ fn check_hlc(field: &str, hlc: i64) -> Result<(), ValidationError> {
     ))
 }
 
+/// `latitude,longitude` in decimal degrees, or empty when not known.
+fn check_location(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    let degrees = |part: Option<&str>, limit: f64| {
+        part.and_then(|p| p.trim().parse::<f64>().ok())
+            .is_some_and(|d| d.is_finite() && d.abs() <= limit)
+    };
+    let mut parts = value.split(',');
+    let ok = degrees(parts.next(), 90.0) && degrees(parts.next(), 180.0) && parts.next().is_none();
+    if ok {
+        return Ok(());
+    }
+    Err(ValidationError::new(
+        field,
+        "must be `latitude,longitude` in decimal degrees, or empty",
+    ))
+}
+
 /// `YYYY-MM-DD`, or empty when unknown.
 fn check_date(field: &str, value: &str) -> Result<(), ValidationError> {
     if value.is_empty() {
@@ -134,7 +155,7 @@ fn check_date(field: &str, value: &str) -> Result<(), ValidationError> {
 }
 
 /// A household (户) and the people living in it.
-#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct Household {
     /// The grid (网格) the household belongs to.
     pub org_unit: String,
@@ -148,8 +169,10 @@ pub struct Household {
     /// `true`; removing a tag deletes its key, so concurrent additions of
     /// different tags both survive.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub tags: BTreeMap<String, bool>,
     /// Free-text notes from visits and calls.
+    #[serde(with = "text")]
     pub notes: Text,
 }
 
@@ -201,7 +224,7 @@ impl Record for Household {
 }
 
 /// Where a household lives.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct Address {
     /// Building (楼栋).
     pub building: String,
@@ -212,7 +235,7 @@ pub struct Address {
 }
 
 /// One person in a household.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct Member {
     /// Stable id of this member within the household.
     #[key]
@@ -250,7 +273,7 @@ impl Member {
 }
 
 /// Sex as recorded on the identity card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 pub enum Sex {
     /// 男
     Male,
@@ -261,7 +284,7 @@ pub enum Sex {
 }
 
 /// Relation to the head of household.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 pub enum Relation {
     /// 户主
     Head,
@@ -280,7 +303,7 @@ pub enum Relation {
 }
 
 /// How a person is registered at this address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 pub enum Residence {
     /// 户籍: household registration here.
     Registered,
@@ -329,7 +352,7 @@ impl Tag {
 }
 
 /// A dispute, hazard or request reported from the field (事件 / 矛盾纠纷).
-#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct Case {
     /// The org unit (a grid, at first) the case belongs to.
     pub org_unit: String,
@@ -338,11 +361,13 @@ pub struct Case {
     /// A one-line summary.
     pub title: String,
     /// What happened, as told; Automerge text.
+    #[serde(with = "text")]
     pub description: Text,
     /// The people involved.
     pub parties: Vec<Party>,
     /// The household concerned, if any (a household record id).
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub household: String,
     /// Where it happened, in words.
     pub location: String,
@@ -393,7 +418,9 @@ fn check_record_ref(field: &str, value: &str, kind: RecordKind) -> Result<(), Va
 
 /// The categories of case named in the field reports. The API names them
 /// as stored in the case record: the variant name, not snake_case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hydrate, Reconcile)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Hydrate, Reconcile, Serialize, Deserialize,
+)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum CaseCategory {
     /// 劳动争议
@@ -430,7 +457,7 @@ pub enum CaseCategory {
 }
 
 /// A person involved in a case.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct Party {
     /// Stable id of the party within the case.
     #[key]
@@ -445,7 +472,7 @@ pub struct Party {
 
 /// One action on a case. The workflow state is folded from these; the event
 /// list only ever grows.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct CaseEvent {
     /// Globally unique event id.
     #[key]
@@ -461,11 +488,13 @@ pub struct CaseEvent {
     pub at: i64,
     /// The author's role when they acted.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub role: String,
     /// Hybrid logical clock (milliseconds << 16 | counter): orders events
     /// after every event their author had seen, in [`HLC_RANGE`]. See
     /// [`crate::workflow`].
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub hlc: i64,
     /// Event details.
     pub data: BTreeMap<String, String>,
@@ -475,7 +504,7 @@ pub struct CaseEvent {
 /// prison, community correction, community drug rehabilitation, severe
 /// mental disorder. A document of its own, received only by roles allowed
 /// to see it; the household document does not even say it exists.
-#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct Sensitive {
     /// The household (a household record id).
     pub household: String,
@@ -484,6 +513,7 @@ pub struct Sensitive {
     /// Which categories apply (see [`SensitiveCategory`]), as a set.
     pub categories: BTreeMap<String, bool>,
     /// Case-management notes; Automerge text.
+    #[serde(with = "text")]
     pub notes: Text,
 }
 
@@ -530,7 +560,7 @@ impl Record for Sensitive {
 }
 
 /// A visit (走访) to a household by a grid worker.
-#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct Visit {
     /// The household visited (a household record id).
     pub household: String,
@@ -541,9 +571,16 @@ pub struct Visit {
     /// When, in milliseconds since the Unix epoch, in [`TIME_RANGE`].
     pub visited_at: i64,
     /// What was found; Automerge text.
+    #[serde(with = "text")]
     pub findings: Text,
     /// Whether someone must follow up.
     pub follow_up: bool,
+    /// Where the visit was recorded, as `latitude,longitude` in decimal
+    /// degrees (WGS 84) from the phone, when the worker allowed it; empty
+    /// otherwise.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub location: String,
 }
 
 impl Record for Visit {
@@ -553,7 +590,23 @@ impl Record for Visit {
         require("org_unit", &self.org_unit)?;
         require("worker", &self.worker)?;
         check_time("visited_at", self.visited_at)?;
+        check_location("location", &self.location)?;
         check_record_ref("household", &self.household, RecordKind::Household)
+    }
+}
+
+/// Automerge text as a plain string in JSON (the phone app's view of a
+/// record).
+mod text {
+    use autosurgeon::Text;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &Text, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(text.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        String::deserialize(d).map(Text::with_value)
     }
 }
 
@@ -622,6 +675,12 @@ mod tests {
         };
         assert_eq!(v.validate().unwrap_err().field, "household");
         v.household = RecordId::new(RecordKind::Household).to_string();
+        assert!(v.validate().is_ok());
+        for bad in ["31.2", "91,0", "0,181", "a,b", "1,2,3", "NaN,0"] {
+            v.location = bad.into();
+            assert_eq!(v.validate().unwrap_err().field, "location", "{bad}");
+        }
+        v.location = "31.2304,121.4737".into();
         assert!(v.validate().is_ok());
     }
 }

@@ -96,6 +96,8 @@ pub struct SyncReport {
     pub received: usize,
     /// Documents the server would not accept, with its reasons.
     pub errors: Vec<ServerDocError>,
+    /// Documents removed from this device: outside its scope now.
+    pub dropped: Vec<RecordId>,
 }
 
 struct Entry {
@@ -190,6 +192,12 @@ impl<S: ReplicaStore> Replica<S> {
     /// The store, e.g. to reopen the replica from it.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The store, to take what it queued (a store that persists
+    /// asynchronously, as in a browser).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
     }
 
     /// The ids of every document held.
@@ -480,6 +488,7 @@ impl<S: ReplicaStore> Replica<S> {
                 refused_any = true;
             }
             self.store.remove_doc(id)?;
+            report.dropped.push(id.clone());
         }
         if refused_any {
             self.store.put_rejected(&self.rejected)?;
@@ -498,6 +507,40 @@ impl<S: ReplicaStore> Replica<S> {
         Ok(report)
     }
 
+    /// The request for the next round of `run`.
+    pub fn round_request(&self, run: &mut SyncRun) -> SyncRequest {
+        let request = self.sync_request();
+        run.sent = request.docs.iter().map(|d| d.id.clone()).collect();
+        request
+    }
+
+    /// Applies the response to `run`'s last request; `Ok(true)` when the
+    /// sync needs another round.
+    pub fn round_response(
+        &mut self,
+        run: &mut SyncRun,
+        response: SyncResponse,
+    ) -> Result<bool, ReplicaError> {
+        let more = response.more;
+        let report = self.apply_response(response)?;
+        run.report.rounds += 1;
+        run.report.received += report.received;
+        run.report.dropped.extend(report.dropped);
+        // Documents pending but not offered in this round: left out for
+        // size, or found pending only now (the server's heads went back,
+        // as after a restore from backup).
+        let unsent = self.pending().keys().any(|id| !run.sent.contains(id));
+        // Once per sync, resend whole histories the server asked for.
+        let resend = !run.resent_history
+            && report
+                .errors
+                .iter()
+                .any(|e| e.code == "missing_dependencies");
+        run.resent_history |= resend;
+        run.report.errors.extend(report.errors);
+        Ok(more || unsent || resend)
+    }
+
     /// Syncs until the server has nothing more to send and every pending
     /// change has been offered, one request per round through `send`, which
     /// posts a request body and returns the response body.
@@ -506,33 +549,39 @@ impl<S: ReplicaStore> Replica<S> {
         F: FnMut(Vec<u8>) -> Fut,
         Fut: Future<Output = Result<Vec<u8>, E>>,
     {
-        let mut total = SyncReport::default();
-        let mut resent_history = false;
+        let mut run = SyncRun::default();
         loop {
-            let request = self.sync_request();
-            let sent: BTreeSet<RecordId> = request.docs.iter().map(|d| d.id.clone()).collect();
+            let request = self.round_request(&mut run);
             let reply = send(request.encode()).await.map_err(SyncError::Transport)?;
             let response = SyncResponse::decode(&reply)?;
-            let more = response.more;
-            let report = self.apply_response(response)?;
-            total.rounds += 1;
-            total.received += report.received;
-            // Documents pending but not offered in this round: left out for
-            // size, or found pending only now (the server's heads went back,
-            // as after a restore from backup).
-            let unsent = self.pending().keys().any(|id| !sent.contains(id));
-            // Once per sync, resend whole histories the server asked for.
-            let resend = !resent_history
-                && report
-                    .errors
-                    .iter()
-                    .any(|e| e.code == "missing_dependencies");
-            resent_history |= resend;
-            total.errors.extend(report.errors);
-            if !more && !unsent && !resend {
-                return Ok(total);
+            if !self.round_response(&mut run, response)? {
+                return Ok(run.into_report());
             }
         }
+    }
+}
+
+/// One sync in progress, driven round by round with
+/// [`Replica::round_request`] and [`Replica::round_response`] by a caller
+/// that cannot hold the replica across its transport's waits (a browser,
+/// where the user keeps editing while a round is in flight);
+/// [`Replica::sync_with`] drives one for callers that can.
+#[derive(Debug, Default)]
+pub struct SyncRun {
+    sent: BTreeSet<RecordId>,
+    resent_history: bool,
+    report: SyncReport,
+}
+
+impl SyncRun {
+    /// What the rounds so far did.
+    pub fn report(&self) -> &SyncReport {
+        &self.report
+    }
+
+    /// What the sync did.
+    pub fn into_report(self) -> SyncReport {
+        self.report
     }
 }
 

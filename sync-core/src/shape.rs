@@ -277,6 +277,7 @@ const VISIT: Shape = Shape::Record(&[
     required("visited_at", INT),
     required("findings", TEXT),
     required("follow_up", BOOL),
+    optional("location", STR),
 ]);
 
 const SENSITIVE: Shape = Shape::Record(&[

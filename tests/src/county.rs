@@ -200,6 +200,7 @@ pub fn generate(scale: Scale, seed: u64, now: i64) -> Vec<Grid> {
                                 - rng.below(10) as i64 * HOUR,
                             findings: "入户走访，情况正常。".into(),
                             follow_up: rng.chance(10),
+                            location: String::new(),
                         },
                     ));
                     grid.households.push((hid, h));

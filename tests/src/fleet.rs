@@ -180,6 +180,7 @@ pub fn step(
                 visited_at: now,
                 findings: "入户走访，情况正常。".into(),
                 follow_up: rng.gen_bool(0.1),
+                location: String::new(),
             };
             if device.replica.create(&visit).is_ok() {
                 made += 1;

@@ -707,6 +707,7 @@ pub fn seed_records() -> Vec<(RecordId, AnyRecord)> {
         visited_at: at,
         findings: "入户走访，情况正常。".into(),
         follow_up: false,
+        location: String::new(),
     };
     let s = Sensitive {
         household: hid.to_string(),

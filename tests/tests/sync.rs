@@ -273,6 +273,7 @@ async fn a_phone_restarted_from_its_files_still_sends_what_it_typed() {
             visited_at: 1_700_000_000_000,
             findings: "独居老人，身体尚可".into(),
             follow_up: true,
+            location: String::new(),
         })
         .unwrap();
     let actor = phone.replica.actor().clone();

@@ -220,6 +220,7 @@ fn workday(device: &mut Device<MemoryStore>, grid: &Grid, seed: u64, now: i64) -
             visited_at: now,
             findings: format!("第{v}次走访：家中情况良好。").into(),
             follow_up: false,
+            location: String::new(),
         };
         touched.push(device.replica.create(&visit).unwrap());
         for e in 0..1 + rng.below(3) {
@@ -760,6 +761,7 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
                 visited_at: at,
                 findings: "入户走访，情况正常。".into(),
                 follow_up: false,
+                location: String::new(),
             };
             phone.replica.create(&visit).unwrap();
             for e in 0..1 + rng.below(3) {

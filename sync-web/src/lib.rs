@@ -1,0 +1,619 @@
+//! sync-core for the browser: the field app's replica as a WebAssembly
+//! module (`apps/build.sh` builds it with wasm-bindgen).
+//!
+//! The app's JavaScript only shows records and moves bytes. Everything that
+//! decides something runs here, in the same Rust the server runs: reading
+//! and checking records, the policy check before every local commit, the
+//! case workflow, pending changes, conflicts, and the sync rounds
+//! ([`sync_core::SyncRun`]).
+//!
+//! Storage is the one thing a browser only offers asynchronously
+//! (IndexedDB), while a [`ReplicaStore`] must be durable when it returns.
+//! So the store here is a journal: every write the replica makes is queued,
+//! and the app takes the queue after each call ([`Replica::take_writes`])
+//! and commits it in one IndexedDB transaction before it tells the user
+//! the edit is saved. A tab killed before that commit loses only an edit
+//! it never reported saved; one killed after loses nothing.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sync_core::automerge::{ActorId, ChangeHash};
+use sync_core::doc::{AnyRecord, DocError};
+use sync_core::policy::{Principal, Role};
+use sync_core::protocol::SyncResponse;
+use sync_core::records::{Case, Household, Record, Sensitive, Visit};
+use sync_core::store::{Rejected, ReplicaStore, Stored, StoredDoc};
+use sync_core::workflow::{self, Deadlines};
+use sync_core::{RecordId, RecordKind, ReplicaError, SyncRun, conflicts};
+use wasm_bindgen::prelude::*;
+
+/// One write to persist, in the order the replica made them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// The actor id (bytes).
+    Actor(Vec<u8>),
+    /// The server's cursor.
+    Cursor(Vec<u8>),
+    /// The refused edits kept for the user (CBOR).
+    Rejected(Vec<u8>),
+    /// A document: saved bytes and acknowledged heads (32 bytes each).
+    Doc {
+        /// The record id.
+        id: String,
+        /// `Automerge::save()` output.
+        bytes: Vec<u8>,
+        /// The acknowledged heads, concatenated.
+        acked: Vec<u8>,
+    },
+    /// A document removed.
+    Remove(String),
+}
+
+/// A [`ReplicaStore`] that queues its writes for the app to commit.
+#[derive(Debug, Default)]
+pub struct Journal {
+    initial: Stored,
+    writes: Vec<Write>,
+}
+
+impl Journal {
+    /// A journal whose replica opens on `initial`.
+    pub fn new(initial: Stored) -> Self {
+        Self {
+            initial,
+            writes: Vec::new(),
+        }
+    }
+
+    /// The writes queued since the last call.
+    pub fn take(&mut self) -> Vec<Write> {
+        std::mem::take(&mut self.writes)
+    }
+}
+
+impl ReplicaStore for Journal {
+    fn load(&mut self) -> io::Result<Stored> {
+        Ok(std::mem::take(&mut self.initial))
+    }
+
+    fn put_actor(&mut self, actor: &ActorId) -> io::Result<()> {
+        self.writes.push(Write::Actor(actor.to_bytes().to_vec()));
+        Ok(())
+    }
+
+    fn put_doc(&mut self, id: &RecordId, doc: &StoredDoc) -> io::Result<()> {
+        self.writes.push(Write::Doc {
+            id: id.to_string(),
+            bytes: doc.bytes.clone(),
+            acked: doc.acked.iter().flat_map(|h| h.0).collect(),
+        });
+        Ok(())
+    }
+
+    fn put_cursor(&mut self, cursor: &[u8]) -> io::Result<()> {
+        self.writes.push(Write::Cursor(cursor.to_vec()));
+        Ok(())
+    }
+
+    fn remove_doc(&mut self, id: &RecordId) -> io::Result<()> {
+        self.writes.push(Write::Remove(id.to_string()));
+        Ok(())
+    }
+
+    fn put_rejected(&mut self, rejected: &[Rejected]) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(rejected, &mut bytes).map_err(io::Error::other)?;
+        self.writes.push(Write::Rejected(bytes));
+        Ok(())
+    }
+}
+
+/// Why a call was refused: a stable code, the policy rule when the policy
+/// refused, and a sentence for the user (the server's own words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `forbidden`, `invalid_record`, `not_applicable`, `unknown_record`,
+    /// `invalid_json`, `not_signed_in`, `bad_response`, `storage`.
+    pub code: &'static str,
+    /// The policy rule, for `forbidden`.
+    pub rule: Option<&'static str>,
+    /// What happened, for people.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            rule: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ReplicaError> for Refusal {
+    fn from(e: ReplicaError) -> Self {
+        match e {
+            ReplicaError::Denied(d) => Self {
+                code: "forbidden",
+                rule: Some(d.rule),
+                message: d.message,
+            },
+            ReplicaError::Doc(e @ DocError::Invalid { .. }) => {
+                Self::new("invalid_record", e.to_string())
+            }
+            ReplicaError::UnknownRecord(_) | ReplicaError::WrongKind { .. } => {
+                Self::new("unknown_record", e.to_string())
+            }
+            ReplicaError::Store(_) => Self::new("storage", e.to_string()),
+            e => Self::new("bad_response", e.to_string()),
+        }
+    }
+}
+
+impl From<Refusal> for JsValue {
+    fn from(r: Refusal) -> Self {
+        let error = js_sys::Error::new(&r.message);
+        let set = |key: &str, value: JsValue| {
+            // Setting a property on a fresh Error object cannot fail.
+            let _ = js_sys::Reflect::set(&error, &key.into(), &value);
+        };
+        set("code", r.code.into());
+        if let Some(rule) = r.rule {
+            set("rule", rule.into());
+        }
+        error.into()
+    }
+}
+
+/// The user as `GET /v1/me` describes them.
+#[derive(Debug, Clone, Deserialize)]
+struct Me {
+    user_id: String,
+    device_id: String,
+    role: String,
+    area: Vec<String>,
+}
+
+/// The phone's replica: records, local edits and sync rounds.
+#[wasm_bindgen]
+pub struct Replica {
+    inner: sync_core::Replica<Journal>,
+    me: Option<(Principal, String)>,
+    deadlines: Deadlines,
+    run: SyncRun,
+}
+
+/// Milliseconds since the Unix epoch, by the browser's clock.
+fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+#[wasm_bindgen]
+impl Replica {
+    /// Opens the replica persisted as `stored`:
+    /// `{actor?, cursor?, rejected?: Uint8Array, docs: [{id, bytes, acked}]}`.
+    /// A new replica (nothing stored) chooses its actor id; take the writes.
+    #[wasm_bindgen]
+    pub fn open(stored: JsValue) -> Result<Replica, JsValue> {
+        let stored = read_stored(&stored)?;
+        let mut inner = sync_core::Replica::open(Journal::new(stored)).map_err(Refusal::from)?;
+        inner.set_clock(now_ms);
+        Ok(Replica {
+            inner,
+            me: None,
+            deadlines: Deadlines::default(),
+            run: SyncRun::default(),
+        })
+    }
+
+    /// The actor id local changes are written with, in hex.
+    pub fn actor(&self) -> String {
+        self.inner.actor().to_hex_string()
+    }
+
+    /// Checks every later local edit against the policy for the user
+    /// described by `me_json` (the body of `GET /v1/me`).
+    #[wasm_bindgen(js_name = setPrincipal)]
+    pub fn set_principal(&mut self, me_json: &str) -> Result<(), JsValue> {
+        let me: Me = serde_json::from_str(me_json)
+            .map_err(|e| Refusal::new("invalid_json", format!("GET /v1/me: {e}")))?;
+        let role: Role = me
+            .role
+            .parse()
+            .map_err(|e| Refusal::new("invalid_json", format!("GET /v1/me: {e}")))?;
+        let principal = Principal {
+            user_id: me.user_id,
+            role,
+            area: me.area.into_iter().collect(),
+        };
+        self.inner.set_principal(Some(principal.clone()));
+        self.me = Some((principal, me.device_id));
+        Ok(())
+    }
+
+    /// Every record id held.
+    pub fn ids(&self) -> Vec<String> {
+        self.inner.ids().map(ToString::to_string).collect()
+    }
+
+    /// A record as JSON: `{id, kind, record, pending, conflicts, case}`.
+    pub fn view(&self, id: &str) -> Result<String, JsValue> {
+        let id = parse_id(id)?;
+        let pending = self.inner.pending();
+        Ok(self.view_of(&id, &pending)?.to_string())
+    }
+
+    /// Every record of `kind` (`household`, `case`, `visit`, `sensitive`)
+    /// as a JSON list of views. A record that does not read is left out.
+    pub fn views(&self, kind: &str) -> Result<String, JsValue> {
+        let kind = RecordKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .ok_or_else(|| Refusal::new("unknown_record", format!("no record kind {kind}")))?;
+        let pending = self.inner.pending();
+        let views: Vec<Value> = self
+            .inner
+            .ids()
+            .filter(|id| id.kind() == kind)
+            .filter_map(|id| self.view_of(id, &pending).ok())
+            .collect();
+        Ok(Value::Array(views).to_string())
+    }
+
+    /// Creates a record of `kind` from the JSON of its fields and returns
+    /// its id. A case with no events gets its `report` event, by the
+    /// signed-in user from this device; a visit with no worker or time gets
+    /// the user and now.
+    pub fn create(&mut self, kind: &str, json: &str) -> Result<String, JsValue> {
+        let id = match kind {
+            "household" => self.inner.create(&parse::<Household>(json)?),
+            "sensitive" => self.inner.create(&parse::<Sensitive>(json)?),
+            "visit" => {
+                let mut visit = parse::<Visit>(json)?;
+                if visit.worker.is_empty() {
+                    visit.worker = self.principal()?.user_id.clone();
+                }
+                if visit.visited_at == 0 {
+                    visit.visited_at = now_ms();
+                }
+                self.inner.create(&visit)
+            }
+            "case" => {
+                let mut case = parse::<Case>(json)?;
+                if case.events.is_empty() {
+                    let (principal, device) = self.me.as_ref().ok_or_else(not_signed_in)?;
+                    let now = now_ms();
+                    if case.reporter.is_empty() {
+                        case.reporter = principal.user_id.clone();
+                    }
+                    if case.reported_at == 0 {
+                        case.reported_at = now;
+                    }
+                    let by = (principal.user_id.as_str(), device.as_str(), principal.role);
+                    workflow::append(&mut case, "report", by, now, BTreeMap::new());
+                }
+                self.inner.create(&case)
+            }
+            other => {
+                return Err(
+                    Refusal::new("unknown_record", format!("no record kind {other}")).into(),
+                );
+            }
+        }
+        .map_err(Refusal::from)?;
+        Ok(id.to_string())
+    }
+
+    /// Replaces the fields of record `id` with the JSON given; only what
+    /// differs is written, and text fields are edited as text (a diff), so
+    /// that a concurrent edit elsewhere in the same text survives. A case's
+    /// events are not touched here ([`Replica::record_event`]). Returns
+    /// whether anything changed.
+    pub fn update(&mut self, id: &str, json: &str) -> Result<bool, JsValue> {
+        let id = parse_id(id)?;
+        let changed = match id.kind() {
+            RecordKind::Household => {
+                let new = parse::<Household>(json)?;
+                self.inner.update::<Household>(&id, |h| {
+                    h.notes.update(new.notes.as_str());
+                    *h = Household {
+                        notes: h.notes.clone(),
+                        ..new
+                    };
+                })
+            }
+            RecordKind::Case => {
+                let new = parse::<Case>(json)?;
+                self.inner.update::<Case>(&id, |c| {
+                    c.description.update(new.description.as_str());
+                    *c = Case {
+                        description: c.description.clone(),
+                        events: std::mem::take(&mut c.events),
+                        ..new
+                    };
+                })
+            }
+            RecordKind::Visit => {
+                let new = parse::<Visit>(json)?;
+                self.inner.update::<Visit>(&id, |v| {
+                    v.findings.update(new.findings.as_str());
+                    *v = Visit {
+                        findings: v.findings.clone(),
+                        ..new
+                    };
+                })
+            }
+            RecordKind::Sensitive => {
+                let new = parse::<Sensitive>(json)?;
+                self.inner.update::<Sensitive>(&id, |s| {
+                    s.notes.update(new.notes.as_str());
+                    *s = Sensitive {
+                        notes: s.notes.clone(),
+                        ..new
+                    };
+                })
+            }
+        }
+        .map_err(Refusal::from)?;
+        Ok(changed.is_some())
+    }
+
+    /// Records an event of `kind` with `data_json` (an object of strings,
+    /// see `workflow.md`) on case `case_id`, by the signed-in user from
+    /// this device, and returns the event's id. Refused with `forbidden`
+    /// when the role may not record it, and with `not_applicable` (and the
+    /// workflow's reason) when it would not apply to the case as it is.
+    #[wasm_bindgen(js_name = recordEvent)]
+    pub fn record_event(
+        &mut self,
+        case_id: &str,
+        kind: &str,
+        data_json: &str,
+    ) -> Result<String, JsValue> {
+        let id = parse_id(case_id)?;
+        let data: BTreeMap<String, String> = serde_json::from_str(data_json)
+            .map_err(|e| Refusal::new("invalid_json", format!("event data: {e}")))?;
+        let (principal, device) = self.me.clone().ok_or_else(not_signed_in)?;
+        let by = (principal.user_id.as_str(), device.as_str(), principal.role);
+        let now = now_ms();
+        // Try the event on a copy first: the workflow, not this function,
+        // says whether it applies.
+        let mut trial: Case = self.inner.read(&id).map_err(Refusal::from)?;
+        let trial_id = workflow::append(&mut trial, kind, by, now, data.clone());
+        let folded = workflow::fold(&trial, &self.deadlines);
+        if let Some(outcome) = folded.events.iter().find(|e| e.id == trial_id)
+            && !outcome.applied
+        {
+            let reason = outcome.reason.clone().unwrap_or_default();
+            return Err(Refusal::new("not_applicable", reason).into());
+        }
+        let mut event = String::new();
+        self.inner
+            .update::<Case>(&id, |c| event = workflow::append(c, kind, by, now, data))
+            .map_err(Refusal::from)?;
+        Ok(event)
+    }
+
+    /// Starts a sync: call before its first round.
+    #[wasm_bindgen(js_name = beginSync)]
+    pub fn begin_sync(&mut self) {
+        self.run = SyncRun::default();
+    }
+
+    /// The body of the next `POST /v1/sync`.
+    #[wasm_bindgen(js_name = syncRequest)]
+    pub fn sync_request(&mut self) -> Vec<u8> {
+        self.inner.round_request(&mut self.run).encode()
+    }
+
+    /// Applies a `200` response body to the last request. Returns JSON
+    /// `{again, received, errors: [{id, code, message}], dropped}`: while
+    /// `again` is true, run another round.
+    #[wasm_bindgen(js_name = applyResponse)]
+    pub fn apply_response(&mut self, body: &[u8]) -> Result<String, JsValue> {
+        let response = SyncResponse::decode(body)
+            .map_err(|e| Refusal::new("bad_response", format!("sync response: {e}")))?;
+        let again = self
+            .inner
+            .round_response(&mut self.run, response)
+            .map_err(Refusal::from)?;
+        let report = self.run.report();
+        let errors: Vec<Value> = report
+            .errors
+            .iter()
+            .map(|e| json!({"id": e.id.to_string(), "code": e.code, "message": e.message}))
+            .collect();
+        let dropped: Vec<String> = report.dropped.iter().map(ToString::to_string).collect();
+        Ok(json!({
+            "again": again,
+            "received": report.received,
+            "errors": errors,
+            "dropped": dropped,
+        })
+        .to_string())
+    }
+
+    /// JSON `{id: n}`: the records with `n` changes not yet acknowledged.
+    pub fn pending(&self) -> String {
+        let pending: serde_json::Map<String, Value> = self
+            .inner
+            .pending()
+            .into_iter()
+            .map(|(id, changes)| (id.to_string(), changes.len().into()))
+            .collect();
+        Value::Object(pending).to_string()
+    }
+
+    /// JSON `[{id, code, message, changes}]`: edits the server refused, or
+    /// that left this device's scope before they were sent, kept for the
+    /// user.
+    pub fn rejected(&self) -> String {
+        let rejected: Vec<Value> = self
+            .inner
+            .rejected()
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id.to_string(),
+                    "code": r.code,
+                    "message": r.message,
+                    "changes": r.changes.len(),
+                })
+            })
+            .collect();
+        Value::Array(rejected).to_string()
+    }
+
+    /// The writes to persist since the last call, in order, as
+    /// `{op: "actor"|"cursor"|"rejected", bytes}`, `{op: "doc", id, bytes,
+    /// acked}` and `{op: "remove", id}`.
+    #[wasm_bindgen(js_name = takeWrites)]
+    pub fn take_writes(&mut self) -> js_sys::Array {
+        self.take_journal()
+            .into_iter()
+            .map(|w| {
+                let o = js_sys::Object::new();
+                let set = |key: &str, value: JsValue| {
+                    // Setting a property on a fresh object cannot fail.
+                    let _ = js_sys::Reflect::set(&o, &key.into(), &value);
+                };
+                let bytes = |b: &[u8]| JsValue::from(js_sys::Uint8Array::from(b));
+                match w {
+                    Write::Actor(b) => {
+                        set("op", "actor".into());
+                        set("bytes", bytes(&b));
+                    }
+                    Write::Cursor(b) => {
+                        set("op", "cursor".into());
+                        set("bytes", bytes(&b));
+                    }
+                    Write::Rejected(b) => {
+                        set("op", "rejected".into());
+                        set("bytes", bytes(&b));
+                    }
+                    Write::Doc {
+                        id,
+                        bytes: b,
+                        acked,
+                    } => {
+                        set("op", "doc".into());
+                        set("id", id.into());
+                        set("bytes", bytes(&b));
+                        set("acked", bytes(&acked));
+                    }
+                    Write::Remove(id) => {
+                        set("op", "remove".into());
+                        set("id", id.into());
+                    }
+                }
+                JsValue::from(o)
+            })
+            .collect()
+    }
+}
+
+impl Replica {
+    /// The queued writes, for callers in Rust.
+    pub fn take_journal(&mut self) -> Vec<Write> {
+        self.inner.store_mut().take()
+    }
+
+    fn principal(&self) -> Result<&Principal, Refusal> {
+        self.me.as_ref().map(|(p, _)| p).ok_or_else(not_signed_in)
+    }
+
+    fn view_of(
+        &self,
+        id: &RecordId,
+        pending: &BTreeMap<RecordId, Vec<ChangeHash>>,
+    ) -> Result<Value, Refusal> {
+        let doc = self.inner.document(id).ok_or_else(|| {
+            Refusal::new("unknown_record", format!("no record {id} on this device"))
+        })?;
+        let record = AnyRecord::read(id.kind(), doc)
+            .map_err(|e| Refusal::new("invalid_record", e.to_string()))?;
+        let case = match &record {
+            AnyRecord::Case(c) => serde_json::to_value(workflow::fold(c, &self.deadlines)),
+            _ => Ok(Value::Null),
+        };
+        let record = match &record {
+            AnyRecord::Household(h) => serde_json::to_value(h),
+            AnyRecord::Case(c) => serde_json::to_value(c),
+            AnyRecord::Visit(v) => serde_json::to_value(v),
+            AnyRecord::Sensitive(s) => serde_json::to_value(s),
+        };
+        let (Ok(record), Ok(case)) = (record, case) else {
+            return Err(Refusal::new(
+                "invalid_record",
+                format!("{id} does not read"),
+            ));
+        };
+        Ok(json!({
+            "id": id.to_string(),
+            "kind": id.kind().as_str(),
+            "record": record,
+            "pending": pending.get(id).map_or(0, Vec::len),
+            "conflicts": conflicts::conflicts(doc),
+            "case": case,
+        }))
+    }
+}
+
+fn not_signed_in() -> Refusal {
+    Refusal::new("not_signed_in", "sign in first")
+}
+
+fn parse_id(id: &str) -> Result<RecordId, Refusal> {
+    id.parse()
+        .map_err(|_| Refusal::new("unknown_record", format!("{id} is not a record id")))
+}
+
+fn parse<R: Record + for<'de> Deserialize<'de>>(json: &str) -> Result<R, Refusal> {
+    serde_json::from_str(json).map_err(|e| {
+        Refusal::new(
+            "invalid_json",
+            format!("not a {} record: {e}", R::KIND.as_str()),
+        )
+    })
+}
+
+/// Reads the object [`Replica::open`] takes.
+fn read_stored(stored: &JsValue) -> Result<Stored, Refusal> {
+    let bad = |what: &str| Refusal::new("storage", format!("stored replica: {what}"));
+    let get = |o: &JsValue, key: &str| js_sys::Reflect::get(o, &key.into()).unwrap_or_default();
+    let bytes = |v: JsValue| -> Option<Vec<u8>> {
+        (!v.is_undefined() && !v.is_null()).then(|| js_sys::Uint8Array::new(&v).to_vec())
+    };
+    let mut out = Stored {
+        actor: bytes(get(stored, "actor")).map(ActorId::from),
+        cursor: bytes(get(stored, "cursor")),
+        ..Stored::default()
+    };
+    if let Some(rejected) = bytes(get(stored, "rejected")) {
+        out.rejected = ciborium::from_reader(rejected.as_slice()).map_err(|_| bad("rejected"))?;
+    }
+    let docs = get(stored, "docs");
+    if !docs.is_undefined() {
+        for doc in js_sys::Array::from(&docs).iter() {
+            let id: RecordId = get(&doc, "id")
+                .as_string()
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| bad("a document id"))?;
+            let acked = bytes(get(&doc, "acked")).unwrap_or_default();
+            if acked.len() % 32 != 0 {
+                return Err(bad("acknowledged heads"));
+            }
+            let acked = acked
+                .chunks_exact(32)
+                .map(|h| ChangeHash(h.try_into().expect("32 bytes")))
+                .collect();
+            let bytes = bytes(get(&doc, "bytes")).ok_or_else(|| bad("document bytes"))?;
+            out.docs.insert(id, StoredDoc { bytes, acked });
+        }
+    }
+    Ok(out)
+}
