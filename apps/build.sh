@@ -1,9 +1,14 @@
 #!/bin/sh
 # Builds what the field app (apps/field, served at /app/) loads besides its
-# own source files, which the browser loads as they are.
+# own source files, which the browser loads as they are: the UI library,
+# and sync-core as WebAssembly (build-wasm.sh). Both are committed; CI
+# checks that they are what this script builds.
 set -eu
 cd "$(dirname "$0")"
 
 # Preact, its hooks and htm in one ES module (no bundler).
 npm ci
 cp node_modules/htm/preact/standalone.module.js field/vendor/preact-htm.js
+
+# sync-core for the browser.
+./build-wasm.sh
