@@ -1,4 +1,6 @@
-//! The web apps the server hands to browsers: the field app at `/app/`.
+//! The web apps the server hands to browsers: the field app at `/app/`
+//! (grid workers' phones) and the console at `/console/` (supervisors, desk
+//! staff and admins).
 //!
 //! Their files are built ahead of time (`apps/build.sh`), committed, and
 //! embedded in the binary, so that `gridsync serve` alone serves them with
@@ -26,6 +28,9 @@ use crate::error::AppError;
 /// The field app's files (`apps/field`).
 static FIELD: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../apps/field");
 
+/// The console's files (`apps/console`).
+static CONSOLE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../apps/console");
+
 /// Where the scripts of a served page may come from and talk to. WebAssembly
 /// needs `wasm-unsafe-eval` to be compiled; the apps' UI library sets
 /// inline styles.
@@ -37,10 +42,27 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wa
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/app", get(|| async { Redirect::permanent("/app/") }))
-        .route("/app/", get(|headers: HeaderMap| async move { serve(&headers, "index.html") }))
+        .route(
+            "/app/",
+            get(|h: HeaderMap| async move { serve(field(), &h, "index.html") }),
+        )
         .route(
             "/app/{*path}",
-            get(|headers: HeaderMap, Path(path): Path<String>| async move { serve(&headers, &path) }),
+            get(|h: HeaderMap, Path(path): Path<String>| async move { serve(field(), &h, &path) }),
+        )
+        .route(
+            "/console",
+            get(|| async { Redirect::permanent("/console/") }),
+        )
+        .route(
+            "/console/",
+            get(|h: HeaderMap| async move { serve(console(), &h, "index.html") }),
+        )
+        .route(
+            "/console/{*path}",
+            get(
+                |h: HeaderMap, Path(path): Path<String>| async move { serve(console(), &h, &path) },
+            ),
         )
 }
 
@@ -50,36 +72,45 @@ struct Asset {
     etag: HeaderValue,
 }
 
-/// Every file of the field app by path, with its ETag.
-fn assets() -> &'static HashMap<&'static str, Asset> {
-    static ASSETS: OnceLock<HashMap<&'static str, Asset>> = OnceLock::new();
-    ASSETS.get_or_init(|| {
-        let mut out = HashMap::new();
-        let mut dirs = vec![&FIELD];
-        while let Some(dir) = dirs.pop() {
-            dirs.extend(dir.dirs());
-            for file in dir.files() {
-                let Some(path) = file.path().to_str() else {
-                    continue;
-                };
-                let digest = hex::encode(Sha256::digest(file.contents()));
-                let etag = HeaderValue::from_str(&format!("\"{}\"", &digest[..32]))
-                    .expect("hex is a valid header value");
-                out.insert(
-                    path,
-                    Asset {
-                        bytes: file.contents(),
-                        etag,
-                    },
-                );
-            }
-        }
-        out
-    })
+type Assets = HashMap<&'static str, Asset>;
+
+fn field() -> &'static Assets {
+    static ASSETS: OnceLock<Assets> = OnceLock::new();
+    ASSETS.get_or_init(|| assets(&FIELD))
 }
 
-fn serve(headers: &HeaderMap, path: &str) -> Response {
-    let Some(asset) = assets().get(path) else {
+fn console() -> &'static Assets {
+    static ASSETS: OnceLock<Assets> = OnceLock::new();
+    ASSETS.get_or_init(|| assets(&CONSOLE))
+}
+
+/// Every file of an app by path, with its ETag.
+fn assets(root: &'static Dir<'static>) -> Assets {
+    let mut out = HashMap::new();
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        dirs.extend(dir.dirs());
+        for file in dir.files() {
+            let Some(path) = file.path().to_str() else {
+                continue;
+            };
+            let digest = hex::encode(Sha256::digest(file.contents()));
+            let etag = HeaderValue::from_str(&format!("\"{}\"", &digest[..32]))
+                .expect("hex is a valid header value");
+            out.insert(
+                path,
+                Asset {
+                    bytes: file.contents(),
+                    etag,
+                },
+            );
+        }
+    }
+    out
+}
+
+fn serve(assets: &Assets, headers: &HeaderMap, path: &str) -> Response {
+    let Some(asset) = assets.get(path) else {
         return AppError::NotFound.into_response();
     };
     let mut response = if headers.get(IF_NONE_MATCH) == Some(&asset.etag) {
@@ -130,8 +161,9 @@ mod tests {
             "pkg/gridsync_web.js",
             "pkg/gridsync_web_bg.wasm",
         ] {
-            assert!(assets().contains_key(path), "{path} is not embedded");
+            assert!(field().contains_key(path), "{path} is not embedded");
         }
+        assert!(console().contains_key("index.html"));
         assert_eq!(content_type("pkg/gridsync_web_bg.wasm"), "application/wasm");
     }
 }
