@@ -18,7 +18,14 @@ const GEO = { latitude: 32.394, longitude: 119.412 };
 let server;
 let browser;
 
-async function screenshot(page, name) {
+/**
+ * Saves the phone's screen as docs/screenshots/app-<name>.png, scrolled
+ * to the top, or to `element` (a locator), once any message has gone.
+ */
+async function screenshot(page, name, element) {
+  await page.getByTestId('toast').waitFor({ state: 'detached' });
+  if (element) await element.evaluate((e) => e.scrollIntoView({ block: 'start' }));
+  else await page.evaluate(() => window.scrollTo(0, 0));
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: resolve(SCREENSHOTS, `app-${name}.png`) });
 }
@@ -193,6 +200,7 @@ describe('field app', () => {
 
     // Back online: the edits go out by themselves.
     await context.setOffline(false);
+    await show(page, '#/');
     await page.waitForFunction(
       () => document.querySelector('[data-testid=pending-total]')?.textContent === '0',
       null,
@@ -245,8 +253,7 @@ describe('field app', () => {
     }
     assert.equal(shown[0], shown[1], 'both phones show the same value');
     assert.ok([mine, theirs].includes(shown[0]));
-    await worker.page.getByTestId('conflicts').scrollIntoViewIfNeeded();
-    await screenshot(worker.page, 'conflict');
+    await screenshot(worker.page, 'conflict', worker.page.getByTestId('conflicts'));
   });
 
   it("refuses a supervisor's edit on the phone, with the reason, and keeps nothing pending", async () => {

@@ -3,9 +3,11 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
+import { join, resolve, dirname, extname, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -26,10 +28,69 @@ function freePort() {
 
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.webmanifest': 'application/manifest+json',
+  '.svg': 'image/svg+xml',
+};
+
+/**
+ * For working on the app without rebuilding the server (which embeds
+ * apps/field): a proxy that answers /app/… from `dir` and passes every
+ * other request to `target`. Returns {url, close()}.
+ */
+async function appProxy(dir, target) {
+  const proxy = http.createServer(async (request, response) => {
+    const path = new URL(request.url, target).pathname;
+    if (path.startsWith('/app/')) {
+      const file = normalize(join(dir, path.slice('/app/'.length) || 'index.html'));
+      try {
+        if (!file.startsWith(dir)) throw new Error('outside the app');
+        const body = await readFile(file);
+        response.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });
+        response.end(body);
+      } catch {
+        response.writeHead(404).end();
+      }
+      return;
+    }
+    const upstream = http.request(new URL(request.url, target), { method: request.method, headers: request.headers });
+    upstream.on('response', (answer) => {
+      response.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  const port = await freePort();
+  await new Promise((ok) => proxy.listen(port, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => {
+      proxy.closeAllConnections();
+      return new Promise((ok) => proxy.close(ok));
+    },
+  };
+}
+
+/**
+ * The server's environment: ours without GRIDSYNC_* (the server reads
+ * those as settings, and refuses ones it does not know, such as
+ * GRIDSYNC_BIN).
+ */
+function serverEnv() {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GRIDSYNC_')));
+  return { ...env, RUST_LOG: process.env.RUST_LOG ?? 'warn' };
+}
+
 /**
  * Starts `gridsync serve --demo` on a free port with a fresh data
  * directory. Returns {url, stop()}; the server's output is kept and
- * printed if it does not come up.
+ * printed if it does not come up. With GRIDSYNC_APP_DIR set (e.g.
+ * `field`), /app/ is served from that directory instead of the binary.
  */
 export async function startServer() {
   const bin = resolve(APPS, process.env.GRIDSYNC_BIN ?? '../target/debug/gridsync');
@@ -38,7 +99,7 @@ export async function startServer() {
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(bin, ['serve', '--demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    env: serverEnv(),
   });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
@@ -67,6 +128,16 @@ export async function startServer() {
       throw new Error(`gridsync did not answer /healthz within 120 s:\n${output}`);
     }
     await sleep(200);
+  }
+  if (process.env.GRIDSYNC_APP_DIR) {
+    const proxy = await appProxy(resolve(APPS, process.env.GRIDSYNC_APP_DIR), url);
+    return {
+      url: proxy.url,
+      stop: async () => {
+        await proxy.close();
+        await stop();
+      },
+    };
   }
   return { url, stop };
 }

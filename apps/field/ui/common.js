@@ -45,15 +45,17 @@ const OPEN_STATUSES = new Set(['reported', 'accepted', 'triaged', 'assigned', 'h
 
 // ---- formatting -----------------------------------------------------------
 
+/** Date and time; the year only when it is not this year's. */
 export function fmtDateTime(ms) {
   if (!ms) return '—';
+  const date = new Date(ms);
   return new Intl.DateTimeFormat(locale(), {
-    year: 'numeric',
+    year: date.getFullYear() === new Date().getFullYear() ? undefined : 'numeric',
     month: '2-digit',
     day: '2-digit',
     hour: '2-digit',
     minute: '2-digit',
-  }).format(new Date(ms));
+  }).format(date);
 }
 
 /** "today" / "3 days ago" / "never visited". */

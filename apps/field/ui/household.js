@@ -7,6 +7,7 @@ import {
   useApp,
   fmtDateTime,
   addressText,
+  headOf,
   userLabel,
   copy,
   applyEdits,
@@ -47,24 +48,26 @@ function describePath(household) {
 }
 
 function Member({ householdId, member, isHead }) {
+  const facts = [
+    label('relation', member.relation) + (isHead && member.relation !== 'Head' ? ` · ${t('head')}` : ''),
+    label('sex', member.sex),
+    member.birth_date,
+    label('residence', member.residence),
+  ].filter(Boolean);
   return html`<li class="member" data-member=${member.id}>
     <div class="member-head">
       <strong>${member.name || '—'}</strong>
-      <span class="muted">${label('relation', member.relation)}${isHead && member.relation !== 'Head' ? ` · ${t('head')}` : ''}</span>
       <a class="small-button" href=${`#/household/${householdId}/member/${encodeURIComponent(member.id)}`}>${t('edit')}</a>
     </div>
-    <dl class="facts">
-      <dt>${t('phone')}</dt>
-      <dd data-testid="member-phone">${member.phone ? html`<a href=${`tel:${member.phone}`}>${member.phone}</a>` : '—'}</dd>
-      <dt>${t('sex')}</dt>
-      <dd>${label('sex', member.sex)}</dd>
-      <dt>${t('birth_date')}</dt>
-      <dd>${member.birth_date || '—'}</dd>
-      <dt>${t('residence')}</dt>
-      <dd>${label('residence', member.residence)}</dd>
-      <dt>${t('id_number')}</dt>
-      <dd>${member.id_number || '—'}</dd>
-    </dl>
+    <div class="muted">${facts.join(' · ')}</div>
+    <div class="member-line">
+      <span class="muted">${t('phone')}</span>
+      <span data-testid="member-phone">${member.phone ? html`<a href=${`tel:${member.phone}`}>${member.phone}</a>` : '—'}</span>
+    </div>
+    <div class="member-line">
+      <span class="muted">${t('id_number')}</span>
+      <span class="mono">${member.id_number || '—'}</span>
+    </div>
   </li>`;
 }
 
@@ -88,6 +91,8 @@ export function HouseholdPage({ id }) {
     <section class="card">
       <${RecordState} view=${view} />
       <dl class="facts">
+        <dt>${t('head')}</dt>
+        <dd>${headOf(h)?.name ?? '—'}${h.members.length > 1 ? ` · ${t('members_n', { n: h.members.length })}` : ''}</dd>
         <dt>${t('grid')}</dt>
         <dd>${h.org_unit}</dd>
         <dt>${t('tags')}</dt>

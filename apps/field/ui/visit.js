@@ -3,7 +3,7 @@
 
 import { useState, useEffect } from '../vendor/preact-htm.js';
 import { t } from '../i18n.js';
-import { html, failureText, useApp, addressText, Field, ErrorBox, ScreenTitle } from './common.js';
+import { html, failureText, useApp, addressText, headOf, Field, ErrorBox, ScreenTitle } from './common.js';
 
 const LOCATION_TIMEOUT_MS = 15000;
 
@@ -75,7 +75,7 @@ export function VisitForm({ id }) {
   return html`
     <${ScreenTitle} title=${t('visit_title')} back=${`#/household/${id}`} />
     <form class="form card" onSubmit=${submit}>
-      <p><strong>${addressText(household.record.address)}</strong></p>
+      <p><strong>${addressText(household.record.address)}</strong> ${headOf(household.record)?.name ?? ''}</p>
       <${Field} name=${t('findings')}>
         <textarea
           name="findings"
