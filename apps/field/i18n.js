@@ -25,6 +25,8 @@ const zh = {
   device_revoked: '此设备已被管理员停用，本机数据已清除。请重新登录。',
   session_expired: '登录已过期，请联网重新登录。',
   signed_out: '已退出登录。',
+  elsewhere: '网格通已在另一个窗口打开。这里已暂停，以免两处同时修改本机数据。',
+  use_here: '在此窗口使用',
 
   // Navigation
   nav_today: '今日',
@@ -308,6 +310,8 @@ const en = {
   device_revoked: 'An administrator has disabled this device; its data was erased. Please sign in again.',
   session_expired: 'Your sign-in has expired: sign in again online.',
   signed_out: 'Signed out.',
+  elsewhere: 'gridsync is open in another window. This one has paused, so that the two do not overwrite each other’s data.',
+  use_here: 'Use it here',
 
   nav_today: 'Today',
   nav_households: 'Households',

@@ -10,8 +10,9 @@ import { Syncer } from './sync.js';
 import { App } from './ui/app.js';
 
 /**
- * What the App renders from: `phase` is loading | failed | signin | main;
- * `services` ({records, syncer, auth}) exists in main.
+ * What the App renders from: `phase` is loading | failed | signin | main |
+ * elsewhere (another tab holds the replica); `services` ({records,
+ * syncer, auth}) exists in main.
  */
 const app = {
   phase: 'loading',
@@ -30,12 +31,41 @@ const app = {
   },
   signIn,
   signOut,
+  useHere: openServices,
 };
 
 let db = null;
 let auth = null;
 
+// One tab at a time holds the replica: two replicas writing the same
+// records to IndexedDB would overwrite each other's edits. The newest tab
+// takes it over; the tab it was taken from stops at once and offers to
+// take it back.
+const REPLICA_LOCK = 'gridsync-replica';
+let releaseReplica = null;
+
+/** Resolves once this tab holds the replica lock (taken from any other tab). */
+function holdReplica() {
+  if (!navigator.locks) return Promise.resolve();
+  return new Promise((held) => {
+    navigator.locks
+      .request(REPLICA_LOCK, { steal: true }, () => {
+        held();
+        return new Promise((release) => {
+          releaseReplica = release;
+        });
+      })
+      .catch(() => {
+        // Another tab took the lock.
+        releaseReplica = null;
+        closeServices();
+        app.set({ phase: 'elsewhere', services: null });
+      });
+  });
+}
+
 async function openServices() {
+  await holdReplica();
   const records = await Records.open(db);
   const me = auth.me();
   if (me) records.setPrincipal(me);
@@ -47,9 +77,12 @@ async function openServices() {
   syncer.start();
 }
 
+/** Stops syncing and writing, and lets another tab hold the replica. */
 function closeServices() {
   app.services?.syncer.stop();
-  auth.lock();
+  app.services?.records.close();
+  releaseReplica?.();
+  releaseReplica = null;
 }
 
 /**
@@ -59,6 +92,7 @@ function closeServices() {
  */
 async function wipe(notice) {
   closeServices();
+  auth.lock();
   await wipeDb(db);
   db = await openDb();
   auth = new Auth(db, null);
@@ -67,6 +101,7 @@ async function wipe(notice) {
 
 async function expired() {
   closeServices();
+  auth.lock();
   await auth.expire();
   app.set({ phase: 'signin', services: null, notice: t('session_expired'), lastUser: auth.session.username });
 }
@@ -74,6 +109,7 @@ async function expired() {
 /** Keeps the data on the phone; the same user signs in again, offline too. */
 function signOut() {
   closeServices();
+  auth.lock();
   app.set({ phase: 'signin', services: null, notice: t('signed_out'), lastUser: auth.session.username });
 }
 

@@ -36,6 +36,13 @@ export class Records {
     this.version = 0;
     this.cache = new Map();
     this.listeners = new Set();
+    this.closed = false;
+  }
+
+  /** Refuses every later change: another tab holds the replica now, or nobody is signed in. */
+  close() {
+    this.closed = true;
+    this.replica.free();
   }
 
   /** Calls `listener()` after every change; returns the unsubscribe function. */
@@ -49,6 +56,7 @@ export class Records {
    * transaction, and tells the listeners. Resolves when it is durable.
    */
   commit(extraMeta) {
+    if (this.closed) throw new Error('the records were closed (another tab holds them)');
     const writes = this.replica.takeWrites();
     const saved = writes.length || extraMeta ? commitWrites(this.db, writes, extraMeta) : Promise.resolve();
     if (writes.length) {

@@ -2,8 +2,8 @@
 //
 //   node tests/bench.mjs
 //
-// - what a first visit downloads (the app's JS and wasm, as served, and
-//   gzip-compressed for comparison),
+// - what a phone downloads of the app once (every file the service worker
+//   keeps, the JS and wasm among them) as the server sends it,
 // - a cold load until the sign-in screen shows,
 // - sign-in until the first sync of the user's records is done,
 // - storage used (IndexedDB and the service worker's cache),
@@ -14,7 +14,8 @@
 // the e2e test does); GRIDSYNC_USER / GRIDSYNC_PASSWORD (default worker1 /
 // the demo password).
 
-import { gzipSync } from 'node:zlib';
+import http from 'node:http';
+import { gzipSync, gunzipSync } from 'node:zlib';
 import { DEMO_PASSWORD, startServer, launchBrowser, newPhone } from './harness.mjs';
 
 const user = process.env.GRIDSYNC_USER ?? 'worker1';
@@ -22,6 +23,21 @@ const password = process.env.GRIDSYNC_PASSWORD ?? DEMO_PASSWORD;
 
 const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
 const ms = (n) => `${Math.round(n)} ms`;
+
+/** GET `url` as a browser would (gzip accepted): the bytes as they came, and their encoding. */
+function download(url) {
+  return new Promise((ok, fail) => {
+    http
+      .get(url, { headers: { 'Accept-Encoding': 'gzip' } }, (response) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('end', () => ok({ bytes: Buffer.concat(chunks), encoding: response.headers['content-encoding'] }));
+      })
+      .on('error', fail);
+  });
+}
+
+const gunzipped = (bytes, encoding) => (encoding === 'gzip' ? gunzipSync(bytes) : bytes);
 
 /** Signs in on the sign-in screen shown; returns the ms until the first sync is done. */
 async function signInAndSync(page) {
@@ -47,26 +63,33 @@ async function main() {
     await page.locator('button[type=submit]').waitFor();
     const coldLoad = Date.now() - loadStart;
 
-    // What that load fetched, as served (encodedBodySize: after Content-Encoding).
-    const resources = await page.evaluate(() =>
-      performance
-        .getEntriesByType('resource')
-        .concat(performance.getEntriesByType('navigation'))
-        .map((e) => ({ url: e.name, encoded: e.encodedBodySize, decoded: e.decodedBodySize })),
-    );
-    const code = resources.filter((r) => /\.(m?js|wasm)$/.test(new URL(r.url).pathname));
-    let served = 0;
-    let decoded = 0;
-    let gzipped = 0;
-    for (const r of code) {
-      served += r.encoded;
-      decoded += r.decoded;
-      const body = Buffer.from(await (await fetch(r.url)).arrayBuffer());
-      gzipped += gzipSync(body, { level: 9 }).length;
-    }
-    const wasm = code.find((r) => r.url.endsWith('.wasm'));
-
     const firstSync = await signInAndSync(page);
+
+    // What the service worker keeps of the app: every file a phone downloads once.
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+    const shell = await page.evaluate(async () => {
+      const urls = [];
+      for (const name of await caches.keys()) {
+        for (const request of await (await caches.open(name)).keys()) urls.push(request.url);
+      }
+      return urls;
+    });
+    let served = 0;
+    let plain = 0;
+    let code = 0;
+    let codeServed = 0;
+    let wasm = null;
+    for (const url of shell) {
+      const { bytes, encoding } = await download(url);
+      const size = encoding === 'gzip' ? gunzipSync(bytes).length : bytes.length;
+      served += bytes.length;
+      plain += size;
+      if (/\.(js|wasm)$/.test(new URL(url).pathname)) {
+        code += size;
+        codeServed += bytes.length;
+      }
+      if (url.endsWith('.wasm')) wasm = { served: bytes.length, size, gzip: gzipSync(gunzipped(bytes, encoding)).length };
+    }
     const held = await page.evaluate(async () => {
       const estimate = await navigator.storage.estimate();
       return { usage: estimate.usage, details: estimate.usageDetails ?? {} };
@@ -101,10 +124,12 @@ async function main() {
     const offlineLaunch = Date.now() - launchStart;
 
     console.log(`field app figures (${user}, ${server.url}, Chromium 360×640)`);
-    console.log(`  app code fetched on a first visit (JS + wasm, ${code.length} files):`);
-    console.log(`    as served:        ${kib(served)} (${kib(decoded)} uncompressed)`);
-    console.log(`    gzip -9 of those: ${kib(gzipped)}`);
-    if (wasm) console.log(`    of which wasm:    ${kib(wasm.encoded)} as served (${kib(wasm.decoded)} uncompressed)`);
+    console.log(`  the app as served (${shell.length} files the service worker keeps):`);
+    console.log(`    all files:   ${kib(served)} transferred (${kib(plain)} uncompressed)`);
+    console.log(`    JS + wasm:   ${kib(codeServed)} transferred (${kib(code)} uncompressed)`);
+    if (wasm) {
+      console.log(`    of it wasm:  ${kib(wasm.served)} transferred (${kib(wasm.size)}; gzip -9 would be ${kib(wasm.gzip)})`);
+    }
     console.log(`  cold load to sign-in screen:            ${ms(coldLoad)}`);
     console.log(`  sign-in to first sync done:             ${ms(firstSync)} (${records} records)`);
     console.log(`  storage used:                           ${kib(held.usage)}`);

@@ -196,7 +196,11 @@ describe('field app', () => {
     await launch.getByLabel(t('password')).fill(DEMO_PASSWORD);
     await launch.getByRole('button', { name: t('signin') }).click();
     await launch.getByRole('heading', { name: t('today_title') }).waitFor();
+    // The new tab took the replica over; the first one paused and takes it back.
+    await page.getByText(t('elsewhere')).waitFor();
     await launch.close();
+    await page.getByRole('button', { name: t('use_here') }).click();
+    await page.getByRole('heading', { name: caseTitle }).waitFor();
 
     // Back online: the edits go out by themselves.
     await context.setOffline(false);

@@ -106,8 +106,8 @@ function NavBar({ tab }) {
 
 /**
  * `app` (main.js) opens and closes the phone's services: {phase,
- * services, notice, lastUser, signIn(), signOut()} and re-renders this on
- * every change through `app.subscribe`.
+ * services, notice, lastUser, signIn(), signOut(), useHere()} and
+ * re-renders this on every change through `app.subscribe`.
  */
 export function App({ app }) {
   const [, setTick] = useState(0);
@@ -139,6 +139,17 @@ export function App({ app }) {
   }
   if (app.phase === 'failed') {
     return html`<main class="splash"><p class="error" role="alert">${t('load_failed', { message: app.error })}</p></main>`;
+  }
+  if (app.phase === 'elsewhere') {
+    return html`<div class="app">
+      <header class="topbar"><span class="brand">${t('app_name')}</span><${LangSwitch} onSwitch=${rerender} /></header>
+      <main class="splash">
+        <div class="card">
+          <p>${t('elsewhere')}</p>
+          <button class="primary big" type="button" onClick=${app.useHere}>${t('use_here')}</button>
+        </div>
+      </main>
+    </div>`;
   }
   if (app.phase === 'signin') {
     return html`<div class="app">
