@@ -66,6 +66,17 @@ function holdReplica() {
 
 async function openServices() {
   await holdReplica();
+  // While this tab waited, another may have held the replica: refreshed the
+  // tokens (the refresh token in memory is retired then, and presenting it
+  // would revoke the device) or wiped everything. Read it all afresh.
+  db.close();
+  db = await openDb();
+  auth = new Auth(db, await getSession(db));
+  if (!auth.isUnlocked()) {
+    closeServices();
+    app.set({ phase: 'signin', services: null, lastUser: auth.session?.username ?? null });
+    return;
+  }
   const records = await Records.open(db);
   const me = auth.me();
   if (me) records.setPrincipal(me);

@@ -59,7 +59,8 @@ export class Syncer {
       // A sync is running (or queued behind the one running).
       syncing: false,
       lastSync: null,
-      // Why the last sync did not complete: {kind: 'offline'|'busy'|'failed', message?, seconds?}
+      // Why the last sync did not complete:
+      // {kind: 'offline'|'unreachable'|'busy'|'failed', message?, seconds?}
       problem: null,
       // Per-record errors of the last sync other than refusals: {id: {code, message}}
       docErrors: {},
@@ -200,8 +201,8 @@ export class Syncer {
   /** The state after a failed sync; acts on revocation, expiry and Retry-After. */
   failure(error) {
     if (error instanceof TypeError) {
-      // fetch() found no network (or the server is unreachable).
-      return { problem: { kind: 'offline' } };
+      // fetch() found no network, or no server.
+      return navigator.onLine ? { problem: { kind: 'unreachable' } } : { online: false, problem: { kind: 'offline' } };
     }
     if (this.authFailed(error)) return { problem: null };
     if (error instanceof ApiError && error.retryAfter) {

@@ -14,6 +14,7 @@ export function SyncCard() {
   const pending = records.pendingCount();
   let status = null;
   if (problem?.kind === 'offline' || !online) status = t('sync_offline');
+  else if (problem?.kind === 'unreachable') status = t('sync_unreachable');
   else if (problem?.kind === 'busy') status = t('sync_later', { seconds: problem.seconds });
   else if (problem?.kind === 'failed') status = t('sync_failed', { message: problem.message });
   return html`<section class="card sync-card">
