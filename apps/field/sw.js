@@ -3,10 +3,13 @@
 // app opens with no network; its data comes from IndexedDB. Requests
 // outside the app's scope, the API (/v1/…) among them, are never touched.
 //
-// Change VERSION whenever a file of the app changes (pkg/ included): the
-// new worker then fetches the whole shell again and drops the old copy.
+// VERSION changes whenever a file of the app does (pkg/ included): it is
+// the start of a SHA-256 of the files, which tests/shell.test.mjs checks
+// and tells when to change. A browser installs a new worker only when this
+// file changes; the new worker fetches the whole shell again and drops the
+// old copy.
 
-const VERSION = '1';
+const VERSION = '0590878832a1';
 const CACHE = `gridsync-field-${VERSION}`;
 
 const SHELL = [

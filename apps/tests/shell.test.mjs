@@ -1,8 +1,10 @@
 // Checks of the field app's files that need no browser: the service
-// worker keeps every file the app loads, and both languages say everything.
+// worker keeps every file the app loads and changes its version when they
+// change, and both languages say everything.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { APPS } from './harness.mjs';
@@ -15,14 +17,32 @@ function files(dir) {
   );
 }
 
-test('the service worker precaches every file of the app, and only those', () => {
-  const source = readFileSync(join(FIELD, 'sw.js'), 'utf8');
+/** The paths of sw.js's SHELL list. */
+function shellFiles(source) {
   const list = source.match(/const SHELL = \[([\s\S]*?)\];/)[1];
-  const shell = [...list.matchAll(/'([^']+)'/g)].map((m) => m[1]);
+  return [...list.matchAll(/'([^']+)'/g)].map((m) => m[1]);
+}
+
+test('the service worker precaches every file of the app, and only those', () => {
+  const shell = shellFiles(readFileSync(join(FIELD, 'sw.js'), 'utf8'));
   // Type declarations are for editors; the worker itself is not part of the shell.
   const needed = files(FIELD).filter((f) => f !== 'sw.js' && !f.endsWith('.d.ts') && !f.endsWith('.gitignore'));
   assert.deepEqual(shell.filter((f) => f !== './').sort(), needed.sort());
   for (const f of shell) assert.ok(f === './' || existsSync(join(FIELD, f)), `${f} exists`);
+});
+
+test("the service worker's VERSION changes whenever a file of the app does", () => {
+  // VERSION is the start of a SHA-256 of every precached file (path and
+  // bytes): a phone gets a changed app only through a changed sw.js.
+  const source = readFileSync(join(FIELD, 'sw.js'), 'utf8');
+  const hash = createHash('sha256');
+  for (const file of shellFiles(source).filter((f) => f !== './').sort()) {
+    hash.update(`${file}\0`);
+    hash.update(readFileSync(join(FIELD, file)));
+  }
+  const expected = hash.digest('hex').slice(0, 12);
+  const version = source.match(/const VERSION = '([^']*)';/)[1];
+  assert.equal(version, expected, `the app changed: set const VERSION = '${expected}'; in apps/field/sw.js`);
 });
 
 test('English has every string Chinese has', async () => {

@@ -174,6 +174,7 @@ export function CasePage({ id }) {
         ${state?.class && html`<dt>${t('class')}</dt><dd>${label('class', state.class)}</dd>`}
         ${state?.assignee && html`<dt>${t('assignee')}</dt><dd>${userLabel(state.assignee, me)}</dd>`}
         ${state?.result && html`<dt>${t('result')}</dt><dd>${label('result', state.result)}</dd>`}
+        ${state?.due != null && html`<dt>${t('due')}</dt><dd>${fmtDateTime(state.due)}</dd>`}
         <dt>${t('reported_at')}</dt>
         <dd>${fmtDateTime(c.reported_at)}</dd>
         <dt>${t('reporter')}</dt>

@@ -5,6 +5,15 @@ import { useState } from '../vendor/preact-htm.js';
 import { t, label } from '../i18n.js';
 import { html, useApp, fmtDateTime, isOpen, isOverdue, isDueSoon, StateDot } from './common.js';
 
+const HOUR_MS = 3600000;
+
+/** "overdue 3 days" / "due in 5 h" / "due 12/05 18:00". */
+function dueText(due, now) {
+  if (due < now) return t('overdue_days', { n: Math.max(1, Math.floor((now - due) / (24 * HOUR_MS))) });
+  const hours = Math.ceil((due - now) / HOUR_MS);
+  return hours <= 48 ? t('due_in_hours', { n: hours }) : `${t('due')} ${fmtDateTime(due)}`;
+}
+
 /** The status badge and due time of a case state. */
 export function CaseStatus({ state, now = Date.now() }) {
   if (!state) return null;
@@ -12,8 +21,11 @@ export function CaseStatus({ state, now = Date.now() }) {
   return html`<span class=${`status status-${state.status}`} data-testid="case-status">${label('status', state.status)}</span>
     ${isOpen(state) &&
     state.due != null &&
-    html`<span class=${overdue ? 'due overdue' : isDueSoon(state, now) ? 'due soon' : 'due'}>
-      ${overdue ? `${t('overdue')} · ` : ''}${t('due')} ${fmtDateTime(state.due)}
+    html`<span
+      class=${overdue ? 'due overdue' : isDueSoon(state, now) ? 'due soon' : 'due'}
+      title=${`${t('due')} ${fmtDateTime(state.due)}`}
+    >
+      ${dueText(state.due, now)}
     </span>`}
     ${state.supervised && html`<span class="tag tag-warn">${t('supervised')}</span>`}`;
 }
