@@ -9,7 +9,7 @@
 // file changes; the new worker fetches the whole shell again and drops the
 // old copy.
 
-const VERSION = '0590878832a1';
+const VERSION = '8fc05b2b1ece';
 const CACHE = `gridsync-field-${VERSION}`;
 
 const SHELL = [

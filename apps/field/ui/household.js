@@ -3,7 +3,8 @@
 import { useState } from '../vendor/preact-htm.js';
 import { t, label } from '../i18n.js';
 import {
-  html, failureText,
+  html,
+  failureText,
   useApp,
   fmtDateTime,
   addressText,

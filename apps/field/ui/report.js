@@ -3,7 +3,19 @@
 
 import { useState } from '../vendor/preact-htm.js';
 import { t } from '../i18n.js';
-import { html, failureText, useApp, addressText, headOf, newItemId, Field, EnumSelect, ErrorBox, ScreenTitle, CATEGORIES } from './common.js';
+import {
+  html,
+  failureText,
+  useApp,
+  addressText,
+  headOf,
+  newItemId,
+  Field,
+  EnumSelect,
+  ErrorBox,
+  ScreenTitle,
+  CATEGORIES,
+} from './common.js';
 import { useLocation } from './visit.js';
 
 function Party({ party, onChange, onRemove }) {
