@@ -12,3 +12,6 @@ cp node_modules/htm/preact/standalone.module.js field/vendor/preact-htm.js
 
 # sync-core for the browser.
 ./build-wasm.sh
+
+# The service worker's version: a fingerprint of all of the above.
+node stamp-sw.mjs

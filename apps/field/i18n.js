@@ -227,6 +227,11 @@ const zh = {
   tag_disabled: '残障人士',
   tag_low_income: '低保/贫困',
   tag_veteran: '退役军人',
+  sensitive: '特殊人群（仅限授权人员）',
+  sensitive_released_from_prison: '刑满释放',
+  sensitive_community_correction: '社区矫正',
+  sensitive_drug_rehabilitation: '社区戒毒',
+  sensitive_severe_mental_disorder: '严重精神障碍',
 
   category_Labour: '劳动争议',
   category_Traffic: '交通事故',
@@ -487,6 +492,11 @@ const en = {
   tag_disabled: 'Disabled',
   tag_low_income: 'Low income',
   tag_veteran: 'Veteran',
+  sensitive: 'Special population (authorised staff only)',
+  sensitive_released_from_prison: 'Released from prison',
+  sensitive_community_correction: 'Community correction',
+  sensitive_drug_rehabilitation: 'Drug rehabilitation',
+  sensitive_severe_mental_disorder: 'Severe mental disorder',
 
   category_Labour: 'Labour',
   category_Traffic: 'Traffic accident',

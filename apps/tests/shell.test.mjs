@@ -4,23 +4,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { APPS } from './harness.mjs';
-
-const FIELD = join(APPS, 'field');
+import { FIELD, shellFiles, versions } from '../stamp-sw.mjs';
 
 function files(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
     entry.isDirectory() ? files(join(dir, entry.name)) : [relative(FIELD, join(dir, entry.name))],
   );
-}
-
-/** The paths of sw.js's SHELL list. */
-function shellFiles(source) {
-  const list = source.match(/const SHELL = \[([\s\S]*?)\];/)[1];
-  return [...list.matchAll(/'([^']+)'/g)].map((m) => m[1]);
 }
 
 test('the service worker precaches every file of the app, and only those', () => {
@@ -32,17 +23,8 @@ test('the service worker precaches every file of the app, and only those', () =>
 });
 
 test("the service worker's VERSION changes whenever a file of the app does", () => {
-  // VERSION is the start of a SHA-256 of every precached file (path and
-  // bytes): a phone gets a changed app only through a changed sw.js.
-  const source = readFileSync(join(FIELD, 'sw.js'), 'utf8');
-  const hash = createHash('sha256');
-  for (const file of shellFiles(source).filter((f) => f !== './').sort()) {
-    hash.update(`${file}\0`);
-    hash.update(readFileSync(join(FIELD, file)));
-  }
-  const expected = hash.digest('hex').slice(0, 12);
-  const version = source.match(/const VERSION = '([^']*)';/)[1];
-  assert.equal(version, expected, `the app changed: set const VERSION = '${expected}'; in apps/field/sw.js`);
+  const [version, expected] = versions();
+  assert.equal(version, expected, 'the app changed: run `node stamp-sw.mjs` in apps/ (build.sh does)');
 });
 
 test('English has every string Chinese has', async () => {

@@ -85,6 +85,8 @@ export function HouseholdPage({ id }) {
     .filter((v) => v.record.household === id)
     .sort((a, b) => b.record.visited_at - a.record.visited_at);
   const cases = records.views('case').filter((c) => c.record.household === id);
+  // Special-population details reach only the roles allowed to see them.
+  const sensitive = records.views('sensitive').filter((v) => v.record.household === id);
   const tags = TAGS.filter((tag) => h.tags?.[tag]);
 
   return html`
@@ -108,6 +110,17 @@ export function HouseholdPage({ id }) {
       </div>
     </section>
     <${Conflicts} view=${view} describe=${describePath(h)} />
+    ${sensitive.map(
+      (v) => html`<section class="card sensitive">
+        <h2>${t('sensitive')}</h2>
+        <div>
+          ${Object.keys(v.record.categories)
+            .filter((c) => v.record.categories[c])
+            .map((c) => html`<span class="tag tag-warn">${label('sensitive', c)}</span> `)}
+        </div>
+        ${v.record.notes && html`<p class="pre">${v.record.notes}</p>`}
+      </section>`,
+    )}
     <section class="card">
       <h2>${t('members')} <span class="count">${h.members.length}</span></h2>
       <ul class="members">
