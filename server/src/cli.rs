@@ -166,6 +166,23 @@ enum AdminTask {
         #[arg(long)]
         id: String,
     },
+    /// Import a household ledger (XLSX or UTF-8 CSV, the columns of
+    /// `GET /v1/admin/import/households/template`) into a grid; prints the
+    /// report as JSON. Only checks and reports unless `--apply` is given.
+    Import {
+        /// The grid rows naming no grid go to.
+        #[arg(long = "org-unit")]
+        org_unit: String,
+        /// The admin the imported records are written in the name of; the
+        /// grids must be in their area.
+        #[arg(long = "as")]
+        admin: String,
+        /// Import; without it, a dry run.
+        #[arg(long)]
+        apply: bool,
+        /// The ledger file.
+        file: PathBuf,
+    },
 }
 
 impl Common {
@@ -352,6 +369,22 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
         }
         AdminTask::Approve { id } => print_json(&admin::decide(state, &actor, &id, true).await?),
         AdminTask::Discard { id } => print_json(&admin::decide(state, &actor, &id, false).await?),
+        AdminTask::Import {
+            org_unit,
+            admin: username,
+            apply,
+            file,
+        } => {
+            let bytes =
+                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let importer = crate::import::Importer::command_line(state, &username).await?;
+            let mut bar = progress_bar("importing households");
+            let progress = |done: usize, total: usize| bar(done as u64, total as u64);
+            let file = (org_unit.as_str(), bytes.as_slice());
+            let report =
+                admin::import_households(state, &actor, &importer, file, !apply, progress).await?;
+            print_json(&report);
+        }
     }
     Ok(())
 }
@@ -389,9 +422,22 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// A progress bar on standard error: `label [#####.....] done/total`.
+/// A progress bar on standard error, `label [#####.....] done/total`, as
+/// `progress(done, total)` is called; finished when `done` reaches `total`.
 fn progress_bar(label: &'static str) -> impl FnMut(u64, u64) {
-    move |done, total| draw_progress(label, done, total)
+    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {eta}")
+        .expect("a valid template")
+        .progress_chars("##.");
+    let bar = indicatif::ProgressBar::new(0)
+        .with_style(style)
+        .with_message(label);
+    move |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        if done >= total {
+            bar.finish();
+        }
+    }
 }
 
 /// Draws `label [#####.....] done/total` over the current line of standard

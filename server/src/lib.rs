@@ -34,6 +34,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod import;
 pub mod limits;
 pub mod login_guard;
 pub mod metrics;

@@ -908,7 +908,9 @@ async fn a_visit_location_that_is_not_coordinates_is_refused_by_name() {
     let error = error_for(&response, &id).expect("the visit is refused");
     assert_eq!(error.code, "invalid_record");
     assert!(
-        error.message.contains("location: must be `latitude,longitude`"),
+        error
+            .message
+            .contains("location: must be `latitude,longitude`"),
         "{}",
         error.message
     );

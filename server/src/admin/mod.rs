@@ -191,6 +191,34 @@ async fn audit(
     Ok(())
 }
 
+/// Imports a household ledger into `grid` ([`crate::import::import`];
+/// `progress(done, total)` as households are stored) and, unless it was a
+/// dry run or imported nothing, records it in the audit log.
+pub async fn import_households(
+    state: &AppState,
+    actor: &Actor,
+    importer: &crate::import::Importer,
+    (grid, bytes): (&str, &[u8]),
+    dry_run: bool,
+    progress: impl FnMut(usize, usize),
+) -> Result<crate::import::ImportReport, AppError> {
+    actor
+        .check_area([grid])
+        .map_err(|_| AppError::Missing("grid"))?;
+    let report = crate::import::import(state, importer, grid, bytes, dry_run, progress).await?;
+    if !dry_run && report.households > 0 {
+        let detail = format!(
+            "{} households, {} members; {} rows refused",
+            report.households,
+            report.members,
+            report.refused.len()
+        );
+        let units = [grid.to_owned()];
+        audit(state, actor, ("import_households", grid), detail, &units).await?;
+    }
+    Ok(report)
+}
+
 const UNIT_KINDS: [&str; 4] = ["county", "township", "community", "grid"];
 
 /// The level of an org unit, for the API's schema: one of [`UNIT_KINDS`].

@@ -192,6 +192,7 @@ pub struct AuditEntry {
     /// | `set_role` | user | a role or set of units is replaced (detail: before and after) |
     /// | `reset_password` | user | a password is replaced |
     /// | `revoke_device` | device | a device is revoked, by a person or because its refresh token was used twice (detail says so) |
+    /// | `import_households` | grid | a household ledger is imported (detail: households, members, rows refused) |
     /// | `quarantine` | record | the policy held back changes a device sent (detail: how many, and why) |
     /// | `quarantine_approved` | record | an admin approved a held change |
     /// | `quarantine_discarded` | record | an admin discarded a held change |
