@@ -229,6 +229,18 @@ describe('field app', () => {
     assert.equal(await page.getByTestId('timeline-event').count(), 2);
   });
 
+  it("brings an online edit to the other phone by itself (sync after the edit, change stream)", async () => {
+    const notes = '电线已由物业更换';
+    await show(staff.page, `#/household/${household}`);
+    await show(worker.page, `#/household/${household}/edit`);
+    await worker.page.getByLabel(t('notes')).fill(notes);
+    await worker.page.getByRole('button', { name: t('save') }).click();
+    await worker.page.getByTestId('toast').filter({ hasText: t('saved_here') }).waitFor();
+    // No sync by hand: worker1's phone sends the edit shortly after it is
+    // made, and the server's `changed` event makes staff1's phone fetch it.
+    await staff.page.getByText(notes).waitFor({ timeout: 15000 });
+  });
+
   it('converges on concurrent offline edits of one phone number and shows both values', async () => {
     const mine = '13911110001';
     const theirs = '13922220002';
