@@ -38,15 +38,18 @@ const TYPES = {
 };
 
 /**
- * For working on the app without rebuilding the server (which embeds
- * apps/field): a proxy that answers /app/… from `dir` and passes every
- * other request to `target`. Returns {url, close()}.
+ * For working on the apps without rebuilding the server (which embeds
+ * apps/field and apps/console): a proxy that answers the paths under each
+ * prefix of `dirs` ({'/app/': dir, '/console/': dir}) from its directory
+ * and passes every other request to `target`. Returns {url, close()}.
  */
-async function appProxy(dir, target) {
+async function appProxy(dirs, target) {
   const proxy = http.createServer(async (request, response) => {
     const path = new URL(request.url, target).pathname;
-    if (path.startsWith('/app/')) {
-      const file = normalize(join(dir, path.slice('/app/'.length) || 'index.html'));
+    const prefix = Object.keys(dirs).find((p) => path.startsWith(p));
+    if (prefix) {
+      const dir = dirs[prefix];
+      const file = normalize(join(dir, path.slice(prefix.length) || 'index.html'));
       try {
         if (!file.startsWith(dir)) throw new Error('outside the app');
         const body = await readFile(file);
@@ -90,7 +93,8 @@ function serverEnv() {
  * Starts `gridsync serve --demo` on a free port with a fresh data
  * directory. Returns {url, stop()}; the server's output is kept and
  * printed if it does not come up. With GRIDSYNC_APP_DIR set (e.g.
- * `field`), /app/ is served from that directory instead of the binary.
+ * `field`), /app/ is served from that directory instead of the binary;
+ * with GRIDSYNC_CONSOLE_DIR (e.g. `console`), /console/ likewise.
  */
 export async function startServer() {
   const bin = resolve(APPS, process.env.GRIDSYNC_BIN ?? '../target/debug/gridsync');
@@ -129,8 +133,11 @@ export async function startServer() {
     }
     await sleep(200);
   }
-  if (process.env.GRIDSYNC_APP_DIR) {
-    const proxy = await appProxy(resolve(APPS, process.env.GRIDSYNC_APP_DIR), url);
+  const dirs = {};
+  if (process.env.GRIDSYNC_APP_DIR) dirs['/app/'] = resolve(APPS, process.env.GRIDSYNC_APP_DIR);
+  if (process.env.GRIDSYNC_CONSOLE_DIR) dirs['/console/'] = resolve(APPS, process.env.GRIDSYNC_CONSOLE_DIR);
+  if (Object.keys(dirs).length) {
+    const proxy = await appProxy(dirs, url);
     return {
       url: proxy.url,
       stop: async () => {
