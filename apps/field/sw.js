@@ -9,7 +9,7 @@
 // file changes; the new worker fetches the whole shell again and drops the
 // old copy.
 
-const VERSION = '4a3f5d7a8eb8';
+const VERSION = 'efd6985faeaf';
 const CACHE = `gridsync-field-${VERSION}`;
 
 const SHELL = [

@@ -94,14 +94,16 @@ export function Households() {
           </button>`,
         )}
       </div>
-      <label class="sort">
-        ${t('sort_by')}
-        <select value=${settings.sort} onChange=${(e) => update({ sort: e.target.value })}>
-          ${Object.keys(SORTS).map((key) => html`<option value=${key}>${t(`sort_${key}`)}</option>`)}
-        </select>
-      </label>
+      <div class="list-head">
+        <span class="muted" data-testid="households-count">${t('households_count', { n: list.length })}</span>
+        <label class="sort">
+          ${t('sort_by')}
+          <select value=${settings.sort} onChange=${(e) => update({ sort: e.target.value })}>
+            ${Object.keys(SORTS).map((key) => html`<option value=${key}>${t(`sort_${key}`)}</option>`)}
+          </select>
+        </label>
+      </div>
     </div>
-    <p class="muted" data-testid="households-count">${t('households_count', { n: list.length })}</p>
     ${list.length === 0
       ? html`<p class="muted">${t('households_none')}</p>`
       : html`<ul class="list card">
