@@ -5,7 +5,7 @@ import { render, html } from './vendor/preact-htm.js';
 import { t, setLang, currentLang } from './i18n.js';
 import { openDb, getSession, wipeDb } from './db.js';
 import { Auth } from './auth.js';
-import { Records } from './records.js';
+import { Records, loadWasm } from './records.js';
 import { Syncer } from './sync.js';
 import { App } from './ui/app.js';
 
@@ -145,6 +145,8 @@ async function boot() {
       console.warn('service worker not registered:', error);
     });
   }
+  // Failures show when the records open.
+  loadWasm().catch(() => {});
   try {
     db = await openDb();
     auth = new Auth(db, await getSession(db));

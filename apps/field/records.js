@@ -10,13 +10,21 @@ import { commitWrites, loadReplicaState } from './db.js';
 
 let wasm = null;
 
-/** Loads the wasm module once. */
-async function loadWasm() {
-  if (!wasm) {
+/**
+ * Loads the wasm module (once; again after a failure). main.js starts this
+ * as the page opens: the module then compiles while the user signs in, and
+ * its files come from the same copy of the app as the page's own, even when
+ * a new version of the app is installed meanwhile.
+ */
+export function loadWasm() {
+  wasm ??= (async () => {
     const module = await import('./pkg/gridsync_web.js');
     await module.default();
-    wasm = module;
-  }
+    return module;
+  })().catch((error) => {
+    wasm = null;
+    throw error;
+  });
   return wasm;
 }
 

@@ -6,10 +6,12 @@
 // VERSION changes whenever a file of the app does (pkg/ included): it is
 // the start of a SHA-256 of the files, which tests/shell.test.mjs checks
 // and tells when to change. A browser installs a new worker only when this
-// file changes; the new worker fetches the whole shell again and drops the
-// old copy.
+// file changes; the new worker fetches the whole shell again, takes over
+// at once and drops the old copy. A page open meanwhile has loaded all its
+// files already (main.js loads even the wasm as it starts), so it never
+// mixes two versions; it runs the new one from its next load.
 
-const VERSION = 'efd6985faeaf';
+const VERSION = 'e1d4e5e77f7d';
 const CACHE = `gridsync-field-${VERSION}`;
 
 const SHELL = [
