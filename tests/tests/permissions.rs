@@ -513,6 +513,15 @@ async fn edits_made_offline_after_a_move_wait_in_quarantine_until_approved() {
     assert_eq!(held.len(), 1);
     assert_eq!(held[0]["doc_id"], f.household.to_string());
     assert_eq!(held[0]["user_id"], "usr_w1");
+    // It is shown as what it would change.
+    let changes = held[0]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["path"], "notes");
+    assert!(
+        changes[0]["after"].as_str().unwrap().starts_with("老人摔倒，已送医。"),
+        "{changes:?}"
+    );
+    assert!(!changes[0]["before"].as_str().unwrap().contains("摔倒"));
 
     // A worker cannot approve; an admin can, and the note is merged.
     let entry = held[0]["id"].as_str().unwrap();

@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sync_core::RecordId;
-use sync_core::automerge::{Change, ChangeHash, ReadDoc};
+use sync_core::automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use sync_core::doc::{self, AnyRecord};
 use sync_core::policy::Role;
 
@@ -141,6 +141,22 @@ async fn held_unit(state: &AppState, entry: &QuarantineRow) -> Result<Option<Str
         let meta = doc::meta(id.kind(), &document).map_err(AppError::internal)?;
         return Ok(Some(meta.org_unit));
     }
+    let Some(document) = with_held(state, entry, doc::empty(ActorId::random())).await? else {
+        return Ok(None);
+    };
+    Ok(doc::meta(id.kind(), &document)
+        .ok()
+        .map(|meta| meta.org_unit)
+        .filter(|unit| !unit.is_empty()))
+}
+
+/// `document` with the held change `entry` applied, and the held changes
+/// it builds on; `None` when they do not apply.
+async fn with_held(
+    state: &AppState,
+    entry: &QuarantineRow,
+    mut document: Automerge,
+) -> Result<Option<Automerge>, AppError> {
     let held = state.storage.pending_quarantine_of(&entry.doc_id).await?;
     let by_hash: HashMap<&[u8], &QuarantineRow> =
         held.iter().map(|q| (q.hash.as_slice(), q)).collect();
@@ -161,14 +177,37 @@ async fn held_unit(state: &AppState, entry: &QuarantineRow) -> Result<Option<Str
                 .filter_map(|dep| by_hash.get(dep).copied()),
         );
     }
-    let mut document = doc::empty(sync_core::automerge::ActorId::random());
     if document.apply_changes(changes).is_err() {
         return Ok(None);
     }
-    Ok(doc::meta(id.kind(), &document)
-        .ok()
-        .map(|meta| meta.org_unit)
-        .filter(|unit| !unit.is_empty()))
+    Ok(Some(document))
+}
+
+/// A quarantine entry, with what it would change.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct QuarantineView {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: QuarantineRow,
+    /// What approving it would change in the record as the server holds it
+    /// now (with the held changes it builds on): each field with its value
+    /// before and after. Empty when the server holds all of it already, or
+    /// when it no longer applies.
+    pub changes: Vec<crate::query::records::FieldChange>,
+}
+
+impl QuarantineView {
+    async fn of(state: &AppState, entry: QuarantineRow) -> Result<Self, AppError> {
+        let before = match state.storage.snapshot(&entry.doc_id).await? {
+            Some(snapshot) => doc::load(&snapshot).map_err(AppError::internal)?,
+            None => doc::empty(ActorId::random()),
+        };
+        let changes = match with_held(state, &entry, before.clone()).await? {
+            Some(after) => crate::query::records::field_changes(&before, &after),
+            None => Vec::new(),
+        };
+        Ok(Self { entry, changes })
+    }
 }
 
 /// Records what `actor` did, as concerning `org_units`.
@@ -717,7 +756,7 @@ pub async fn quarantine_page(
     status: &str,
     limit: Option<i64>,
     cursor: Option<&str>,
-) -> Result<ListPage<QuarantineRow>, AppError> {
+) -> Result<ListPage<QuarantineView>, AppError> {
     if !["pending", "approved", "discarded"].contains(&status) {
         return Err(AppError::Invalid {
             field: "status",
@@ -788,5 +827,12 @@ pub async fn quarantine_page(
         };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
     });
-    Ok(ListPage { items, next_cursor })
+    let mut views = Vec::with_capacity(items.len());
+    for entry in items {
+        views.push(QuarantineView::of(state, entry).await?);
+    }
+    Ok(ListPage {
+        items: views,
+        next_cursor,
+    })
 }

@@ -504,7 +504,7 @@ struct StatusQuery {
     security(("bearerAuth" = [])),
     params(StatusQuery),
     responses(
-        (status = 200, description = "Quarantine entries, oldest first.", body = ListPage<QuarantineRow>,
+        (status = 200, description = "Quarantine entries, oldest first.", body = ListPage<super::QuarantineView>,
             example = json!({"items": [{
                 "id": "q_4c2a9e1f0b3d5a7c8e6f1d2b", "doc_id": "hh_de300000000000000000000000000001",
                 "hash": "5e2b8c0d4f6a1e3b7c9d2f4a6b8c0e1d3f5a7b9c1d3e5f7a9b0c2d4e6f8a1b3c",
@@ -512,7 +512,8 @@ struct StatusQuery {
                 "device_id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13", "rule": "out_of_scope",
                 "message": "this household is outside the sender's area",
                 "received_at": 1732492800000_i64, "status": "pending", "decided_by": null,
-                "decided_at": null
+                "decided_at": null,
+                "changes": [{"path": "org_unit", "before": "demo.t1.c1.g1", "after": "demo.t1.c2.g1"}]
             }], "next_cursor": "eyJhdCI6MTczMjQ5MjgwMDAwMCwiaWQiOiJxXzRjMmE5ZTFmMGIzZDVhN2M4ZTZmMWQyYiJ9"})),
         (status = 400, response = crate::openapi::BadQuery),
         (status = 401, response = crate::openapi::BearerRefused),
@@ -536,7 +537,7 @@ async fn list_quarantine(
     State(state): State<AppState>,
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<StatusQuery>,
-) -> Result<Json<ListPage<QuarantineRow>>, AppError> {
+) -> Result<Json<ListPage<super::QuarantineView>>, AppError> {
     let actor = Actor::admin(&state, &auth).await?;
     let status = q.status.as_deref().unwrap_or("pending");
     Ok(Json(

@@ -380,6 +380,56 @@ fn path_of(document: &Automerge, obj: &ObjId) -> Option<String> {
     Some(segments.join("/"))
 }
 
+/// Each field that differs between two states of a record, with its value
+/// before and after (`null` where it is absent), as [`diff`] names them.
+pub(crate) fn field_changes(
+    document_before: &Automerge,
+    document_after: &Automerge,
+) -> Vec<FieldChange> {
+    let (before, after) = (to_json(document_before), to_json(document_after));
+    let mut paths = Vec::new();
+    diff("", Some(&before), Some(&after), &mut paths);
+    paths
+        .into_iter()
+        .map(|path| FieldChange {
+            before: value_at(&before, &path),
+            after: value_at(&after, &path),
+            path,
+        })
+        .collect()
+}
+
+/// One field a change makes differ.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FieldChange {
+    /// Where: map keys and list item ids (or positions) joined by `/`.
+    pub path: String,
+    /// The value before; `null` when the field is new.
+    pub before: Json_,
+    /// The value after; `null` when the field is removed.
+    pub after: Json_,
+}
+
+/// The value at a [`diff`] path: map keys, and list items by their `id`
+/// (or position).
+fn value_at(value: &Json_, path: &str) -> Json_ {
+    let mut at = value;
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        let next = match at {
+            Json_::Object(map) => map.get(segment),
+            Json_::Array(items) => keyed(items)
+                .and_then(|by_id| by_id.get(segment).copied())
+                .or_else(|| segment.parse::<usize>().ok().and_then(|i| items.get(i))),
+            _ => None,
+        };
+        match next {
+            Some(next) => at = next,
+            None => return Json_::Null,
+        }
+    }
+    at.clone()
+}
+
 fn keyed(items: &[Json_]) -> Option<BTreeMap<&str, &Json_>> {
     items
         .iter()
