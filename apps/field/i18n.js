@@ -209,6 +209,11 @@ const zh = {
   rule_event_role: '处理记录的角色必须是你的角色',
   rule_event_kind: '你的角色不能记录这种处理',
 
+  kind_hh: '住户',
+  kind_cs: '事件',
+  kind_vs: '走访',
+  kind_hs: '特殊人群信息',
+
   sex_Male: '男',
   sex_Female: '女',
   sex_Unknown: '未知',
@@ -473,6 +478,11 @@ const en = {
 
   // The server's reasons are in English already: no explanation first.
   rule_and_reason: '{reason}',
+
+  kind_hh: 'Household',
+  kind_cs: 'Case',
+  kind_vs: 'Visit',
+  kind_hs: 'Special-population details',
 
   sex_Male: 'Male',
   sex_Female: 'Female',

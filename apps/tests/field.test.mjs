@@ -272,6 +272,33 @@ describe('field app', () => {
     await screenshot(worker.page, 'conflict', worker.page.getByTestId('conflicts'));
   });
 
+  it('keeps an edit the server refused on the phone, saying what to do', async () => {
+    // worker1 edits a household offline that staff1 meanwhile moves to the
+    // community's other grid, out of worker1's sight.
+    await show(worker.page, '#/households');
+    await worker.page.locator('a.row').nth(1).click();
+    await worker.page.getByRole('link', { name: t('record_visit') }).waitFor();
+    const moved = idInUrl(worker.page);
+    const someone = await worker.page.locator('[data-member]').first().getAttribute('data-member');
+    await worker.context.setOffline(true);
+    await changePhone(worker.page, moved, someone, '13800000008');
+
+    await show(staff.page, `#/household/${moved}/edit`);
+    await staff.page.getByLabel(t('grid')).selectOption('demo.t1.c1.g2');
+    await staff.page.getByRole('button', { name: t('save') }).click();
+    await staff.page.getByTestId('toast').filter({ hasText: t('saved_here') }).waitFor();
+    await syncNow(staff.page);
+
+    await worker.context.setOffline(false);
+    await syncNow(worker.page);
+    await worker.page.locator('.warn-card').filter({ hasText: t('rejected_help') }).waitFor();
+    await show(worker.page, '#/me');
+    const rejected = worker.page.getByTestId('rejected');
+    await rejected.getByText(`${label('kind', 'hh')} ${moved.slice(3, 11)}`).waitFor();
+    assert.ok((await rejected.textContent()).includes(t('rejected_help')));
+    assert.equal(await pendingTotal(worker.page), 0);
+  });
+
   it("refuses a supervisor's edit on the phone, with the reason, and keeps nothing pending", async () => {
     const { context, page } = await newPhone(browser);
     const since = Date.now();

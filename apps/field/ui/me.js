@@ -9,10 +9,12 @@ export function Me() {
   const { records, me, session, syncer } = app;
   const rejected = records.rejected();
   const docErrors = Object.values(syncer.state.docErrors);
+  // A record by its kind and the start of its id, linked when the phone holds it.
   const link = (id) => {
-    if (!records.view(id)) return id;
-    const kind = id.startsWith('cs_') ? 'case' : id.startsWith('hh_') ? 'household' : null;
-    return kind ? html`<a href=${`#/${kind}/${id}`}>${id}</a>` : id;
+    const [prefix, hex] = id.split('_');
+    const name = `${label('kind', prefix)} ${hex.slice(0, 8)}…`;
+    const page = { hh: 'household', cs: 'case' }[prefix];
+    return page && records.view(id) ? html`<a href=${`#/${page}/${id}`}>${name}</a>` : name;
   };
 
   return html`
