@@ -228,6 +228,8 @@ pub struct Planned {
     pub id: RecordId,
     /// The record.
     pub household: Household,
+    /// Its rows in the spreadsheet.
+    pub rows: Vec<usize>,
 }
 
 /// What a ledger holds, checked: the households to take and the rows not
@@ -415,7 +417,12 @@ pub fn plan(
         }
         if problems.is_empty() {
             seen_ids.insert(id.clone(), first);
-            plan.households.push(Planned { id, household });
+            let rows = group.iter().map(|(line, _)| *line).collect();
+            plan.households.push(Planned {
+                id,
+                household,
+                rows,
+            });
             continue;
         }
         let bad_lines: Vec<usize> = problems.iter().map(|p| p.row).collect();
@@ -748,18 +755,24 @@ pub async fn import(
         let key = (a.building.clone(), a.unit.clone(), a.room.clone());
         match existing[&grid].get(&key) {
             Some(id) if *id == planned.id.to_string() => report.already_imported += 1,
-            Some(id) => report.refused.push(RowProblem {
-                row: 0,
-                column: None,
-                code: "duplicate_household".into(),
-                message: format!(
+            Some(id) => {
+                let message = format!(
                     "{} {} {}: the grid has this address already, as household {id}",
                     a.building, a.unit, a.room
-                ),
-            }),
+                );
+                report
+                    .refused
+                    .extend(planned.rows.iter().map(|&row| RowProblem {
+                        row,
+                        column: None,
+                        code: "duplicate_household".into(),
+                        message: message.clone(),
+                    }));
+            }
             None => take.push(planned),
         }
     }
+    report.refused.sort_by_key(|p| p.row);
     report.households = take.len();
     report.members = take.iter().map(|p| p.household.members.len()).sum();
     report.imported = take.iter().map(|p| p.id.to_string()).collect();

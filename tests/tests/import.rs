@@ -229,3 +229,36 @@ async fn the_template_downloads_and_imports_from_the_command_line() {
     phone.sync().await;
     assert_eq!(phone.replica.len(), 1);
 }
+
+#[tokio::test]
+async fn an_address_a_worker_entered_already_is_a_duplicate() {
+    let server = county().await;
+    let mut phone = server.device("w1").await;
+    let typed = Household {
+        org_unit: "g1".into(),
+        address: sync_core::records::Address {
+            building: "9栋".into(),
+            unit: String::new(),
+            room: "901".into(),
+        },
+        ..Default::default()
+    };
+    phone.replica.create(&typed).unwrap();
+    phone.sync().await;
+
+    let admin = login(&server.url(""), "adm_cm", PASSWORD)
+        .await
+        .access_token;
+    let ledger = "户编号,楼栋,单元,房号,姓名\n1,9栋,,901,吴十\n1,9栋,,901,郑一\n2,9栋,,902,冯二\n";
+    let (status, report) = import(&server, &admin, "org_unit=g1&dry_run=false", ledger).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        codes(&report),
+        [
+            (2, "duplicate_household".to_owned()),
+            (3, "duplicate_household".to_owned())
+        ],
+        "{report}"
+    );
+    assert_eq!(report["households"], 1);
+}
