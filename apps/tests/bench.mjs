@@ -125,6 +125,7 @@ async function main() {
 
     console.log(`field app figures (${user}, ${server.url}, Chromium 360×640)`);
     console.log(`  the app as served (${shell.length} files the service worker keeps):`);
+    if (process.env.GRIDSYNC_APP_DIR) console.log('    (served from GRIDSYNC_APP_DIR by the test proxy, uncompressed)');
     console.log(`    all files:   ${kib(served)} transferred (${kib(plain)} uncompressed)`);
     console.log(`    JS + wasm:   ${kib(codeServed)} transferred (${kib(code)} uncompressed)`);
     if (wasm) {
