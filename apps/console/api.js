@@ -127,7 +127,7 @@ export class Session {
   }
 
   store() {
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify(this.data));
+    if (!this.ended) sessionStorage.setItem(SESSION_KEY, JSON.stringify(this.data));
   }
 
   /** Forgets the tokens (this tab only). */
@@ -137,18 +137,21 @@ export class Session {
 
   /** Revokes this device (its refresh token stops working) and forgets it. */
   async signOut() {
+    // Forgotten at once; the tokens in memory revoke the device.
+    this.ended = true;
+    this.lost = true;
+    this.clear();
     try {
       await this.request(`/v1/devices/${encodeURIComponent(this.data.device_id)}/revoke`, { method: 'POST' });
     } catch {
-      // Signed out here all the same; the token expires by itself.
+      // Signed out here all the same; the access token expires by itself.
     }
-    this.lost = true;
-    this.clear();
   }
 
   lose(reason) {
     if (this.lost) return;
     this.lost = true;
+    this.ended = true;
     this.clear();
     this.onLost?.(reason);
   }

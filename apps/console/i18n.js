@@ -320,6 +320,7 @@ const zh = {
   refuse_duplicate_household: '住户重复',
   refuse_missing_field: '缺少必填项',
   refuse_bad_value: '取值有误',
+  refuse_household_refused: '同户其他行有误',
 
   // Administration
   units_title: '组织机构',
@@ -806,6 +807,7 @@ const en = {
   refuse_duplicate_household: 'Duplicate household',
   refuse_missing_field: 'Missing field',
   refuse_bad_value: 'Bad value',
+  refuse_household_refused: 'Another row of the household refused',
 
   units_title: 'Org units',
   unit_id: 'Id',

@@ -4,6 +4,7 @@
 // discard) and the audit log.
 
 import { t, label } from '../i18n.js';
+import { saveBlob } from '../api.js';
 import {
   html,
   useState,
@@ -19,6 +20,7 @@ import {
   Loading,
   PageHead,
   MoreRows,
+  toCsv,
   ROLES,
   KINDS,
 } from './common.js';
@@ -551,8 +553,24 @@ export function Audit() {
   const load = useLoad(() => session.get('/v1/admin/audit'), []);
   const action = route.params.get('action') ?? '';
   const rows = (load.data ?? []).filter((e) => !action || e.action === action);
+  const exportCsv = () => {
+    const header = [t('a_when'), t('a_who'), t('a_device'), t('a_action'), t('a_target'), t('a_detail'), t('a_units')];
+    const lines = rows.map((e) => [
+      fmtDateTime(e.at),
+      userName(e.user_id),
+      e.device_id ?? '',
+      label('action', e.action),
+      e.target,
+      e.detail,
+      e.org_units.join(' '),
+    ]);
+    saveBlob(new Blob([toCsv(header, lines)], { type: 'text/csv;charset=utf-8' }), `${t('audit_title')}.csv`);
+  };
   return html`<div class="admin-audit">
     <${PageHead} title=${t('audit_title')} sub=${t('audit_intro')}>
+      <button type="button" class="secondary" data-testid="export-csv" title=${t('export_local_note')} onClick=${exportCsv}>
+        ${t('export_csv')}
+      </button>
       <label class="field inline">
         <span>${t('a_filter')}</span>
         <select value=${action} onChange=${(e) => setParams({ action: e.currentTarget.value })}>

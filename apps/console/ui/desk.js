@@ -229,10 +229,17 @@ export function CaseTable({ rows, compact = false }) {
 // ---- a case -------------------------------------------------------------------------
 
 async function loadCase(session, id) {
-  const [view, record] = await Promise.all([
-    session.get(`/v1/cases/${encodeURIComponent(id)}`),
-    session.get(`/v1/records/${encodeURIComponent(id)}`).catch(() => null),
+  const enc = encodeURIComponent(id);
+  const [view, record, history] = await Promise.all([
+    session.get(`/v1/cases/${enc}`),
+    session.get(`/v1/records/${enc}`).catch(() => null),
+    session.get(`/v1/records/${enc}/history`).catch(() => []),
   ]);
+  // Only admins list users: learn the names of the people who wrote the
+  // case (its reporter and the authors of its events) from its history.
+  for (const entry of history) {
+    if (entry.user_id && entry.user_name) directory.rememberUser(entry.user_id, { display_name: entry.user_name });
+  }
   let household = null;
   const hh = record?.record?.household;
   if (hh) household = await session.get(`/v1/records/${encodeURIComponent(hh)}`).catch(() => null);
@@ -492,7 +499,11 @@ export function CasePage({ id }) {
           <div><dt>${t('case_assignee')}</dt><dd data-testid="case-assignee">${s.assignee ? userName(s.assignee) : t('dash')}</dd></div>
           <div><dt>${t('case_reported')}</dt><dd>${fmtDateTime(s.reported_at)}</dd></div>
           <div><dt>${t('case_due')}</dt><dd><${DueLine} state=${s} overdue=${view.overdue} /></dd></div>
-          ${s.supervised && html`<div><dt>${t('case_supervised')}</dt><dd><span class="badge badge-purple">${t('supervised_mark')}</span></dd></div>`}
+          ${s.supervised &&
+          html`<div>
+            <dt>${t('case_supervised')}</dt>
+            <dd><span class="badge badge-purple" data-testid="case-supervised">${t('supervised_mark')}</span></dd>
+          </div>`}
           ${s.result && html`<div><dt>${t('case_result')}</dt><dd>${label('result', s.result)}</dd></div>`}
           ${s.resolved_level && html`<div><dt>${t('case_resolved_level')}</dt><dd>${label('level', s.resolved_level)}</dd></div>`}
           ${record && html`<div><dt>${t('case_reporter')}</dt><dd>${userName(record.reporter)}</dd></div>`}

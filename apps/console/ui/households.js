@@ -239,9 +239,12 @@ function Members({ household }) {
   </table>`;
 }
 
-function Section({ title, part, children, testid, count }) {
+function Section({ title, part, children, testid, count, actions }) {
   return html`<section class="card" data-testid=${testid}>
-    <h2>${title}${count !== undefined && html` <span class="count">${count}</span>`}</h2>
+    <div class="card-head">
+      <h2>${title}${count !== undefined && html` <span class="count">${count}</span>`}</h2>
+      ${actions}
+    </div>
     ${part?.error ? html`<${ErrorBox} error=${part.error} />` : children}
   </section>`;
 }
@@ -339,10 +342,8 @@ function Conflict({ conflict, recordId, onResolved }) {
             ${mayResolve &&
             html`<input type="radio" name=${`c-${conflict.path}`} checked=${choice === i} onChange=${() => setChoice(i)} />`}
             <strong class="mono">${valueText(v.value)}</strong>
-            ${v.shown && html` <span class="badge badge-grey">${t('conflict_shown')}</span>`}
-            <span class="muted">
-              ${t('conflict_by', { who: userName(v.user_id) || v.actor, device: deviceText(v.device_id) })}</span
-            >
+            <span class="muted">${t('conflict_by', { who: userName(v.user_id) || v.actor, device: deviceText(v.device_id) })}</span>
+            ${v.shown && html`<span class="badge badge-grey">${t('conflict_shown')}</span>`}
           </label>
         </li>`,
       )}
@@ -408,10 +409,30 @@ export function HouseholdPage({ id }) {
           : html`<p class="muted">${t('conflicts_none')}</p>`}
       <//>
     </div>
-    <${Section} title=${t('visits_title')} part=${visits} testid="visits-card" count=${visits.data?.items.length}>
+    <${Section}
+      title=${t('visits_title')}
+      part=${visits}
+      testid="visits-card"
+      count=${visits.data?.items.length}
+      actions=${html`<${ExportButtons}
+        path="/v1/visits"
+        params=${{ household: id }}
+        name=${`${t('visits_title')}-${addressText(h)}`}
+      />`}
+    >
       <${Visits} rows=${visits.data?.items ?? []} />
     <//>
-    <${Section} title=${t('cases_of_household')} part=${cases} testid="cases-card" count=${cases.data?.items.length}>
+    <${Section}
+      title=${t('cases_of_household')}
+      part=${cases}
+      testid="cases-card"
+      count=${cases.data?.items.length}
+      actions=${html`<${ExportButtons}
+        path="/v1/cases"
+        params=${{ household: id }}
+        name=${`${t('cases_of_household')}-${addressText(h)}`}
+      />`}
+    >
       <${CaseTable} rows=${cases.data?.items ?? []} compact=${true} />
     <//>
     <${Section} title=${t('history_title')} part=${history} testid="history-card" count=${history.data?.length}>

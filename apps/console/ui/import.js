@@ -61,7 +61,7 @@ function Report({ report }) {
           <tbody>
             ${report.refused.map(
               (r) => html`<tr data-row=${r.row} data-code=${r.code}>
-                <td class="num">${r.row}</td>
+                <td class="num">${r.row > 0 ? r.row : t('dash')}</td>
                 <td>${r.column ?? t('dash')}</td>
                 <td><span class="badge badge-red">${label('refuse', r.code)}</span></td>
                 <td>${r.message}</td>
