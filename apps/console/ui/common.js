@@ -89,14 +89,18 @@ export const directory = {
   },
 };
 
-/** "张三" for a known user, "我" for the signed-in one, else the id. */
-export function userName(id) {
+/**
+ * "张三" for a known user, "我" for the signed-in one, else the id (cut
+ * short with `short`, for tables; the whole id shows on hover).
+ */
+export function userName(id, { short = false } = {}) {
   if (!id) return t('dash');
   if (id === 'cli') return t('cli');
   const known = directory.users.get(id);
   const name = known?.display_name || known?.username;
-  if (id === directory.me?.user_id) return name ? `${name}（${t('me')}）` : t('me');
-  return name || id;
+  if (id === directory.me?.user_id) return name ? t('me_named', { name }) : t('me');
+  if (name) return name;
+  return short && id.length > 12 ? html`<span class="mono" title=${id}>${id.slice(0, 12)}…</span>` : id;
 }
 
 /** A unit's name, or its id when the console has not learnt the name. */

@@ -219,7 +219,7 @@ export function CaseTable({ rows, compact = false }) {
           <td>${label('level', c.level)}</td>
           <td>${fmtDateTime(c.reported_at)}</td>
           <td><${DueText} due=${c.due_at} open=${isOpenStatus(c.status)} now=${now} /></td>
-          ${!compact && html`<td>${c.assignee ? userName(c.assignee) : t('dash')}</td>`}
+          ${!compact && html`<td>${c.assignee ? userName(c.assignee, { short: true }) : t('dash')}</td>`}
         </tr>`,
       )}
     </tbody>

@@ -259,7 +259,7 @@ function Visits({ rows }) {
       ${rows.map(
         (v) => html`<tr data-visit=${v.id}>
           <td>${fmtDateTime(v.visited_at)}</td>
-          <td>${userName(v.worker)}</td>
+          <td>${userName(v.worker, { short: true })}</td>
           <td class="findings">${v.findings}</td>
           <td>${v.follow_up ? html`<span class="badge badge-amber">${t('yes')}</span>` : t('no')}</td>
         </tr>`,
