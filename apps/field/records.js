@@ -113,6 +113,14 @@ export class Records {
     return this.cached('ids', () => new Set(this.replica.ids()));
   }
 
+  /**
+   * The event kinds the user may record on case `id` now and that would
+   * apply to it: the policy and the workflow decide, in the replica.
+   */
+  actions(id) {
+    return this.cached(`actions:${id}`, () => JSON.parse(this.replica.actions(id)));
+  }
+
   /** {id: unsent changes} of the records with unsent changes. */
   pending() {
     return this.cached('pending', () => JSON.parse(this.replica.pending()));

@@ -559,18 +559,11 @@ pub const fn tag_zh(tag: Tag) -> &'static str {
 /// Checks a resident identity card number (GB 11643: 17 digits, then a
 /// check digit or `X`) and returns the birth date it holds.
 pub fn check_id_number(id: &str) -> Result<String, String> {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const CHECK: &[u8; 11] = b"10X98765432";
     let b = id.as_bytes();
     if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
         return Err("must be 18 characters: 17 digits and a check digit or X".into());
     }
-    let sum: u32 = b[..17]
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    if b[17].to_ascii_uppercase() != CHECK[(sum % 11) as usize] {
+    if char::from(b[17].to_ascii_uppercase()) != id_check_digit(&id[..17]) {
         return Err("its check digit does not match: a digit is wrong".into());
     }
     let birth = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);
@@ -578,6 +571,19 @@ pub fn check_id_number(id: &str) -> Result<String, String> {
         return Err(format!("holds no valid birth date ({})", &id[6..14]));
     }
     Ok(birth)
+}
+
+/// The check digit (`0`–`9` or `X`) of the first 17 digits of an ID
+/// number: ISO 7064 MOD 11-2.
+pub fn id_check_digit(first17: &str) -> char {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let sum: u32 = first17
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d.wrapping_sub(b'0')) * w)
+        .sum();
+    char::from(CHECK[(sum % 11) as usize])
 }
 
 /// Sex from the 17th digit of an ID number: odd for men.

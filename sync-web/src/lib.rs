@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sync_core::automerge::{ActorId, ChangeHash};
 use sync_core::doc::{AnyRecord, DocError};
-use sync_core::policy::{Principal, Role};
+use sync_core::policy::{self, EVENT_KINDS, Principal, Role};
 use sync_core::protocol::SyncResponse;
 use sync_core::records::{Case, Household, Record, Sensitive, Visit};
 use sync_core::store::{Rejected, ReplicaStore, Stored, StoredDoc};
@@ -365,8 +365,9 @@ impl Replica {
     /// Records an event of `kind` with `data_json` (an object of strings,
     /// see `workflow.md`) on case `case_id`, by the signed-in user from
     /// this device, and returns the event's id. Refused with `forbidden`
-    /// when the role may not record it, and with `not_applicable` (and the
-    /// workflow's reason) when it would not apply to the case as it is.
+    /// (and the policy's rule) when the role may not record it, and with
+    /// `not_applicable` (and the workflow's reason) when it would not apply
+    /// to the case as it is.
     #[wasm_bindgen(js_name = recordEvent)]
     pub fn record_event(
         &mut self,
@@ -377,20 +378,10 @@ impl Replica {
         let id = parse_id(case_id)?;
         let data: BTreeMap<String, String> = serde_json::from_str(data_json)
             .map_err(|e| Refusal::new("invalid_json", format!("event data: {e}")))?;
+        let now = now_ms();
+        self.try_event(&id, kind, data.clone(), now)?;
         let (principal, device) = self.me.clone().ok_or_else(not_signed_in)?;
         let by = (principal.user_id.as_str(), device.as_str(), principal.role);
-        let now = now_ms();
-        // Try the event on a copy first: the workflow, not this function,
-        // says whether it applies.
-        let mut trial: Case = self.inner.read(&id).map_err(Refusal::from)?;
-        let trial_id = workflow::append(&mut trial, kind, by, now, data.clone());
-        let folded = workflow::fold(&trial, &self.deadlines);
-        if let Some(outcome) = folded.events.iter().find(|e| e.id == trial_id)
-            && !outcome.applied
-        {
-            let reason = outcome.reason.clone().unwrap_or_default();
-            return Err(Refusal::new("not_applicable", reason).into());
-        }
         let mut event = String::new();
         self.inner
             .update::<Case>(&id, |c| event = workflow::append(c, kind, by, now, data))
@@ -398,6 +389,33 @@ impl Replica {
         Ok(event)
     }
 
+    /// The event kinds the signed-in user may record on case `case_id` now
+    /// and that would apply to it, as a JSON list (`["mediate", "resolve",
+    /// "comment"]`): the actions to offer. Kinds that need data are tried
+    /// with a typical value (a `small` classification, an assignment to
+    /// the user, a `mediated` result).
+    pub fn actions(&self, case_id: &str) -> Result<String, JsValue> {
+        let id = parse_id(case_id)?;
+        let user = self.principal()?.user_id.clone();
+        let now = now_ms();
+        let kinds: Vec<&str> = EVENT_KINDS
+            .into_iter()
+            .filter(|&kind| kind != "report")
+            .filter(|&kind| {
+                let data: BTreeMap<String, String> = match kind {
+                    "classify" => [("class", "small")].into(),
+                    "assign" => [("to", user.as_str())].into(),
+                    "resolve" => [("result", "mediated")].into(),
+                    _ => BTreeMap::new(),
+                }
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+                self.try_event(&id, kind, data, now).is_ok()
+            })
+            .collect();
+        Ok(json!(kinds).to_string())
+    }
     /// Starts a sync: call before its first round.
     #[wasm_bindgen(js_name = beginSync)]
     pub fn begin_sync(&mut self) {
@@ -520,6 +538,33 @@ impl Replica {
     /// The queued writes, for callers in Rust.
     pub fn take_journal(&mut self) -> Vec<Write> {
         self.inner.store_mut().take()
+    }
+
+    /// Whether the signed-in user's event of `kind` would be allowed by the
+    /// policy and apply to case `id`: tried on a copy, nothing written.
+    fn try_event(
+        &self,
+        id: &RecordId,
+        kind: &str,
+        data: BTreeMap<String, String>,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        let (principal, device) = self.me.as_ref().ok_or_else(not_signed_in)?;
+        let by = (principal.user_id.as_str(), device.as_str(), principal.role);
+        let before: Case = self.inner.read(id).map_err(Refusal::from)?;
+        let mut after = before.clone();
+        let event = workflow::append(&mut after, kind, by, now, data);
+        let folded = workflow::fold(&after, &self.deadlines);
+        let (before, after) = (AnyRecord::Case(before), AnyRecord::Case(after));
+        policy::check_write(principal, Some(&before), &after)
+            .map_err(|d| Refusal::from(ReplicaError::Denied(d)))?;
+        match folded.events.iter().find(|e| e.id == event) {
+            Some(outcome) if !outcome.applied => Err(Refusal::new(
+                "not_applicable",
+                outcome.reason.clone().unwrap_or_default(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn principal(&self) -> Result<&Principal, Refusal> {

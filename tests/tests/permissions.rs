@@ -518,7 +518,10 @@ async fn edits_made_offline_after_a_move_wait_in_quarantine_until_approved() {
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert_eq!(changes[0]["path"], "notes");
     assert!(
-        changes[0]["after"].as_str().unwrap().starts_with("老人摔倒，已送医。"),
+        changes[0]["after"]
+            .as_str()
+            .unwrap()
+            .starts_with("老人摔倒，已送医。"),
         "{changes:?}"
     );
     assert!(!changes[0]["before"].as_str().unwrap().contains("摔倒"));

@@ -9,6 +9,14 @@ export class Replica {
     free(): void;
     [Symbol.dispose](): void;
     /**
+     * The event kinds the signed-in user may record on case `case_id` now
+     * and that would apply to it, as a JSON list (`["mediate", "resolve",
+     * "comment"]`): the actions to offer. Kinds that need data are tried
+     * with a typical value (a `small` classification, an assignment to
+     * the user, a `mediated` result).
+     */
+    actions(case_id: string): string;
+    /**
      * The actor id local changes are written with, in hex.
      */
     actor(): string;
@@ -47,8 +55,9 @@ export class Replica {
      * Records an event of `kind` with `data_json` (an object of strings,
      * see `workflow.md`) on case `case_id`, by the signed-in user from
      * this device, and returns the event's id. Refused with `forbidden`
-     * when the role may not record it, and with `not_applicable` (and the
-     * workflow's reason) when it would not apply to the case as it is.
+     * (and the policy's rule) when the role may not record it, and with
+     * `not_applicable` (and the workflow's reason) when it would not apply
+     * to the case as it is.
      */
     recordEvent(case_id: string, kind: string, data_json: string): string;
     /**
@@ -96,6 +105,7 @@ export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembl
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
     readonly __wbg_replica_free: (a: number, b: number) => void;
+    readonly replica_actions: (a: number, b: number, c: number) => [number, number, number, number];
     readonly replica_actor: (a: number) => [number, number];
     readonly replica_applyResponse: (a: number, b: number, c: number) => [number, number, number, number];
     readonly replica_beginSync: (a: number) => void;

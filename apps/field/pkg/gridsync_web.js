@@ -21,6 +21,35 @@ export class Replica {
         wasm.__wbg_replica_free(ptr, 0);
     }
     /**
+     * The event kinds the signed-in user may record on case `case_id` now
+     * and that would apply to it, as a JSON list (`["mediate", "resolve",
+     * "comment"]`): the actions to offer. Kinds that need data are tried
+     * with a typical value (a `small` classification, an assignment to
+     * the user, a `mediated` result).
+     * @param {string} case_id
+     * @returns {string}
+     */
+    actions(case_id) {
+        let deferred3_0;
+        let deferred3_1;
+        try {
+            const ptr0 = passStringToWasm0(case_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            const len0 = WASM_VECTOR_LEN;
+            const ret = wasm.replica_actions(this.__wbg_ptr, ptr0, len0);
+            var ptr2 = ret[0];
+            var len2 = ret[1];
+            if (ret[3]) {
+                ptr2 = 0; len2 = 0;
+                throw takeFromExternrefTable0(ret[2]);
+            }
+            deferred3_0 = ptr2;
+            deferred3_1 = len2;
+            return getStringFromWasm0(ptr2, len2);
+        } finally {
+            wasm.__wbindgen_free(deferred3_0, deferred3_1, 1);
+        }
+    }
+    /**
      * The actor id local changes are written with, in hex.
      * @returns {string}
      */
@@ -151,8 +180,9 @@ export class Replica {
      * Records an event of `kind` with `data_json` (an object of strings,
      * see `workflow.md`) on case `case_id`, by the signed-in user from
      * this device, and returns the event's id. Refused with `forbidden`
-     * when the role may not record it, and with `not_applicable` (and the
-     * workflow's reason) when it would not apply to the case as it is.
+     * (and the policy's rule) when the role may not record it, and with
+     * `not_applicable` (and the workflow's reason) when it would not apply
+     * to the case as it is.
      * @param {string} case_id
      * @param {string} kind
      * @param {string} data_json

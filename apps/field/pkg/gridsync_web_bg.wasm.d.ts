@@ -2,6 +2,7 @@
 /* eslint-disable */
 export const memory: WebAssembly.Memory;
 export const __wbg_replica_free: (a: number, b: number) => void;
+export const replica_actions: (a: number, b: number, c: number) => [number, number, number, number];
 export const replica_actor: (a: number) => [number, number];
 export const replica_applyResponse: (a: number, b: number, c: number) => [number, number, number, number];
 export const replica_beginSync: (a: number) => void;

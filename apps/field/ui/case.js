@@ -1,5 +1,5 @@
 // A case: its state (folded by the replica), details, timeline, and the
-// actions the user's role records.
+// actions the user may record on it now (the replica decides which).
 
 import { useState } from '../vendor/preact-htm.js';
 import { t, label } from '../i18n.js';
@@ -17,36 +17,6 @@ import {
   ScreenTitle,
 } from './common.js';
 import { CaseStatus } from './cases.js';
-
-const STAFF_ACTIONS = [
-  'accept',
-  'classify',
-  'assign',
-  'mediate',
-  'resolve',
-  'return',
-  'escalate',
-  'follow_up',
-  'close',
-  'reopen',
-  'supervise',
-  'comment',
-];
-
-/**
- * Which actions to offer each role (from api-spec/permissions.md). This
- * only chooses the buttons shown: whether an action may be recorded, and
- * whether it applies, is the replica's decision, and its refusal is shown.
- */
-const OFFERED = {
-  grid_worker: ['comment', 'mediate', 'resolve', 'follow_up'],
-  mediator: ['mediate', 'resolve', 'return', 'comment'],
-  department: ['mediate', 'resolve', 'return', 'comment'],
-  community_staff: STAFF_ACTIONS,
-  centre_staff: STAFF_ACTIONS,
-  admin: STAFF_ACTIONS,
-  supervisor: [],
-};
 
 /** Each action's data fields (api-spec/workflow.md): [key, input, choices]. */
 const FIELDS = {
@@ -161,7 +131,7 @@ export function CasePage({ id }) {
     ...folded.filter((f) => byId.has(f.id)).map((f) => [byId.get(f.id), f]),
     ...c.events.filter((e) => !folded.some((f) => f.id === e.id)).map((e) => [e, null]),
   ];
-  const kinds = OFFERED[me.role] ?? ['comment'];
+  const kinds = records.actions(id);
 
   return html`
     <${ScreenTitle} title=${c.title} back="#/cases" />
