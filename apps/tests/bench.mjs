@@ -63,7 +63,18 @@ async function main() {
     await page.locator('button[type=submit]').waitFor();
     const coldLoad = Date.now() - loadStart;
 
+    // Bytes of the first sync's rounds, as sent (compressed when they were).
+    const rounds = { count: 0, up: 0, down: 0 };
+    const countRound = async (request) => {
+      if (!request.url().endsWith('/v1/sync')) return;
+      const sizes = await request.sizes();
+      rounds.count += 1;
+      rounds.up += sizes.requestBodySize;
+      rounds.down += sizes.responseBodySize;
+    };
+    page.on('requestfinished', countRound);
     const firstSync = await signInAndSync(page);
+    page.off('requestfinished', countRound);
 
     // What the service worker keeps of the app: every file a phone downloads once.
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
@@ -133,6 +144,7 @@ async function main() {
     }
     console.log(`  cold load to sign-in screen:            ${ms(coldLoad)}`);
     console.log(`  sign-in to first sync done:             ${ms(firstSync)} (${records} records)`);
+    console.log(`    sync rounds: ${rounds.count}, ${kib(rounds.up)} up, ${kib(rounds.down)} down`);
     console.log(`  storage used:                           ${kib(held.usage)}`);
     for (const [kind, bytes] of Object.entries(held.details)) console.log(`    ${kind}: ${kib(bytes)}`);
     console.log(`  offline reload to Today (signed in):    ${ms(offlineReload)}`);
