@@ -626,6 +626,12 @@ pub struct Me {
     /// Every org unit in the subtrees of `org_units`, those units included,
     /// sorted.
     pub area: Vec<String>,
+    /// The user's name as people see it.
+    pub display_name: String,
+    /// The units of `area` with their names and levels, ordered by path
+    /// (each unit before the units below it): what a client shows instead
+    /// of ids.
+    pub units: Vec<crate::storage::OrgUnitRow>,
 }
 
 /// Who the token stands for
@@ -656,7 +662,16 @@ pub struct Me {
                 "device_id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13",
                 "role": "community_staff",
                 "org_units": ["demo.t1.c1"],
-                "area": ["demo.t1.c1", "demo.t1.c1.g1", "demo.t1.c1.g2"]
+                "area": ["demo.t1.c1", "demo.t1.c1.g1", "demo.t1.c1.g2"],
+                "display_name": "社区干部 赵敏",
+                "units": [
+                    {"id": "demo.t1.c1", "parent_id": "demo.t1", "kind": "community",
+                     "name": "第1社区", "path": "/demo/demo.t1/demo.t1.c1/", "created_at": 1732406400000_i64},
+                    {"id": "demo.t1.c1.g1", "parent_id": "demo.t1.c1", "kind": "grid",
+                     "name": "第1社区 第1网格", "path": "/demo/demo.t1/demo.t1.c1/demo.t1.c1.g1/", "created_at": 1732406400000_i64},
+                    {"id": "demo.t1.c1.g2", "parent_id": "demo.t1.c1", "kind": "grid",
+                     "name": "第1社区 第2网格", "path": "/demo/demo.t1/demo.t1.c1/demo.t1.c1.g2/", "created_at": 1732406400000_i64}
+                ]
             })),
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 405, response = crate::openapi::MethodNotAllowed),
@@ -667,9 +682,24 @@ pub struct Me {
 async fn me(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Me>, AppError> {
     let mut area = state.storage.area(&auth.user_id).await?;
     area.sort();
+    let mut units: Vec<_> = state
+        .storage
+        .org_units()
+        .await?
+        .into_iter()
+        .filter(|u| area.binary_search(&u.id).is_ok())
+        .collect();
+    units.sort_by(|a, b| a.path.cmp(&b.path));
+    let user = state
+        .storage
+        .user(&auth.user_id)
+        .await?
+        .ok_or(AppError::Unauthorized("unknown user"))?;
     Ok(Json(Me {
         org_units: state.storage.user_units(&auth.user_id).await?,
         area,
+        display_name: user.display_name,
+        units,
         role: auth.role.as_str().into(),
         user_id: auth.user_id,
         device_id: auth.device_id,

@@ -173,6 +173,35 @@ async fn the_demo_county_syncs_to_a_fresh_phone() {
             let h: Household = phone.replica.read(id).unwrap();
             assert!(!h.members.is_empty());
         }
+        // Who they are, with the names of their area's units.
+        let (_, me) = phone.call(reqwest::Method::GET, "/v1/me", None).await;
+        assert_eq!(me["display_name"], user.display_name.as_str());
+        let units: Vec<&str> = me["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap())
+            .collect();
+        let mut area: Vec<&str> = me["area"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap())
+            .collect();
+        area.sort();
+        let mut sorted = units.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted, area,
+            "{username}: a name for every unit of the area"
+        );
+        assert!(
+            me["units"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|u| u["name"] != "")
+        );
     }
 }
 

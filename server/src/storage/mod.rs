@@ -66,7 +66,16 @@ pub struct DeviceRow {
 }
 
 /// A node of the org-unit tree.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::FromRow,
+    utoipa::ToSchema,
+)]
 #[schema(as = OrgUnit)]
 pub struct OrgUnitRow {
     /// Stable id: lowercase letters, digits, `.` and `-`.
