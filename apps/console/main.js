@@ -38,7 +38,10 @@ async function open(session) {
   const me = await session.get('/v1/me');
   directory.clear();
   directory.me = me;
-  directory.rememberUser(me.user_id, { username: session.data.username, role: me.role });
+  directory.rememberUser(me.user_id, { username: session.data.username, display_name: me.display_name, role: me.role });
+  for (const unit of me.units ?? []) {
+    directory.rememberUnit(unit.id, { name: unit.name, kind: unit.kind, parent: unit.parent_id });
+  }
   if (me.role === 'admin') {
     const [users, units, devices] = await Promise.all([
       session.get('/v1/admin/users'),

@@ -80,6 +80,8 @@ function useHash() {
   useEffect(() => {
     const onChange = () => setHash(location.hash);
     window.addEventListener('hashchange', onChange);
+    // The hash may have changed between the first render and now.
+    onChange();
     return () => window.removeEventListener('hashchange', onChange);
   }, []);
   return hash;

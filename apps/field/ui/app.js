@@ -24,6 +24,8 @@ function useHash() {
       window.scrollTo(0, 0);
     };
     window.addEventListener('hashchange', onChange);
+    // The hash may have changed between the first render and now.
+    setHash(location.hash);
     return () => window.removeEventListener('hashchange', onChange);
   }, []);
   return hash;

@@ -10,6 +10,7 @@ import {
   fmtDateTime,
   addressText,
   userLabel,
+  unitLabel,
   RecordState,
   Conflicts,
   Field,
@@ -151,7 +152,7 @@ export function CasePage({ id }) {
         <dt>${t('reporter')}</dt>
         <dd>${userLabel(c.reporter, me)}</dd>
         <dt>${t('grid')}</dt>
-        <dd>${c.org_unit}</dd>
+        <dd>${unitLabel(c.org_unit, me)}</dd>
         ${c.household &&
         html`<dt>${t('household')}</dt>
           <dd>

@@ -74,6 +74,11 @@ export function headOf(household) {
   return household.members.find((m) => m.id === household.head) ?? household.members[0] ?? null;
 }
 
+/** An org unit's name, from the user's area (`GET /v1/me`), else its id. */
+export function unitLabel(id, me) {
+  return me?.units?.find((u) => u.id === id)?.name ?? id;
+}
+
 /** "我" for the signed-in user, else the user id. */
 export function userLabel(userId, me) {
   if (!userId) return '—';

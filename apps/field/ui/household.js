@@ -10,6 +10,7 @@ import {
   addressText,
   headOf,
   userLabel,
+  unitLabel,
   copy,
   applyEdits,
   newItemId,
@@ -97,7 +98,7 @@ export function HouseholdPage({ id }) {
         <dt>${t('head')}</dt>
         <dd>${headOf(h)?.name ?? '—'}${h.members.length > 1 ? ` · ${t('members_n', { n: h.members.length })}` : ''}</dd>
         <dt>${t('grid')}</dt>
-        <dd>${h.org_unit}</dd>
+        <dd>${unitLabel(h.org_unit, me)}</dd>
         <dt>${t('tags')}</dt>
         <dd>${tags.length ? tags.map((tag) => html`<span class="tag">${label('tag', tag)}</span> `) : '—'}</dd>
         <dt>${t('notes')}</dt>
@@ -220,7 +221,7 @@ export function HouseholdForm({ id }) {
       </div>
       <${Field} name=${t('grid')}>
         <select name="org_unit" value=${draft.org_unit} onChange=${(e) => set({ org_unit: e.target.value })}>
-          ${unitChoices(app.me, view.record.org_unit).map((unit) => html`<option value=${unit}>${unit}</option>`)}
+          ${unitChoices(app.me, view.record.org_unit).map((unit) => html`<option value=${unit}>${unitLabel(unit, app.me)}</option>`)}
         </select>
       <//>
       <${Field} name=${t('head')}>

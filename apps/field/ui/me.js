@@ -1,7 +1,7 @@
 // The user, the device, the language, refused edits and signing out.
 
 import { t, label, currentLang, setLang } from '../i18n.js';
-import { html, useApp } from './common.js';
+import { html, useApp, unitLabel } from './common.js';
 import { SyncCard } from './today.js';
 
 export function Me() {
@@ -26,7 +26,7 @@ export function Me() {
         <dt>${t('role')}</dt>
         <dd>${me.role ? label('role', me.role) : '—'}</dd>
         <dt>${t('org_units')}</dt>
-        <dd>${(me.org_units ?? []).join(', ') || '—'}</dd>
+        <dd>${(me.org_units ?? []).map((u) => unitLabel(u, me)).join(', ') || '—'}</dd>
         <dt>${t('device')}</dt>
         <dd class="mono" data-testid="device-id">${session.device_id}</dd>
       </dl>

@@ -10,6 +10,7 @@ import {
   addressText,
   headOf,
   newItemId,
+  unitLabel,
   Field,
   EnumSelect,
   ErrorBox,
@@ -114,7 +115,7 @@ export function ReportForm({ household: householdId }) {
       (app.me.area?.length ?? 0) > 1 &&
       html`<${Field} name=${t('grid')}>
         <select name="org_unit" value=${form.org_unit} onChange=${(e) => set('org_unit')(e.target.value)}>
-          ${app.me.area.map((unit) => html`<option value=${unit}>${unit}</option>`)}
+          ${app.me.area.map((unit) => html`<option value=${unit}>${unitLabel(unit, app.me)}</option>`)}
         </select>
       <//>`}
       <${Field} name=${t('location')}>
