@@ -875,44 +875,21 @@ async fn an_invalid_record_names_the_field_at_fault() {
         let text = d.put_object(ROOT, "worker", ObjType::Text).unwrap();
         d.splice_text(&text, 0, 0, &w.user_id).unwrap();
     });
-    let id = RecordId::new(RecordKind::Visit);
-    let response = env.push(&w, vec![(&id, &as_text, vec![])]).await;
-    let error = error_for(&response, &id).expect("the visit is refused");
-    assert_eq!(error.code, "invalid_record");
-    assert!(
-        error
-            .message
-            .contains("worker: must be a string (str; not Automerge text)"),
-        "{}",
-        error.message
-    );
-}
-
-#[tokio::test]
-async fn a_visit_location_that_is_not_coordinates_is_refused_by_name() {
-    let env = env().await;
-    let w = env.raw("w1", "grid_worker", GRID).await;
-    let visit = Visit {
-        household: RecordId::new(RecordKind::Household).to_string(),
-        org_unit: GRID.into(),
-        worker: w.user_id.clone(),
-        visited_at: NOW,
-        ..Default::default()
-    };
-    let good = doc::create(w.actor.clone(), &visit, NOW).unwrap();
     let far_north = amended(&good, &w.actor, |d| {
         d.put(ROOT, "location", "91.5,121.47").unwrap();
     });
-    let id = RecordId::new(RecordKind::Visit);
-    let response = env.push(&w, vec![(&id, &far_north, vec![])]).await;
-    let error = error_for(&response, &id).expect("the visit is refused");
-    assert_eq!(error.code, "invalid_record");
-    assert!(
-        error
-            .message
-            .contains("location: must be `latitude,longitude`"),
-        "{}",
-        error.message
-    );
-    assert!(env.server.document(&id).await.is_none(), "nothing stored");
+    for (bad, expected) in [
+        (
+            as_text,
+            "worker: must be a string (str; not Automerge text)",
+        ),
+        (far_north, "location: must be `latitude,longitude`"),
+    ] {
+        let id = RecordId::new(RecordKind::Visit);
+        let response = env.push(&w, vec![(&id, &bad, vec![])]).await;
+        let error = error_for(&response, &id).expect("the visit is refused");
+        assert_eq!(error.code, "invalid_record");
+        assert!(error.message.contains(expected), "{}", error.message);
+        assert!(env.server.document(&id).await.is_none(), "nothing stored");
+    }
 }
