@@ -11,7 +11,7 @@
 // files already (main.js loads even the wasm as it starts), so it never
 // mixes two versions; it runs the new one from its next load.
 
-const VERSION = 'c30a4c6f63ac';
+const VERSION = '388035fde013';
 const CACHE = `gridsync-field-${VERSION}`;
 
 const SHELL = [

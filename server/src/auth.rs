@@ -632,6 +632,9 @@ pub struct Me {
     /// (each unit before the units below it): what a client shows instead
     /// of ids.
     pub units: Vec<crate::storage::OrgUnitRow>,
+    /// The case time limits this server applies (its `[deadlines]`), so
+    /// that a phone shows the same due times as the server.
+    pub deadlines: sync_core::workflow::Deadlines,
 }
 
 /// Who the token stands for
@@ -671,7 +674,11 @@ pub struct Me {
                      "name": "第1社区 第1网格", "path": "/demo/demo.t1/demo.t1.c1/demo.t1.c1.g1/", "created_at": 1732406400000_i64},
                     {"id": "demo.t1.c1.g2", "parent_id": "demo.t1.c1", "kind": "grid",
                      "name": "第1社区 第2网格", "path": "/demo/demo.t1/demo.t1.c1/demo.t1.c1.g2/", "created_at": 1732406400000_i64}
-                ]
+                ],
+                "deadlines": {"accept_ms": 86400000_i64,
+                    "resolve_ms": {"community": 1296000000_i64, "county": 5184000000_i64,
+                        "grid": 604800000_i64, "township": 2592000000_i64},
+                    "resolve_by_category_ms": {"Hazard": 259200000_i64}}
             })),
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 405, response = crate::openapi::MethodNotAllowed),
@@ -700,6 +707,7 @@ async fn me(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Me>,
         area,
         display_name: user.display_name,
         units,
+        deadlines: state.config.deadlines.clone(),
         role: auth.role.as_str().into(),
         user_id: auth.user_id,
         device_id: auth.device_id,

@@ -210,6 +210,7 @@ impl CaseState {
 /// Time limits, in milliseconds: to accept a reported case, and to resolve
 /// an accepted one, per level, with per-category overrides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Deadlines {
     /// From report (or escalation) to acceptance.

@@ -169,13 +169,16 @@ impl From<Refusal> for JsValue {
     }
 }
 
-/// The user as `GET /v1/me` describes them.
+/// The user as `GET /v1/me` describes them, with the server's case
+/// deadlines (the defaults when a server does not say).
 #[derive(Debug, Clone, Deserialize)]
 struct Me {
     user_id: String,
     device_id: String,
     role: String,
     area: Vec<String>,
+    #[serde(default)]
+    deadlines: Deadlines,
 }
 
 /// The phone's replica: records, local edits and sync rounds.
@@ -216,7 +219,8 @@ impl Replica {
     }
 
     /// Checks every later local edit against the policy for the user
-    /// described by `me_json` (the body of `GET /v1/me`).
+    /// described by `me_json` (the body of `GET /v1/me`), and folds cases
+    /// with the server's deadlines it gives.
     #[wasm_bindgen(js_name = setPrincipal)]
     pub fn set_principal(&mut self, me_json: &str) -> Result<(), JsValue> {
         let me: Me = serde_json::from_str(me_json)
@@ -232,6 +236,7 @@ impl Replica {
         };
         self.inner.set_principal(Some(principal.clone()));
         self.me = Some((principal, me.device_id));
+        self.deadlines = me.deadlines;
         Ok(())
     }
 

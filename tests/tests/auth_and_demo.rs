@@ -202,6 +202,9 @@ async fn the_demo_county_syncs_to_a_fresh_phone() {
                 .iter()
                 .all(|u| u["name"] != "")
         );
+        // The deadlines a phone folds cases with: the server's.
+        let deadlines = &server.state.config.deadlines;
+        assert_eq!(me["deadlines"], serde_json::to_value(deadlines).unwrap());
     }
 }
 

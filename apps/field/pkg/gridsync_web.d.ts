@@ -68,7 +68,8 @@ export class Replica {
     rejected(): string;
     /**
      * Checks every later local edit against the policy for the user
-     * described by `me_json` (the body of `GET /v1/me`).
+     * described by `me_json` (the body of `GET /v1/me`), and folds cases
+     * with the server's deadlines it gives.
      */
     setPrincipal(me_json: string): void;
     /**

@@ -240,7 +240,8 @@ export class Replica {
     }
     /**
      * Checks every later local edit against the policy for the user
-     * described by `me_json` (the body of `GET /v1/me`).
+     * described by `me_json` (the body of `GET /v1/me`), and folds cases
+     * with the server's deadlines it gives.
      * @param {string} me_json
      */
     setPrincipal(me_json) {
