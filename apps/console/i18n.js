@@ -286,7 +286,6 @@ const zh = {
   exporting: '正在导出…',
   exported: '已导出 {name}',
   export_local_note: '此表由工作台生成 CSV（服务器不导出此表）。',
-  export_log_csv: '导出日志 CSV',
   export_visits: '走访明细：',
 
   // Import
@@ -775,7 +774,6 @@ const en = {
   exporting: 'Exporting…',
   exported: 'Exported {name}',
   export_local_note: 'The console writes this CSV itself (the server does not export this table).',
-  export_log_csv: 'Export log as CSV',
   export_visits: 'Visits behind it:',
 
   import_title: 'Import household ledgers',

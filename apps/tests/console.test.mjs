@@ -259,6 +259,16 @@ describe('console', () => {
     assert.ok(csv.includes(special.head_name), 'the export holds the household shown');
     const listed = await asUser('staff1', '/v1/households?tag=released_from_prison');
     assert.equal(csv.trim().split(/\r?\n/).length, listed.items.length + 1, 'one line per household and a header');
+
+    // The daily logs, exported by the server as Excel.
+    await show(page, '#/ledgers?tab=daily');
+    await page.getByTestId('daily-table').waitFor();
+    const [log] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByTestId('export-xlsx').first().click(),
+    ]);
+    assert.match(log.suggestedFilename(), /\.xlsx$/);
+    assert.equal(readFileSync(await log.path()).subarray(0, 2).toString(), 'PK', 'a workbook');
   });
 
   it('takes a case from reported to closed through the desk', async () => {

@@ -719,6 +719,13 @@ async fn exports_stream_every_row_with_headers_in_either_language() {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
     assert_eq!(text.trim_end().split("\r\n").count(), 1 + 3);
+    // The daily logs, whole.
+    let text = export(&sup1, "/v1/visits/daily?format=csv&lang=en").await;
+    assert!(text.starts_with("\u{feff}Worker,Date,Visits,Households visited,Follow-ups"));
+    assert_eq!(text.trim_end().split("\r\n").count(), 1 + 2, "{text}");
+    let (status, xlsx) = raw(&sup1, "/v1/visits/daily?format=xlsx").await;
+    assert_eq!(status, 200);
+    assert!(xlsx.starts_with(b"PK\x03\x04"));
     let (status, xlsx) = raw(&sup1, "/v1/visits?format=xlsx").await;
     assert_eq!(status, 200);
     assert!(xlsx.starts_with(b"PK\x03\x04"));

@@ -1,8 +1,8 @@
 // Ledgers and logs: the ledger per village or community (一村一台账,
 // GET /v1/stats/ledger) and each worker's daily log (一人一日志,
-// GET /v1/visits/daily), on screen and as files. The server exports lists
-// but not these two tables, so the console writes their CSV itself; the
-// visits behind the daily logs export as CSV or Excel from the server.
+// GET /v1/visits/daily), on screen and as files. The server exports the
+// daily logs and the visits behind them as CSV or Excel; the ledger, a
+// table of figures, the console writes as CSV itself.
 
 import { t, label, currentLang } from '../i18n.js';
 import { saveBlob } from '../api.js';
@@ -220,11 +220,11 @@ function DailyTab() {
         <input type="date" value=${to} onChange=${(e) => set({ to: e.currentTarget.value })} />
       </label>
       <span class="spacer"></span>
-      <${CsvButton}
+      <${ExportButtons}
+        path="/v1/visits/daily"
+        params=${params}
         name=${`${t('daily_tab')}-${from}-${to}`}
-        header=${header}
-        rows=${days.map(line)}
-        text=${t('export_log_csv')}
+        what=${t('daily_tab')}
       />
       <${ExportButtons}
         path="/v1/visits"

@@ -266,6 +266,36 @@ struct Listing<'a> {
 type Fetch<T> =
     Box<dyn Fn(Page) -> Pin<Box<dyn Future<Output = Result<Vec<T>, AppError>> + Send>> + Send>;
 
+/// The headers of a file answer: its type, and a file name for saving it.
+fn file_headers(format: Format, name: &str) -> [(header::HeaderName, String); 2] {
+    let disposition = format!("attachment; filename=\"{name}.{}\"", format.extension());
+    [
+        (header::CONTENT_TYPE, format.media_type().to_owned()),
+        (header::CONTENT_DISPOSITION, disposition),
+    ]
+}
+
+/// A short list answered whole: as JSON, or as a file of every row.
+fn whole<T: Tabular + Serialize>(
+    rows: Vec<T>,
+    (format, lang, name): (Format, Lang, &str),
+    utc_offset_minutes: i32,
+) -> Response {
+    if format == Format::Json {
+        return axum::Json(rows).into_response();
+    }
+    let headers: Vec<&str> = T::columns(false)
+        .into_iter()
+        .map(|c| c.header(lang))
+        .collect();
+    let (mut encoder, mut out) = Encoder::start(format, name, &headers);
+    for row in &rows {
+        out.extend(encoder.row(&row.cells(false, utc_offset_minutes)));
+    }
+    out.extend(encoder.finish());
+    (file_headers(format, name), out).into_response()
+}
+
 /// Answers a list query: one JSON page, or every row from the cursor on
 /// as a streamed file.
 async fn answer<T>(
@@ -361,15 +391,7 @@ where
         futures_util::stream::once(async move { Ok(head) }),
         rest,
     ));
-    let disposition = format!("attachment; filename=\"{name}.{}\"", format.extension());
-    Ok((
-        [
-            (header::CONTENT_TYPE, format.media_type().to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response())
+    Ok((file_headers(format, name), Body::from_stream(body)).into_response())
 }
 
 /// `GET /v1/households`
@@ -912,9 +934,11 @@ pub struct LogDay {
 /// oldest day first, with the filters of the visit list. Days begin at
 /// midnight in the server's configured time zone (`utc_offset_minutes`).
 ///
+/// `format=csv` or `xlsx` answers every day as a file, headed in `lang`.
+///
 /// Checks, in order: the query string (`400 bad_query`, also for `sort`,
-/// `limit`, `cursor` or a `format` other than `json`, which the log does not
-/// take), the org unit exists and lies in the caller's area (`404`).
+/// `limit` or `cursor`, which the log does not take), the org unit exists
+/// and lies in the caller's area (`404`).
 #[utoipa::path(
     get,
     path = "/v1/visits/daily",
@@ -923,9 +947,12 @@ pub struct LogDay {
     security(("bearerAuth" = [])),
     params(VisitQuery),
     responses(
-        (status = 200, description = "Each worker's days.", body = Vec<LogDay>,
-            example = json!([{"worker": "usr_w1", "date": "2026-11-24", "visits": 12,
-                "households": 11, "follow_ups": 2}])),
+        (status = 200, description = "Each worker's days, or every day as a file.", content(
+            (Vec<LogDay> = "application/json", example = json!([{"worker": "usr_w1",
+                "date": "2026-11-24", "visits": 12, "households": 11, "follow_ups": 2}])),
+            (crate::openapi::Csv = "text/csv"),
+            (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
         (status = 400, response = crate::openapi::BadQuery),
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 404, response = crate::openapi::OrgUnitNotFound),
@@ -937,10 +964,10 @@ async fn daily(
     State(state): State<AppState>,
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<VisitQuery>,
-) -> Result<axum::Json<Vec<LogDay>>, AppError> {
-    if q.sort.is_some() || q.limit.is_some() || q.cursor.is_some() || q.format != Format::Json {
+) -> Result<Response, AppError> {
+    if q.sort.is_some() || q.limit.is_some() || q.cursor.is_some() {
         return Err(AppError::BadQuery(
-            "the daily log takes no sort, limit, cursor or format".into(),
+            "the daily log takes no sort, limit or cursor".into(),
         ));
     }
     let (scope, under) = scope_and_unit(&state, &auth, q.org_unit.as_deref()).await?;
@@ -949,15 +976,38 @@ async fn daily(
         .storage
         .visit_days(&scope, &q.filter(under), offset_ms)
         .await?;
-    Ok(axum::Json(
-        days.into_iter()
-            .map(|d| LogDay {
-                worker: d.worker,
-                date: export::date(d.day),
-                visits: d.visits,
-                households: d.households,
-                follow_ups: d.follow_ups,
-            })
-            .collect(),
-    ))
+    let log: Vec<LogDay> = days
+        .into_iter()
+        .map(|d| LogDay {
+            worker: d.worker,
+            date: export::date(d.day),
+            visits: d.visits,
+            households: d.households,
+            follow_ups: d.follow_ups,
+        })
+        .collect();
+    let file = (q.format, q.lang, "daily-logs");
+    Ok(whole(log, file, state.config.utc_offset_minutes))
+}
+
+impl Tabular for LogDay {
+    fn columns(_sensitive: bool) -> Vec<Column> {
+        vec![
+            col("Worker", "网格员"),
+            col("Date", "日期"),
+            col("Visits", "走访次数"),
+            col("Households visited", "走访户数"),
+            col("Follow-ups", "需跟进"),
+        ]
+    }
+
+    fn cells(&self, _sensitive: bool, _utc_offset_minutes: i32) -> Vec<Value> {
+        vec![
+            Value::from(self.worker.as_str()),
+            Value::from(self.date.as_str()),
+            Value::from(self.visits),
+            Value::from(self.households),
+            Value::from(self.follow_ups),
+        ]
+    }
 }
