@@ -269,6 +269,14 @@ describe('console', () => {
     ]);
     assert.match(log.suggestedFilename(), /\.xlsx$/);
     assert.equal(readFileSync(await log.path()).subarray(0, 2).toString(), 'PK', 'a workbook');
+
+    // The community's ledger, exported by the server as CSV: a row per unit shown.
+    await show(page, '#/ledgers?tab=ledger');
+    const ledgerRows = page.locator('[data-testid=ledger-table] tbody tr');
+    await ledgerRows.first().waitFor();
+    const [ledger] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
+    const ledgerCsv = readFileSync(await ledger.path(), 'utf8');
+    assert.equal(ledgerCsv.trim().split(/\r?\n/).length, (await ledgerRows.count()) + 1, ledgerCsv);
   });
 
   it('takes a case from reported to closed through the desk', async () => {

@@ -660,6 +660,15 @@ async fn sensitive_details_stay_with_roles_that_may_see_them() {
             .await;
         let shown = ledger.to_string().contains("community_correction");
         assert_eq!(shown, sees, "{ledger}");
+        // And so does the ledger's file: a column only for staff.
+        let text = export(device, "/v1/stats/ledger?org_unit=cm1&by=grid&format=csv").await;
+        assert!(text.starts_with("\u{feff}单位,名称,户数,人数"), "{text}");
+        assert_eq!(text.contains("社区矫正"), sees, "{text}");
+        assert_eq!(
+            text.trim_end().split("\r\n").count(),
+            1 + ledger.as_array().unwrap().len(),
+            "a row per unit"
+        );
     }
     let hs: Vec<RecordId> = server
         .documents()

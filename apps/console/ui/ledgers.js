@@ -1,11 +1,9 @@
 // Ledgers and logs: the ledger per village or community (一村一台账,
 // GET /v1/stats/ledger) and each worker's daily log (一人一日志,
-// GET /v1/visits/daily), on screen and as files. The server exports the
-// daily logs and the visits behind them as CSV or Excel; the ledger, a
-// table of figures, the console writes as CSV itself.
+// GET /v1/visits/daily), on screen and exported by the server as CSV or
+// Excel, with the visits behind the daily logs.
 
 import { t, label, currentLang } from '../i18n.js';
-import { saveBlob } from '../api.js';
 import {
   html,
   useState,
@@ -18,7 +16,6 @@ import {
   dateToMs,
   dateEndToMs,
   msToDate,
-  toCsv,
   ErrorBox,
   Loading,
   PageHead,
@@ -39,23 +36,6 @@ const GROUPS = [
 
 function resolved(stats) {
   return ['resolved', 'followed_up', 'closed'].reduce((sum, s) => sum + (stats.by_status?.[s] ?? 0), 0);
-}
-
-function CsvButton({ name, header, rows, text = t('export_csv') }) {
-  const { toast } = useApp();
-  return html`<button
-    type="button"
-    class="secondary"
-    data-testid="export-csv"
-    title=${t('export_local_note')}
-    onClick=${() => {
-      const file = `${name}.csv`;
-      saveBlob(new Blob([toCsv(header, rows)], { type: 'text/csv;charset=utf-8' }), file);
-      toast(t('exported', { name: file }));
-    }}
-  >
-    ${text}
-  </button>`;
 }
 
 async function loadLedger(session, params, explicitBy) {
@@ -142,7 +122,11 @@ function LedgerTab() {
         <input type="date" value=${to} onChange=${(e) => set({ to: e.currentTarget.value })} />
       </label>
       <span class="spacer"></span>
-      <${CsvButton} name=${`${t('ledger_tab')}-${unit}`} header=${header} rows=${[...rows.map(line), total]} />
+      <${ExportButtons}
+        path="/v1/stats/ledger"
+        params=${{ ...params, by: load.data?.by ?? params.by }}
+        name=${`${t('ledger_tab')}-${unit}`}
+      />
     </div>
     <${ErrorBox} error=${load.error} onRetry=${load.reload} />
     ${load.loading && html`<${Loading} />`}

@@ -19,9 +19,11 @@ use super::{area_of, scope_and_unit};
 use crate::auth::AuthDevice;
 use crate::cases::CaseStats;
 use crate::error::AppError;
+use crate::export::{Column, Format, Lang, Tabular, Value, col};
 use crate::storage::query::{CaseCount, CaseFilter};
 use crate::storage::{OrgUnitRow, Scope};
 use crate::{ApiQuery, AppState, now_ms};
+use sync_core::records::{SensitiveCategory, Tag};
 
 /// The figure routes.
 pub fn router() -> Router<AppState> {
@@ -551,6 +553,75 @@ pub struct LedgerQuery {
     pub to: Option<i64>,
     /// How to group (default: every community).
     pub by: Option<GroupBy>,
+    /// `json` (default), `csv` or `xlsx`.
+    #[serde(default)]
+    pub format: Format,
+    /// Header language of exports: `zh` (default) or `en`.
+    #[serde(default)]
+    pub lang: Lang,
+}
+
+impl Tabular for UnitFigures<Ledger> {
+    fn columns(sensitive: bool) -> Vec<Column> {
+        let mut columns = vec![
+            col("Org unit", "单位"),
+            col("Name", "名称"),
+            col("Households", "户数"),
+            col("People", "人数"),
+            col("Registered", "户籍人口"),
+            col("Floating", "流动人口"),
+            col("Resident", "常住人口"),
+        ];
+        columns.extend(Tag::ALL.map(|t| col(t.as_str(), crate::import::tag_zh(t))));
+        if sensitive {
+            columns.extend(SensitiveCategory::ALL.map(|c| col(c.as_str(), sensitive_zh(c))));
+        }
+        columns.extend([
+            col("Visits", "走访次数"),
+            col("Cases", "事件数"),
+            col("Overdue", "超期"),
+            col("Handling rate", "办结率"),
+            col("Mediation success", "调解成功率"),
+        ]);
+        columns
+    }
+
+    fn cells(&self, sensitive: bool, _utc_offset_minutes: i32) -> Vec<Value> {
+        let l = &self.figures;
+        let count = |map: &BTreeMap<String, i64>, key: &str| {
+            Value::from(map.get(key).copied().unwrap_or(0))
+        };
+        let rate = |r: Option<f64>| r.map_or(Value::Empty, Value::Number);
+        let mut cells = vec![
+            Value::from(self.org_unit.as_str()),
+            Value::from(self.name.as_str()),
+            Value::from(l.households),
+            Value::from(l.members),
+        ];
+        cells.extend(["Registered", "Floating", "Resident"].map(|r| count(&l.by_residence, r)));
+        cells.extend(Tag::ALL.map(|t| count(&l.by_tag, t.as_str())));
+        if sensitive {
+            cells.extend(SensitiveCategory::ALL.map(|c| count(&l.by_tag, c.as_str())));
+        }
+        cells.extend([
+            Value::from(l.visits),
+            Value::from(l.cases.total as i64),
+            Value::from(l.cases.overdue as i64),
+            rate(l.cases.handling_rate),
+            rate(l.cases.mediation_success_rate),
+        ]);
+        cells
+    }
+}
+
+/// The Chinese name of a special-population category.
+const fn sensitive_zh(category: SensitiveCategory) -> &'static str {
+    match category {
+        SensitiveCategory::ReleasedFromPrison => "刑满释放",
+        SensitiveCategory::CommunityCorrection => "社区矫正",
+        SensitiveCategory::DrugRehabilitation => "社区戒毒",
+        SensitiveCategory::SevereMentalDisorder => "严重精神障碍",
+    }
 }
 
 /// Ledgers per village or community
@@ -560,7 +631,8 @@ pub struct LedgerQuery {
 /// households per tag (special-population categories only for roles that
 /// receive sensitive details), and the visits made and case figures of
 /// the cases reported in the period (`from` to `to`, default: everything
-/// up to now).
+/// up to now). `format=csv` or `xlsx` answers them as a file, one row a
+/// unit, headed in `lang`.
 ///
 /// Checks, in order: the query string (`400 bad_query`), the org unit
 /// exists and lies in the caller's area (`404`).
@@ -572,7 +644,11 @@ pub struct LedgerQuery {
     security(("bearerAuth" = [])),
     params(LedgerQuery),
     responses(
-        (status = 200, description = "One ledger per unit.", body = Vec<UnitLedger>),
+        (status = 200, description = "One ledger per unit, or them all as a file.", content(
+            (Vec<UnitLedger> = "application/json"),
+            (crate::openapi::Csv = "text/csv"),
+            (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
         (status = 400, response = crate::openapi::BadQuery),
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 404, response = crate::openapi::OrgUnitNotFound),
@@ -584,7 +660,7 @@ async fn ledger(
     State(state): State<AppState>,
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<LedgerQuery>,
-) -> Result<Json<Vec<UnitFigures<Ledger>>>, AppError> {
+) -> Result<axum::response::Response, AppError> {
     let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
     let groups = Groups::load(
         &state,
@@ -629,5 +705,12 @@ async fn ledger(
     for (ledger, cases) in per.iter_mut().zip(cases) {
         ledger.cases = cases;
     }
-    Ok(Json(with_units(&groups, per)))
+    let file = (q.format, q.lang, "ledgers");
+    let offset = state.config.utc_offset_minutes;
+    Ok(super::whole(
+        with_units(&groups, per),
+        file,
+        scope.sensitive,
+        offset,
+    ))
 }

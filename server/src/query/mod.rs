@@ -275,22 +275,24 @@ fn file_headers(format: Format, name: &str) -> [(header::HeaderName, String); 2]
     ]
 }
 
-/// A short list answered whole: as JSON, or as a file of every row.
+/// A short list answered whole: as JSON, or as a file of every row, with
+/// the columns only roles with sensitive rights see when `sensitive`.
 fn whole<T: Tabular + Serialize>(
     rows: Vec<T>,
     (format, lang, name): (Format, Lang, &str),
+    sensitive: bool,
     utc_offset_minutes: i32,
 ) -> Response {
     if format == Format::Json {
         return axum::Json(rows).into_response();
     }
-    let headers: Vec<&str> = T::columns(false)
+    let headers: Vec<&str> = T::columns(sensitive)
         .into_iter()
         .map(|c| c.header(lang))
         .collect();
     let (mut encoder, mut out) = Encoder::start(format, name, &headers);
     for row in &rows {
-        out.extend(encoder.row(&row.cells(false, utc_offset_minutes)));
+        out.extend(encoder.row(&row.cells(sensitive, utc_offset_minutes)));
     }
     out.extend(encoder.finish());
     (file_headers(format, name), out).into_response()
@@ -987,7 +989,7 @@ async fn daily(
         })
         .collect();
     let file = (q.format, q.lang, "daily-logs");
-    Ok(whole(log, file, state.config.utc_offset_minutes))
+    Ok(whole(log, file, false, state.config.utc_offset_minutes))
 }
 
 impl Tabular for LogDay {
