@@ -130,57 +130,80 @@ impl Actor {
     }
 }
 
-/// The org unit the record of a held change belongs to: the stored
-/// record's; for a record the server does not hold yet, the one the change
-/// would give it, applied with the held changes it builds on to an empty
-/// document. `None` when that makes no readable record.
-async fn held_unit(state: &AppState, entry: &QuarantineRow) -> Result<Option<String>, AppError> {
-    let id: RecordId = entry.doc_id.parse().map_err(AppError::internal)?;
-    if let Some(snapshot) = state.storage.snapshot(&entry.doc_id).await? {
-        let document = doc::load(&snapshot).map_err(AppError::internal)?;
-        let meta = doc::meta(id.kind(), &document).map_err(AppError::internal)?;
-        return Ok(Some(meta.org_unit));
-    }
-    let Some(document) = with_held(state, entry, doc::empty(ActorId::random())).await? else {
-        return Ok(None);
-    };
-    Ok(doc::meta(id.kind(), &document)
-        .ok()
-        .map(|meta| meta.org_unit)
-        .filter(|unit| !unit.is_empty()))
+/// A record with changes held in quarantine, read once: the record as the
+/// server stores it (`None`: not yet) and every change of it still held.
+struct Held {
+    id: RecordId,
+    stored: Option<Automerge>,
+    pending: Vec<QuarantineRow>,
 }
 
-/// `document` with the held change `entry` applied, and the held changes
-/// it builds on; `None` when they do not apply.
-async fn with_held(
-    state: &AppState,
-    entry: &QuarantineRow,
-    mut document: Automerge,
-) -> Result<Option<Automerge>, AppError> {
-    let held = state.storage.pending_quarantine_of(&entry.doc_id).await?;
-    let by_hash: HashMap<&[u8], &QuarantineRow> =
-        held.iter().map(|q| (q.hash.as_slice(), q)).collect();
-    let mut wanted = vec![entry];
-    let mut taken = HashSet::new();
-    let mut changes = Vec::new();
-    while let Some(q) = wanted.pop() {
-        if !taken.insert(q.hash.as_slice()) {
-            continue;
-        }
-        let Ok(change) = Change::from_bytes(q.bytes.clone()) else {
-            return Ok(None);
+impl Held {
+    async fn read(state: &AppState, doc_id: &str) -> Result<Self, AppError> {
+        let stored = match state.storage.snapshot(doc_id).await? {
+            Some(snapshot) => Some(doc::load(&snapshot).map_err(AppError::internal)?),
+            None => None,
         };
-        changes.push(change);
-        wanted.extend(
-            q.deps
-                .chunks_exact(32)
-                .filter_map(|dep| by_hash.get(dep).copied()),
-        );
+        Ok(Self {
+            id: doc_id.parse().map_err(AppError::internal)?,
+            stored,
+            pending: state.storage.pending_quarantine_of(doc_id).await?,
+        })
     }
-    if document.apply_changes(changes).is_err() {
-        return Ok(None);
+
+    /// The org unit the record of the held change `entry` belongs to: the
+    /// stored record's; for a record the server does not hold yet, the one
+    /// the change would give it, applied with the held changes it builds on
+    /// to an empty document. `None` when that makes no readable record.
+    fn unit(&self, entry: &QuarantineRow) -> Result<Option<String>, AppError> {
+        if let Some(stored) = &self.stored {
+            let meta = doc::meta(self.id.kind(), stored).map_err(AppError::internal)?;
+            return Ok(Some(meta.org_unit));
+        }
+        Ok(self
+            .with(entry, doc::empty(ActorId::random()))
+            .and_then(|document| doc::meta(self.id.kind(), &document).ok())
+            .map(|meta| meta.org_unit)
+            .filter(|unit| !unit.is_empty()))
     }
-    Ok(Some(document))
+
+    /// `document` with the held change `entry` applied, and the held changes
+    /// it builds on; `None` when they do not apply.
+    fn with(&self, entry: &QuarantineRow, mut document: Automerge) -> Option<Automerge> {
+        let by_hash: HashMap<&[u8], &QuarantineRow> = self
+            .pending
+            .iter()
+            .map(|q| (q.hash.as_slice(), q))
+            .collect();
+        let mut wanted = vec![entry];
+        let mut taken = HashSet::new();
+        let mut changes = Vec::new();
+        while let Some(q) = wanted.pop() {
+            if !taken.insert(q.hash.as_slice()) {
+                continue;
+            }
+            changes.push(Change::from_bytes(q.bytes.clone()).ok()?);
+            wanted.extend(
+                q.deps
+                    .chunks_exact(32)
+                    .filter_map(|dep| by_hash.get(dep).copied()),
+            );
+        }
+        document.apply_changes(changes).ok()?;
+        Some(document)
+    }
+
+    /// What approving `entry` would change in the record as stored.
+    fn changes(&self, entry: &QuarantineRow) -> Vec<crate::query::records::FieldChange> {
+        let before = self
+            .stored
+            .clone()
+            .unwrap_or_else(|| doc::empty(ActorId::random()));
+        match self.with(entry, before.clone()) {
+            Some(after) => crate::query::records::field_changes(&before, &after),
+            None => Vec::new(),
+        }
+    }
 }
 
 /// A quarantine entry, with what it would change.
@@ -194,20 +217,6 @@ pub struct QuarantineView {
     /// before and after. Empty when the server holds all of it already, or
     /// when it no longer applies.
     pub changes: Vec<crate::query::records::FieldChange>,
-}
-
-impl QuarantineView {
-    async fn of(state: &AppState, entry: QuarantineRow) -> Result<Self, AppError> {
-        let before = match state.storage.snapshot(&entry.doc_id).await? {
-            Some(snapshot) => doc::load(&snapshot).map_err(AppError::internal)?,
-            None => doc::empty(ActorId::random()),
-        };
-        let changes = match with_held(state, &entry, before.clone()).await? {
-            Some(after) => crate::query::records::field_changes(&before, &after),
-            None => Vec::new(),
-        };
-        Ok(Self { entry, changes })
-    }
 }
 
 /// Records what `actor` did, as concerning `org_units`.
@@ -647,7 +656,7 @@ pub async fn decide(
     let id: RecordId = entry.doc_id.parse().map_err(AppError::internal)?;
     // For a record not stored yet: the unit the held change would give it,
     // read before the write transaction, which it does not need.
-    let would_be = held_unit(state, &entry).await?;
+    let would_be = Held::read(state, &entry.doc_id).await?.unit(&entry)?;
     let mut tx = state.storage.begin(true).await?;
     let stored = match tx.load(&entry.doc_id).await? {
         Some(row) => Some(doc::load(&row.snapshot).map_err(AppError::internal)?),
@@ -788,7 +797,9 @@ pub async fn quarantine_page(
         .unwrap_or(usize::MAX)
         .saturating_add(1);
     let batch = limit.saturating_add(1).max(QUARANTINE_PAGE);
-    let mut units: HashMap<String, Option<String>> = HashMap::new();
+    // Each record is read once for the whole page: its unit decides what
+    // the admin sees, and its held changes what each entry would change.
+    let mut records: HashMap<String, Held> = HashMap::new();
     let mut items = Vec::new();
     'scan: loop {
         let position = after.as_ref().map(|(at, id)| (*at, id.as_str()));
@@ -799,14 +810,11 @@ pub async fn quarantine_page(
         let exhausted = (rows.len() as i64) < batch;
         for row in rows {
             after = Some((row.received_at, row.id.clone()));
-            let unit = match units.get(&row.doc_id) {
-                Some(unit) => unit.clone(),
-                None => {
-                    let unit = held_unit(state, &row).await?;
-                    units.insert(row.doc_id.clone(), unit.clone());
-                    unit
-                }
-            };
+            if !records.contains_key(&row.doc_id) {
+                let held = Held::read(state, &row.doc_id).await?;
+                records.insert(row.doc_id.clone(), held);
+            }
+            let unit = records[&row.doc_id].unit(&row)?;
             if actor.check_unit(unit.as_deref()).is_ok() {
                 items.push(row);
                 if items.len() == wanted {
@@ -827,12 +835,12 @@ pub async fn quarantine_page(
         };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
     });
-    let mut views = Vec::with_capacity(items.len());
-    for entry in items {
-        views.push(QuarantineView::of(state, entry).await?);
-    }
-    Ok(ListPage {
-        items: views,
-        next_cursor,
-    })
+    let items = items
+        .into_iter()
+        .map(|entry| QuarantineView {
+            changes: records[&entry.doc_id].changes(&entry),
+            entry,
+        })
+        .collect();
+    Ok(ListPage { items, next_cursor })
 }
