@@ -424,7 +424,7 @@ pub async fn shutdown_signal() {
 
 /// A progress bar on standard error, `label [#####.....] done/total`, as
 /// `progress(done, total)` is called; finished when `done` reaches `total`.
-fn progress_bar(label: &'static str) -> impl FnMut(u64, u64) {
+pub fn progress_bar(label: &'static str) -> impl FnMut(u64, u64) {
     let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {eta}")
         .expect("a valid template")
         .progress_chars("##.");
@@ -437,22 +437,5 @@ fn progress_bar(label: &'static str) -> impl FnMut(u64, u64) {
         if done >= total {
             bar.finish();
         }
-    }
-}
-
-/// Draws `label [#####.....] done/total` over the current line of standard
-/// error, and ends the line once `done` reaches `total`.
-pub fn draw_progress(label: &str, done: u64, total: u64) {
-    const WIDTH: u64 = 30;
-    let filled = (done.min(total) * WIDTH)
-        .checked_div(total)
-        .unwrap_or(WIDTH);
-    eprint!(
-        "\r{label} [{}{}] {done}/{total}",
-        "#".repeat(filled as usize),
-        ".".repeat((WIDTH - filled) as usize)
-    );
-    if done >= total {
-        eprintln!();
     }
 }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use gridsync_server::cli::progress_bar;
 use serde_json::{Value, json};
 use sync_core::automerge::{AutoSerde, Automerge};
 use sync_core::policy::Role;
@@ -94,10 +95,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn progress(label: &str, done: usize, total: usize) {
-    gridsync_server::cli::draw_progress(label, done as u64, total as u64);
 }
 
 /// The records as JSON, gzipped: the L3 baseline for bytes on the wire.
@@ -265,8 +262,9 @@ async fn county_scenario(args: &Args, scenario: &str) -> Value {
     let total: usize = grids.iter().map(Grid::documents).sum();
     let server = TestServer::start_with(|c| c.sync_page_docs = 2000).await;
     let t = Instant::now();
+    let mut bar = progress_bar("loading county");
     county::load(&server.state, &grids, 2000, |done| {
-        progress("loading county", done, total)
+        bar(done as u64, total as u64)
     })
     .await;
     let load_s = t.elapsed().as_secs_f64();
@@ -288,6 +286,7 @@ async fn county_scenario(args: &Args, scenario: &str) -> Value {
 async fn s1(args: &Args, server: &TestServer, grid: &Grid) -> Value {
     let (mut times, mut l1, mut bytes, mut requests, mut docs) = (vec![], vec![], 0, 0, 0);
     let mut l3 = 0;
+    let mut bar = progress_bar("S1");
     for run in 0..args.runs {
         let mut phone = server.device(&grid.worker).await;
         let t = Instant::now();
@@ -322,7 +321,7 @@ async fn s1(args: &Args, server: &TestServer, grid: &Grid) -> Value {
                 .collect();
             l3 = json_gzip_len(&held);
         }
-        progress("S1", run + 1, args.runs);
+        bar(run as u64 + 1, args.runs as u64);
     }
     let t = summary(times.clone());
     let b = summary(l1.clone());
@@ -337,6 +336,7 @@ async fn s1(args: &Args, server: &TestServer, grid: &Grid) -> Value {
 /// End-of-day sync after a day offline.
 async fn s2(args: &Args, server: &TestServer, grid: &Grid, now: i64) -> Value {
     let (mut times, mut up, mut l3s, mut requests) = (vec![], vec![], vec![], vec![]);
+    let mut bar = progress_bar("S2");
     for run in 0..args.runs {
         let mut phone = server.device(&grid.worker).await;
         phone.sync().await;
@@ -354,7 +354,7 @@ async fn s2(args: &Args, server: &TestServer, grid: &Grid, now: i64) -> Value {
             .map(|id| phone.replica.document(id).unwrap())
             .collect();
         l3s.push(json_gzip_len(&docs) as f64);
-        progress("S2", run + 1, args.runs);
+        bar(run as u64 + 1, args.runs as u64);
     }
     let ratio = up[up.len() / 2] / l3s[l3s.len() / 2];
     json!({
@@ -406,6 +406,7 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
 /// device), syncing at once over the state earlier runs left.
 async fn s3_run(args: &Args, server: &TestServer, grids: &[Grid], now: i64, run: usize) -> Value {
     let mut phones = Vec::new();
+    let mut bar = progress_bar("S3 devices ready");
     for d in 0..args.devices {
         let grid = &grids[d % grids.len()];
         let mut phone = server.device(&grid.worker).await;
@@ -413,7 +414,7 @@ async fn s3_run(args: &Args, server: &TestServer, grids: &[Grid], now: i64, run:
         let seed = 1000 + (run * args.devices + d) as u64;
         workday(&mut phone, grid, seed, now);
         phones.push(phone);
-        progress("S3 devices ready", d + 1, args.devices);
+        bar(d as u64 + 1, args.devices as u64);
     }
     let changes: usize = phones
         .iter()
@@ -712,6 +713,7 @@ async fn s4(args: &Args, server: &TestServer, grids: &[Grid], now: i64, load_s: 
     }
     let samples = args.samples * args.runs;
     let mut latencies = vec![Vec::with_capacity(samples); queries.len()];
+    let mut bar = progress_bar("S4 samples");
     for i in 0..samples {
         for (q, (_, user, path)) in queries.iter().enumerate() {
             let t = Instant::now();
@@ -720,7 +722,7 @@ async fn s4(args: &Args, server: &TestServer, grids: &[Grid], now: i64, load_s: 
             response.bytes().await.unwrap();
             latencies[q].push(ms(t.elapsed()));
         }
-        progress("S4 samples", i + 1, samples);
+        bar(i as u64 + 1, samples as u64);
     }
     let mut figures = serde_json::Map::new();
     for (((name, user, path), mut lat), answer) in queries.iter().zip(latencies).zip(answers) {
@@ -749,6 +751,7 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
     let county_households = count_households(server).await;
     let mut phone = server.device(&grid.worker).await;
     phone.sync().await;
+    let mut bar = progress_bar("S5 months");
     for month in 0..12u64 {
         // Each household visited once a month: a visit and 1 to 3 edits.
         let mut rng = gridsync_server::demo::Rng::new(month);
@@ -776,7 +779,7 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
             }
         }
         phone.sync().await;
-        progress("S5 months", month as usize + 1, 12);
+        bar(month + 1, 12);
     }
     // L3: each household's final record as gzipped JSON.
     let l3: usize = grid
