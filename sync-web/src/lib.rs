@@ -384,7 +384,8 @@ impl Replica {
         let data: BTreeMap<String, String> = serde_json::from_str(data_json)
             .map_err(|e| Refusal::new("invalid_json", format!("event data: {e}")))?;
         let now = now_ms();
-        self.try_event(&id, kind, data.clone(), now)?;
+        let case: Case = self.inner.read(&id).map_err(Refusal::from)?;
+        self.try_event(&case, kind, data.clone(), now)?;
         let (principal, device) = self.me.clone().ok_or_else(not_signed_in)?;
         let by = (principal.user_id.as_str(), device.as_str(), principal.role);
         let mut event = String::new();
@@ -403,6 +404,7 @@ impl Replica {
         let id = parse_id(case_id)?;
         let user = self.principal()?.user_id.clone();
         let now = now_ms();
+        let case: Case = self.inner.read(&id).map_err(Refusal::from)?;
         let kinds: Vec<&str> = EVENT_KINDS
             .into_iter()
             .filter(|&kind| kind != "report")
@@ -416,11 +418,12 @@ impl Replica {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect();
-                self.try_event(&id, kind, data, now).is_ok()
+                self.try_event(&case, kind, data, now).is_ok()
             })
             .collect();
         Ok(json!(kinds).to_string())
     }
+
     /// Starts a sync: call before its first round.
     #[wasm_bindgen(js_name = beginSync)]
     pub fn begin_sync(&mut self) {
@@ -546,21 +549,20 @@ impl Replica {
     }
 
     /// Whether the signed-in user's event of `kind` would be allowed by the
-    /// policy and apply to case `id`: tried on a copy, nothing written.
+    /// policy and apply to `before`: tried on a copy, nothing written.
     fn try_event(
         &self,
-        id: &RecordId,
+        before: &Case,
         kind: &str,
         data: BTreeMap<String, String>,
         now: i64,
     ) -> Result<(), Refusal> {
         let (principal, device) = self.me.as_ref().ok_or_else(not_signed_in)?;
         let by = (principal.user_id.as_str(), device.as_str(), principal.role);
-        let before: Case = self.inner.read(id).map_err(Refusal::from)?;
         let mut after = before.clone();
         let event = workflow::append(&mut after, kind, by, now, data);
         let folded = workflow::fold(&after, &self.deadlines);
-        let (before, after) = (AnyRecord::Case(before), AnyRecord::Case(after));
+        let (before, after) = (AnyRecord::Case(before.clone()), AnyRecord::Case(after));
         policy::check_write(principal, Some(&before), &after)
             .map_err(|d| Refusal::from(ReplicaError::Denied(d)))?;
         match folded.events.iter().find(|e| e.id == event) {
