@@ -32,6 +32,9 @@ pub const SYNC_ROUND_SECONDS: &str = "gridsync_sync_round_duration_seconds";
 pub const DOCUMENTS_MERGED: &str = "gridsync_documents_merged_total";
 /// Changes written by merges.
 pub const CHANGES_MERGED: &str = "gridsync_changes_merged_total";
+/// Counter: pushes merged a second time, inside the write transaction,
+/// because another round wrote the document after it was read.
+pub const MERGED_AGAIN: &str = "gridsync_documents_merged_again_total";
 /// Changes the policy refused and held in quarantine.
 pub const CHANGES_QUARANTINED: &str = "gridsync_changes_quarantined_total";
 /// Sign-ins refused for a wrong username or password.
@@ -85,6 +88,10 @@ fn describe() {
     );
     describe_counter!(DOCUMENTS_MERGED, "Documents written by merges.");
     describe_counter!(CHANGES_MERGED, "Changes written by merges.");
+    describe_counter!(
+        MERGED_AGAIN,
+        "Pushes merged again under the write lock: another round wrote the document meanwhile."
+    );
     describe_counter!(CHANGES_QUARANTINED, "Changes held in quarantine.");
     describe_counter!(LOGIN_FAILURES, "Sign-ins refused for bad credentials.");
     describe_counter!(RATE_LIMITED, "Requests refused by a limit, by reason.");
@@ -116,6 +123,11 @@ pub fn rate_limited(reason: &'static str) {
 pub fn merged(changes: usize) {
     metrics::counter!(DOCUMENTS_MERGED).increment(1);
     metrics::counter!(CHANGES_MERGED).increment(changes as u64);
+}
+
+/// Counts a push merged again under the write lock.
+pub fn merged_again() {
+    metrics::counter!(MERGED_AGAIN).increment(1);
 }
 
 /// Counts changes put in quarantine.

@@ -6,6 +6,7 @@
 //! - [`doc`]: typed reads and edits, and the check every stored document passes;
 //! - [`shape`]: the shape and depth of record documents, checked field by field;
 //! - [`protocol`]: the batched sync wire format;
+//! - [`role`]: roles and the kinds of case event;
 //! - [`policy`]: who may see and change what;
 //! - [`workflow`]: the case state machine, folded from the event log;
 //! - [`replica`] and [`store`]: the phone's side of sync.
@@ -22,6 +23,7 @@ pub mod policy;
 pub mod protocol;
 pub mod records;
 pub mod replica;
+pub mod role;
 pub mod shape;
 pub mod store;
 pub mod workflow;

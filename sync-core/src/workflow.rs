@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::Role;
+use crate::role::Role;
 use crate::records::{Case, CaseCategory, CaseEvent, HLC_RANGE};
 
 /// Where a case stands (`workflow.md`). Open statuses: `reported`,
@@ -491,7 +491,7 @@ fn apply(
 /// sample cases so that the table cannot drift from the code.
 pub fn transition_markdown() -> String {
     // `report` only starts a case; `supervise` is covered below the table.
-    let kinds = crate::policy::EVENT_KINDS
+    let kinds = crate::role::EVENT_KINDS
         .into_iter()
         .filter(|k| !matches!(*k, "report" | "supervise"));
     let mut out =

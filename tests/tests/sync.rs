@@ -493,3 +493,66 @@ async fn two_phones_adding_a_member_with_the_same_id_both_keep_their_edit() {
         (409, Some("not_applicable"))
     );
 }
+
+/// A retry racing the round it repeats (the phone gave up waiting, the
+/// first is still merging): every copy is answered, and each change is
+/// stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_round_sent_several_times_at_once_stores_each_change_once() {
+    let server = server_with_workers(1).await;
+    let mut phone = server.device("w0").await;
+    let id = phone.replica.create(&household()).unwrap();
+    phone.sync().await;
+    for i in 0..10 {
+        phone
+            .replica
+            .update::<Household>(&id, |h| {
+                h.members
+                    .push(Member::new(format!("m{}", i + 2), format!("成员{i}")))
+            })
+            .unwrap();
+        phone
+            .replica
+            .create(&Visit {
+                household: id.to_string(),
+                org_unit: GRID.into(),
+                worker: phone.user_id.clone(),
+                visited_at: 1_700_000_000_000 + i,
+                findings: format!("第{i}次走访").into(),
+                follow_up: false,
+                location: String::new(),
+            })
+            .unwrap();
+    }
+    let changes_before = server.count("changes").await;
+    let body = phone.replica.sync_request().encode();
+    let copies = (0..8).map(|_| {
+        let (phone, body) = (&phone, body.clone());
+        async move { phone.post_raw(body).await }
+    });
+    let answers = futures_util::future::join_all(copies).await;
+    let heads = phone.replica.document(&id).unwrap().get_heads();
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{}", String::from_utf8_lossy(body));
+        let answer = sync_core::protocol::SyncResponse::decode(body).unwrap();
+        assert!(answer.errors.is_empty(), "{:?}", answer.errors);
+        let pushed = answer.docs.iter().find(|d| d.id == id).expect("acknowledged");
+        assert_eq!(pushed.heads.0, heads, "every copy acknowledges the same heads");
+    }
+    // Ten members and ten visits: one change each.
+    assert_eq!(server.count("changes").await - changes_before, 20);
+    assert_eq!(server.count("proj_visits").await, 10);
+    let stored = server.document(&id).await.unwrap();
+    assert_eq!(stored.get_heads(), heads);
+
+    // The phone takes any one answer; its next round finds nothing to do.
+    let (_, body) = &answers[3];
+    phone
+        .replica
+        .apply_response(sync_core::protocol::SyncResponse::decode(body).unwrap())
+        .unwrap();
+    assert!(phone.replica.pending().is_empty());
+    let report = phone.sync().await;
+    assert!(report.errors.is_empty());
+    assert_eq!(server.count("changes").await - changes_before, 20);
+}

@@ -640,7 +640,7 @@ pub(crate) async fn desk_change<T>(
         .get_last_local_change()
         .ok_or_else(|| AppError::internal("no change was made"))?;
     let incoming = Incoming::new(record_id, document.get_heads(), vec![change]);
-    let outcome = push(&mut *tx, &writer, incoming).await?;
+    let outcome = push(&mut *tx, &writer, &incoming).await?;
     if let Some(error) = outcome.error {
         return Err(match error.code.as_str() {
             "forbidden" => AppError::Forbidden(error.message),

@@ -472,7 +472,8 @@ pub trait Storage: query::Queries + Send + Sync + 'static {
     /// One document's snapshot.
     async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>>;
     /// Starts a transaction over documents. A write transaction excludes
-    /// other writers of the same documents until it ends.
+    /// every other writer until it ends; while it waits for its turn it
+    /// holds no connection.
     async fn begin(&self, write: bool) -> Result<Box<dyn DocTx>>;
 }
 
@@ -483,6 +484,9 @@ pub trait DocTx: Send {
     /// Reads these documents ahead, in one statement, for the `load`s that
     /// follow.
     async fn prefetch(&mut self, ids: &[String]) -> Result<()>;
+    /// The heads of these documents as this transaction has them (a
+    /// document not stored is absent).
+    async fn heads(&mut self, ids: &[String]) -> Result<std::collections::HashMap<String, Vec<u8>>>;
     /// Loads one document, as this transaction has it.
     async fn load(&mut self, id: &str) -> Result<Option<DocRow>>;
     /// Appends new changes to the log and replaces the document's snapshot.

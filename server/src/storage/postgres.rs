@@ -34,6 +34,8 @@ pub struct PoolSettings {
 /// PostgreSQL storage.
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
+    /// One writer of this instance at a time (see [`super::Storage::begin`]).
+    turn: std::sync::Arc<tokio::sync::Semaphore>,
     pool: PgPool,
 }
 
@@ -55,7 +57,10 @@ impl PostgresStorage {
         .bind(crate::random_hex(16))
         .execute(&pool)
         .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            turn: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+            pool,
+        })
     }
 
     async fn begin_tx(&self, write: bool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {

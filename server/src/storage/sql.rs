@@ -559,12 +559,21 @@ macro_rules! sql_storage {
             }
 
             async fn begin(&self, write: bool) -> Result<Box<dyn DocTx>> {
+                // A writer waits for its turn in this instance before it
+                // takes a connection: writers queued behind the database's
+                // write lock would otherwise hold the whole pool while they
+                // wait, and readers would find none free.
+                let turn = match write {
+                    true => Some(self.turn.clone().acquire_owned().await.expect("never closed")),
+                    false => None,
+                };
                 let tx = self.begin_tx(write).await?;
                 Ok(Box::new($tx {
                     tx,
                     docs: Vec::new(),
                     prefetched: Default::default(),
                     pending: Vec::new(),
+                    _turn: turn,
                 }))
             }
         }
@@ -634,6 +643,9 @@ macro_rules! sql_storage {
                 Option<$crate::projection::Projection>,
                 $crate::projection::Projection,
             )>,
+            /// A writer's turn in this instance, given back after the
+            /// transaction ends (fields drop in order).
+            _turn: Option<tokio::sync::OwnedSemaphorePermit>,
         }
 
         impl $tx {
@@ -919,6 +931,22 @@ macro_rules! sql_storage {
                     }
                 }
                 Ok(())
+            }
+
+            async fn heads(&mut self, ids: &[String]) -> Result<std::collections::HashMap<String, Vec<u8>>> {
+                self.write_docs().await?;
+                let mut heads = std::collections::HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT id, heads FROM documents WHERE id IN (",
+                    );
+                    bind_list(&mut q, chunk.iter().map(String::as_str));
+                    q.push(")");
+                    let rows: Vec<(String, Vec<u8>)> =
+                        q.build_query_as().persistent(false).fetch_all(&mut *self.tx).await?;
+                    heads.extend(rows);
+                }
+                Ok(heads)
             }
 
             async fn load(&mut self, id: &str) -> Result<Option<DocRow>> {

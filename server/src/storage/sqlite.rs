@@ -18,6 +18,8 @@ use super::sql::sql_storage;
 /// SQLite storage.
 #[derive(Debug, Clone)]
 pub struct SqliteStorage {
+    /// One writer of this instance at a time (see [`super::Storage::begin`]).
+    turn: std::sync::Arc<tokio::sync::Semaphore>,
     pool: SqlitePool,
 }
 
@@ -48,7 +50,10 @@ impl SqliteStorage {
         .bind(id)
         .execute(&pool)
         .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            turn: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+            pool,
+        })
     }
 
     /// The connection pool (for its gauges in [`crate::metrics`]).

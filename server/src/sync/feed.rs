@@ -9,7 +9,7 @@
 //! past its cursor. When the user's role or units change, the
 //! device rescans its whole scope once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sync_core::RecordId;
 use sync_core::automerge::ChangeHash;
@@ -161,7 +161,7 @@ pub(super) async fn answer(
     writer: &Writer,
     page: usize,
     cursor: Cursor,
-    merged: &MergedDocs,
+    merged: MergedDocs,
     feed_end: i64,
 ) -> Result<Answer, AppError> {
     let device = writer.auth.device_id.as_str();
@@ -210,27 +210,19 @@ pub(super) async fn answer(
     };
 
     let mut docs = Vec::with_capacity(feed.len() + merged.len());
+    let pushed: HashSet<RecordId> = merged.keys().cloned().collect();
     for (id, m) in merged {
         if m.created {
             updates.sent.push(id.to_string());
         }
-        docs.push(DocPull {
-            id: id.clone(),
-            heads: Heads(m.doc.get_heads()),
-            chunks: m
-                .doc
-                .get_changes(&m.device_heads)
-                .iter()
-                .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
-                .collect(),
-        });
+        docs.push(m.pull);
     }
 
     let mut by_log = BTreeMap::new();
     let mut errors = Vec::new();
     for row in feed {
         let id = parse_id(&row.id)?;
-        if merged.contains_key(&id) || (row.known && row.seq <= cursor.base) {
+        if pushed.contains(&id) || (row.known && row.seq <= cursor.base) {
             continue;
         }
         let heads = parse_heads(&row.heads);

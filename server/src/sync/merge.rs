@@ -9,32 +9,70 @@
 //! the shared history can only contain a change together with all it
 //! depends on; the device is told to reset the document to the server's
 //! heads, and keeps the refused edits for its user to see.
+//!
+//! A push is merged in two steps. [`prepare`] does all the Automerge work
+//! against the stored copy read before: apply, read the record, the
+//! policy, the projection rows, the snapshot, the answer's changes. It
+//! reads and writes nothing, so a round runs it off the async workers and
+//! outside the write transaction, its documents in parallel.
+//! [`Prepared::write`] then writes what was decided, in the write
+//! transaction, provided the document's heads are still those it was
+//! merged against; when another round wrote the document in between, the
+//! push is prepared again there, against what that round stored ([`push`]).
+//! Either way each change is stored once, as the bytes it arrived as.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
 
 use sync_core::automerge::sync::{Message as AmMessage, State as AmState, SyncDoc};
 use sync_core::automerge::{Automerge, Change, ChangeHash, ReadDoc};
-use sync_core::doc::{self, AnyRecord};
+use sync_core::doc::{self, AnyRecord, DocMeta};
 use sync_core::policy::{self, Denial};
-use sync_core::protocol::{AmSync, DocError, DocPush};
+use sync_core::protocol::{AmSync, DocError, DocPull, DocPush, Heads};
 use sync_core::workflow::Deadlines;
 use sync_core::{RecordId, RecordKind};
 
 use super::{Writer, chunk, doc_error};
 use crate::error::AppError;
 use crate::projection::{self, Projection};
-use crate::storage::{AuditRow, DocTx, DocWrite, NewChange, QuarantineRow};
+use crate::storage::{AuditRow, DocRow, DocTx, DocWrite, NewChange, QuarantineRow};
 use crate::{now_ms, random_hex};
 
-/// A document merged in this round, kept to answer from.
+/// A document merged in this round: what the device is sent of it.
 pub(super) struct Merged {
-    pub(super) doc: Automerge,
-    pub(super) device_heads: Vec<ChangeHash>,
+    /// The server's heads and the changes the device lacks.
+    pub(super) pull: DocPull,
     /// The server did not have the document before this round.
     pub(super) created: bool,
 }
 
+impl Merged {
+    fn of(id: &RecordId, doc: &Automerge, device_heads: &[ChangeHash], created: bool) -> Self {
+        let heads = doc.get_heads();
+        let mut theirs = device_heads.to_vec();
+        theirs.sort();
+        // Usually the device holds everything: it just sent what it lacked.
+        let chunks = if heads == theirs {
+            Vec::new()
+        } else {
+            doc.get_changes(device_heads)
+                .iter()
+                .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+                .collect()
+        };
+        Self {
+            pull: DocPull {
+                id: id.clone(),
+                heads: Heads(heads),
+                chunks,
+            },
+            created,
+        }
+    }
+}
+
 /// An incoming document, decoded.
+#[derive(Clone)]
 pub(crate) struct Incoming {
     id: RecordId,
     heads: Vec<ChangeHash>,
@@ -67,15 +105,6 @@ pub(crate) struct Outcome {
     pub(crate) error: Option<DocError>,
     /// The document, when the device must not hold it.
     pub(super) drop: Option<RecordId>,
-}
-
-impl Outcome {
-    fn refused(error: DocError) -> Self {
-        Self {
-            error: Some(error),
-            ..Self::default()
-        }
-    }
 }
 
 /// Limits on the changes of one request, checked before Automerge
@@ -153,24 +182,6 @@ pub(super) fn decode_push(push: DocPush, limits: Limits) -> Result<(Incoming, u6
     ))
 }
 
-/// Loads a stored document, if there is one; a snapshot that does not load
-/// is refused for this document only.
-pub(super) async fn load(
-    tx: &mut dyn DocTx,
-    id: &RecordId,
-) -> Result<Result<Option<Automerge>, DocError>, AppError> {
-    let Some(row) = tx.load(&id.to_string()).await? else {
-        return Ok(Ok(None));
-    };
-    match doc::load(&row.snapshot) {
-        Ok(doc) => Ok(Ok(Some(doc))),
-        Err(e) => {
-            tracing::error!(doc = %id, error = %e, "stored snapshot does not load");
-            Ok(Err(unreadable(id)))
-        }
-    }
-}
-
 /// The refusal for a document whose stored copy cannot be read.
 pub(super) fn unreadable(id: &RecordId) -> DocError {
     doc_error(
@@ -186,17 +197,51 @@ enum Plan {
     Refuse(DocError),
     /// Nothing new to store.
     Unchanged(Automerge),
-    /// Every new change is accepted.
-    Store(Automerge, AnyRecord),
-    /// Some new changes are refused: `accepted` (if anything is left)
-    /// is stored, `held` go to quarantine.
+    /// Every new change is accepted: the merged document, its record and
+    /// the changes new to the server, in causal order.
+    Store(Automerge, AnyRecord, Vec<Change>),
+    /// Some new changes are refused: `accepted` (if anything is left, with
+    /// the changes of it new to the server) is stored, `held` go to
+    /// quarantine.
     Split {
-        accepted: Option<(Automerge, AnyRecord)>,
+        accepted: Option<(Automerge, AnyRecord, Vec<Change>)>,
         held: Vec<Change>,
         /// Every new change, in causal order.
         new: Vec<Change>,
         denial: Denial,
     },
+}
+
+/// The changes of `sent` that `before` lacks, once each, as the bytes they
+/// arrived as, in causal order. Phones send changes in causal order;
+/// changes sent in another order are taken from the merged document.
+fn new_changes(
+    before: Option<&Automerge>,
+    sent: &[Change],
+    merged: &Automerge,
+    base: &[ChangeHash],
+) -> Vec<Change> {
+    let mut fresh = HashSet::new();
+    let new: Vec<Change> = sent
+        .iter()
+        .filter(|c| before.is_none_or(|b| b.get_change_by_hash(&c.hash()).is_none()))
+        .filter(|c| fresh.insert(c.hash()))
+        .cloned()
+        .collect();
+    let mut placed = HashSet::with_capacity(new.len());
+    let causal = new.iter().all(|c| {
+        let ready = c
+            .deps()
+            .iter()
+            .all(|d| !fresh.contains(d) || placed.contains(d));
+        placed.insert(c.hash());
+        ready
+    });
+    if causal {
+        new
+    } else {
+        merged.get_changes(base)
+    }
 }
 
 /// Decides what becomes of `changes` sent for a document that is
@@ -206,14 +251,14 @@ fn plan(
     writer: &Writer,
     id: &RecordId,
     before: Option<(&Automerge, &AnyRecord)>,
-    changes: Vec<Change>,
+    changes: &[Change],
 ) -> Plan {
     let kind = id.kind();
     let mut doc = before
         .map(|(d, _)| d.clone())
         .unwrap_or_else(|| doc::empty(sync_core::automerge::ActorId::random()));
     let base = doc.get_heads();
-    if let Err(e) = doc.apply_changes(changes) {
+    if let Err(e) = doc.apply_changes(changes.iter().cloned()) {
         return Plan::Refuse(doc_error(
             id,
             "invalid_change",
@@ -223,7 +268,7 @@ fn plan(
     if let Some(refusal) = missing_dependencies(id, &doc) {
         return Plan::Refuse(refusal);
     }
-    let new = doc.get_changes(&base);
+    let new = new_changes(before.map(|(d, _)| d), changes, &doc, &base);
     if new.is_empty() && before.is_some() {
         // A retry, or a push of nothing: no policy to ask, nothing to write.
         return Plan::Unchanged(doc);
@@ -250,12 +295,18 @@ fn plan(
         Err(e) => return Plan::Refuse(doc_error(id, "invalid_record", e.to_string())),
     };
     match policy::check_write(&writer.principal, before.map(|(_, r)| r), &after) {
-        Ok(()) => Plan::Store(doc, after),
+        Ok(()) => Plan::Store(doc, after, new),
         Err(denial) => {
             let (accepted, held) = split(writer, kind, before.map(|(d, _)| d), &new);
+            let held_hashes: HashSet<ChangeHash> = held.iter().map(Change::hash).collect();
             let accepted = accepted.and_then(|d| {
                 let record = AnyRecord::read(kind, &d).ok()?;
-                Some((d, record))
+                let stored: Vec<Change> = new
+                    .iter()
+                    .filter(|c| !held_hashes.contains(&c.hash()))
+                    .cloned()
+                    .collect();
+                Some((d, record, stored))
             });
             Plan::Split {
                 accepted,
@@ -267,32 +318,129 @@ fn plan(
     }
 }
 
-/// Merges one pushed document. The outer error is the server's fault.
-pub(crate) async fn push(
-    tx: &mut dyn DocTx,
-    writer: &Writer,
-    incoming: Incoming,
-) -> Result<Outcome, AppError> {
-    let id = incoming.id;
+/// What a push will write, decided before the write transaction
+/// ([`prepare`]).
+pub(crate) struct Prepared {
+    id: RecordId,
+    /// The heads of the stored copy it was merged against, as stored
+    /// (`None`: the server had none).
+    base: Option<Vec<u8>>,
+    /// The merged document to store.
+    write: Option<Write>,
+    /// Refused changes to hold back.
+    held: Option<Held>,
+    /// The household a visit to store names, when it is new or another
+    /// than before: stored only if the writer may see that household
+    /// ([`Prepared::check_visit`]).
+    household: Option<String>,
+    /// Every change new to the server, in causal order.
+    new: Vec<Change>,
+    outcome: Outcome,
+}
+
+impl Prepared {
+    fn new(id: RecordId, base: Option<Vec<u8>>) -> Self {
+        Self {
+            id,
+            base,
+            write: None,
+            held: None,
+            household: None,
+            new: Vec::new(),
+            outcome: Outcome::default(),
+        }
+    }
+
+    fn refused(mut self, error: DocError) -> Self {
+        self.outcome.error = Some(error);
+        self
+    }
+
+    /// Whether the document is stored with the heads it was merged
+    /// against: `current` as the write transaction reads them.
+    pub(super) fn is_current(&self, current: Option<&Vec<u8>>) -> bool {
+        self.base.as_ref() == current
+    }
+
+    /// The household to look up for [`Prepared::check_visit`], if any.
+    pub(super) fn household(&self) -> Option<&str> {
+        self.household.as_deref()
+    }
+
+    /// What this push stores, if anything: the record's org unit and
+    /// people, for a visit of the same round naming it.
+    pub(super) fn stored_meta(&self) -> Option<&DocMeta> {
+        self.write.as_ref().map(|w| &w.meta)
+    }
+
+    /// Keeps the visit only if the writer may see the household it names,
+    /// described by `household` (`None`: there is no such household, which
+    /// is answered the same, so that the answer tells nothing). A refused
+    /// visit's new changes are all held back.
+    pub(super) fn check_visit(&mut self, writer: &Writer, household: Option<&DocMeta>) {
+        let Some(id) = self.household.take() else {
+            return;
+        };
+        let Some(denial) = visit_denial(writer, &id, household) else {
+            return;
+        };
+        if let Some(earlier) = self.held.take() {
+            writer.held.fetch_sub(earlier.rows.len(), Ordering::Relaxed);
+        }
+        let (held, error) = hold(writer, &self.id, &self.new, &denial);
+        self.write = None;
+        self.held = Some(held);
+        self.outcome = Outcome {
+            merged: None,
+            error: Some(error),
+            drop: Some(self.id.clone()),
+        };
+    }
+
+    /// Writes what was decided: the held-back changes, then the merged
+    /// document. Returns what became of the push.
+    pub(super) async fn write(
+        self,
+        tx: &mut dyn DocTx,
+        writer: &Writer,
+    ) -> Result<Outcome, AppError> {
+        if let Some(held) = self.held {
+            held.write(tx).await?;
+        }
+        if let Some(write) = self.write {
+            write.apply(tx, writer.author(), &self.id).await?;
+        }
+        Ok(self.outcome)
+    }
+}
+
+/// Merges one push against the stored copy `stored` (`None`: the server
+/// has none) and decides what to write. Pure, and the costly part of a
+/// round: run it off the async workers.
+pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocRow>) -> Prepared {
+    let id = &incoming.id;
     let kind = id.kind();
-    let before = match load(tx, &id).await? {
+    let prepared = Prepared::new(id.clone(), stored.map(|row| row.heads.clone()));
+    let before = match stored.map(|row| doc::load(&row.snapshot)).transpose() {
         Ok(before) => before,
-        Err(refusal) => return Ok(Outcome::refused(refusal)),
+        Err(e) => {
+            tracing::error!(doc = %id, error = %e, "stored snapshot does not load");
+            return prepared.refused(unreadable(id));
+        }
     };
     let before_record = match &before {
         Some(stored) => match AnyRecord::read(kind, stored) {
             Ok(record) => Some(record),
             Err(e) => {
                 tracing::error!(doc = %id, error = %e, "stored document is not a valid record");
-                return Ok(Outcome::refused(unreadable(&id)));
+                return prepared.refused(unreadable(id));
             }
         },
         None => None,
     };
-    if let (Some(_), Some(record)) = (&before, &before_record)
-        && !writer.principal.can_read(kind, &record.meta())
+    if let (Some(stored), Some(record)) = (&before, &before_record)
+        && !writer.can_read(kind, &record.meta())
     {
-        let stored = before.as_ref().expect("matched above");
         // A device that builds on the stored history held the document
         // (it left the device's scope while it was edited offline): its
         // changes wait in quarantine. Anything else is answered as for a
@@ -302,113 +450,101 @@ pub(crate) async fn push(
                 .iter()
                 .any(|d| stored.get_change_by_hash(d).is_some())
         });
-        if knows_history {
-            return left_scope(tx, writer, id, stored, incoming.changes).await;
-        }
-        return out_of_scope(tx, writer, id, incoming.changes).await;
-    }
-    let stored = before.as_ref().zip(before_record.as_ref());
-    let device_heads = incoming.heads;
-    let created = before.is_none();
-    let mut plan = plan(writer, &id, stored, incoming.changes);
-    // A visit must name a household the writer may see; otherwise every
-    // new change is held.
-    let to_store = match &plan {
-        Plan::Store(doc, record) => Some((doc, record)),
-        Plan::Split {
-            accepted: Some((doc, record)),
-            ..
-        } => Some((doc, record)),
-        _ => None,
-    };
-    if let Some((doc, record)) = to_store
-        && let Some(denial) = visit_denial(tx, writer, before_record.as_ref(), record).await?
-    {
-        let new = match &plan {
-            Plan::Split { new, .. } => new.clone(),
-            _ => doc.get_changes(&stored.map(|(d, _)| d.get_heads()).unwrap_or_default()),
-        };
-        plan = Plan::Split {
-            accepted: None,
-            held: new.clone(),
-            new,
-            denial,
+        return if knows_history {
+            left_scope(writer, prepared, stored, &incoming.changes)
+        } else {
+            out_of_scope(writer, prepared, &incoming.changes)
         };
     }
     let previous = Previous::of(before.as_ref(), before_record.as_ref());
-    let base = before.as_ref().map(|d| d.get_heads()).unwrap_or_default();
-    match plan {
-        Plan::Refuse(error) => Ok(Outcome::refused(error)),
-        Plan::Unchanged(doc) => Ok(Outcome {
-            merged: Some((
+    let created = before.is_none();
+    let stored = before.as_ref().zip(before_record.as_ref());
+    let mut prepared = prepared;
+    match plan(writer, id, stored, &incoming.changes) {
+        Plan::Refuse(error) => return prepared.refused(error),
+        Plan::Unchanged(doc) => {
+            prepared.outcome.merged = Some((
+                id.clone(),
+                Merged::of(id, &doc, &incoming.heads, created),
+            ));
+        }
+        Plan::Store(doc, record, new) => {
+            prepared.household = visit_household(before_record.as_ref(), &record);
+            prepared.write = Some(Write::new(
                 id,
-                Merged {
-                    doc,
-                    device_heads,
-                    created,
-                },
-            )),
-            ..Outcome::default()
-        }),
-        Plan::Store(doc, record) => {
-            store(tx, writer, &id, &doc, &base, &record, previous).await?;
-            Ok(Outcome {
-                merged: Some((
-                    id,
-                    Merged {
-                        doc,
-                        device_heads,
-                        created,
-                    },
-                )),
-                ..Outcome::default()
-            })
+                &doc,
+                &new,
+                &record,
+                previous,
+                &writer.deadlines,
+            ));
+            prepared.outcome.merged = Some((
+                id.clone(),
+                Merged::of(id, &doc, &incoming.heads, created),
+            ));
+            prepared.new = new;
         }
         Plan::Split {
             accepted,
             held,
+            new,
             denial,
-            ..
         } => {
-            let error = hold_back(tx, writer, &id, &held, &denial).await?;
-            let accepted =
-                accepted.filter(|(_, record)| writer.principal.can_read(kind, &record.meta()));
-            match accepted {
-                Some((accepted, record)) => {
-                    store(tx, writer, &id, &accepted, &base, &record, previous).await?;
-                    Ok(Outcome {
-                        merged: Some((
-                            id,
-                            Merged {
-                                doc: accepted,
-                                device_heads,
-                                created,
-                            },
-                        )),
-                        error: Some(error),
-                        drop: None,
-                    })
+            let (held, error) = hold(writer, id, &held, &denial);
+            prepared.held = Some(held);
+            prepared.outcome.error = Some(error);
+            match accepted.filter(|(_, record, _)| writer.can_read(kind, &record.meta())) {
+                Some((doc, record, stored_new)) => {
+                    prepared.household = visit_household(before_record.as_ref(), &record);
+                    prepared.write = Some(Write::new(
+                        id,
+                        &doc,
+                        &stored_new,
+                        &record,
+                        previous,
+                        &writer.deadlines,
+                    ));
+                    prepared.outcome.merged = Some((
+                        id.clone(),
+                        Merged::of(id, &doc, &incoming.heads, created),
+                    ));
                 }
-                None => Ok(Outcome {
-                    error: Some(error),
-                    drop: Some(id),
-                    ..Outcome::default()
-                }),
+                None => prepared.outcome.drop = Some(id.clone()),
             }
+            prepared.new = new;
         }
     }
+    prepared
+}
+
+/// Merges one pushed document inside the write transaction `tx`: read,
+/// [`prepare`], check a visit's household, write. The outer error is the
+/// server's fault.
+pub(crate) async fn push(
+    tx: &mut dyn DocTx,
+    writer: &Writer,
+    incoming: &Incoming,
+) -> Result<Outcome, AppError> {
+    let stored = tx.load(&incoming.id.to_string()).await?;
+    let mut prepared = prepare(writer, incoming, stored.as_ref());
+    if let Some(household) = prepared.household() {
+        let row = tx.load(household).await?;
+        let meta = row.and_then(|r| household_meta(&r.snapshot));
+        prepared.check_visit(writer, meta.as_ref());
+    }
+    prepared.write(tx, writer).await
 }
 
 /// A push building on a stored document the writer may no longer see:
 /// the device's own new changes are held for review, and the document is
 /// dropped from the device.
-async fn left_scope(
-    tx: &mut dyn DocTx,
+fn left_scope(
     writer: &Writer,
-    id: RecordId,
+    mut prepared: Prepared,
     stored: &Automerge,
-    changes: Vec<Change>,
-) -> Result<Outcome, AppError> {
+    changes: &[Change],
+) -> Prepared {
+    let id = prepared.id.clone();
     let denial = Denial {
         rule: "out_of_scope",
         message: format!("this {} is outside your area", id.kind()),
@@ -416,8 +552,9 @@ async fn left_scope(
     let mut doc = stored.clone();
     let base = doc.get_heads();
     let mut held = Vec::new();
-    if doc.apply_changes(changes).is_ok() && doc.get_missing_deps(&[]).is_empty() {
-        let new = doc.get_changes(&base);
+    if doc.apply_changes(changes.iter().cloned()).is_ok() && doc.get_missing_deps(&[]).is_empty()
+    {
+        let new = new_changes(Some(stored), changes, &doc, &base);
         // Only the device's own changes are kept for review.
         if new
             .iter()
@@ -426,81 +563,72 @@ async fn left_scope(
             held = new;
         }
     }
-    let error = hold_back(tx, writer, &id, &held, &denial).await?;
-    Ok(Outcome {
-        error: Some(error),
-        drop: Some(id),
-        ..Outcome::default()
-    })
+    let (held, error) = hold(writer, &id, &held, &denial);
+    prepared.held = Some(held);
+    prepared.outcome.error = Some(error);
+    prepared.outcome.drop = Some(id);
+    prepared
 }
 
 /// A push to a stored document the writer may not see: answered as a
 /// push to a document the server does not have would be, so that the
 /// answer does not tell whether the id exists. What would be stored there
 /// is held for review instead.
-async fn out_of_scope(
-    tx: &mut dyn DocTx,
-    writer: &Writer,
-    id: RecordId,
-    changes: Vec<Change>,
-) -> Result<Outcome, AppError> {
+fn out_of_scope(writer: &Writer, mut prepared: Prepared, changes: &[Change]) -> Prepared {
+    let id = prepared.id.clone();
     let denial = Denial {
         rule: "out_of_scope",
         message: format!("this {} is outside your area", id.kind()),
     };
     let held = match plan(writer, &id, None, changes) {
-        Plan::Refuse(error) => return Ok(Outcome::refused(error)),
+        Plan::Refuse(error) => return prepared.refused(error),
         Plan::Unchanged(_) => Vec::new(),
-        Plan::Store(doc, _) => doc.get_changes(&[]),
-        Plan::Split { new, .. } => new,
+        Plan::Store(_, _, new) | Plan::Split { new, .. } => new,
     };
-    let error = hold_back(tx, writer, &id, &held, &denial).await?;
-    Ok(Outcome {
-        error: Some(error),
-        drop: Some(id),
-        ..Outcome::default()
+    let (held, error) = hold(writer, &id, &held, &denial);
+    prepared.held = Some(held);
+    prepared.outcome.error = Some(error);
+    prepared.outcome.drop = Some(id);
+    prepared
+}
+
+/// The household a visit names, when the visit is new or names another
+/// household than before: the writer must be able to see it.
+fn visit_household(before: Option<&AnyRecord>, after: &AnyRecord) -> Option<String> {
+    let AnyRecord::Visit(visit) = after else {
+        return None;
+    };
+    match before {
+        Some(AnyRecord::Visit(old)) if old.household == visit.household => None,
+        _ => Some(visit.household.clone()),
+    }
+}
+
+/// The org unit of a household stored as `snapshot`, if it is one.
+pub(super) fn household_meta(snapshot: &[u8]) -> Option<DocMeta> {
+    let doc = doc::load(snapshot).ok()?;
+    doc::meta(RecordKind::Household, &doc).ok()
+}
+
+/// Refuses a visit naming `household`, described by `meta`, unless the
+/// writer may see it. A household that does not exist is refused the same,
+/// so that the answer tells nothing.
+fn visit_denial(writer: &Writer, household: &str, meta: Option<&DocMeta>) -> Option<Denial> {
+    let is_household = household
+        .parse::<RecordId>()
+        .is_ok_and(|id| id.kind() == RecordKind::Household);
+    let readable = is_household
+        && meta.is_some_and(|meta| writer.can_read(RecordKind::Household, meta));
+    (!readable).then(|| Denial {
+        rule: sync_core::replica::VISIT_HOUSEHOLD_RULE,
+        message: format!(
+            "household {household} is not one you may see; a visit names a household of your area"
+        ),
     })
 }
 
-/// For a visit whose household is new or changed: refuses one naming a
-/// household the writer may not see (or one that does not exist: the
-/// same answer, so that it tells nothing).
-async fn visit_denial(
-    tx: &mut dyn DocTx,
-    writer: &Writer,
-    before: Option<&AnyRecord>,
-    after: &AnyRecord,
-) -> Result<Option<Denial>, AppError> {
-    let AnyRecord::Visit(visit) = after else {
-        return Ok(None);
-    };
-    if let Some(AnyRecord::Visit(old)) = before
-        && old.household == visit.household
-    {
-        return Ok(None);
-    }
-    let denial = || Denial {
-        rule: sync_core::replica::VISIT_HOUSEHOLD_RULE,
-        message: format!(
-            "household {} is not one you may see; a visit names a household of your area",
-            visit.household
-        ),
-    };
-    let Ok(household) = visit.household.parse::<RecordId>() else {
-        return Ok(Some(denial()));
-    };
-    let Some(row) = tx.load(&household.to_string()).await? else {
-        return Ok(Some(denial()));
-    };
-    let readable = doc::load(&row.snapshot)
-        .ok()
-        .and_then(|d| doc::meta(RecordKind::Household, &d).ok())
-        .is_some_and(|meta| writer.principal.can_read(RecordKind::Household, &meta));
-    Ok((!readable).then(denial))
-}
-
 fn readable(writer: &Writer, kind: RecordKind, doc: &Automerge) -> bool {
-    doc::meta(kind, doc).is_ok_and(|meta| writer.principal.can_read(kind, &meta))
+    doc::meta(kind, doc).is_ok_and(|meta| writer.can_read(kind, &meta))
 }
 
 /// Splits refused changes: applies them one at a time in causal order onto
@@ -559,22 +687,33 @@ pub(super) const MAX_HELD_PER_DOCUMENT: usize = 16;
 /// together.
 pub(super) const MAX_HELD_PER_ROUND: usize = 64;
 
-/// Puts refused changes in quarantine (the first of them, up to the
-/// limits per document and per round; the device keeps every one), audits
-/// it, and returns the document's answer.
-async fn hold_back(
-    tx: &mut dyn DocTx,
-    writer: &Writer,
-    id: &RecordId,
-    refused: &[Change],
-    denial: &Denial,
-) -> Result<DocError, AppError> {
-    let room =
-        MAX_HELD_PER_ROUND.saturating_sub(writer.held.load(std::sync::atomic::Ordering::Relaxed));
+/// Refused changes to put in quarantine, with their audit entry.
+pub(super) struct Held {
+    rows: Vec<QuarantineRow>,
+    /// `None` when nothing was refused.
+    audit: Option<AuditRow>,
+}
+
+impl Held {
+    async fn write(self, tx: &mut dyn DocTx) -> Result<(), AppError> {
+        if !self.rows.is_empty() {
+            tx.quarantine(&self.rows).await?;
+        }
+        if let Some(audit) = &self.audit {
+            tx.audit(audit).await?;
+            crate::metrics::quarantined(self.rows.len());
+        }
+        Ok(())
+    }
+}
+
+/// Decides how refused changes are held: the first of them, up to the
+/// limits per document and per round (the device keeps every one), with
+/// an audit entry; returns them and the document's answer.
+fn hold(writer: &Writer, id: &RecordId, refused: &[Change], denial: &Denial) -> (Held, DocError) {
+    let room = MAX_HELD_PER_ROUND.saturating_sub(writer.held.load(Ordering::Relaxed));
     let keep = refused.len().min(MAX_HELD_PER_DOCUMENT).min(room);
-    writer
-        .held
-        .fetch_add(keep, std::sync::atomic::Ordering::Relaxed);
+    writer.held.fetch_add(keep, Ordering::Relaxed);
     let now = now_ms();
     let rows: Vec<QuarantineRow> = refused[..keep]
         .iter()
@@ -595,11 +734,9 @@ async fn hold_back(
             decided_at: None,
         })
         .collect();
-    if !rows.is_empty() {
-        tx.quarantine(&rows).await?;
-    }
-    if !refused.is_empty() {
-        tx.audit(&AuditRow {
+    let audit = (!refused.is_empty()).then(|| {
+        tracing::warn!(doc = %id, changes = refused.len(), held = keep, rule = denial.rule, "changes quarantined");
+        AuditRow {
             at: now,
             user_id: writer.auth.user_id.clone(),
             device_id: Some(writer.auth.device_id.clone()),
@@ -608,14 +745,11 @@ async fn hold_back(
             detail: format!(
                 "{} change(s) refused, {} held: {}",
                 refused.len(),
-                rows.len(),
+                keep,
                 denial
             ),
-        })
-        .await?;
-        tracing::warn!(doc = %id, changes = refused.len(), held = rows.len(), rule = denial.rule, "changes quarantined");
-        crate::metrics::quarantined(rows.len());
-    }
+        }
+    });
     let not_kept = refused.len() - keep;
     let mut message = format!(
         "{}; {} change(s) held for review (rule {})",
@@ -626,12 +760,13 @@ async fn hold_back(
             "; {not_kept} more refused and not kept on the server"
         ));
     }
-    Ok(DocError {
+    let error = DocError {
         change: refused
             .first()
             .map(|c| serde_bytes::ByteBuf::from(c.hash().0.to_vec())),
         ..doc_error(id, "forbidden", message)
-    })
+    };
+    (Held { rows, audit }, error)
 }
 
 /// The refusal for a document holding changes it cannot apply yet.
@@ -649,32 +784,6 @@ pub(super) fn missing_dependencies(id: &RecordId, doc: &Automerge) -> Option<Doc
             listed.join(", ")
         ),
     ))
-}
-
-/// Writes the changes `doc` gained since `base` (its heads as loaded),
-/// attributed to the writer, and the rows the merged `record` projects to.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn store(
-    tx: &mut dyn DocTx,
-    writer: &Writer,
-    id: &RecordId,
-    doc: &Automerge,
-    base: &[ChangeHash],
-    record: &AnyRecord,
-    previous: Previous<'_>,
-) -> Result<(), AppError> {
-    let author = (writer.auth.user_id.as_str(), writer.auth.device_id.as_str());
-    store_as(
-        tx,
-        author,
-        id,
-        doc,
-        base,
-        record,
-        previous,
-        &writer.deadlines,
-    )
-    .await
 }
 
 /// What a document was before a write, so that only the projection rows
@@ -700,13 +809,94 @@ impl<'a> Previous<'a> {
     }
 }
 
+/// A merged document ready to store: its new changes, snapshot and heads,
+/// and the rows it projects to. Built without the database; written by
+/// [`Write::apply`].
+pub(crate) struct Write {
+    changes: Vec<NewChange>,
+    snapshot: Vec<u8>,
+    heads: Vec<u8>,
+    meta: DocMeta,
+    projection: Projection,
+    /// The rows before (`None`: not known, every row is rewritten).
+    before: Option<Projection>,
+}
+
+impl Write {
+    /// `doc`, merged from `new` (the changes the server lacks, in causal
+    /// order), holding `record` (a case's due time from `deadlines`).
+    pub(crate) fn new(
+        id: &RecordId,
+        doc: &Automerge,
+        new: &[Change],
+        record: &AnyRecord,
+        previous: Previous<'_>,
+        deadlines: &Deadlines,
+    ) -> Self {
+        let doc_id = id.to_string();
+        Self {
+            changes: new
+                .iter()
+                .map(|c| NewChange {
+                    hash: c.hash().0,
+                    bytes: c.raw_bytes().to_vec(),
+                    actor: c.actor_id().to_hex_string(),
+                })
+                .collect(),
+            snapshot: doc.save(),
+            heads: doc.get_heads().iter().flat_map(|h| h.0).collect(),
+            meta: record.meta(),
+            projection: projection::project(&doc_id, record, doc, deadlines),
+            before: match previous {
+                Previous::New => Some(Projection::default()),
+                Previous::Stored(doc, record) => {
+                    Some(projection::project(&doc_id, record, doc, deadlines))
+                }
+                Previous::Unknown => None,
+            },
+        }
+    }
+
+    /// Stores it, the changes attributed to a user and device.
+    pub(crate) async fn apply(
+        self,
+        tx: &mut dyn DocTx,
+        (user_id, device_id): (&str, &str),
+        id: &RecordId,
+    ) -> Result<(), AppError> {
+        if self.changes.is_empty() {
+            return Ok(());
+        }
+        let doc_id = id.to_string();
+        let kind = id.kind().as_str();
+        tx.save(DocWrite {
+            id: &doc_id,
+            kind,
+            org_unit: &self.meta.org_unit,
+            reporter: self.meta.reporter.as_deref(),
+            assignee: self.meta.assignee.as_deref(),
+            snapshot: &self.snapshot,
+            heads: &self.heads,
+            changes: &self.changes,
+            user_id,
+            device_id,
+            now: now_ms(),
+        })
+        .await?;
+        tx.project(&doc_id, kind, self.before.as_ref(), &self.projection)
+            .await?;
+        crate::metrics::merged(self.changes.len());
+        Ok(())
+    }
+}
+
 /// Writes the changes `doc` gained since `base`, attributed to a user and
 /// device, and the rows the merged `record` projects to (a case's due time
 /// from `deadlines`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn store_as(
     tx: &mut dyn DocTx,
-    (user_id, device_id): (&str, &str),
+    author: (&str, &str),
     id: &RecordId,
     doc: &Automerge,
     base: &[ChangeHash],
@@ -717,42 +907,10 @@ pub(crate) async fn store_as(
     if doc.get_heads() == base {
         return Ok(());
     }
-    let new_changes: Vec<NewChange> = doc
-        .get_changes(base)
-        .iter()
-        .map(|c| NewChange {
-            hash: c.hash().0,
-            bytes: c.raw_bytes().to_vec(),
-            actor: c.actor_id().to_hex_string(),
-        })
-        .collect();
-    let heads: Vec<u8> = doc.get_heads().iter().flat_map(|h| h.0).collect();
-    let meta = record.meta();
-    let doc_id = id.to_string();
-    tx.save(DocWrite {
-        id: &doc_id,
-        kind: id.kind().as_str(),
-        org_unit: &meta.org_unit,
-        reporter: meta.reporter.as_deref(),
-        assignee: meta.assignee.as_deref(),
-        snapshot: &doc.save(),
-        heads: &heads,
-        changes: &new_changes,
-        user_id,
-        device_id,
-        now: now_ms(),
-    })
-    .await?;
-    let projection = projection::project(&doc_id, record, doc, deadlines);
-    let before = match previous {
-        Previous::New => Some(Projection::default()),
-        Previous::Stored(doc, record) => Some(projection::project(&doc_id, record, doc, deadlines)),
-        Previous::Unknown => None,
-    };
-    tx.project(&doc_id, id.kind().as_str(), before.as_ref(), &projection)
-        .await?;
-    crate::metrics::merged(new_changes.len());
-    Ok(())
+    let new = doc.get_changes(base);
+    Write::new(id, doc, &new, record, previous, deadlines)
+        .apply(tx, author, id)
+        .await
 }
 
 /// Decodes one Automerge sync message, checking the change chunks it
@@ -803,9 +961,15 @@ pub(super) async fn am_sync_round(
     message: AmMessage,
 ) -> Result<Result<AmSync, DocError>, AppError> {
     let kind = id.kind();
-    let before = match load(tx, &id).await? {
-        Ok(before) => before,
-        Err(refusal) => return Ok(Err(refusal)),
+    let before = match tx.load(&id.to_string()).await? {
+        None => None,
+        Some(row) => match doc::load(&row.snapshot) {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                tracing::error!(doc = %id, error = %e, "stored snapshot does not load");
+                return Ok(Err(unreadable(&id)));
+            }
+        },
     };
     // A document the writer may not see is answered as one the server
     // does not have, and nothing sent for it is stored.
@@ -855,11 +1019,17 @@ pub(super) async fn am_sync_round(
             return Ok(Err(doc_error(&id, "forbidden", denial.to_string())));
         }
         let before_record = before.as_ref().and_then(|d| AnyRecord::read(kind, d).ok());
-        if let Some(denial) = visit_denial(tx, writer, before_record.as_ref(), &record).await? {
-            return Ok(Err(doc_error(&id, "forbidden", denial.to_string())));
+        if let Some(household) = visit_household(before_record.as_ref(), &record) {
+            let row = tx.load(&household).await?;
+            let meta = row.and_then(|r| household_meta(&r.snapshot));
+            if let Some(denial) = visit_denial(writer, &household, meta.as_ref()) {
+                return Ok(Err(doc_error(&id, "forbidden", denial.to_string())));
+            }
         }
         let previous = Previous::of(before.as_ref(), before_record.as_ref());
-        store(tx, writer, &id, &doc, &base, &record, previous).await?;
+        Write::new(&id, &doc, &new, &record, previous, &writer.deadlines)
+            .apply(tx, writer.author(), &id)
+            .await?;
     } else if before.is_none() {
         // Nothing stored and nothing sent: there is no such document.
         return Ok(Ok(AmSync {

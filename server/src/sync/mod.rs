@@ -15,7 +15,8 @@ mod merge;
 
 pub(crate) use merge::{Incoming, Previous, push, store_as};
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -32,7 +33,12 @@ use sync_core::protocol::{
 
 use crate::auth::AuthDevice;
 use crate::error::AppError;
-use crate::storage::Scope;
+use merge::Prepared;
+use tokio::sync::Semaphore;
+
+use sync_core::doc::DocMeta;
+
+use crate::storage::{DocRow, Scope};
 use crate::{AppState, now_ms};
 
 /// The sync route.
@@ -308,6 +314,12 @@ impl Writer {
         self.principal.can_read(kind, meta)
     }
 
+    /// Whom the changes this round stores are attributed to: the user and
+    /// device.
+    pub(crate) fn author(&self) -> (&str, &str) {
+        (&self.auth.user_id, &self.auth.device_id)
+    }
+
     /// Whether the policy lets the user turn `before` into `after`.
     pub(crate) fn check_write(
         &self,
@@ -423,17 +435,47 @@ pub async fn round(
             config.sync_max_request_ops
         )));
     }
-    let writer = Writer::load(state, auth, &request.actors).await?;
+    let writer = Arc::new(Writer::load(state, auth, &request.actors).await?);
     // Only a round bringing changes writes; a push of no changes (a device
     // stating its heads) is answered from a read transaction.
     let write = incoming.iter().any(|d| d.has_changes()) || !am_sync.is_empty();
-    let mut tx = state.storage.begin(write).await?;
-    let ids: Vec<String> = incoming
-        .iter()
-        .map(|doc| doc.id().to_string())
-        .chain(am_sync.iter().map(|(id, _)| id.to_string()))
+
+    // Merge against the stored copies, outside any transaction: a round
+    // holds the write lock only to write what it decided.
+    let ids: Vec<String> = incoming.iter().map(|doc| doc.id().to_string()).collect();
+    let mut stored = read_documents(state, &ids).await?;
+    let pushes = incoming
+        .into_iter()
+        .map(|doc| {
+            let row = stored.remove(&doc.id().to_string());
+            (doc, row)
+        })
         .collect();
-    tx.prefetch(&ids).await?;
+    let mut prepared = prepare_all(&writer, pushes).await?;
+    // A visit must name a household the writer may see: one stored, or
+    // one this round stores.
+    let households: Vec<String> = prepared
+        .iter()
+        .filter_map(|(_, p)| p.household().map(str::to_owned))
+        .collect();
+    let mut households: HashMap<String, DocMeta> = read_documents(state, &households)
+        .await?
+        .into_iter()
+        .filter_map(|(id, row)| Some((id, merge::household_meta(&row.snapshot)?)))
+        .collect();
+    for (doc, p) in &prepared {
+        if let Some(meta) = p.stored_meta() {
+            households.insert(doc.id().to_string(), meta.clone());
+        }
+    }
+    for (_, p) in &mut prepared {
+        if let Some(id) = p.household() {
+            let meta = households.get(id).cloned();
+            p.check_visit(&writer, meta.as_ref());
+        }
+    }
+
+    let mut tx = state.storage.begin(write).await?;
     // Writers exclude each other, so the feed grows here only by our writes.
     let feed_before = tx.max_seq().await?;
     // A cursor from another database, or past the end of the feed (the
@@ -450,10 +492,21 @@ pub async fn round(
             (Cursor::START, true)
         }
     };
+    // Another round may have written a document since it was read: such a
+    // push is merged again, here, against what that round stored.
+    let current = match write {
+        true => tx.heads(&ids).await?,
+        false => HashMap::new(),
+    };
     let mut merged = BTreeMap::new();
     let mut dropped = Vec::new();
-    for doc in incoming {
-        let outcome = merge::push(&mut *tx, &writer, doc).await?;
+    for (doc, prepared) in prepared {
+        let outcome = if prepared.is_current(current.get(&doc.id().to_string())) || !write {
+            prepared.write(&mut *tx, &writer).await?
+        } else {
+            crate::metrics::merged_again();
+            push(&mut *tx, &writer, &doc).await?
+        };
         merged.extend(outcome.merged);
         errors.extend(outcome.error);
         dropped.extend(outcome.drop);
@@ -471,7 +524,7 @@ pub async fn round(
         feed_before
     };
     let page = state.config.sync_page_docs;
-    let answer = feed::answer(&mut *tx, &writer, page, cursor, &merged, feed_after).await?;
+    let answer = feed::answer(&mut *tx, &writer, page, cursor, merged, feed_after).await?;
     let updates = answer.updates;
     if write {
         updates.apply(&mut *tx, &writer).await?;
@@ -501,6 +554,76 @@ pub async fn round(
         drop: dropped,
         am_sync: am_replies,
     })
+}
+
+/// The stored copies of these documents, read together outside any
+/// write transaction.
+async fn read_documents(
+    state: &AppState,
+    ids: &[String],
+) -> Result<HashMap<String, DocRow>, AppError> {
+    let mut rows = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(rows);
+    }
+    let mut tx = state.storage.begin(false).await?;
+    tx.prefetch(ids).await?;
+    for id in ids {
+        if let Some(row) = tx.load(id).await? {
+            rows.insert(id.clone(), row);
+        }
+    }
+    Ok(rows)
+}
+
+/// Fewest documents worth a thread of their own.
+const MIN_DOCS_PER_TASK: usize = 8;
+
+/// One merging thread per core, for all rounds together: a round's
+/// documents are split among the free ones, and rounds take their turns,
+/// so that the first to come is the first answered.
+fn merge_slots() -> &'static Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS.get_or_init(|| Arc::new(Semaphore::new(cores())))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Prepares every push of a round ([`merge::prepare`]) on blocking
+/// threads, the documents split among the cores, and gives each back with
+/// its push.
+async fn prepare_all(
+    writer: &Arc<Writer>,
+    pushes: Vec<(Incoming, Option<DocRow>)>,
+) -> Result<Vec<(Incoming, Prepared)>, AppError> {
+    let per_task = pushes.len().div_ceil(cores()).max(MIN_DOCS_PER_TASK);
+    let mut tasks = Vec::new();
+    let mut pushes = pushes.into_iter().peekable();
+    while pushes.peek().is_some() {
+        let part: Vec<_> = pushes.by_ref().take(per_task).collect();
+        let slot = merge_slots()
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(AppError::internal)?;
+        let writer = writer.clone();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            part.into_iter()
+                .map(|(doc, row)| {
+                    let prepared = merge::prepare(&writer, &doc, row.as_ref());
+                    (doc, prepared)
+                })
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut prepared = Vec::new();
+    for task in tasks {
+        prepared.extend(task.await.map_err(AppError::internal)?);
+    }
+    Ok(prepared)
 }
 
 fn doc_error(id: &RecordId, code: &str, message: impl Into<String>) -> DocError {

@@ -25,56 +25,54 @@ use sync_core::{MemoryStore, RecordId, doc, workflow};
 use tests::county::{self, Grid, Scale};
 use tests::{Device, TestDb, TestServer};
 
+/// The benchmark workload (BENCHMARKS.md) against a real server on
+/// loopback, over a fresh database: SQLite, or PostgreSQL when
+/// `TEST_DATABASE_URL` is set.
+#[derive(clap::Parser)]
+#[command(name = "bench")]
 struct Args {
-    scale: Scale,
-    scale_name: String,
+    /// The synthetic county's size.
+    #[arg(long = "scale", value_enum, default_value_t = ScaleName::Small)]
+    scale_name: ScaleName,
+    /// Which scenarios to run, in order: flat, S1, S2, S3, S4, S5.
+    #[arg(long, value_delimiter = ',', default_value = "flat,S1,S2,S3",
+        value_parser = ["flat", "S1", "S2", "S3", "S4", "S5"])]
     scenarios: Vec<String>,
+    /// Runs of each scenario (S3: rushes of fresh phones one after another).
+    #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Documents in the flat workload.
+    #[arg(long, default_value_t = 1000)]
     flat_n: usize,
+    /// Phones in the S3 rush.
+    #[arg(long, default_value_t = 200)]
     devices: usize,
+    /// S4 requests per query and run.
+    #[arg(long, default_value_t = 40)]
     samples: usize,
+    /// Leave the loaded database in place, to look at its plans.
+    #[arg(long)]
     keep_database: bool,
+    /// Where to write the report as JSON.
+    #[arg(long, default_value = "bench-report.json")]
     json: Option<String>,
 }
 
-fn args() -> Args {
-    let mut a = Args {
-        scale: Scale::SMALL,
-        scale_name: "small".into(),
-        scenarios: ["flat", "S1", "S2", "S3"].map(String::from).to_vec(),
-        runs: 5,
-        flat_n: 1000,
-        devices: 200,
-        samples: 40,
-        keep_database: false,
-        json: Some("bench-report.json".into()),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--keep-database" {
-            a.keep_database = true;
-            continue;
-        }
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--scale" => {
-                a.scale = match value.as_str() {
-                    "small" => Scale::SMALL,
-                    "full" => Scale::FULL,
-                    other => panic!("unknown scale {other}"),
-                };
-                a.scale_name = value;
-            }
-            "--scenarios" => a.scenarios = value.split(',').map(str::to_owned).collect(),
-            "--runs" => a.runs = value.parse().expect("--runs N"),
-            "--flat-n" => a.flat_n = value.parse().expect("--flat-n N"),
-            "--devices" => a.devices = value.parse().expect("--devices N"),
-            "--samples" => a.samples = value.parse().expect("--samples N"),
-            "--json" => a.json = Some(value),
-            other => panic!("unknown flag {other}"),
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScaleName {
+    /// 1 township, 5 communities, 20 grids, 8,000 households.
+    Small,
+    /// The whole county of the benchmark plan.
+    Full,
+}
+
+impl Args {
+    fn scale(&self) -> Scale {
+        match self.scale_name {
+            ScaleName::Small => Scale::SMALL,
+            ScaleName::Full => Scale::FULL,
         }
     }
-    a
 }
 
 fn gzip_len(bytes: &[u8]) -> usize {
@@ -113,9 +111,12 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let args = args();
+    let args = <Args as clap::Parser>::parse();
     let mut report = BTreeMap::new();
-    report.insert("scale".to_owned(), json!(args.scale_name));
+    report.insert("scale".to_owned(), json!(match args.scale_name {
+        ScaleName::Small => "small",
+        ScaleName::Full => "full",
+    }));
     report.insert(
         "database".to_owned(),
         json!(if std::env::var(tests::DATABASE_ENV).is_ok() {
@@ -258,7 +259,7 @@ fn workday(device: &mut Device<MemoryStore>, grid: &Grid, seed: u64, now: i64) -
 
 async fn county_scenario(args: &Args, scenario: &str) -> Value {
     let now = gridsync_server::now_ms();
-    let grids = county::generate(args.scale, 7, now);
+    let grids = county::generate(args.scale(), 7, now);
     let total: usize = grids.iter().map(Grid::documents).sum();
     let server = TestServer::start_with(|c| c.sync_page_docs = 2000).await;
     let t = Instant::now();
