@@ -334,7 +334,12 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
             print_json(&device);
         }
         AdminTask::Reindex => {
-            let n = crate::projection::reindex(state, progress_bar("reindexing")).await?;
+            let n = crate::reindex::reindex(
+                &*state.storage,
+                &state.config.deadlines,
+                progress_bar("reindexing"),
+            )
+            .await?;
             println!("{n} documents reindexed");
         }
         AdminTask::Compact { retention_days } => {

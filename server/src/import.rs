@@ -25,6 +25,7 @@ use sync_core::{MemoryStore, RecordId, RecordKind, Replica};
 
 use crate::AppState;
 use crate::auth::AuthDevice;
+use crate::domain::OrgUnitKind;
 use crate::error::AppError;
 use crate::export::{Encoder, Format, Value};
 use crate::storage::query::{After, HouseholdFilter, Page, SortKey};
@@ -731,7 +732,7 @@ pub async fn import(
         .org_units()
         .await?
         .into_iter()
-        .filter(|u| u.kind == "grid" && importer.area.contains(&u.id))
+        .filter(|u| u.kind == OrgUnitKind::Grid && importer.area.contains(&u.id))
         .map(|u| u.id)
         .collect();
     if !grid_kinds.contains(grid) {

@@ -31,6 +31,7 @@ pub mod cli;
 pub mod compaction;
 pub mod config;
 pub mod demo;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod export;
@@ -41,6 +42,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod projection;
 pub mod query;
+pub mod reindex;
 pub mod storage;
 pub mod sync;
 
@@ -127,7 +129,7 @@ impl AppState {
             notifier,
             db_pool: None,
         };
-        projection::reindex_if_stale(&state).await?;
+        reindex::reindex_if_stale(&*state.storage, &state.config.deadlines).await?;
         Ok(state)
     }
 }
@@ -313,17 +315,4 @@ pub struct ApiQuery<T>(pub T);
 #[from_request(via(axum::Json), rejection(AppError))]
 pub struct ApiJson<T>(pub T);
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// `n` random bytes from the OS, as lowercase hex.
-pub fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    hex::encode(bytes)
-}
+pub use domain::{now_ms, random_hex};

@@ -780,18 +780,6 @@ pub enum RecordKindName {
     Sensitive,
 }
 
-/// Where a quarantined change stands.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum QuarantineStatus {
-    /// Waiting for an admin's decision.
-    Pending,
-    /// Merged into the shared history.
-    Approved,
-    /// Dropped for good.
-    Discarded,
-}
-
 /// A `Content-Encoding` of request bodies the server decodes.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]

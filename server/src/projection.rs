@@ -14,9 +14,6 @@
 
 use std::fmt::Debug;
 
-use sync_core::RecordId;
-use sync_core::doc;
-
 use sync_core::automerge::Automerge;
 pub use sync_core::conflicts::{ConflictRow, ConflictValue, conflicts, item_segment, value_json};
 use sync_core::doc::AnyRecord;
@@ -383,91 +380,6 @@ pub fn project(id: &str, record: &AnyRecord, doc: &Automerge, deadlines: &Deadli
         }
     }
     p
-}
-
-/// Bumped whenever what documents project to changes: a database whose
-/// projections were built by another version (or under other deadlines)
-/// is reindexed at start-up.
-pub const PROJECTION_VERSION: &str = "1";
-
-/// Documents reindexed per transaction.
-const REINDEX_BATCH: i64 = 200;
-
-/// Recomputes every document's projection from the document, in batches;
-/// `progress(done, total)` after each batch. Each document is read and its
-/// rows written in one transaction, so a concurrent merge is never
-/// overwritten with older rows.
-pub async fn reindex(
-    state: &crate::AppState,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<u64, crate::error::AppError> {
-    use crate::error::AppError;
-    let total = state.storage.document_count().await?.max(0) as u64;
-    let (mut after, mut done) = (String::new(), 0u64);
-    loop {
-        let ids = state
-            .storage
-            .document_ids_after(&after, REINDEX_BATCH)
-            .await?;
-        let Some(last) = ids.last().cloned() else {
-            break;
-        };
-        let mut tx = state.storage.begin(true).await?;
-        for id in &ids {
-            let (Ok(record_id), Some(stored)) = (id.parse::<RecordId>(), tx.load(id).await?) else {
-                continue;
-            };
-            let kind = record_id.kind();
-            let document = doc::load(&stored.snapshot).map_err(AppError::internal)?;
-            let projection = match AnyRecord::read(kind, &document) {
-                Ok(record) => project(id, &record, &document, &state.config.deadlines),
-                Err(e) => {
-                    tracing::warn!(doc = %id, error = %e, "stored document is not a valid record");
-                    Projection::default()
-                }
-            };
-            tx.project(id, kind.as_str(), None, &projection).await?;
-        }
-        tx.commit().await?;
-        done += ids.len() as u64;
-        progress(done, total.max(done));
-        after = last;
-    }
-    state
-        .storage
-        .set_meta("projection_version", &built_by(state))
-        .await?;
-    Ok(done)
-}
-
-/// What the projections depend on besides the documents: this version's
-/// projection code and the configured deadlines (which set due times).
-fn built_by(state: &crate::AppState) -> String {
-    use sha2::Digest;
-    let deadlines = serde_json::to_vec(&state.config.deadlines).unwrap_or_default();
-    let digest = sha2::Sha256::digest(&deadlines);
-    format!("{PROJECTION_VERSION}:{}", hex::encode(&digest[..8]))
-}
-
-/// Reindexes at start-up when the projections were built by another
-/// version or under other deadlines (or never, in a database that
-/// predates them).
-pub async fn reindex_if_stale(state: &crate::AppState) -> Result<(), crate::error::AppError> {
-    let version = state.storage.meta("projection_version").await?;
-    if version.as_deref() == Some(built_by(state).as_str()) {
-        return Ok(());
-    }
-    if state.storage.document_count().await? > 0 {
-        tracing::info!(from = ?version, to = %built_by(state), "rebuilding projections");
-        let n = reindex(state, |_, _| {}).await?;
-        tracing::info!(documents = n, "projections rebuilt");
-    } else {
-        state
-            .storage
-            .set_meta("projection_version", &built_by(state))
-            .await?;
-    }
-    Ok(())
 }
 
 /// A unit-variant enum as autosurgeon stores it: its variant name.

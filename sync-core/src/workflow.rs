@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::role::Role;
 use crate::records::{Case, CaseCategory, CaseEvent, HLC_RANGE};
+use crate::role::Role;
 
 /// Where a case stands (`workflow.md`). Open statuses: `reported`,
 /// `accepted`, `triaged`, `assigned`, `handling`.

@@ -44,7 +44,7 @@ pub async fn setup(db: &TestDb, grids: usize, per_grid: usize) -> Vec<Worker> {
     let unit = |id: String, parent: Option<&str>, kind: &str, path: String| OrgUnitRow {
         id: id.clone(),
         parent_id: parent.map(str::to_owned),
-        kind: kind.into(),
+        kind: kind.parse().expect("an org unit kind"),
         name: id,
         path,
         created_at: 0,

@@ -240,7 +240,10 @@ impl TestServer {
             .insert_org_unit(&gridsync_server::storage::OrgUnitRow {
                 id: id.into(),
                 parent_id: parent.map(str::to_owned),
-                kind: if parent.is_some() { "grid" } else { "county" }.into(),
+                kind: match parent {
+                    Some(_) => gridsync_server::domain::OrgUnitKind::Grid,
+                    None => gridsync_server::domain::OrgUnitKind::County,
+                },
                 name: id.into(),
                 path: format!("{parent_path}{id}/"),
                 created_at: 0,

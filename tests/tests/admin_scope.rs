@@ -90,7 +90,12 @@ async fn a_held_new_record_is_decided_only_by_admins_of_the_unit_it_would_belong
     let case_id = ids[0].to_string();
     assert!(server.document(&ids[0]).await.is_none());
 
-    let held = server.state.storage.quarantined("pending").await.unwrap();
+    let held = server
+        .state
+        .storage
+        .quarantined(gridsync_server::domain::QuarantineStatus::Pending)
+        .await
+        .unwrap();
     let entry = held[0].id.clone();
 
     let adm_cm = server.device("adm_cm").await;

@@ -844,9 +844,13 @@ async fn a_deeply_nested_document_is_refused_and_never_crashes_the_server() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    gridsync_server::projection::reindex(&env.server.state, |_, _| {})
-        .await
-        .unwrap();
+    gridsync_server::reindex::reindex(
+        &*env.server.state.storage,
+        &env.server.state.config.deadlines,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     for path in ["", "/history", "/conflicts"] {
         let path = format!("/v1/records/{stored}{path}");
         let (status, body) = env

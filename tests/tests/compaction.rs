@@ -495,7 +495,12 @@ async fn a_change_held_in_quarantine_is_approved_after_its_base_was_compacted() 
     compact_all(&server, 1000).await;
     assert_eq!(server.count("changes").await, 0);
 
-    let held = server.state.storage.quarantined("pending").await.unwrap();
+    let held = server
+        .state
+        .storage
+        .quarantined(gridsync_server::domain::QuarantineStatus::Pending)
+        .await
+        .unwrap();
     let actor = gridsync_server::admin::Actor::cli();
     gridsync_server::admin::decide(&server.state, &actor, &held[0].id, true)
         .await

@@ -222,7 +222,13 @@ async fn attacks_from_modified_phones_are_refused_and_nothing_reaches_others() {
         );
         assert_unchanged(&f, changes).await;
     }
-    let held = f.server.state.storage.quarantined("pending").await.unwrap();
+    let held = f
+        .server
+        .state
+        .storage
+        .quarantined(gridsync_server::domain::QuarantineStatus::Pending)
+        .await
+        .unwrap();
     assert_eq!(held.len(), 7, "every refused change waits for an admin");
 }
 

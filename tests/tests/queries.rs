@@ -43,7 +43,7 @@ async fn county() -> TestServer {
             .insert_org_unit(&gridsync_server::storage::OrgUnitRow {
                 id: id.into(),
                 parent_id: parent.map(Into::into),
-                kind: kind.into(),
+                kind: kind.parse().unwrap(),
                 name: format!("{id} 名"),
                 path: format!("{parent_path}{id}/"),
                 created_at: 0,
@@ -819,9 +819,13 @@ async fn reindex_rebuilds_the_same_rows_from_the_documents() {
     assert_eq!(ids(&before).len(), 3);
     server.wipe_projections().await;
     assert!(all_pages(&staff, "/v1/households").await.is_empty());
-    let n = gridsync_server::projection::reindex(&server.state, |_, _| {})
-        .await
-        .unwrap();
+    let n = gridsync_server::reindex::reindex(
+        &*server.state.storage,
+        &server.state.config.deadlines,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(n as i64, server.count("documents").await);
     assert_eq!(all_pages(&staff, "/v1/households").await, before);
     assert_eq!(all_pages(&staff, "/v1/cases").await, cases_before);
@@ -1058,9 +1062,13 @@ async fn case_figures_per_unit_say_what_each_caller_lists() {
         by_unit_figures(&empty).values().all(|u| u["total"] == 0),
         "{empty}"
     );
-    gridsync_server::projection::reindex(&server.state, |_, _| {})
-        .await
-        .unwrap();
+    gridsync_server::reindex::reindex(
+        &*server.state.storage,
+        &server.state.config.deadlines,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     figures_agree_with_the_lists(server, &users).await;
 }
 
@@ -1171,7 +1179,7 @@ proptest::proptest! {
             let (first, second) = made.split_at(made.len() / 2);
             tokio::join!(work_on(&staff, &med, first), work_on(&staff, &med, second));
             figures_agree_with_the_lists(&server, &users).await;
-            gridsync_server::projection::reindex(&server.state, |_, _| {})
+            gridsync_server::reindex::reindex(&*server.state.storage, &server.state.config.deadlines, |_, _| {})
                 .await
                 .unwrap();
             figures_agree_with_the_lists(&server, &users).await;

@@ -536,8 +536,15 @@ async fn the_same_round_sent_several_times_at_once_stores_each_change_once() {
         assert_eq!(*status, 200, "{}", String::from_utf8_lossy(body));
         let answer = sync_core::protocol::SyncResponse::decode(body).unwrap();
         assert!(answer.errors.is_empty(), "{:?}", answer.errors);
-        let pushed = answer.docs.iter().find(|d| d.id == id).expect("acknowledged");
-        assert_eq!(pushed.heads.0, heads, "every copy acknowledges the same heads");
+        let pushed = answer
+            .docs
+            .iter()
+            .find(|d| d.id == id)
+            .expect("acknowledged");
+        assert_eq!(
+            pushed.heads.0, heads,
+            "every copy acknowledges the same heads"
+        );
     }
     // Ten members and ten visits: one change each.
     assert_eq!(server.count("changes").await - changes_before, 20);

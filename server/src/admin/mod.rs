@@ -18,6 +18,7 @@ use sync_core::doc::{self, AnyRecord};
 use sync_core::policy::Role;
 
 use crate::auth::{AuthDevice, hash_password};
+use crate::domain::{OrgUnitKind, QuarantineStatus, UnknownName};
 use crate::error::AppError;
 use crate::query::ListPage;
 use crate::storage::{AuditReader, AuditRow, DeviceRow, OrgUnitRow, QuarantineRow, UserRow};
@@ -267,27 +268,6 @@ pub async fn import_households(
     Ok(report)
 }
 
-const UNIT_KINDS: [&str; 4] = ["county", "township", "community", "grid"];
-
-/// The level of an org unit, for the API's schema: one of [`UNIT_KINDS`].
-/// The server does not enforce an order of levels in the tree.
-pub struct OrgUnitKind;
-
-impl utoipa::PartialSchema for OrgUnitKind {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(UNIT_KINDS))
-            .description(Some(
-                "The level of an org unit. The server does not enforce an order of levels \
-                 in the tree.",
-            ))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for OrgUnitKind {}
-
 /// A new org unit.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -328,12 +308,13 @@ pub async fn create_org_unit(
     new: NewOrgUnit,
 ) -> Result<OrgUnitRow, AppError> {
     check_unit_id(&new.id)?;
-    if !UNIT_KINDS.contains(&new.kind.as_str()) {
-        return Err(AppError::Invalid {
+    let kind: OrgUnitKind = new
+        .kind
+        .parse()
+        .map_err(|e: UnknownName| AppError::Invalid {
             field: "kind",
-            problem: format!("must be one of {}", UNIT_KINDS.join(", ")),
-        });
-    }
+            problem: e.to_string(),
+        })?;
     let parent_path = match &new.parent {
         Some(parent) => {
             actor.check_area([parent.as_str()])?;
@@ -355,7 +336,7 @@ pub async fn create_org_unit(
         path: format!("{parent_path}{}/", new.id),
         id: new.id,
         parent_id: new.parent,
-        kind: new.kind,
+        kind,
         name: new.name,
         created_at: now_ms(),
     };
@@ -650,7 +631,7 @@ pub async fn decide(
         .quarantine_entry(entry_id)
         .await?
         .ok_or(AppError::Missing("quarantine entry"))?;
-    if entry.status != "pending" {
+    if entry.status != QuarantineStatus::Pending {
         return Err(AppError::Conflict("a decision on this change"));
     }
     let id: RecordId = entry.doc_id.parse().map_err(AppError::internal)?;
@@ -713,7 +694,10 @@ pub async fn decide(
         )
         .await?;
     }
-    let status = if approve { "approved" } else { "discarded" };
+    let status = match approve {
+        true => QuarantineStatus::Approved,
+        false => QuarantineStatus::Discarded,
+    };
     if !tx
         .decide_quarantine(entry_id, status, &actor.user_id, now_ms())
         .await?
@@ -766,12 +750,10 @@ pub async fn quarantine_page(
     limit: Option<i64>,
     cursor: Option<&str>,
 ) -> Result<ListPage<QuarantineView>, AppError> {
-    if !["pending", "approved", "discarded"].contains(&status) {
-        return Err(AppError::Invalid {
-            field: "status",
-            problem: "must be pending, approved or discarded".into(),
-        });
-    }
+    let status: QuarantineStatus = status.parse().map_err(|e: UnknownName| AppError::Invalid {
+        field: "status",
+        problem: e.to_string(),
+    })?;
     let limit = limit.unwrap_or(QUARANTINE_PAGE);
     if !(1..=QUARANTINE_MAX_PAGE).contains(&limit) {
         return Err(AppError::Invalid {

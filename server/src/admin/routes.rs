@@ -475,7 +475,7 @@ async fn list_audit(
 #[serde(deny_unknown_fields)]
 struct StatusQuery {
     /// Which entries to list. Default `pending`.
-    #[param(value_type = Option<crate::openapi::QuarantineStatus>)]
+    #[param(value_type = Option<crate::domain::QuarantineStatus>)]
     status: Option<String>,
     /// Entries per page, 1–1000 (default 100).
     limit: Option<i64>,

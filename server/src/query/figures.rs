@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::{area_of, scope_and_unit};
 use crate::auth::AuthDevice;
 use crate::cases::CaseStats;
+use crate::domain::OrgUnitKind;
 use crate::error::AppError;
 use crate::export::{Column, Format, Lang, Tabular, Value, col};
 use crate::storage::query::{CaseCount, CaseFilter};
@@ -232,9 +233,9 @@ impl Groups {
             .clone();
         let kind = match by {
             GroupBy::Children => None,
-            GroupBy::Grid => Some("grid"),
-            GroupBy::Community => Some("community"),
-            GroupBy::Township => Some("township"),
+            GroupBy::Grid => Some(OrgUnitKind::Grid),
+            GroupBy::Community => Some(OrgUnitKind::Community),
+            GroupBy::Township => Some(OrgUnitKind::Township),
         };
         let units: Vec<OrgUnitRow> = all
             .iter()
@@ -275,8 +276,8 @@ pub struct UnitFigures<T> {
     pub org_unit: String,
     /// Its name.
     pub name: String,
-    /// Its kind.
-    pub kind: String,
+    /// Its level.
+    pub kind: OrgUnitKind,
     /// The figures.
     #[serde(flatten)]
     pub figures: T,
@@ -293,8 +294,8 @@ macro_rules! unit_schema {
             org_unit: String,
             /// Its name.
             name: String,
-            /// `county`, `township`, `community` or `grid`.
-            kind: String,
+            /// Its level.
+            kind: OrgUnitKind,
             #[serde(flatten)]
             figures: $figures,
         }
@@ -516,7 +517,7 @@ fn with_units<T>(groups: &Groups, per: Vec<T>) -> Vec<UnitFigures<T>> {
         .map(|(unit, figures)| UnitFigures {
             org_unit: unit.id.clone(),
             name: unit.name.clone(),
-            kind: unit.kind.clone(),
+            kind: unit.kind,
             figures,
         })
         .collect()

@@ -9,6 +9,8 @@
 
 use async_trait::async_trait;
 
+pub use crate::domain::{OrgUnitKind, QuarantineStatus};
+
 pub mod postgres;
 pub mod query;
 mod sql;
@@ -84,9 +86,8 @@ pub struct OrgUnitRow {
     /// The parent, `None` (`null`) for a root.
     #[schema(required = true)]
     pub parent_id: Option<String>,
-    /// `county`, `township`, `community` or `grid`.
-    #[schema(value_type = crate::admin::OrgUnitKind)]
-    pub kind: String,
+    /// Its level.
+    pub kind: OrgUnitKind,
     /// Name shown to people.
     pub name: String,
     /// Ids from the root down, each followed by `/` (e.g. `/demo/demo.t1/`).
@@ -150,9 +151,8 @@ pub struct QuarantineRow {
     pub message: String,
     /// Milliseconds since the Unix epoch.
     pub received_at: i64,
-    /// `pending`, `approved` or `discarded`.
-    #[schema(value_type = crate::openapi::QuarantineStatus)]
-    pub status: String,
+    /// Where it stands.
+    pub status: QuarantineStatus,
     /// The admin who decided (`cli` for the command line); `null` while
     /// pending.
     #[schema(required = true)]
@@ -448,12 +448,12 @@ pub trait Storage: query::Queries + Send + Sync + 'static {
     /// The newest audit entries `reader` reads, at most `limit`.
     async fn audit_log(&self, reader: &AuditReader<'_>, limit: i64) -> Result<Vec<AuditEntry>>;
     /// Quarantined changes with a status, oldest first.
-    async fn quarantined(&self, status: &str) -> Result<Vec<QuarantineRow>>;
+    async fn quarantined(&self, status: QuarantineStatus) -> Result<Vec<QuarantineRow>>;
     /// At most `limit` quarantined changes with a status, oldest first,
     /// after `(received_at, id)`.
     async fn quarantine_page(
         &self,
-        status: &str,
+        status: QuarantineStatus,
         after: Option<(i64, &str)>,
         limit: i64,
     ) -> Result<Vec<QuarantineRow>>;
@@ -486,7 +486,8 @@ pub trait DocTx: Send {
     async fn prefetch(&mut self, ids: &[String]) -> Result<()>;
     /// The heads of these documents as this transaction has them (a
     /// document not stored is absent).
-    async fn heads(&mut self, ids: &[String]) -> Result<std::collections::HashMap<String, Vec<u8>>>;
+    async fn heads(&mut self, ids: &[String])
+    -> Result<std::collections::HashMap<String, Vec<u8>>>;
     /// Loads one document, as this transaction has it.
     async fn load(&mut self, id: &str) -> Result<Option<DocRow>>;
     /// Appends new changes to the log and replaces the document's snapshot.
@@ -529,7 +530,7 @@ pub trait DocTx: Send {
     async fn decide_quarantine(
         &mut self,
         id: &str,
-        status: &str,
+        status: QuarantineStatus,
         by: &str,
         at: i64,
     ) -> Result<bool>;

@@ -54,7 +54,7 @@ impl PostgresStorage {
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ('instance_id', $1) ON CONFLICT DO NOTHING",
         )
-        .bind(crate::random_hex(16))
+        .bind(crate::domain::random_hex(16))
         .execute(&pool)
         .await?;
         Ok(Self {

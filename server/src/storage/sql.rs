@@ -53,7 +53,7 @@ macro_rules! sql_storage {
         use $crate::storage::sql::{PendingDoc, conflict_on_unique, in_scope};
         use $crate::storage::{
             AuditEntry, AuditReader, AuditRow, CompactBatch, DeviceRow, DocRow, DocTx, DocWrite,
-            FeedDoc, NewChange, OrgUnitRow, QuarantineRow, RefreshState, RefreshToken, Result,
+            FeedDoc, NewChange, OrgUnitRow, QuarantineRow, QuarantineStatus, RefreshState, RefreshToken, Result,
             Scope, SigningKeyRow, UserRow,
         };
 
@@ -471,7 +471,7 @@ macro_rules! sql_storage {
 
             async fn quarantine_page(
                 &self,
-                status: &str,
+                status: QuarantineStatus,
                 after: Option<(i64, &str)>,
                 limit: i64,
             ) -> Result<Vec<QuarantineRow>> {
@@ -498,7 +498,7 @@ macro_rules! sql_storage {
                 .await?)
             }
 
-            async fn quarantined(&self, status: &str) -> Result<Vec<QuarantineRow>> {
+            async fn quarantined(&self, status: QuarantineStatus) -> Result<Vec<QuarantineRow>> {
                 Ok(sqlx::query_as(
                     "SELECT * FROM quarantine WHERE status = $1 ORDER BY received_at, id",
                 )
@@ -756,7 +756,7 @@ macro_rules! sql_storage {
                         q.build().execute(&mut *self.tx).await?;
                     }
                 }
-                let now = $crate::now_ms();
+                let now = $crate::domain::now_ms();
                 let households: Vec<_> = rows
                     .iter()
                     .filter_map(|(id, p)| Some((*id, p.household.as_ref()?)))
@@ -1136,7 +1136,7 @@ macro_rules! sql_storage {
                 Ok(())
             }
 
-            async fn decide_quarantine(&mut self, id: &str, status: &str, by: &str, at: i64) -> Result<bool> {
+            async fn decide_quarantine(&mut self, id: &str, status: QuarantineStatus, by: &str, at: i64) -> Result<bool> {
                 let done = sqlx::query(
                     "UPDATE quarantine SET status = $1, decided_by = $2, decided_at = $3
                      WHERE id = $4 AND status = 'pending'",

@@ -43,7 +43,7 @@ impl SqliteStorage {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let id = crate::random_hex(16);
+        let id = crate::domain::random_hex(16);
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ('instance_id', $1) ON CONFLICT DO NOTHING",
         )
@@ -56,7 +56,7 @@ impl SqliteStorage {
         })
     }
 
-    /// The connection pool (for its gauges in [`crate::metrics`]).
+    /// The connection pool (for its gauges in the metrics).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

@@ -17,8 +17,8 @@ use sync_core::protocol::{DocError, DocPull, Heads};
 
 use super::merge::MergedDocs;
 use super::{Cursor, Writer, chunk};
+use crate::domain::now_ms;
 use crate::error::AppError;
-use crate::now_ms;
 use crate::storage::{AuditRow, DocTx};
 
 /// The answer to one round.

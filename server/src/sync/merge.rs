@@ -33,10 +33,10 @@ use sync_core::workflow::Deadlines;
 use sync_core::{RecordId, RecordKind};
 
 use super::{Writer, chunk, doc_error};
+use crate::domain::{now_ms, random_hex};
 use crate::error::AppError;
 use crate::projection::{self, Projection};
 use crate::storage::{AuditRow, DocRow, DocTx, DocWrite, NewChange, QuarantineRow};
-use crate::{now_ms, random_hex};
 
 /// A document merged in this round: what the device is sent of it.
 pub(super) struct Merged {
@@ -463,10 +463,8 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
     match plan(writer, id, stored, &incoming.changes) {
         Plan::Refuse(error) => return prepared.refused(error),
         Plan::Unchanged(doc) => {
-            prepared.outcome.merged = Some((
-                id.clone(),
-                Merged::of(id, &doc, &incoming.heads, created),
-            ));
+            prepared.outcome.merged =
+                Some((id.clone(), Merged::of(id, &doc, &incoming.heads, created)));
         }
         Plan::Store(doc, record, new) => {
             prepared.household = visit_household(before_record.as_ref(), &record);
@@ -478,10 +476,8 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
                 previous,
                 &writer.deadlines,
             ));
-            prepared.outcome.merged = Some((
-                id.clone(),
-                Merged::of(id, &doc, &incoming.heads, created),
-            ));
+            prepared.outcome.merged =
+                Some((id.clone(), Merged::of(id, &doc, &incoming.heads, created)));
             prepared.new = new;
         }
         Plan::Split {
@@ -504,10 +500,8 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
                         previous,
                         &writer.deadlines,
                     ));
-                    prepared.outcome.merged = Some((
-                        id.clone(),
-                        Merged::of(id, &doc, &incoming.heads, created),
-                    ));
+                    prepared.outcome.merged =
+                        Some((id.clone(), Merged::of(id, &doc, &incoming.heads, created)));
                 }
                 None => prepared.outcome.drop = Some(id.clone()),
             }
@@ -552,8 +546,7 @@ fn left_scope(
     let mut doc = stored.clone();
     let base = doc.get_heads();
     let mut held = Vec::new();
-    if doc.apply_changes(changes.iter().cloned()).is_ok() && doc.get_missing_deps(&[]).is_empty()
-    {
+    if doc.apply_changes(changes.iter().cloned()).is_ok() && doc.get_missing_deps(&[]).is_empty() {
         let new = new_changes(Some(stored), changes, &doc, &base);
         // Only the device's own changes are kept for review.
         if new
@@ -617,8 +610,8 @@ fn visit_denial(writer: &Writer, household: &str, meta: Option<&DocMeta>) -> Opt
     let is_household = household
         .parse::<RecordId>()
         .is_ok_and(|id| id.kind() == RecordKind::Household);
-    let readable = is_household
-        && meta.is_some_and(|meta| writer.can_read(RecordKind::Household, meta));
+    let readable =
+        is_household && meta.is_some_and(|meta| writer.can_read(RecordKind::Household, meta));
     (!readable).then(|| Denial {
         rule: sync_core::replica::VISIT_HOUSEHOLD_RULE,
         message: format!(
@@ -729,7 +722,7 @@ fn hold(writer: &Writer, id: &RecordId, refused: &[Change], denial: &Denial) -> 
             rule: denial.rule.to_owned(),
             message: denial.message.clone(),
             received_at: now,
-            status: "pending".into(),
+            status: crate::domain::QuarantineStatus::Pending,
             decided_by: None,
             decided_at: None,
         })

@@ -113,10 +113,13 @@ async fn main() {
         .init();
     let args = <Args as clap::Parser>::parse();
     let mut report = BTreeMap::new();
-    report.insert("scale".to_owned(), json!(match args.scale_name {
-        ScaleName::Small => "small",
-        ScaleName::Full => "full",
-    }));
+    report.insert(
+        "scale".to_owned(),
+        json!(match args.scale_name {
+            ScaleName::Small => "small",
+            ScaleName::Full => "full",
+        }),
+    );
     report.insert(
         "database".to_owned(),
         json!(if std::env::var(tests::DATABASE_ENV).is_ok() {
