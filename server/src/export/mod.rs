@@ -1,9 +1,12 @@
 //! Lists as files offices open: CSV (UTF-8 with a byte-order mark, so that
 //! Excel reads Chinese text) and XLSX, with column headers in Chinese or
 //! English. Both are written a row at a time, so an export streams however
-//! many rows it has.
+//! many rows it has: CSV by the `csv` crate's writer, XLSX by [`xlsx`] (the
+//! sheet XML by hand, its zip container by the `zip` crate).
 
 pub mod xlsx;
+
+use std::cell::RefCell;
 
 use serde::Deserialize;
 
@@ -122,8 +125,8 @@ pub trait Tabular {
 
 /// Writes rows in one file format.
 pub enum Encoder {
-    /// CSV.
-    Csv,
+    /// CSV, by the `csv` crate's writer.
+    Csv(Box<csv::Writer<Sink>>),
     /// XLSX.
     Xlsx(Box<xlsx::XlsxWriter>),
 }
@@ -137,10 +140,11 @@ impl Encoder {
                 (Encoder::Xlsx(Box::new(writer)), bytes)
             }
             Format::Csv | Format::Json => {
+                let mut csv = csv_writer();
                 let mut out = "\u{feff}".as_bytes().to_vec();
                 let cells: Vec<Value> = headers.iter().map(|h| Value::from(*h)).collect();
-                csv_row(&mut out, &cells);
-                (Encoder::Csv, out)
+                out.extend(csv_row(&mut csv, &cells));
+                (Encoder::Csv(Box::new(csv)), out)
             }
         }
     }
@@ -148,11 +152,7 @@ impl Encoder {
     /// Encodes one row; returns bytes ready to send (maybe none yet).
     pub fn row(&mut self, cells: &[Value]) -> Vec<u8> {
         match self {
-            Encoder::Csv => {
-                let mut out = Vec::new();
-                csv_row(&mut out, cells);
-                out
-            }
+            Encoder::Csv(csv) => csv_row(csv, cells),
             Encoder::Xlsx(writer) => {
                 let cells: Vec<xlsx::Cell<'_>> = cells
                     .iter()
@@ -170,9 +170,38 @@ impl Encoder {
     /// Ends the file; returns its last bytes.
     pub fn finish(self) -> Vec<u8> {
         match self {
-            Encoder::Csv => Vec::new(),
+            // Each row was flushed as it was written.
+            Encoder::Csv(_) => Vec::new(),
             Encoder::Xlsx(writer) => writer.finish(),
         }
+    }
+}
+
+/// Bytes a writer has produced and not yet handed out.
+///
+/// The `csv` and `zip` writers own the [`Write`](std::io::Write) they write
+/// to and lend it back only by shared reference (`get_ref`; `zip`'s
+/// `get_mut` is `unsafe`, which this workspace forbids), so the buffer sits in
+/// a `RefCell` that the encoder empties after each row through that
+/// reference. That keeps memory to about one row whatever the file's length.
+#[derive(Debug, Default)]
+pub struct Sink(RefCell<Vec<u8>>);
+
+impl Sink {
+    /// Takes everything written so far.
+    fn take(&self) -> Vec<u8> {
+        self.0.take()
+    }
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.get_mut().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -181,35 +210,47 @@ impl Encoder {
 /// carriage return; a spreadsheet skips the last two and reads on).
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
-/// One CSV line (RFC 4180). Text that a spreadsheet would run as a formula
-/// (starting with one of [`FORMULA_STARTS`]) is prefixed with `'`. XLSX
-/// needs no such guard: its text cells are inline strings, which a
-/// spreadsheet never evaluates.
-fn csv_row(out: &mut Vec<u8>, cells: &[Value]) {
-    for (i, cell) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        match cell {
-            Value::Empty => {}
-            Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
-            Value::Text(s) => {
-                let guard = s.starts_with(FORMULA_STARTS);
-                let quote = guard || s.contains([',', '"', '\n', '\r']);
-                if quote {
-                    out.push(b'"');
-                }
-                if guard {
-                    out.push(b'\'');
-                }
-                out.extend_from_slice(s.replace('"', "\"\"").as_bytes());
-                if quote {
-                    out.push(b'"');
-                }
+/// The CSV writer of an export: RFC 4180 with CRLF line ends, rows of any
+/// length (a note row may be shorter than the header).
+///
+/// Quoting is the crate's "where necessary" (a comma, quote, CR or LF),
+/// plus every field holding `'`: the writer quotes any field that holds its
+/// comment byte, and `'` is what [`csv_row`] puts before a text that
+/// a spreadsheet would run as a formula, so such a defused cell is always
+/// quoted, as OWASP advises. (Writers never emit comments; other text with
+/// an apostrophe is quoted too, which readers take the same way.)
+fn csv_writer() -> csv::Writer<Sink> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .flexible(true)
+        .comment(Some(b'\''))
+        .from_writer(Sink::default())
+}
+
+/// Writes one CSV row and returns its bytes. Text that a spreadsheet would
+/// run as a formula (starting with one of [`FORMULA_STARTS`]) is prefixed
+/// with `'`. XLSX needs no such guard: its text cells are inline strings,
+/// which a spreadsheet never evaluates.
+fn csv_row(csv: &mut csv::Writer<Sink>, cells: &[Value]) -> Vec<u8> {
+    let mut defused = String::new();
+    for cell in cells {
+        let written = match cell {
+            Value::Empty => csv.write_field(""),
+            Value::Number(n) => csv.write_field(n.to_string()),
+            Value::Text(s) if s.starts_with(FORMULA_STARTS) => {
+                defused.clear();
+                defused.push('\'');
+                defused.push_str(s);
+                csv.write_field(&defused)
             }
-        }
+            Value::Text(s) => csv.write_field(s),
+        };
+        written.expect("writing CSV to memory");
     }
-    out.extend_from_slice(b"\r\n");
+    csv.write_record(None::<&[u8]>)
+        .expect("writing CSV to memory");
+    csv.flush().expect("writing CSV to memory");
+    csv.get_ref().take()
 }
 
 /// `ms` since the Unix epoch as local `YYYY-MM-DD HH:MM`.
@@ -264,7 +305,6 @@ mod tests {
 
     #[test]
     fn csv_quotes_what_it_must_and_defuses_formulas() {
-        let mut out = Vec::new();
         let cells = [
             Value::from("张三"),
             Value::from("a,b"),
@@ -277,11 +317,57 @@ mod tests {
             Value::from("\r@SUM(A1)"),
             Value::from("-2"),
         ];
-        csv_row(&mut out, &cells);
+        let out = csv_row(&mut csv_writer(), &cells);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "张三,\"a,b\",\"say \"\"hi\"\"\",\"'=1+1\",3,,\"two\nlines\",\"'\t=1+1\",\
              \"'\r@SUM(A1)\",\"'-2\"\r\n"
+        );
+    }
+
+    #[test]
+    fn csv_round_trips_through_a_reader() {
+        let (mut csv, mut file) =
+            Encoder::start(Format::Csv, "x", &["户号", "备注", "人数", "电话"]);
+        let rows = [
+            vec![
+                Value::from("张三"),
+                Value::from("a,b \"c\"\r\nd"),
+                Value::Number(3.5),
+                Value::Empty,
+            ],
+            vec![
+                Value::from("=HYPERLINK(\"x\")"),
+                Value::from("O'Brien"),
+                Value::Number(-2.0),
+                Value::from("+86 138"),
+            ],
+            vec![Value::from("… short note row")],
+        ];
+        for row in &rows {
+            file.extend(csv.row(row));
+        }
+        file.extend(csv.finish());
+
+        let body = file
+            .strip_prefix("\u{feff}".as_bytes())
+            .expect("a byte order mark");
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(body);
+        let got: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                vec!["户号", "备注", "人数", "电话"],
+                vec!["张三", "a,b \"c\"\r\nd", "3.5", ""],
+                vec!["'=HYPERLINK(\"x\")", "O'Brien", "-2", "'+86 138"],
+                vec!["… short note row"],
+            ]
         );
     }
 

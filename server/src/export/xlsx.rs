@@ -1,21 +1,41 @@
 //! Streaming writer for single-sheet `.xlsx` files.
 //!
-//! The workbook is a zip written front to back. The small fixed parts come
-//! first, then `xl/worksheets/sheet1.xml`, deflated as rows arrive and closed
-//! by a data descriptor (general-purpose flag bit 3), then the central
-//! directory. Strings are inline (`t="inlineStr"`), so no shared-strings table
-//! is kept; memory stays bounded by the compressor's state and one row.
+//! The zip container is the `zip` crate's, writing to a stream
+//! ([`ZipWriter::new_stream`]): each entry is deflated and closed by a data
+//! descriptor, so nothing already sent is gone back to. The small fixed parts
+//! come first, then `xl/worksheets/sheet1.xml`, fed to the compressor as rows
+//! arrive, then the central directory. `zip` keeps the writer it writes to,
+//! so that writer is a [`Sink`], emptied by each of [`XlsxWriter::start`],
+//! [`XlsxWriter::row`] and [`XlsxWriter::finish`]: each hands out what the
+//! compressor has let go of so far, and memory stays bounded by the
+//! compressor's state and one row.
 //!
-//! Limits: Zip64 records are written when the sheet passes 4 GiB, so size is
-//! not capped by the container. Excel itself caps a sheet at 1,048,576 rows,
-//! 16,384 columns (`XFD`) and 32,767 characters per cell; this writer does not
-//! enforce those, so callers should cap exports accordingly.
+//! The sheet XML is still written here by hand (inline strings, so no
+//! shared-strings table is kept; escaping; cell references; sheet names):
+//! no crate writes a sheet row by row into the caller's byte stream.
+//! `rust_xlsxwriter` comes closest: its constant-memory worksheets also
+//! write inline strings a row at a time, but into a temporary file, and the
+//! workbook is only put together at `save`, into a path or a `Write + Seek`
+//! writer. Nothing would reach the client until every row had been read,
+//! and the whole sheet would sit on disk or in memory meanwhile.
+//!
+//! Limits: the file is a plain zip, without Zip64. Streamed, `zip` has to
+//! be told before the sheet whether to use Zip64, and doing so for every
+//! export would give ordinary files Zip64 records that some spreadsheet
+//! programs are reported to reject; reaching 4 GiB of sheet XML takes more
+//! than 4 KiB a row at Excel's row cap. So once the next row would bring the
+//! sheet's XML near 4 GiB the writer drops it and every later row, and ends
+//! the sheet with a row saying so. Excel caps a sheet at 1,048,576 rows,
+//! 16,384 columns (`XFD`) and 32,767 characters per cell; this writer does
+//! not enforce those, so callers should cap exports accordingly.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use flate2::Compression;
-use flate2::write::DeflateEncoder;
+use zip::write::{SimpleFileOptions, StreamWriter};
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+use super::Sink;
 
 /// One cell value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,24 +50,16 @@ pub enum Cell<'a> {
 
 /// Writes one worksheet as an .xlsx file, a piece at a time.
 pub struct XlsxWriter {
-    sheet: DeflateEncoder<Vec<u8>>,
-    crc: crc32fast::Hasher,
-    raw_len: u64,
-    offset: u64,
-    data_start: u64,
-    entries: Vec<Entry>,
+    zip: ZipWriter<StreamWriter<Sink>>,
     rows: u64,
     buf: String,
-}
-
-/// A zip entry as the central directory describes it.
-struct Entry {
-    name: &'static str,
-    flags: u16,
-    offset: u64,
-    crc: u32,
-    compressed: u64,
-    size: u64,
+    /// Bytes of sheet XML given to the compressor so far.
+    sheet_len: u64,
+    /// The most bytes of sheet XML this file takes: [`SHEET_MAX`] (smaller
+    /// in tests).
+    sheet_max: u64,
+    /// Set once the sheet is full: later rows are dropped.
+    full: bool,
 }
 
 const SHEET: &str = "xl/worksheets/sheet1.xml";
@@ -77,15 +89,23 @@ const PARTS: [(&str, &str); 5] = [
 /// The worksheet up to its first row, with the header row frozen.
 const SHEET_HEAD: &str = r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheetViews><sheetView tabSelected="1" workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/></sheetView></sheetViews><sheetData>"#;
 const XML_DECL: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"#;
-/// Bit 3: CRC and sizes follow the data in a data descriptor.
-const FLAG_DESCRIPTOR: u16 = 0x0008;
-/// DOS date for 1980-01-01 (time 00:00).
-const DOS_DATE: u64 = 0x0021;
+const SHEET_TAIL: &str = "</sheetData></worksheet>";
 /// Deflate level for the sheet: on export-like XML, level 3 is within a few
 /// percent of level 6 in size and more than twice as fast.
-const SHEET_LEVEL: u32 = 3;
-const U32_MAX: u64 = 0xFFFF_FFFF;
+const SHEET_LEVEL: i64 = 3;
 const PRESERVE: &str = r#" xml:space="preserve""#;
+/// The most bytes a zip entry without Zip64 takes: `zip` fails a write that
+/// brings an entry to 4 GiB - 1 bytes.
+const SHEET_MAX: u64 = u32::MAX as u64 - 1;
+/// Room kept under [`XlsxWriter::sheet_max`] for the [`FULL_NOTE`] row and
+/// [`SHEET_TAIL`].
+const SHEET_RESERVE: u64 = 1024;
+/// The last row of a sheet that reached [`SHEET_MAX`].
+const FULL_NOTE: &str =
+    "… the sheet is full (4 GiB, the most this file can take): narrow the filters or export CSV";
+/// What a failure of the zip writer means here: it writes into memory, so
+/// only a broken invariant (such as a sheet past [`SHEET_MAX`]) fails it.
+const IN_MEMORY: &str = "zipping into memory";
 
 impl XlsxWriter {
     /// Starts a workbook with one sheet named `sheet` (sanitized: at most 31
@@ -95,73 +115,55 @@ impl XlsxWriter {
     pub fn start(sheet: &str, headers: &[&str]) -> (Self, Vec<u8>) {
         let mut escaped_name = String::new();
         push_escaped(&mut escaped_name, &sheet_name(sheet));
-        let (mut out, mut entries) = (Vec::new(), Vec::new());
+        let mut zip = ZipWriter::new_stream(Sink::default());
         for (path, body) in PARTS {
+            zip.start_file(path, deflated(None)).expect(IN_MEMORY);
             let text = XML_DECL.to_string() + &body.replace("{name}", &escaped_name);
-            let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
-            enc.write_all(text.as_bytes()).expect("writing to a Vec");
-            let data = enc.finish().expect("writing to a Vec");
-            entries.push(Entry {
-                name: path,
-                flags: 0,
-                offset: out.len() as u64,
-                crc: crc32fast::hash(text.as_bytes()),
-                compressed: data.len() as u64,
-                size: text.len() as u64,
-            });
-            local_header(&mut out, &entries[entries.len() - 1]);
-            out.extend_from_slice(&data);
+            zip.write_all(text.as_bytes()).expect(IN_MEMORY);
         }
-        entries.push(Entry {
-            name: SHEET,
-            flags: FLAG_DESCRIPTOR,
-            offset: out.len() as u64,
-            crc: 0,
-            compressed: 0,
-            size: 0,
-        });
-        local_header(&mut out, &entries[entries.len() - 1]);
+        zip.start_file(SHEET, deflated(Some(SHEET_LEVEL)))
+            .expect(IN_MEMORY);
         let mut writer = XlsxWriter {
-            sheet: DeflateEncoder::new(Vec::new(), Compression::new(SHEET_LEVEL)),
-            crc: crc32fast::Hasher::new(),
-            raw_len: 0,
-            offset: out.len() as u64,
-            data_start: out.len() as u64,
-            entries,
+            zip,
             rows: 0,
             buf: XML_DECL.to_string() + SHEET_HEAD,
+            sheet_len: 0,
+            sheet_max: SHEET_MAX,
+            full: false,
         };
         let cells: Vec<Cell<'_>> = headers.iter().map(|h| Cell::Text(h)).collect();
         writer.push_row(&cells, true);
-        out.extend(writer.emit());
+        let out = writer.emit();
         (writer, out)
     }
 
     /// Adds one row; returns bytes ready to send (may be empty while the
-    /// compressor buffers).
+    /// compressor buffers). Once the sheet is full (see the module
+    /// comment), the row that did not fit is replaced by a note saying so,
+    /// and later rows are dropped.
     #[must_use = "the returned bytes are part of the file"]
     pub fn row(&mut self, cells: &[Cell<'_>]) -> Vec<u8> {
+        if self.full {
+            return Vec::new();
+        }
         self.push_row(cells, false);
+        if self.sheet_len + self.buf.len() as u64 + SHEET_RESERVE > self.sheet_max {
+            self.buf.clear();
+            self.rows -= 1;
+            self.push_row(&[Cell::Text(FULL_NOTE)], false);
+            self.full = true;
+        }
         self.emit()
     }
 
-    /// Ends the file: flushes the sheet, writes its data descriptor and the
-    /// zip central directory.
+    /// Ends the file: closes the sheet, then `zip` writes its data
+    /// descriptor and the central directory.
     #[must_use = "the returned bytes are part of the file"]
     pub fn finish(mut self) -> Vec<u8> {
-        self.buf.push_str("</sheetData></worksheet>");
+        self.buf.push_str(SHEET_TAIL);
         let mut out = self.emit();
-        out.extend(self.sheet.finish().expect("writing to a Vec"));
-        let compressed = self.offset + out.len() as u64 - self.data_start;
-        let crc = self.crc.finalize();
-        let zip64 = compressed.max(self.raw_len) > U32_MAX;
-        let width = if zip64 { 8 } else { 4 };
-        le(&mut out, 4, &[0x0807_4b50, crc.into()]);
-        le(&mut out, width, &[compressed, self.raw_len]);
-        let sheet = self.entries.last_mut().expect("the sheet entry");
-        (sheet.crc, sheet.compressed, sheet.size) = (crc, compressed, self.raw_len);
-        let cd_offset = self.offset + out.len() as u64;
-        out.extend(central_directory(&self.entries, cd_offset));
+        let sink = self.zip.finish().expect(IN_MEMORY).into_inner();
+        out.extend(sink.take());
         out
     }
 
@@ -192,18 +194,24 @@ impl XlsxWriter {
         b.push_str("</row>");
     }
 
-    /// Feeds `self.buf` to the compressor and drains whatever it has output.
+    /// Feeds `self.buf` to the compressor and takes whatever has come out.
     fn emit(&mut self) -> Vec<u8> {
-        self.crc.update(self.buf.as_bytes());
-        self.raw_len += self.buf.len() as u64;
-        self.sheet
-            .write_all(self.buf.as_bytes())
-            .expect("writing to a Vec");
+        self.zip.write_all(self.buf.as_bytes()).expect(IN_MEMORY);
+        self.sheet_len += self.buf.len() as u64;
         self.buf.clear();
-        let out = std::mem::take(self.sheet.get_mut());
-        self.offset += out.len() as u64;
-        out
+        let stream = self.zip.get_ref().expect("the workbook is open");
+        stream.get_ref().take()
     }
+}
+
+/// Options for a deflated entry at `level` (the default when `None`), dated
+/// 1980-01-01 as zip files without a date are, so that an export's bytes
+/// depend on its rows only.
+fn deflated(level: Option<i64>) -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(level)
+        .last_modified_time(DateTime::default())
 }
 
 /// Makes a valid Excel sheet name: no `[]:*?/\` or control characters, at
@@ -262,173 +270,27 @@ fn push_escaped(out: &mut String, s: &str) {
     }
 }
 
-/// Appends each of `values` little-endian in `width` bytes (low bytes kept).
-fn le(out: &mut Vec<u8>, width: usize, values: &[u64]) {
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes()[..width]);
-    }
-}
-
-/// Writes a local file header. With bit 3 set, CRC and sizes are zero here.
-fn local_header(out: &mut Vec<u8>, e: &Entry) {
-    le(out, 4, &[0x0403_4b50]);
-    le(out, 2, &[20, e.flags.into(), 8, 0, DOS_DATE]);
-    le(out, 4, &[e.crc.into(), e.compressed, e.size]);
-    le(out, 2, &[e.name.len() as u64, 0]);
-    out.extend_from_slice(e.name.as_bytes());
-}
-
-/// The central directory starting at `cd_offset`, then the end records
-/// (Zip64 ones too when a size or offset does not fit 32 bits).
-fn central_directory(entries: &[Entry], cd_offset: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut any64 = false;
-    for e in entries {
-        let zip64 = e.compressed.max(e.size).max(e.offset) > U32_MAX;
-        any64 |= zip64;
-        let (version, extra) = if zip64 { (45, 28) } else { (20, 0) };
-        let small = [e.compressed, e.size, e.offset].map(|v| if zip64 { U32_MAX } else { v });
-        le(&mut out, 4, &[0x0201_4b50]);
-        le(
-            &mut out,
-            2,
-            &[version, version, e.flags.into(), 8, 0, DOS_DATE],
-        );
-        le(&mut out, 4, &[e.crc.into(), small[0], small[1]]);
-        // Name and extra lengths, comment length, disk, internal attributes.
-        le(&mut out, 2, &[e.name.len() as u64, extra, 0, 0, 0]);
-        le(&mut out, 4, &[0, small[2]]); // external attributes, header offset
-        out.extend_from_slice(e.name.as_bytes());
-        if zip64 {
-            le(&mut out, 2, &[1, 24]);
-            le(&mut out, 8, &[e.size, e.compressed, e.offset]);
-        }
-    }
-    let (count, cd_size) = (entries.len() as u64, out.len() as u64);
-    let end64 = cd_offset + cd_size;
-    if any64 || end64 > U32_MAX {
-        le(&mut out, 4, &[0x0606_4b50]);
-        le(&mut out, 8, &[44]);
-        le(&mut out, 2, &[45, 45]);
-        le(&mut out, 4, &[0, 0]);
-        le(&mut out, 8, &[count, count, cd_size, cd_offset]);
-        le(&mut out, 4, &[0x0706_4b50, 0]);
-        le(&mut out, 8, &[end64]);
-        le(&mut out, 4, &[1]);
-    }
-    le(&mut out, 4, &[0x0605_4b50]);
-    le(&mut out, 2, &[0, 0, count, count]);
-    le(&mut out, 4, &[cd_size.min(U32_MAX), cd_offset.min(U32_MAX)]);
-    le(&mut out, 2, &[0]);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::{Decompress, FlushDecompress, Status};
+    use std::io::{Cursor, Read as _};
 
-    fn u16_at(b: &[u8], i: usize) -> u16 {
-        u16::from_le_bytes([b[i], b[i + 1]])
-    }
-    fn u32_at(b: &[u8], i: usize) -> u32 {
-        u32::from_le_bytes(b[i..i + 4].try_into().unwrap())
-    }
-    fn u64_at(b: &[u8], i: usize) -> u64 {
-        u64::from_le_bytes(b[i..i + 8].try_into().unwrap())
-    }
-
-    /// Parses the end records and central directory in `tail`, whose first
-    /// byte is at `base` in the archive. Returns the entries and the
-    /// directory's offset.
-    fn directory(tail: &[u8], base: u64) -> (Vec<Entry>, u64) {
-        let eocd = tail.len() - 22;
-        assert_eq!(u32_at(tail, eocd), 0x0605_4b50, "end record");
-        let mut count = u64::from(u16_at(tail, eocd + 10));
-        let mut cd_size = u64::from(u32_at(tail, eocd + 12));
-        let mut cd_offset = u64::from(u32_at(tail, eocd + 16));
-        if eocd >= 20 && u32_at(tail, eocd - 20) == 0x0706_4b50 {
-            let z = (u64_at(tail, eocd - 12) - base) as usize;
-            assert_eq!(u32_at(tail, z), 0x0606_4b50, "zip64 end record");
-            (count, cd_size, cd_offset) = (
-                u64_at(tail, z + 32),
-                u64_at(tail, z + 40),
-                u64_at(tail, z + 48),
-            );
-        }
-        let mut at = (cd_offset - base) as usize;
-        let mut entries = Vec::new();
-        for _ in 0..count {
-            assert_eq!(u32_at(tail, at), 0x0201_4b50, "directory header");
-            let n = usize::from(u16_at(tail, at + 28));
-            let x = usize::from(u16_at(tail, at + 30));
-            let name = std::str::from_utf8(&tail[at + 46..at + 46 + n]).unwrap();
-            let mut e = Entry {
-                name: name.to_string().leak(),
-                flags: u16_at(tail, at + 8),
-                crc: u32_at(tail, at + 16),
-                compressed: u64::from(u32_at(tail, at + 20)),
-                size: u64::from(u32_at(tail, at + 24)),
-                offset: u64::from(u32_at(tail, at + 42)),
-            };
-            let mut extra = at + 46 + n;
-            while extra < at + 46 + n + x {
-                if u16_at(tail, extra) == 1 {
-                    let mut f = extra + 4;
-                    for v in [&mut e.size, &mut e.compressed, &mut e.offset] {
-                        if *v == U32_MAX {
-                            (*v, f) = (u64_at(tail, f), f + 8);
-                        }
-                    }
-                }
-                extra += 4 + usize::from(u16_at(tail, extra + 2));
-            }
-            entries.push(e);
-            at += 46 + n + x + usize::from(u16_at(tail, at + 32));
-        }
-        assert_eq!(at as u64 + base, cd_offset + cd_size, "directory size");
-        (entries, cd_offset)
-    }
-
-    /// Reads every entry back, checking headers, CRC32, sizes and that the
-    /// entries tile the file up to the directory.
+    /// Reads every entry back with `zip` (which checks each CRC), checking
+    /// that each is deflated and that the file has no Zip64 end records.
     fn unzip(zip: &[u8]) -> Vec<(String, String)> {
-        let (entries, cd_offset) = directory(zip, 0);
-        let mut next = 0;
-        let mut files = Vec::new();
-        for e in entries {
-            let at = e.offset as usize;
-            assert_eq!(at, next, "{} starts where the previous entry ended", e.name);
-            assert_eq!(u32_at(zip, at), 0x0403_4b50, "local header");
-            assert_eq!(u16_at(zip, at + 6), e.flags);
-            assert_eq!(u16_at(zip, at + 8), 8, "deflated");
-            let n = usize::from(u16_at(zip, at + 26));
-            assert_eq!(&zip[at + 30..at + 30 + n], e.name.as_bytes());
-            let start = at + 30 + n + usize::from(u16_at(zip, at + 28));
-            let end = start + e.compressed as usize;
-            let mut z = Decompress::new(false);
-            let mut data = Vec::with_capacity(e.size as usize + 1);
-            let status = z.decompress_vec(&zip[start..end], &mut data, FlushDecompress::Finish);
-            assert_eq!(status.unwrap(), Status::StreamEnd, "{}", e.name);
-            assert_eq!(z.total_in(), e.compressed);
-            assert_eq!(data.len() as u64, e.size, "{} size", e.name);
-            assert_eq!(crc32fast::hash(&data), e.crc, "{} crc", e.name);
-            next = end;
-            if e.flags & FLAG_DESCRIPTOR != 0 {
-                assert_eq!(u32_at(zip, end), 0x0807_4b50, "descriptor");
-                assert_eq!(u32_at(zip, end + 4), e.crc);
-                assert_eq!(u64::from(u32_at(zip, end + 8)), e.compressed);
-                assert_eq!(u64::from(u32_at(zip, end + 12)), e.size);
-                next = end + 16;
-            } else {
-                assert_eq!(u32_at(zip, at + 14), e.crc);
-                assert_eq!(u64::from(u32_at(zip, at + 18)), e.compressed);
-                assert_eq!(u64::from(u32_at(zip, at + 22)), e.size);
-            }
-            files.push((e.name.to_string(), String::from_utf8(data).unwrap()));
-        }
-        assert_eq!(next as u64, cd_offset, "directory follows the last entry");
-        files
+        let eocd = zip.len() - 22;
+        assert_eq!(&zip[eocd..eocd + 4], b"PK\x05\x06", "end record");
+        assert_ne!(&zip[eocd - 20..eocd - 16], b"PK\x06\x07", "no Zip64");
+        let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
+        (0..archive.len())
+            .map(|i| {
+                let mut file = archive.by_index(i).unwrap();
+                assert_eq!(file.compression(), CompressionMethod::Deflated);
+                let mut text = String::new();
+                file.read_to_string(&mut text).unwrap();
+                (file.name().unwrap().to_string(), text)
+            })
+            .collect()
     }
 
     fn write(sheet: &str, headers: &[&str], rows: &[Vec<Cell<'_>>]) -> Vec<(String, String)> {
@@ -516,6 +378,55 @@ mod tests {
     }
 
     #[test]
+    fn calamine_reads_an_export_back() {
+        use calamine::{Data, Reader as _, Xlsx};
+        let (mut w, mut file) =
+            XlsxWriter::start("户籍 Households", &["姓名", "备注", "人数", "地址"]);
+        let rows = [
+            [
+                Cell::Text("张三"),
+                Cell::Empty,
+                Cell::Number(3.0),
+                Cell::Text("幸福小区3栋 <2单元> & 后院"),
+            ],
+            [
+                Cell::Text("李四"),
+                Cell::Text("  独居 "),
+                Cell::Number(-0.25),
+                Cell::Empty,
+            ],
+        ];
+        for row in &rows {
+            file.extend(w.row(row));
+        }
+        file.extend(w.finish());
+
+        let mut book: Xlsx<_> = Xlsx::new(Cursor::new(file)).unwrap();
+        assert_eq!(book.sheet_names(), ["户籍 Households"]);
+        let range = book.worksheet_range("户籍 Households").unwrap();
+        let text = |s: &str| Data::String(s.to_string());
+        let got: Vec<Vec<Data>> = range.rows().map(<[Data]>::to_vec).collect();
+        assert_eq!(
+            got,
+            [
+                vec![text("姓名"), text("备注"), text("人数"), text("地址")],
+                vec![
+                    text("张三"),
+                    Data::Empty,
+                    Data::Float(3.0),
+                    text("幸福小区3栋 <2单元> & 后院"),
+                ],
+                vec![
+                    text("李四"),
+                    text("  独居 "),
+                    Data::Float(-0.25),
+                    Data::Empty
+                ],
+            ]
+        );
+    }
+
+    #[test]
     fn columns_past_z() {
         let col = |c| {
             let mut s = String::new();
@@ -590,42 +501,31 @@ mod tests {
     }
 
     #[test]
-    fn zip64_directory_for_large_sheets() {
-        let big = Entry {
-            name: SHEET,
-            flags: FLAG_DESCRIPTOR,
-            crc: 7,
-            compressed: 5 << 30,
-            size: 9 << 30,
-            offset: 900,
-        };
-        let small = Entry {
-            name: "xl/styles.xml",
-            flags: 0,
-            crc: 3,
-            compressed: 10,
-            size: 20,
-            offset: 0,
-        };
-        let cd_offset = (5 << 30) + 1000;
-        let tail = central_directory(&[small, big], cd_offset);
-        let (entries, offset) = directory(&tail, cd_offset);
-        assert_eq!(offset, cd_offset);
-        let got: Vec<_> = entries
-            .iter()
-            .map(|e| (e.name, e.crc, e.compressed, e.size, e.offset))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("xl/styles.xml", 3, 10, 20, 0),
-                (SHEET, 7, 5 << 30, 9 << 30, 900)
-            ]
-        );
-        assert_eq!(
-            u32_at(&tail, tail.len() - 22 - 20),
-            0x0706_4b50,
-            "zip64 locator"
-        );
+    fn a_full_sheet_ends_with_a_note() {
+        // The note row, with the longest row number, and the tail fit the
+        // room kept for them.
+        let mut at_cap = XlsxWriter::start("x", &[]).0;
+        at_cap.rows = 1_048_575;
+        at_cap.push_row(&[Cell::Text(FULL_NOTE)], false);
+        assert!((at_cap.buf.len() + SHEET_TAIL.len()) as u64 <= SHEET_RESERVE);
+
+        let (mut w, mut zip) = XlsxWriter::start("Full", &["n"]);
+        w.sheet_max = w.sheet_len + SHEET_RESERVE + 200;
+        let max = w.sheet_max;
+        for i in 0..100 {
+            zip.extend(w.row(&[Cell::Number(f64::from(i))]));
+        }
+        assert!(w.full);
+        assert!(w.row(&[Cell::Text("dropped")]).is_empty());
+        zip.extend(w.finish());
+        let files = unzip(&zip);
+        let xml = part(&files, SHEET);
+        assert!(xml.len() as u64 <= max, "{} > {max}", xml.len());
+        let rows = xml.matches("<row ").count();
+        assert!((3..20).contains(&rows), "{rows} rows");
+        let last = rows - 3;
+        assert!(xml.ends_with(&format!(
+            r#"<v>{last}</v></c></row><row r="{rows}"><c r="A{rows}" t="inlineStr"><is><t>{FULL_NOTE}</t></is></c></row></sheetData></worksheet>"#
+        )));
     }
 }
