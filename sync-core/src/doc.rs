@@ -111,6 +111,30 @@ impl AnyRecord {
         })
     }
 
+    /// Reads the record of `kind` from a document this side stored after
+    /// [`AnyRecord::read`] accepted it: the record's rules are checked
+    /// again (they may have changed since), the document's shape, a walk of
+    /// every field, is not.
+    pub fn read_stored(kind: RecordKind, doc: &Automerge) -> Result<Self, DocError> {
+        fn hydrate<R: Record>(doc: &Automerge) -> Result<R, DocError> {
+            let record: R = autosurgeon::hydrate(doc).map_err(|source| DocError::Shape {
+                kind: R::KIND,
+                source: Box::new(source),
+            })?;
+            record.validate().map_err(|source| DocError::Invalid {
+                kind: R::KIND,
+                source,
+            })?;
+            Ok(record)
+        }
+        Ok(match kind {
+            RecordKind::Household => AnyRecord::Household(hydrate(doc)?),
+            RecordKind::Case => AnyRecord::Case(hydrate(doc)?),
+            RecordKind::Visit => AnyRecord::Visit(hydrate(doc)?),
+            RecordKind::Sensitive => AnyRecord::Sensitive(hydrate(doc)?),
+        })
+    }
+
     /// The record's kind.
     pub fn kind(&self) -> RecordKind {
         match self {

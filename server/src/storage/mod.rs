@@ -488,6 +488,13 @@ pub trait DocTx: Send {
     /// document not stored is absent).
     async fn heads(&mut self, ids: &[String])
     -> Result<std::collections::HashMap<String, Vec<u8>>>;
+    /// What decides who may see these documents (their org unit, and a
+    /// case's reporter and assignee), by id, with their kind, as this
+    /// transaction has them (a document not stored is absent).
+    async fn metas(
+        &mut self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, (String, sync_core::doc::DocMeta)>>;
     /// Loads one document, as this transaction has it.
     async fn load(&mut self, id: &str) -> Result<Option<DocRow>>;
     /// Appends new changes to the log and replaces the document's snapshot.

@@ -949,6 +949,28 @@ macro_rules! sql_storage {
                 Ok(heads)
             }
 
+            async fn metas(
+                &mut self,
+                ids: &[String],
+            ) -> Result<std::collections::HashMap<String, (String, sync_core::doc::DocMeta)>> {
+                self.write_docs().await?;
+                let mut metas = std::collections::HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT id, kind, org_unit, reporter, assignee FROM documents WHERE id IN (",
+                    );
+                    bind_list(&mut q, chunk.iter().map(String::as_str));
+                    q.push(")");
+                    let rows: Vec<(String, String, String, Option<String>, Option<String>)> =
+                        q.build_query_as().persistent(false).fetch_all(&mut *self.tx).await?;
+                    for (id, kind, org_unit, reporter, assignee) in rows {
+                        let meta = sync_core::doc::DocMeta { org_unit, reporter, assignee };
+                        metas.insert(id, (kind, meta));
+                    }
+                }
+                Ok(metas)
+            }
+
             async fn load(&mut self, id: &str) -> Result<Option<DocRow>> {
                 if let Some(d) = self.docs.iter().rev().find(|d| d.id == id) {
                     return Ok(Some(DocRow {

@@ -212,52 +212,54 @@ enum Plan {
     },
 }
 
-/// The changes of `sent` that `before` lacks, once each, as the bytes they
-/// arrived as, in causal order. Phones send changes in causal order;
-/// changes sent in another order are taken from the merged document.
-fn new_changes(
-    before: Option<&Automerge>,
-    sent: &[Change],
-    merged: &Automerge,
-    base: &[ChangeHash],
-) -> Vec<Change> {
-    let mut fresh = HashSet::new();
-    let new: Vec<Change> = sent
-        .iter()
-        .filter(|c| before.is_none_or(|b| b.get_change_by_hash(&c.hash()).is_none()))
-        .filter(|c| fresh.insert(c.hash()))
+/// The changes of `sent` that `doc` lacks, once each, as the bytes they
+/// arrived as, in the order sent.
+fn fresh_changes(doc: &Automerge, sent: &[Change]) -> Vec<Change> {
+    let mut seen = HashSet::new();
+    sent.iter()
+        .filter(|c| doc.get_change_by_hash(&c.hash()).is_none() && seen.insert(c.hash()))
         .cloned()
-        .collect();
-    let mut placed = HashSet::with_capacity(new.len());
-    let causal = new.iter().all(|c| {
+        .collect()
+}
+
+/// `fresh` in causal order. Phones send changes in causal order; changes
+/// sent in another order are taken from the merged document instead.
+fn causal_order(fresh: Vec<Change>, merged: &Automerge, base: &[ChangeHash]) -> Vec<Change> {
+    let all: HashSet<ChangeHash> = fresh.iter().map(Change::hash).collect();
+    let mut placed = HashSet::with_capacity(fresh.len());
+    let causal = fresh.iter().all(|c| {
         let ready = c
             .deps()
             .iter()
-            .all(|d| !fresh.contains(d) || placed.contains(d));
+            .all(|d| !all.contains(d) || placed.contains(d));
         placed.insert(c.hash());
         ready
     });
-    if causal {
-        new
-    } else {
-        merged.get_changes(base)
+    match causal {
+        true => fresh,
+        false => merged.get_changes(base),
     }
 }
 
 /// Decides what becomes of `changes` sent for a document that is
-/// `before` (`None`: the server has none). Pure: reads nothing, writes
-/// nothing.
+/// `before` (`None`: the server has none), saved as `snapshot`. The
+/// changes are applied onto `before` itself; the rare push the policy
+/// refuses in part loads `snapshot` again to split it. Pure: reads nothing,
+/// writes nothing.
 fn plan(
     writer: &Writer,
     id: &RecordId,
-    before: Option<(&Automerge, &AnyRecord)>,
+    before: Option<(Automerge, &AnyRecord)>,
+    snapshot: Option<&[u8]>,
     changes: &[Change],
 ) -> Plan {
     let kind = id.kind();
+    let before_record = before.as_ref().map(|(_, r)| *r);
     let mut doc = before
-        .map(|(d, _)| d.clone())
+        .map(|(d, _)| d)
         .unwrap_or_else(|| doc::empty(sync_core::automerge::ActorId::random()));
     let base = doc.get_heads();
+    let fresh = fresh_changes(&doc, changes);
     if let Err(e) = doc.apply_changes(changes.iter().cloned()) {
         return Plan::Refuse(doc_error(
             id,
@@ -268,8 +270,8 @@ fn plan(
     if let Some(refusal) = missing_dependencies(id, &doc) {
         return Plan::Refuse(refusal);
     }
-    let new = new_changes(before.map(|(d, _)| d), changes, &doc, &base);
-    if new.is_empty() && before.is_some() {
+    let new = causal_order(fresh, &doc, &base);
+    if new.is_empty() && before_record.is_some() {
         // A retry, or a push of nothing: no policy to ask, nothing to write.
         return Plan::Unchanged(doc);
     }
@@ -294,10 +296,11 @@ fn plan(
         Ok(record) => record,
         Err(e) => return Plan::Refuse(doc_error(id, "invalid_record", e.to_string())),
     };
-    match policy::check_write(&writer.principal, before.map(|(_, r)| r), &after) {
+    match policy::check_write(&writer.principal, before_record, &after) {
         Ok(()) => Plan::Store(doc, after, new),
         Err(denial) => {
-            let (accepted, held) = split(writer, kind, before.map(|(d, _)| d), &new);
+            let before = snapshot.and_then(|s| doc::load(s).ok());
+            let (accepted, held) = split(writer, kind, before.as_ref(), &new);
             let held_hashes: HashSet<ChangeHash> = held.iter().map(Change::hash).collect();
             let accepted = accepted.and_then(|d| {
                 let record = AnyRecord::read(kind, &d).ok()?;
@@ -429,7 +432,7 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
         }
     };
     let before_record = match &before {
-        Some(stored) => match AnyRecord::read(kind, stored) {
+        Some(stored) => match AnyRecord::read_stored(kind, stored) {
             Ok(record) => Some(record),
             Err(e) => {
                 tracing::error!(doc = %id, error = %e, "stored document is not a valid record");
@@ -456,11 +459,22 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
             out_of_scope(writer, prepared, &incoming.changes)
         };
     }
-    let previous = Previous::of(before.as_ref(), before_record.as_ref());
+    // The rows the stored copy projects to, before it is merged into.
+    let rows_before = match (&before, &before_record) {
+        (Some(doc), Some(record)) if incoming.has_changes() => Some(projection::project(
+            &id.to_string(),
+            record,
+            doc,
+            &writer.deadlines,
+        )),
+        (None, _) => Some(Projection::default()),
+        _ => None,
+    };
     let created = before.is_none();
-    let stored = before.as_ref().zip(before_record.as_ref());
+    let snapshot = stored.map(|row| &row.snapshot[..]);
     let mut prepared = prepared;
-    match plan(writer, id, stored, &incoming.changes) {
+    let before = before.zip(before_record.as_ref());
+    match plan(writer, id, before, snapshot, &incoming.changes) {
         Plan::Refuse(error) => return prepared.refused(error),
         Plan::Unchanged(doc) => {
             prepared.outcome.merged =
@@ -473,7 +487,7 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
                 &doc,
                 &new,
                 &record,
-                previous,
+                rows_before,
                 &writer.deadlines,
             ));
             prepared.outcome.merged =
@@ -497,7 +511,7 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
                         &doc,
                         &stored_new,
                         &record,
-                        previous,
+                        rows_before,
                         &writer.deadlines,
                     ));
                     prepared.outcome.merged =
@@ -522,8 +536,7 @@ pub(crate) async fn push(
     let stored = tx.load(&incoming.id.to_string()).await?;
     let mut prepared = prepare(writer, incoming, stored.as_ref());
     if let Some(household) = prepared.household() {
-        let row = tx.load(household).await?;
-        let meta = row.and_then(|r| household_meta(&r.snapshot));
+        let meta = household_meta(tx, household).await?;
         prepared.check_visit(writer, meta.as_ref());
     }
     prepared.write(tx, writer).await
@@ -545,9 +558,10 @@ fn left_scope(
     };
     let mut doc = stored.clone();
     let base = doc.get_heads();
+    let fresh = fresh_changes(&doc, changes);
     let mut held = Vec::new();
     if doc.apply_changes(changes.iter().cloned()).is_ok() && doc.get_missing_deps(&[]).is_empty() {
-        let new = new_changes(Some(stored), changes, &doc, &base);
+        let new = causal_order(fresh, &doc, &base);
         // Only the device's own changes are kept for review.
         if new
             .iter()
@@ -573,7 +587,7 @@ fn out_of_scope(writer: &Writer, mut prepared: Prepared, changes: &[Change]) -> 
         rule: "out_of_scope",
         message: format!("this {} is outside your area", id.kind()),
     };
-    let held = match plan(writer, &id, None, changes) {
+    let held = match plan(writer, &id, None, None, changes) {
         Plan::Refuse(error) => return prepared.refused(error),
         Plan::Unchanged(_) => Vec::new(),
         Plan::Store(_, _, new) | Plan::Split { new, .. } => new,
@@ -597,10 +611,14 @@ fn visit_household(before: Option<&AnyRecord>, after: &AnyRecord) -> Option<Stri
     }
 }
 
-/// The org unit of a household stored as `snapshot`, if it is one.
-pub(super) fn household_meta(snapshot: &[u8]) -> Option<DocMeta> {
-    let doc = doc::load(snapshot).ok()?;
-    doc::meta(RecordKind::Household, &doc).ok()
+/// Where the stored household `id` belongs, as `tx` has it; `None` when
+/// there is no such household.
+async fn household_meta(tx: &mut dyn DocTx, id: &str) -> Result<Option<DocMeta>, AppError> {
+    let mut metas = tx.metas(&[id.to_owned()]).await?;
+    Ok(metas
+        .remove(id)
+        .filter(|(kind, _)| kind == RecordKind::Household.as_str())
+        .map(|(_, meta)| meta))
 }
 
 /// Refuses a visit naming `household`, described by `meta`, unless the
@@ -792,6 +810,20 @@ pub(crate) enum Previous<'a> {
 }
 
 impl<'a> Previous<'a> {
+    /// The rows it projects to (`None`: not known).
+    fn rows(self, id: &RecordId, deadlines: &Deadlines) -> Option<Projection> {
+        match self {
+            Previous::New => Some(Projection::default()),
+            Previous::Stored(doc, record) => Some(projection::project(
+                &id.to_string(),
+                record,
+                doc,
+                deadlines,
+            )),
+            Previous::Unknown => None,
+        }
+    }
+
     /// From a stored document, if any.
     pub(crate) fn of(stored: Option<&'a Automerge>, record: Option<&'a AnyRecord>) -> Self {
         match (stored, record) {
@@ -823,7 +855,7 @@ impl Write {
         doc: &Automerge,
         new: &[Change],
         record: &AnyRecord,
-        previous: Previous<'_>,
+        before: Option<Projection>,
         deadlines: &Deadlines,
     ) -> Self {
         let doc_id = id.to_string();
@@ -840,13 +872,7 @@ impl Write {
             heads: doc.get_heads().iter().flat_map(|h| h.0).collect(),
             meta: record.meta(),
             projection: projection::project(&doc_id, record, doc, deadlines),
-            before: match previous {
-                Previous::New => Some(Projection::default()),
-                Previous::Stored(doc, record) => {
-                    Some(projection::project(&doc_id, record, doc, deadlines))
-                }
-                Previous::Unknown => None,
-            },
+            before,
         }
     }
 
@@ -901,7 +927,8 @@ pub(crate) async fn store_as(
         return Ok(());
     }
     let new = doc.get_changes(base);
-    Write::new(id, doc, &new, record, previous, deadlines)
+    let before = previous.rows(id, deadlines);
+    Write::new(id, doc, &new, record, before, deadlines)
         .apply(tx, author, id)
         .await
 }
@@ -1013,14 +1040,14 @@ pub(super) async fn am_sync_round(
         }
         let before_record = before.as_ref().and_then(|d| AnyRecord::read(kind, d).ok());
         if let Some(household) = visit_household(before_record.as_ref(), &record) {
-            let row = tx.load(&household).await?;
-            let meta = row.and_then(|r| household_meta(&r.snapshot));
+            let meta = household_meta(tx, &household).await?;
             if let Some(denial) = visit_denial(writer, &household, meta.as_ref()) {
                 return Ok(Err(doc_error(&id, "forbidden", denial.to_string())));
             }
         }
         let previous = Previous::of(before.as_ref(), before_record.as_ref());
-        Write::new(&id, &doc, &new, &record, previous, &writer.deadlines)
+        let before = previous.rows(&id, &writer.deadlines);
+        Write::new(&id, &doc, &new, &record, before, &writer.deadlines)
             .apply(tx, writer.author(), &id)
             .await?;
     } else if before.is_none() {

@@ -25,7 +25,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use sync_core::RecordId;
+use sync_core::{RecordId, RecordKind};
 use sync_core::policy::Principal;
 use sync_core::protocol::{
     CONTENT_TYPE, DecodeError, DocError, PROTOCOL_VERSION, SyncRequest, SyncResponse,
@@ -458,11 +458,18 @@ pub async fn round(
         .iter()
         .filter_map(|(_, p)| p.household().map(str::to_owned))
         .collect();
-    let mut households: HashMap<String, DocMeta> = read_documents(state, &households)
-        .await?
-        .into_iter()
-        .filter_map(|(id, row)| Some((id, merge::household_meta(&row.snapshot)?)))
-        .collect();
+    let mut households: HashMap<String, DocMeta> = match households.is_empty() {
+        true => HashMap::new(),
+        false => {
+            let mut tx = state.storage.begin(false).await?;
+            tx.metas(&households)
+                .await?
+                .into_iter()
+                .filter(|(_, (kind, _))| kind == RecordKind::Household.as_str())
+                .map(|(id, (_, meta))| (id, meta))
+                .collect()
+        }
+    };
     for (doc, p) in &prepared {
         if let Some(meta) = p.stored_meta() {
             households.insert(doc.id().to_string(), meta.clone());
