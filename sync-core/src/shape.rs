@@ -111,28 +111,20 @@ pub fn check(kind: RecordKind, doc: &Automerge) -> Result<(), ValidationError> {
                         "" => field.key.to_owned(),
                         _ => format!("{path}.{}", field.key),
                     };
-                    let present = matches!(doc.get(&obj, field.key), Ok(Some(_)));
-                    if present || !field.optional {
-                        value(doc, &obj, field.key.into(), at, &field.shape, &mut queue)?;
-                    }
+                    let key = field.key.into();
+                    value(doc, &obj, key, at, &field.shape, field.optional, &mut queue)?;
                 }
             }
             Shape::List(item) => {
                 for i in 0..doc.length(&obj) {
-                    value(
-                        doc,
-                        &obj,
-                        i.into(),
-                        format!("{path}[{i}]"),
-                        item,
-                        &mut queue,
-                    )?;
+                    let at = format!("{path}[{i}]");
+                    value(doc, &obj, i.into(), at, item, false, &mut queue)?;
                 }
             }
             Shape::Map(item) => {
                 for key in doc.keys(&obj) {
                     let at = format!("{path}.{key}");
-                    value(doc, &obj, key.into(), at, item, &mut queue)?;
+                    value(doc, &obj, key.into(), at, item, false, &mut queue)?;
                 }
             }
             Shape::Leaf(..) => {}
@@ -288,34 +280,46 @@ const SENSITIVE: Shape = Shape::Record(&[
 ]);
 
 /// Checks the value at `prop` of `obj` against `shape`: a leaf at once, an
-/// object by queueing it.
+/// object by queueing it. An `optional` value may be missing. Each value is
+/// looked up once (a leaf by its check), and again only to describe a
+/// value at fault: a document is walked at every merge.
+#[allow(clippy::too_many_arguments)]
 fn value(
     doc: &Automerge,
     obj: &ObjId,
     prop: automerge::Prop,
     path: String,
     shape: &'static Shape,
+    optional: bool,
     queue: &mut VecDeque<(ObjId, String, &'static Shape)>,
 ) -> Result<(), ValidationError> {
-    let found = doc.get(obj, prop.clone()).ok().flatten();
     let (what, wanted) = match shape {
         Shape::Leaf(what, check) => {
-            return check(doc, obj, (&prop).into()).map_err(|e| {
-                let problem = match e {
-                    HydrateError::Unexpected(Unexpected::Other { found, .. }) => {
-                        format!("must be {what}, not {found:?}")
-                    }
-                    _ => format!("must be {what}, not {}", describe(found.as_ref())),
-                };
-                ValidationError {
-                    field: path,
-                    problem,
+            let Err(e) = check(doc, obj, (&prop).into()) else {
+                return Ok(());
+            };
+            let found = doc.get(obj, prop).ok().flatten();
+            if found.is_none() && optional {
+                return Ok(());
+            }
+            let problem = match e {
+                HydrateError::Unexpected(Unexpected::Other { found, .. }) => {
+                    format!("must be {what}, not {found:?}")
                 }
+                _ => format!("must be {what}, not {}", describe(found.as_ref())),
+            };
+            return Err(ValidationError {
+                field: path,
+                problem,
             });
         }
         Shape::Record(_) | Shape::Map(_) => ("a map", ObjType::Map),
         Shape::List(_) => ("a list", ObjType::List),
     };
+    let found = doc.get(obj, prop).ok().flatten();
+    if found.is_none() && optional {
+        return Ok(());
+    }
     match found {
         Some((Value::Object(t), child))
             if t == wanted || (wanted == ObjType::Map && t == ObjType::Table) =>
