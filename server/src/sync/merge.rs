@@ -814,12 +814,9 @@ impl<'a> Previous<'a> {
     fn rows(self, id: &RecordId, deadlines: &Deadlines) -> Option<Projection> {
         match self {
             Previous::New => Some(Projection::default()),
-            Previous::Stored(doc, record) => Some(projection::project(
-                &id.to_string(),
-                record,
-                doc,
-                deadlines,
-            )),
+            Previous::Stored(doc, record) => {
+                Some(projection::project(&id.to_string(), record, doc, deadlines))
+            }
             Previous::Unknown => None,
         }
     }

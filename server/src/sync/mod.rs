@@ -25,11 +25,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use sync_core::{RecordId, RecordKind};
 use sync_core::policy::Principal;
 use sync_core::protocol::{
     CONTENT_TYPE, DecodeError, DocError, PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
+use sync_core::{RecordId, RecordKind};
 
 use crate::auth::AuthDevice;
 use crate::error::AppError;

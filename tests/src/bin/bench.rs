@@ -47,6 +47,10 @@ struct Args {
     /// Phones in the S3 rush.
     #[arg(long, default_value_t = 200)]
     devices: usize,
+    /// Server instances on the one database in the S3 rush (in this
+    /// process), the phones spread over them in turn.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// S4 requests per query and run.
     #[arg(long, default_value_t = 40)]
     samples: usize,
@@ -370,10 +374,15 @@ async fn s2(args: &Args, server: &TestServer, grid: &Grid, now: i64) -> Value {
 
 /// Morning rush: many devices sync a day's edits at once.
 async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value {
+    let mut others = Vec::new();
+    for _ in 1..args.instances.max(1) {
+        others.push(server.another().await);
+    }
+    let servers: Vec<&TestServer> = std::iter::once(server).chain(&others).collect();
     let runs: Vec<Value> = {
         let mut runs = Vec::new();
         for run in 0..args.runs {
-            runs.push(s3_run(args, server, grids, now, run).await);
+            runs.push(s3_run(args, &servers, grids, now, run).await);
         }
         runs
     };
@@ -386,8 +395,10 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
     };
     json!({
         "devices": args.devices,
+        "instances": servers.len(),
         "changes": each("/changes"),
         "errors": runs.iter().filter_map(|r| r["errors"].as_u64()).sum::<u64>(),
+        "rounds_told_busy": runs.iter().filter_map(|r| r["rounds_told_busy"].as_u64()).sum::<u64>(),
         "first_error": runs.iter().find_map(|r| r["first_error"].as_str()),
         "merged_changes_per_s": each("/merged_changes_per_s"),
         "L1_changes_per_s": each("/L1_changes_per_s"),
@@ -408,12 +419,19 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
 
 /// One rush: fresh phones, each with a day's edits (seeded by run and
 /// device), syncing at once over the state earlier runs left.
-async fn s3_run(args: &Args, server: &TestServer, grids: &[Grid], now: i64, run: usize) -> Value {
+async fn s3_run(
+    args: &Args,
+    servers: &[&TestServer],
+    grids: &[Grid],
+    now: i64,
+    run: usize,
+) -> Value {
+    let server = servers[0];
     let mut phones = Vec::new();
     let mut bar = progress_bar("S3 devices ready");
     for d in 0..args.devices {
         let grid = &grids[d % grids.len()];
-        let mut phone = server.device(&grid.worker).await;
+        let mut phone = servers[d % servers.len()].device(&grid.worker).await;
         phone.sync().await;
         let seed = 1000 + (run * args.devices + d) as u64;
         workday(&mut phone, grid, seed, now);
@@ -487,8 +505,20 @@ async fn s3_run(args: &Args, server: &TestServer, grids: &[Grid], now: i64, run:
         .map(|(phone, body)| {
             tokio::spawn(async move {
                 let t = Instant::now();
-                let (status, reply) = phone.post_raw(body).await;
-                (ms(t.elapsed()), status, reply, phone)
+                let mut busy = 0;
+                // As a phone does: a server past its capacity answers 503
+                // with Retry-After, and the round is sent again then.
+                let (status, reply) = loop {
+                    let (status, reply) = phone.post_raw(body.clone()).await;
+                    if status == 503 && busy < 5 {
+                        busy += 1;
+                        let wait = gridsync_server::error::RETRY_AFTER_SECS;
+                        tokio::time::sleep(Duration::from_secs(wait)).await;
+                        continue;
+                    }
+                    break (status, reply);
+                };
+                (ms(t.elapsed()), status, reply, phone, busy)
             })
         })
         .collect();
@@ -502,8 +532,10 @@ async fn s3_run(args: &Args, server: &TestServer, grids: &[Grid], now: i64, run:
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut first_error = None;
-    for (latency, status, reply, mut phone) in answers {
+    let mut told_busy = 0;
+    for (latency, status, reply, mut phone, busy) in answers {
         latencies.push(latency);
+        told_busy += usize::from(busy > 0);
         let mut error = (status != 200).then(|| format!("HTTP {status}"));
         if error.is_none() {
             let response = sync_core::protocol::SyncResponse::decode(&reply).unwrap();
@@ -527,6 +559,7 @@ async fn s3_run(args: &Args, server: &TestServer, grids: &[Grid], now: i64, run:
     let l1_per_s = changes as f64 / l1.as_secs_f64();
     json!({
         "devices": args.devices, "changes": changes, "errors": errors, "first_error": first_error,
+        "rounds_told_busy": told_busy,
         "merged_changes_per_s": merged_per_s, "L1_changes_per_s": l1_per_s,
         "ratio_to_L1": merged_per_s / l1_per_s,
         "cpu_us_per_change": server_cpu * 1e6 / changes as f64,
