@@ -423,15 +423,9 @@ macro_rules! sql_queries {
 
             /// The org units of the caller's area, as a subquery.
             fn area_units(q: &mut Q<'_>, scope: &Scope) {
-                q.push(
-                    "(SELECT o.id FROM org_units o
-                      JOIN user_units uu ON uu.user_id = ",
-                )
-                .push_bind(scope.user_id.clone())
-                .push(
-                    " JOIN org_units b ON b.id = uu.org_unit_id
-                      WHERE o.path LIKE b.path || '%')",
-                );
+                q.push(concat!("(", $crate::storage::sql::area_head!()))
+                    .push_bind(scope.user_id.clone())
+                    .push(concat!($crate::storage::sql::area_tail!(), ")"));
             }
 
             /// `col` is in the caller's area.

@@ -29,19 +29,54 @@ pub(super) fn conflict_on_unique(what: &'static str) -> impl FnOnce(sqlx::Error)
     }
 }
 
+// The scope rule in SQL, written once: the area (`area_units!`, split in
+// two for statements whose parameters a `QueryBuilder` numbers) and the
+// documents of a scope (`in_scope!`). Their Rust twin is
+// `sync_core::policy::Principal::can_read`; `tests/tests/scope_rule.rs`
+// checks that both agree.
+
+/// The start of [`area_units!`], up to the user's id.
+macro_rules! area_head {
+    () => {
+        "SELECT o.id FROM org_units o JOIN user_units uu ON uu.user_id = "
+    };
+}
+pub(super) use area_head;
+
+/// The rest of [`area_units!`], after the user's id.
+macro_rules! area_tail {
+    () => {
+        " JOIN org_units b ON b.id = uu.org_unit_id WHERE o.path LIKE b.path || '%'"
+    };
+}
+pub(super) use area_tail;
+
+/// The org units of the area of the user given as parameter `$user` (e.g.
+/// `"$1"`): every unit in the subtree of a unit the user is bound to. May
+/// name a unit more than once.
+macro_rules! area_units {
+    ($user:literal) => {
+        concat!(
+            $crate::storage::sql::area_head!(),
+            $user,
+            $crate::storage::sql::area_tail!()
+        )
+    };
+}
+pub(super) use area_units;
+
 /// Whether document `d` is in the scope of user `$1`, whose role sees its
-/// area when `$2` and sensitive details when `$3`: the SQL twin of
-/// `sync_core::policy::Principal::can_read`. Never NULL (so that `NOT`
-/// works): absent reporters and assignees compare as empty strings.
+/// area when `$2` and sensitive details when `$3`. Never NULL (so that
+/// `NOT` works): absent reporters and assignees compare as empty strings.
+/// Reporters and assignees are set on cases only.
 macro_rules! in_scope {
     () => {
-        "(($2 AND d.org_unit IN (
-              SELECT o.id FROM org_units o
-              JOIN user_units uu ON uu.user_id = $1
-              JOIN org_units b ON b.id = uu.org_unit_id
-              WHERE o.path LIKE b.path || '%')
-           AND (d.kind <> 'sensitive' OR $3))
-          OR COALESCE(d.reporter, '') = $1 OR COALESCE(d.assignee, '') = $1)"
+        concat!(
+            "(($2 AND d.org_unit IN (",
+            $crate::storage::sql::area_units!("$1"),
+            ") AND (d.kind <> 'sensitive' OR $3))
+              OR COALESCE(d.reporter, '') = $1 OR COALESCE(d.assignee, '') = $1)"
+        )
     };
 }
 pub(super) use in_scope;
@@ -50,7 +85,7 @@ pub(super) use in_scope;
 /// `begin_tx(write)`) and `DocTx` for a new transaction type `$tx`.
 macro_rules! sql_storage {
     ($storage:ty, $db:ty, $tx:ident) => {
-        use $crate::storage::sql::{PendingDoc, conflict_on_unique, in_scope};
+        use $crate::storage::sql::{PendingDoc, area_units, conflict_on_unique, in_scope};
         use $crate::storage::{
             AuditEntry, AuditReader, AuditRow, CompactBatch, DeviceRow, DocRow, DocTx, DocWrite,
             FeedDoc, NewChange, OrgUnitRow, QuarantineRow, QuarantineStatus, RefreshState, RefreshToken, Result,
@@ -214,12 +249,11 @@ macro_rules! sql_storage {
             }
 
             async fn area(&self, user_id: &str) -> Result<Vec<String>> {
-                let rows: Vec<(String,)> = sqlx::query_as(
-                    "SELECT DISTINCT o.id FROM org_units o
-                     JOIN user_units uu ON uu.user_id = $1
-                     JOIN org_units b ON b.id = uu.org_unit_id
-                     WHERE o.path LIKE b.path || '%'",
-                )
+                let rows: Vec<(String,)> = sqlx::query_as(concat!(
+                    "SELECT DISTINCT a.id FROM (",
+                    area_units!("$1"),
+                    ") a"
+                ))
                 .bind(user_id)
                 .fetch_all(&self.pool)
                 .await?;
@@ -426,19 +460,18 @@ macro_rules! sql_storage {
 
             async fn audit_log(&self, reader: &AuditReader<'_>, limit: i64) -> Result<Vec<AuditEntry>> {
                 type Row = (i64, i64, String, Option<String>, String, String, String);
-                let rows: Vec<Row> = sqlx::query_as(
+                let rows: Vec<Row> = sqlx::query_as(concat!(
                     "SELECT a.id, a.at, a.user_id, a.device_id, a.action, a.target, a.detail
                      FROM audit a
                      WHERE EXISTS (
                          SELECT 1 FROM audit_units au
-                         JOIN org_units o ON o.id = au.org_unit
-                         JOIN user_units uu ON uu.user_id = $1
-                         JOIN org_units b ON b.id = uu.org_unit_id
-                         WHERE au.audit_id = a.id AND o.path LIKE b.path || '%')
+                         WHERE au.audit_id = a.id AND au.org_unit IN (",
+                    area_units!("$1"),
+                    "))
                      OR ($2 AND NOT EXISTS (
                          SELECT 1 FROM audit_units au WHERE au.audit_id = a.id))
-                     ORDER BY a.id DESC LIMIT $3",
-                )
+                     ORDER BY a.id DESC LIMIT $3"
+                ))
                 .bind(reader.user_id)
                 .bind(reader.whole_tree)
                 .bind(limit)
