@@ -11,7 +11,7 @@
 // files already (main.js loads even the wasm as it starts), so it never
 // mixes two versions; it runs the new one from its next load.
 
-const VERSION = 'fab09d658988';
+const VERSION = '984d6ffe320b';
 const CACHE = `gridsync-field-${VERSION}`;
 
 const SHELL = [

@@ -63,6 +63,11 @@ pub fn read<R: Record>(doc: &Automerge) -> Result<R, DocError> {
             kind: R::KIND,
             source,
         })?;
+    hydrate_valid(doc)
+}
+
+/// Reads the record and checks its rules, without walking its shape.
+fn hydrate_valid<R: Record>(doc: &Automerge) -> Result<R, DocError> {
     let record: R = autosurgeon::hydrate(doc).map_err(|source| DocError::Shape {
         kind: R::KIND,
         source: Box::new(source),
@@ -116,22 +121,11 @@ impl AnyRecord {
     /// again (they may have changed since), the document's shape, a walk of
     /// every field, is not.
     pub fn read_stored(kind: RecordKind, doc: &Automerge) -> Result<Self, DocError> {
-        fn hydrate<R: Record>(doc: &Automerge) -> Result<R, DocError> {
-            let record: R = autosurgeon::hydrate(doc).map_err(|source| DocError::Shape {
-                kind: R::KIND,
-                source: Box::new(source),
-            })?;
-            record.validate().map_err(|source| DocError::Invalid {
-                kind: R::KIND,
-                source,
-            })?;
-            Ok(record)
-        }
         Ok(match kind {
-            RecordKind::Household => AnyRecord::Household(hydrate(doc)?),
-            RecordKind::Case => AnyRecord::Case(hydrate(doc)?),
-            RecordKind::Visit => AnyRecord::Visit(hydrate(doc)?),
-            RecordKind::Sensitive => AnyRecord::Sensitive(hydrate(doc)?),
+            RecordKind::Household => AnyRecord::Household(hydrate_valid(doc)?),
+            RecordKind::Case => AnyRecord::Case(hydrate_valid(doc)?),
+            RecordKind::Visit => AnyRecord::Visit(hydrate_valid(doc)?),
+            RecordKind::Sensitive => AnyRecord::Sensitive(hydrate_valid(doc)?),
         })
     }
 
