@@ -1,7 +1,7 @@
 //! The scope rule is written twice: in SQL, for the feed and the queries
 //! (`in_scope!` and `area_units!` in the server's storage), and in Rust,
-//! for the merge and the phones (`Principal::can_read`). For random org
-//! trees, users of every role bound to random units, and documents of every
+//! for the merge and the phones (`Principal::can_read`). For an org tree,
+//! users of every role bound to random units of it, and documents of every
 //! kind, both must name exactly the same documents for every user, on the
 //! real database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set).
 
