@@ -21,7 +21,7 @@
 //! push is prepared again there, against what that round stored ([`push`]).
 //! Either way each change is stored once, as the bytes it arrived as.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use sync_core::automerge::sync::{Message as AmMessage, State as AmState, SyncDoc};
@@ -611,14 +611,24 @@ fn visit_household(before: Option<&AnyRecord>, after: &AnyRecord) -> Option<Stri
     }
 }
 
-/// Where the stored household `id` belongs, as `tx` has it; `None` when
-/// there is no such household.
+/// Where each of these stored households belongs, as `tx` has them (an id
+/// that names no household is absent).
+pub(super) async fn households(
+    tx: &mut dyn DocTx,
+    ids: &[String],
+) -> Result<HashMap<String, DocMeta>, AppError> {
+    Ok(tx
+        .metas(ids)
+        .await?
+        .into_iter()
+        .filter(|(_, (kind, _))| kind == RecordKind::Household.as_str())
+        .map(|(id, (_, meta))| (id, meta))
+        .collect())
+}
+
+/// Where the stored household `id` belongs; `None` when there is none.
 async fn household_meta(tx: &mut dyn DocTx, id: &str) -> Result<Option<DocMeta>, AppError> {
-    let mut metas = tx.metas(&[id.to_owned()]).await?;
-    Ok(metas
-        .remove(id)
-        .filter(|(kind, _)| kind == RecordKind::Household.as_str())
-        .map(|(_, meta)| meta))
+    Ok(households(tx, &[id.to_owned()]).await?.remove(id))
 }
 
 /// Refuses a visit naming `household`, described by `meta`, unless the

@@ -25,11 +25,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use sync_core::RecordId;
 use sync_core::policy::Principal;
 use sync_core::protocol::{
     CONTENT_TYPE, DecodeError, DocError, PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
-use sync_core::{RecordId, RecordKind};
 
 use crate::auth::AuthDevice;
 use crate::error::AppError;
@@ -454,21 +454,13 @@ pub async fn round(
     let mut prepared = prepare_all(&writer, pushes).await?;
     // A visit must name a household the writer may see: one stored, or
     // one this round stores.
-    let households: Vec<String> = prepared
+    let named: Vec<String> = prepared
         .iter()
         .filter_map(|(_, p)| p.household().map(str::to_owned))
         .collect();
-    let mut households: HashMap<String, DocMeta> = match households.is_empty() {
+    let mut households: HashMap<String, DocMeta> = match named.is_empty() {
         true => HashMap::new(),
-        false => {
-            let mut tx = state.storage.begin(false).await?;
-            tx.metas(&households)
-                .await?
-                .into_iter()
-                .filter(|(_, (kind, _))| kind == RecordKind::Household.as_str())
-                .map(|(id, (_, meta))| (id, meta))
-                .collect()
-        }
+        false => merge::households(&mut *state.storage.begin(false).await?, &named).await?,
     };
     for (doc, p) in &prepared {
         if let Some(meta) = p.stored_meta() {
