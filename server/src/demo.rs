@@ -168,6 +168,7 @@ pub fn case(rng: &mut Rng, grid: &str, household: &RecordId, reporter: &str, at:
         _ => "路灯损坏报修",
     };
     Case {
+        attachments: Vec::new(),
         org_unit: grid.to_owned(),
         category,
         title: title.to_owned(),
@@ -183,6 +184,7 @@ pub fn case(rng: &mut Rng, grid: &str, household: &RecordId, reporter: &str, at:
         reporter: reporter.to_owned(),
         reported_at: at,
         events: vec![CaseEvent {
+            attachments: Vec::new(),
             id: format!("e{}", rng.next_u64()),
             kind: "report".into(),
             author: reporter.to_owned(),
@@ -292,6 +294,7 @@ pub async fn seed(state: &AppState) -> Result<bool, AppError> {
             }
             if rng.chance(60) {
                 let visit = Visit {
+                    attachments: Vec::new(),
                     household: id.to_string(),
                     org_unit: grid.clone(),
                     worker: worker.clone(),

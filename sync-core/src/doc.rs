@@ -5,7 +5,7 @@ use automerge::transaction::CommitOptions;
 use automerge::{ActorId, Automerge, AutomergeError, ChangeHash, LoadOptions, TextEncoding};
 
 use crate::id::RecordKind;
-use crate::records::{Case, Household, Record, Sensitive, ValidationError, Visit};
+use crate::records::{Attachment, Case, Household, Record, Sensitive, ValidationError, Visit};
 
 /// Why a document cannot be read or edited as the record it should hold.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +136,36 @@ impl AnyRecord {
             AnyRecord::Case(_) => RecordKind::Case,
             AnyRecord::Visit(_) => RecordKind::Visit,
             AnyRecord::Sensitive(_) => RecordKind::Sensitive,
+        }
+    }
+
+    /// Every file the record references: its own, then those of a case's
+    /// events, in list order. A file named twice is listed twice.
+    pub fn attachments(&self) -> Vec<(Option<&str>, &Attachment)> {
+        fn own(list: &[Attachment]) -> Vec<(Option<&str>, &Attachment)> {
+            list.iter().map(|a| (None, a)).collect()
+        }
+        match self {
+            AnyRecord::Household(h) => own(&h.attachments),
+            AnyRecord::Visit(v) => own(&v.attachments),
+            AnyRecord::Sensitive(s) => own(&s.attachments),
+            AnyRecord::Case(c) => {
+                let mut all = own(&c.attachments);
+                for e in &c.events {
+                    all.extend(e.attachments.iter().map(|a| (Some(e.id.as_str()), a)));
+                }
+                all
+            }
+        }
+    }
+
+    /// The record's own list of attached files (not a case event's).
+    pub fn attachments_mut(&mut self) -> &mut Vec<Attachment> {
+        match self {
+            AnyRecord::Household(h) => &mut h.attachments,
+            AnyRecord::Visit(v) => &mut v.attachments,
+            AnyRecord::Sensitive(s) => &mut s.attachments,
+            AnyRecord::Case(c) => &mut c.attachments,
         }
     }
 

@@ -32,4 +32,4 @@ pub use automerge;
 pub use autosurgeon;
 pub use id::{RecordId, RecordKind};
 pub use replica::{Replica, ReplicaError, SyncError, SyncReport, SyncRun};
-pub use store::{FileStore, MemoryStore, Rejected, ReplicaStore};
+pub use store::{FileStore, MemoryStore, Rejected, ReplicaStore, Upload};

@@ -154,6 +154,112 @@ fn check_date(field: &str, value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// The media types a record may attach, by what their bytes are (the
+/// server sniffs them; a name or a claimed type decides nothing): photos
+/// as phones and cameras write them, and PDF for scanned or signed papers
+/// (a mediation agreement, a notice served).
+pub const ATTACHMENT_MEDIA_TYPES: [&str; 4] =
+    ["image/jpeg", "image/png", "image/webp", "application/pdf"];
+
+/// The largest file a record may attach, in bytes. A server may set a
+/// lower limit; phones shrink photos far below it before they queue them.
+pub const MAX_ATTACHMENT_BYTES: i64 = 25 * 1024 * 1024;
+
+/// A file attached to a record: a reference by content, never the bytes.
+///
+/// The bytes live beside the documents, stored once under their SHA-256
+/// however many records name them (`PUT /v1/attachments/{sha256}`). A list
+/// of references is keyed by the hash, so two phones attaching files at
+/// once both keep theirs, and attaching the same file twice is one item.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct Attachment {
+    /// The SHA-256 of the file's bytes as the phone sent them, 64
+    /// lowercase hex digits.
+    #[key]
+    pub sha256: String,
+    /// One of [`ATTACHMENT_MEDIA_TYPES`].
+    pub media_type: String,
+    /// The file's size in bytes, from 1 to [`MAX_ATTACHMENT_BYTES`].
+    pub size: i64,
+    /// The file's name on the device that attached it, for people; may be
+    /// empty.
+    pub name: String,
+    /// When the photo was taken (or the file made), in milliseconds since
+    /// the Unix epoch, in [`TIME_RANGE`]; 0 when not known.
+    pub taken_at: i64,
+    /// The user who attached it.
+    pub author: String,
+    /// The device it was attached from.
+    pub device: String,
+    /// Where it was taken, as `latitude,longitude`, only when the worker
+    /// chose to keep it; empty otherwise. The server strips every location
+    /// from the file's own metadata: this field is the only place a
+    /// location is kept.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub location: String,
+    /// A line about what it shows; may be empty.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub caption: String,
+}
+
+/// Whether `value` is a SHA-256 as attachments name it: 64 lowercase hex
+/// digits.
+pub fn is_sha256(value: &str) -> bool {
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl Attachment {
+    fn validate(&self, field: &str) -> Result<(), ValidationError> {
+        if !is_sha256(&self.sha256) {
+            return Err(ValidationError::new(
+                format!("{field}.sha256"),
+                "must be a SHA-256 as 64 lowercase hex digits",
+            ));
+        }
+        if !ATTACHMENT_MEDIA_TYPES.contains(&self.media_type.as_str()) {
+            return Err(ValidationError::new(
+                format!("{field}.media_type"),
+                format!("must be one of {}", ATTACHMENT_MEDIA_TYPES.join(", ")),
+            ));
+        }
+        if !(1..=MAX_ATTACHMENT_BYTES).contains(&self.size) {
+            return Err(ValidationError::new(
+                format!("{field}.size"),
+                format!("must be from 1 to {MAX_ATTACHMENT_BYTES} bytes"),
+            ));
+        }
+        require(&format!("{field}.author"), &self.author)?;
+        check_time(&format!("{field}.taken_at"), self.taken_at)?;
+        check_location(&format!("{field}.location"), &self.location)
+    }
+}
+
+fn check_attachments(field: &str, list: &[Attachment]) -> Result<(), ValidationError> {
+    for (i, a) in list.iter().enumerate() {
+        a.validate(&format!("{field}[{i}]"))?;
+    }
+    Ok(())
+}
+
+fn unique_attachments(field: &str, list: &[Attachment]) -> Result<(), ValidationError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for a in list {
+        if !seen.insert(a.sha256.as_str()) {
+            return Err(ValidationError::new(
+                field,
+                format!("file {} is attached twice", a.sha256),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A household (户) and the people living in it.
 #[derive(Debug, Clone, PartialEq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct Household {
@@ -174,6 +280,10 @@ pub struct Household {
     /// Free-text notes from visits and calls.
     #[serde(with = "text")]
     pub notes: Text,
+    /// Files attached (photos, scanned papers), by reference.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Household {
@@ -211,7 +321,7 @@ impl Record for Household {
             require(&format!("members[{i}].id"), &m.id)?;
             check_date(&format!("members[{i}].birth_date"), &m.birth_date)?;
         }
-        Ok(())
+        check_attachments("attachments", &self.attachments)
     }
 
     fn validate_strict(&self) -> Result<(), ValidationError> {
@@ -219,7 +329,7 @@ impl Record for Household {
         if !self.head.is_empty() && self.member(&self.head).is_none() {
             return Err(ValidationError::new("head", "must name one of the members"));
         }
-        Ok(())
+        unique_attachments("attachments", &self.attachments)
     }
 }
 
@@ -378,6 +488,10 @@ pub struct Case {
     pub reported_at: i64,
     /// The workflow: every action on the case, appended, never rewritten.
     pub events: Vec<CaseEvent>,
+    /// Files attached (photos, scanned papers), by reference.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Record for Case {
@@ -393,7 +507,9 @@ impl Record for Case {
             require(&format!("events[{i}].kind"), &e.kind)?;
             check_time(&format!("events[{i}].at"), e.at)?;
             check_hlc(&format!("events[{i}].hlc"), e.hlc)?;
+            check_attachments(&format!("events[{i}].attachments"), &e.attachments)?;
         }
+        check_attachments("attachments", &self.attachments)?;
         if !self.household.is_empty() {
             check_record_ref("household", &self.household, RecordKind::Household)?;
         }
@@ -402,7 +518,8 @@ impl Record for Case {
 
     fn validate_strict(&self) -> Result<(), ValidationError> {
         require_unique_ids("parties", self.parties.iter().map(|p| p.id.as_str()))?;
-        require_unique_ids("events", self.events.iter().map(|e| e.id.as_str()))
+        require_unique_ids("events", self.events.iter().map(|e| e.id.as_str()))?;
+        unique_attachments("attachments", &self.attachments)
     }
 }
 
@@ -498,6 +615,11 @@ pub struct CaseEvent {
     pub hlc: i64,
     /// Event details.
     pub data: BTreeMap<String, String>,
+    /// Files attached with the event (the photo of a repaired wall with a
+    /// `resolve`), by reference; fixed with the event, like the rest of it.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 /// Special-population details of a household (特殊人群): released from
@@ -515,6 +637,11 @@ pub struct Sensitive {
     /// Case-management notes; Automerge text.
     #[serde(with = "text")]
     pub notes: Text,
+    /// Files attached (a correction order, a doctor's letter), by
+    /// reference: served only to the roles that receive this document.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 /// The special-population categories.
@@ -555,7 +682,12 @@ impl Record for Sensitive {
 
     fn validate(&self) -> Result<(), ValidationError> {
         require("org_unit", &self.org_unit)?;
+        check_attachments("attachments", &self.attachments)?;
         check_record_ref("household", &self.household, RecordKind::Household)
+    }
+
+    fn validate_strict(&self) -> Result<(), ValidationError> {
+        unique_attachments("attachments", &self.attachments)
     }
 }
 
@@ -581,6 +713,10 @@ pub struct Visit {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub location: String,
+    /// Files attached (photos, scanned papers), by reference.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Record for Visit {
@@ -591,7 +727,12 @@ impl Record for Visit {
         require("worker", &self.worker)?;
         check_time("visited_at", self.visited_at)?;
         check_location("location", &self.location)?;
+        check_attachments("attachments", &self.attachments)?;
         check_record_ref("household", &self.household, RecordKind::Household)
+    }
+
+    fn validate_strict(&self) -> Result<(), ValidationError> {
+        unique_attachments("attachments", &self.attachments)
     }
 }
 
@@ -663,6 +804,44 @@ mod tests {
         assert_eq!(h.tags.len(), 1);
         h.set_tag(Tag::Veteran, false);
         assert!(!h.has_tag(Tag::Veteran));
+    }
+
+    #[test]
+    fn attachment_references_are_checked() {
+        let good = Attachment {
+            sha256: "0123456789abcdef".repeat(4),
+            media_type: "image/jpeg".into(),
+            size: 120_000,
+            author: "w1".into(),
+            device: "d1".into(),
+            location: "31.2,121.4".into(),
+            ..Default::default()
+        };
+        let mut h = household();
+        h.attachments.push(good.clone());
+        assert!(h.validate().is_ok());
+        let cases: [(&str, fn(&mut Attachment)); 6] = [
+            ("sha256", |a| a.sha256 = "0123456789ABCDEF".repeat(4)),
+            ("sha256", |a| a.sha256.truncate(63)),
+            ("media_type", |a| a.media_type = "text/html".into()),
+            ("size", |a| a.size = 0),
+            ("size", |a| a.size = MAX_ATTACHMENT_BYTES + 1),
+            ("location", |a| a.location = "north".into()),
+        ];
+        for (field, spoil) in cases {
+            let mut bad = good.clone();
+            spoil(&mut bad);
+            h.attachments = vec![bad];
+            assert_eq!(
+                h.validate().unwrap_err().field,
+                format!("attachments[0].{field}")
+            );
+        }
+        // Two phones attaching the same file merge into two items: valid,
+        // but a phone does not make it so on its own.
+        h.attachments = vec![good.clone(), good];
+        assert!(h.validate().is_ok());
+        assert_eq!(h.validate_strict().unwrap_err().field, "attachments");
     }
 
     #[test]

@@ -15,15 +15,15 @@ use std::future::Future;
 use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash, ReadDoc};
 use serde_bytes::ByteBuf;
 
-use crate::doc::{self, DocError};
-use crate::id::RecordId;
+use crate::doc::{self, AnyRecord, DocError};
+use crate::id::{RecordId, RecordKind};
 use crate::policy::{self, Denial, Principal};
 use crate::protocol::{
     DecodeError, DocError as ServerDocError, DocPush, Heads, PROTOCOL_VERSION, SyncRequest,
     SyncResponse,
 };
-use crate::records::Record;
-use crate::store::{Rejected, ReplicaStore, StoredDoc};
+use crate::records::{Attachment, Case, Household, Record, Sensitive, Visit};
+use crate::store::{Rejected, ReplicaStore, StoredDoc, Upload};
 
 /// Why a replica operation failed. Nothing was changed when it did.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +122,7 @@ pub struct Replica<S: ReplicaStore> {
     cursor: Option<Vec<u8>>,
     docs: BTreeMap<RecordId, Entry>,
     rejected: Vec<Rejected>,
+    uploads: Vec<Upload>,
     principal: Option<Principal>,
     clock: fn() -> i64,
     max_request_bytes: usize,
@@ -163,6 +164,7 @@ impl<S: ReplicaStore> Replica<S> {
             cursor: stored.cursor,
             docs,
             rejected: stored.rejected,
+            uploads: stored.uploads,
             principal: None,
             clock: system_now_ms,
             max_request_bytes: 4 * 1024 * 1024,
@@ -308,6 +310,111 @@ impl<S: ReplicaStore> Replica<S> {
         after: &Automerge,
     ) -> Result<(), Denial> {
         visit_household(&self.docs, kind, before, after)
+    }
+
+    /// Attaches a file to a record: keeps its bytes on the device, adds
+    /// `attachment` (its hash and size filled in from `bytes`) to the
+    /// record's list as one local change, and queues the upload. Attaching
+    /// the same bytes again changes nothing. Returns the reference as
+    /// written.
+    ///
+    /// The file is kept and queued before the record names it: a crash in
+    /// between leaves a queued file that no record names, which
+    /// [`Replica::uploads_ready`] never offers, never a reference whose
+    /// bytes are lost.
+    pub fn attach(
+        &mut self,
+        id: &RecordId,
+        bytes: &[u8],
+        mut attachment: Attachment,
+    ) -> Result<Attachment, ReplicaError> {
+        attachment.sha256 = sha256_hex(bytes);
+        attachment.size = bytes.len() as i64;
+        let held = self
+            .docs
+            .get(id)
+            .ok_or_else(|| ReplicaError::UnknownRecord(id.clone()))?;
+        let record = AnyRecord::read(id.kind(), &held.doc)?;
+        if let Some(same) = record
+            .attachments()
+            .into_iter()
+            .find(|(_, a)| a.sha256 == attachment.sha256)
+        {
+            return Ok(same.1.clone());
+        }
+        self.queue_file(id, bytes, &attachment.media_type)?;
+        let a = attachment.clone();
+        match id.kind() {
+            RecordKind::Household => self.update::<Household>(id, |r| r.attachments.push(a))?,
+            RecordKind::Case => self.update::<Case>(id, |r| r.attachments.push(a))?,
+            RecordKind::Visit => self.update::<Visit>(id, |r| r.attachments.push(a))?,
+            RecordKind::Sensitive => self.update::<Sensitive>(id, |r| r.attachments.push(a))?,
+        };
+        Ok(attachment)
+    }
+
+    /// Keeps a file's bytes on the device and queues their upload for
+    /// record `id`, which the caller makes reference them (a case event's
+    /// attachments, say, written with the event). Returns the SHA-256.
+    pub fn queue_file(
+        &mut self,
+        id: &RecordId,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<String, ReplicaError> {
+        let sha256 = sha256_hex(bytes);
+        self.store.put_file(&sha256, bytes)?;
+        if !self.uploads.iter().any(|u| u.sha256 == sha256) {
+            self.uploads.push(Upload {
+                sha256: sha256.clone(),
+                media_type: media_type.to_owned(),
+                size: bytes.len() as u64,
+                record: id.clone(),
+            });
+            self.store.put_uploads(&self.uploads)?;
+        }
+        Ok(sha256)
+    }
+
+    /// Every queued upload, oldest first.
+    pub fn uploads(&self) -> &[Upload] {
+        &self.uploads
+    }
+
+    /// The queued uploads the server will take now: those whose record it
+    /// holds as this device wrote it (no local change is waiting to be
+    /// sent) and whose record names the file.
+    pub fn uploads_ready(&self) -> Vec<Upload> {
+        self.uploads
+            .iter()
+            .filter(|u| {
+                let Some(entry) = self.docs.get(&u.record) else {
+                    return false;
+                };
+                if entry.acked.is_empty() || !entry.unacked().is_empty() {
+                    return false;
+                }
+                AnyRecord::read(u.record.kind(), &entry.doc)
+                    .is_ok_and(|r| r.attachments().iter().any(|(_, a)| a.sha256 == u.sha256))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// A file's bytes as this device keeps them.
+    pub fn file(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, ReplicaError> {
+        Ok(self.store.read_file(sha256)?)
+    }
+
+    /// Takes a file off the upload queue: the server holds it, or refused
+    /// it for good. Its bytes stay on the device.
+    pub fn upload_done(&mut self, sha256: &str) -> Result<(), ReplicaError> {
+        let before = self.uploads.len();
+        self.uploads.retain(|u| u.sha256 != sha256);
+        if self.uploads.len() != before {
+            self.store.put_uploads(&self.uploads)?;
+        }
+        Ok(())
     }
 
     /// Local edits the server refused, kept for the user to see (and for
@@ -617,6 +724,12 @@ fn visit_household(
             "household {named} is not one you may see; a visit names a household of your area"
         ),
     })
+}
+
+/// The SHA-256 of `bytes` as attachments name it: 64 lowercase hex digits.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 fn persist(

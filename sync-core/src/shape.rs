@@ -11,7 +11,7 @@
 //! It also bounds how deeply objects nest anywhere in a document, under
 //! keys the record does not know as well: a document is data from the
 //! network, and the code that walks its values (projections, conflicts,
-//! history) recurses. A record nests three objects deep at most; a
+//! history) recurses. A record nests four objects deep at most; a
 //! document nesting more than [`MAX_DEPTH`] is refused.
 
 use std::collections::VecDeque;
@@ -24,7 +24,7 @@ use crate::id::RecordKind;
 use crate::records::{CaseCategory, Relation, Residence, Sex, ValidationError};
 
 /// How deeply objects may nest in a record document: a map or list inside
-/// the root map is at depth 1. Records need 3 (a case's `events`, an
+/// the root map is at depth 1. Records need 4 (a case's `events`, an
 /// event, its `data`); the rest is room for fields to come.
 pub const MAX_DEPTH: usize = 16;
 
@@ -208,6 +208,20 @@ const MEMBER: Shape = Shape::Record(&[
     ),
 ]);
 
+const ATTACHMENT: Shape = Shape::Record(&[
+    required("sha256", STR),
+    required("media_type", STR),
+    required("size", INT),
+    required("name", STR),
+    required("taken_at", INT),
+    required("author", STR),
+    required("device", STR),
+    optional("location", STR),
+    optional("caption", STR),
+]);
+
+const ATTACHMENTS: Field = optional("attachments", Shape::List(&ATTACHMENT));
+
 const HOUSEHOLD: Shape = Shape::Record(&[
     required("org_unit", STR),
     required(
@@ -222,6 +236,7 @@ const HOUSEHOLD: Shape = Shape::Record(&[
     required("members", Shape::List(&MEMBER)),
     optional("tags", Shape::Map(&BOOL)),
     required("notes", TEXT),
+    ATTACHMENTS,
 ]);
 
 const PARTY: Shape = Shape::Record(&[
@@ -240,6 +255,7 @@ const EVENT: Shape = Shape::Record(&[
     optional("role", STR),
     optional("hlc", INT),
     required("data", Shape::Map(&STR)),
+    ATTACHMENTS,
 ]);
 
 const CASE: Shape = Shape::Record(&[
@@ -260,6 +276,7 @@ const CASE: Shape = Shape::Record(&[
     required("reporter", STR),
     required("reported_at", INT),
     required("events", Shape::List(&EVENT)),
+    ATTACHMENTS,
 ]);
 
 const VISIT: Shape = Shape::Record(&[
@@ -270,6 +287,7 @@ const VISIT: Shape = Shape::Record(&[
     required("findings", TEXT),
     required("follow_up", BOOL),
     optional("location", STR),
+    ATTACHMENTS,
 ]);
 
 const SENSITIVE: Shape = Shape::Record(&[
@@ -277,6 +295,7 @@ const SENSITIVE: Shape = Shape::Record(&[
     required("org_unit", STR),
     required("categories", Shape::Map(&BOOL)),
     required("notes", TEXT),
+    ATTACHMENTS,
 ]);
 
 /// Checks the value at `prop` of `obj` against `shape`: a leaf at once, an
@@ -380,6 +399,7 @@ mod tests {
                 role: "applicant".into(),
             }],
             events: vec![CaseEvent {
+                attachments: Vec::new(),
                 id: "e1".into(),
                 kind: "report".into(),
                 author: "u1".into(),

@@ -21,6 +21,24 @@ pub struct Stored {
     pub docs: BTreeMap<RecordId, StoredDoc>,
     /// Local edits the server refused, kept for the user.
     pub rejected: Vec<Rejected>,
+    /// Attached files waiting to be uploaded, oldest first.
+    pub uploads: Vec<Upload>,
+}
+
+/// An attached file waiting to be uploaded (`PUT /v1/attachments/{sha256}`).
+/// Its bytes are in the store ([`ReplicaStore::read_file`]); it is sent
+/// once the record that references it has reached the server, since the
+/// server takes only files a record it holds names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Upload {
+    /// The file's SHA-256, lowercase hex.
+    pub sha256: String,
+    /// Its media type, as the record's reference says.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The record that references it.
+    pub record: RecordId,
 }
 
 /// Local edits the server refused (or that left the device's scope before
@@ -63,11 +81,19 @@ pub trait ReplicaStore {
     fn remove_doc(&mut self, id: &RecordId) -> io::Result<()>;
     /// Replaces the list of refused edits.
     fn put_rejected(&mut self, rejected: &[Rejected]) -> io::Result<()>;
+    /// Replaces the upload queue.
+    fn put_uploads(&mut self, uploads: &[Upload]) -> io::Result<()>;
+    /// Keeps an attached file's bytes under their SHA-256 (lowercase hex).
+    fn put_file(&mut self, sha256: &str, bytes: &[u8]) -> io::Result<()>;
+    /// An attached file's bytes, if this store holds them. A store that
+    /// keeps files where only its host reads them (a browser's IndexedDB)
+    /// answers `None`, and its host uploads them itself.
+    fn read_file(&mut self, sha256: &str) -> io::Result<Option<Vec<u8>>>;
 }
 
 /// A store in memory. Cloning it is how a test "restarts" a phone.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryStore(Stored);
+pub struct MemoryStore(Stored, BTreeMap<String, Vec<u8>>);
 
 impl ReplicaStore for MemoryStore {
     fn load(&mut self) -> io::Result<Stored> {
@@ -98,10 +124,25 @@ impl ReplicaStore for MemoryStore {
         self.0.rejected = rejected.to_vec();
         Ok(())
     }
+
+    fn put_uploads(&mut self, uploads: &[Upload]) -> io::Result<()> {
+        self.0.uploads = uploads.to_vec();
+        Ok(())
+    }
+
+    fn put_file(&mut self, sha256: &str, bytes: &[u8]) -> io::Result<()> {
+        self.1.insert(sha256.to_owned(), bytes.to_vec());
+        Ok(())
+    }
+
+    fn read_file(&mut self, sha256: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.1.get(sha256).cloned())
+    }
 }
 
-/// A store in a directory: `actor`, `cursor`, and per document
-/// `<id>.automerge` (saved document) and `<id>.acked` (heads). Every file is
+/// A store in a directory: `actor`, `cursor`, `rejected.cbor`,
+/// `uploads.cbor`, per document `<id>.automerge` (saved document) and
+/// `<id>.acked` (heads), and attached files as `files/<sha256>`. Every file is
 /// written to a temporary name, flushed to disk, then renamed over the old
 /// one, so a crash leaves either the old or the new version.
 ///
@@ -117,6 +158,8 @@ pub struct FileStore {
 const DOC_SUFFIX: &str = ".automerge";
 const ACKED_SUFFIX: &str = ".acked";
 const REJECTED: &str = "rejected.cbor";
+const UPLOADS: &str = "uploads.cbor";
+const FILES: &str = "files";
 
 impl FileStore {
     /// Opens (creating if needed) a store in `dir`.
@@ -124,6 +167,20 @@ impl FileStore {
         let dir = dir.into();
         fs::create_dir_all(&dir)?;
         Ok(Self { dir })
+    }
+
+    fn read_cbor<T: serde::de::DeserializeOwned + Default>(&self, name: &str) -> io::Result<T> {
+        match Self::read_optional(&self.dir.join(name))? {
+            Some(bytes) => ciborium::from_reader(&bytes[..])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+            None => Ok(T::default()),
+        }
+    }
+
+    fn write_cbor<T: serde::Serialize>(&self, name: &str, value: &T) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(value, &mut bytes).expect("writing to a Vec cannot fail");
+        self.write_atomic(name, &bytes)
     }
 
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
@@ -145,16 +202,12 @@ impl FileStore {
 
 impl ReplicaStore for FileStore {
     fn load(&mut self) -> io::Result<Stored> {
-        let rejected = match Self::read_optional(&self.dir.join(REJECTED))? {
-            Some(bytes) => ciborium::from_reader(&bytes[..])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?,
-            None => Vec::new(),
-        };
         let mut stored = Stored {
             actor: Self::read_optional(&self.dir.join("actor"))?.map(ActorId::from),
             cursor: Self::read_optional(&self.dir.join("cursor"))?,
             docs: BTreeMap::new(),
-            rejected,
+            rejected: self.read_cbor(REJECTED)?,
+            uploads: self.read_cbor(UPLOADS)?,
         };
         for entry in fs::read_dir(&self.dir)? {
             let name = entry?.file_name();
@@ -201,8 +254,19 @@ impl ReplicaStore for FileStore {
     }
 
     fn put_rejected(&mut self, rejected: &[Rejected]) -> io::Result<()> {
-        let mut bytes = Vec::new();
-        ciborium::into_writer(&rejected, &mut bytes).expect("writing to a Vec cannot fail");
-        self.write_atomic(REJECTED, &bytes)
+        self.write_cbor(REJECTED, &rejected)
+    }
+
+    fn put_uploads(&mut self, uploads: &[Upload]) -> io::Result<()> {
+        self.write_cbor(UPLOADS, &uploads)
+    }
+
+    fn put_file(&mut self, sha256: &str, bytes: &[u8]) -> io::Result<()> {
+        fs::create_dir_all(self.dir.join(FILES))?;
+        self.write_atomic(&format!("{FILES}/{sha256}"), bytes)
+    }
+
+    fn read_file(&mut self, sha256: &str) -> io::Result<Option<Vec<u8>>> {
+        Self::read_optional(&self.dir.join(FILES).join(sha256))
     }
 }

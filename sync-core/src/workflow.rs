@@ -289,6 +289,7 @@ pub fn append(
     getrandom::fill(&mut salt).expect("the operating system has no random source");
     let id = format!("ev_{hlc:x}_{}", hex::encode(salt));
     case.events.push(CaseEvent {
+        attachments: Vec::new(),
         id: id.clone(),
         kind: kind.into(),
         author: author.into(),
@@ -547,6 +548,7 @@ fn try_event(status: Status, kind: &str) -> Option<Status> {
         ],
     };
     let sample = |kind: &str, data: &str, n: i64, author: &str| CaseEvent {
+        attachments: Vec::new(),
         id: format!("e{n}"),
         kind: kind.into(),
         author: author.into(),
@@ -596,6 +598,7 @@ mod tests {
 
     fn ev(id: &str, kind: &str, hlc: i64, data: &[(&str, &str)]) -> CaseEvent {
         CaseEvent {
+            attachments: Vec::new(),
             id: id.into(),
             kind: kind.into(),
             author: "staff".into(),

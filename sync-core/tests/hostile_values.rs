@@ -22,6 +22,7 @@ fn event(n: usize, kind: &str, hlc: i64, at: i64) -> CaseEvent {
         _ => &[],
     };
     CaseEvent {
+        attachments: Vec::new(),
         id: format!("e{n}"),
         kind: kind.into(),
         author: "staff".into(),

@@ -1,19 +1,24 @@
 //! Property: however edits from several offline phones interleave and
 //! whatever order their documents meet in, every copy ends identical, and
-//! nothing typed is lost.
+//! nothing typed is lost: no member, no character of the notes, no
+//! attached file.
 
 use automerge::{ActorId, Automerge};
 use proptest::prelude::*;
 use sync_core::doc;
-use sync_core::records::{Household, Member, Tag};
+use sync_core::records::{Attachment, Household, Member, Tag};
 
 #[derive(Debug, Clone)]
 enum Edit {
     Room(u8),
     Phone(u8),
     AddMember,
-    Note { at: u8 },
+    Note {
+        at: u8,
+    },
     Tag(usize, bool),
+    /// Attaches one of a few files: two phones may attach the same one.
+    Attach(u8),
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -23,6 +28,7 @@ fn edit() -> impl Strategy<Value = Edit> {
         Just(Edit::AddMember),
         any::<u8>().prop_map(|at| Edit::Note { at }),
         (0..Tag::ALL.len(), any::<bool>()).prop_map(|(t, on)| Edit::Tag(t, on)),
+        (0u8..6).prop_map(Edit::Attach),
     ]
 }
 
@@ -63,6 +69,20 @@ fn apply(doc: &mut Automerge, phone: usize, n: usize, edit: &Edit) -> Option<Str
             introduced = Some(marker);
         }
         Edit::Tag(t, on) => h.set_tag(Tag::ALL[*t], *on),
+        Edit::Attach(file) => {
+            let sha256 = format!("{file:02x}").repeat(32);
+            if !h.attachments.iter().any(|a| a.sha256 == sha256) {
+                h.attachments.push(Attachment {
+                    sha256: sha256.clone(),
+                    media_type: "image/jpeg".into(),
+                    size: 1000 + i64::from(*file),
+                    author: format!("worker{phone}"),
+                    device: format!("phone{phone}"),
+                    ..Default::default()
+                });
+            }
+            introduced = Some(sha256);
+        }
     })
     .unwrap();
     introduced
@@ -83,11 +103,13 @@ proptest! {
             .collect();
         let mut members = Vec::new();
         let mut markers = Vec::new();
+        let mut files = Vec::new();
         // Edits interleaved with partial merges between random pairs.
         let mut merges = merges.into_iter();
         for (n, (phone, e)) in edits.iter().enumerate() {
             match apply(&mut phones[*phone], *phone, n, e) {
                 Some(m) if matches!(e, Edit::AddMember) => members.push(m),
+                Some(f) if matches!(e, Edit::Attach(_)) => files.push(f),
                 Some(m) => markers.push(m),
                 None => {}
             }
@@ -115,6 +137,12 @@ proptest! {
         }
         for id in &members {
             prop_assert!(first.member(id).is_some(), "member {} lost", id);
+        }
+        for sha256 in &files {
+            prop_assert!(
+                first.attachments.iter().any(|a| &a.sha256 == sha256),
+                "attached file {} lost", sha256
+            );
         }
         // No deletions were made, so every typed character survives, in the
         // order it was typed (later inserts may land inside earlier ones).

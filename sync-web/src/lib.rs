@@ -25,7 +25,7 @@ use sync_core::doc::{AnyRecord, DocError};
 use sync_core::policy::{self, EVENT_KINDS, Principal, Role};
 use sync_core::protocol::SyncResponse;
 use sync_core::records::{Case, Household, Record, Sensitive, Visit};
-use sync_core::store::{Rejected, ReplicaStore, Stored, StoredDoc};
+use sync_core::store::{Rejected, ReplicaStore, Stored, StoredDoc, Upload};
 use sync_core::workflow::{self, Deadlines};
 use sync_core::{RecordId, RecordKind, ReplicaError, SyncRun, conflicts};
 use wasm_bindgen::prelude::*;
@@ -50,6 +50,15 @@ pub enum Write {
     },
     /// A document removed.
     Remove(String),
+    /// The upload queue (CBOR).
+    Uploads(Vec<u8>),
+    /// An attached file's bytes, kept under their SHA-256.
+    File {
+        /// Lowercase hex SHA-256.
+        sha256: String,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
 }
 
 /// A [`ReplicaStore`] that queues its writes for the app to commit.
@@ -108,6 +117,26 @@ impl ReplicaStore for Journal {
         ciborium::into_writer(rejected, &mut bytes).map_err(io::Error::other)?;
         self.writes.push(Write::Rejected(bytes));
         Ok(())
+    }
+
+    fn put_uploads(&mut self, uploads: &[Upload]) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(uploads, &mut bytes).map_err(io::Error::other)?;
+        self.writes.push(Write::Uploads(bytes));
+        Ok(())
+    }
+
+    fn put_file(&mut self, sha256: &str, bytes: &[u8]) -> io::Result<()> {
+        self.writes.push(Write::File {
+            sha256: sha256.to_owned(),
+            bytes: bytes.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// The page keeps files in IndexedDB and uploads them itself.
+    fn read_file(&mut self, _sha256: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(None)
     }
 }
 
@@ -495,8 +524,9 @@ impl Replica {
     }
 
     /// The writes to persist since the last call, in order, as
-    /// `{op: "actor"|"cursor"|"rejected", bytes}`, `{op: "doc", id, bytes,
-    /// acked}` and `{op: "remove", id}`.
+    /// `{op: "actor"|"cursor"|"rejected"|"uploads", bytes}`, `{op: "doc",
+    /// id, bytes, acked}`, `{op: "remove", id}` and `{op: "file", sha256,
+    /// bytes}`.
     #[wasm_bindgen(js_name = takeWrites)]
     pub fn take_writes(&mut self) -> js_sys::Array {
         self.take_journal()
@@ -534,6 +564,15 @@ impl Replica {
                     Write::Remove(id) => {
                         set("op", "remove".into());
                         set("id", id.into());
+                    }
+                    Write::Uploads(b) => {
+                        set("op", "uploads".into());
+                        set("bytes", bytes(&b));
+                    }
+                    Write::File { sha256, bytes: b } => {
+                        set("op", "file".into());
+                        set("sha256", sha256.into());
+                        set("bytes", bytes(&b));
                     }
                 }
                 JsValue::from(o)

@@ -192,6 +192,7 @@ pub fn generate(scale: Scale, seed: u64, now: i64) -> Vec<Grid> {
                     grid.visits.push((
                         next(RecordKind::Visit),
                         Visit {
+                            attachments: Vec::new(),
                             household: hid.to_string(),
                             org_unit: id.clone(),
                             worker: worker_id.clone(),
@@ -262,6 +263,7 @@ fn county_case(rng: &mut Rng, grid: &str, household: &RecordId, who: &Staff, now
                      data: &[(&str, &str)]| {
         t += HOUR + rng.below(4) as i64 * HOUR;
         case.events.push(CaseEvent {
+            attachments: Vec::new(),
             id: format!("e{:016x}", rng.next_u64()),
             kind: kind.into(),
             author: author.into(),

@@ -174,6 +174,7 @@ pub fn step(
         }
         0..70 => {
             let visit = Visit {
+                attachments: Vec::new(),
                 household: hid.to_string(),
                 org_unit: grid.into(),
                 worker: worker.clone(),

@@ -320,6 +320,7 @@ fn event(rng: &mut StdRng) -> CaseEvent {
         data.insert(key(rng), string(rng));
     }
     CaseEvent {
+        attachments: Vec::new(),
         id: if rng.gen_bool(0.9) {
             format!("e{:016x}", rng.r#gen::<u64>())
         } else {
@@ -701,6 +702,7 @@ pub fn seed_records() -> Vec<(RecordId, AnyRecord)> {
     c.events[0].role = "grid_worker".into();
     c.events[0].hlc = at << 16;
     let v = Visit {
+        attachments: Vec::new(),
         household: hid.to_string(),
         org_unit: GRID.into(),
         worker: WORKER_ID.into(),

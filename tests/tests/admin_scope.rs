@@ -38,6 +38,7 @@ fn case(grid: &str, reporter: &str, title: &str) -> Case {
         title: title.into(),
         reporter: reporter.into(),
         events: vec![CaseEvent {
+            attachments: Vec::new(),
             id: "r1".into(),
             kind: "report".into(),
             author: reporter.into(),

@@ -655,6 +655,7 @@ fn report(reporter: &str, reported_at: i64, hlc: i64) -> Case {
         reporter: reporter.into(),
         reported_at,
         events: vec![CaseEvent {
+            attachments: Vec::new(),
             id: format!("ev_{}", rand::random::<u64>()),
             kind: "report".into(),
             author: reporter.into(),

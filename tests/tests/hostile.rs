@@ -226,6 +226,7 @@ async fn a_push_is_stored_exactly_as_far_as_its_answer_says() {
             title: "噪音".into(),
             reporter: "usr_w1".into(),
             events: vec![CaseEvent {
+                attachments: Vec::new(),
                 id: "r1".into(),
                 kind: "report".into(),
                 author: "usr_w1".into(),
@@ -344,6 +345,7 @@ async fn a_desk_actor_cannot_be_claimed_by_another_device() {
             title: "漏水".into(),
             reporter: "usr_w1".into(),
             events: vec![CaseEvent {
+                attachments: Vec::new(),
                 id: "r1".into(),
                 kind: "report".into(),
                 author: "usr_w1".into(),

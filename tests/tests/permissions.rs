@@ -38,6 +38,7 @@ fn household(grid: &str, name: &str) -> Household {
 
 fn event(id: &str, kind: &str, author: &str) -> CaseEvent {
     CaseEvent {
+        attachments: Vec::new(),
         id: id.into(),
         kind: kind.into(),
         author: author.into(),

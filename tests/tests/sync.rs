@@ -267,6 +267,7 @@ async fn a_phone_restarted_from_its_files_still_sends_what_it_typed() {
     let visit = phone
         .replica
         .create(&Visit {
+            attachments: Vec::new(),
             household: id.to_string(),
             org_unit: GRID.into(),
             worker: "usr_w0".into(),
@@ -514,6 +515,7 @@ async fn the_same_round_sent_several_times_at_once_stores_each_change_once() {
         phone
             .replica
             .create(&Visit {
+                attachments: Vec::new(),
                 household: id.to_string(),
                 org_unit: GRID.into(),
                 worker: phone.user_id.clone(),

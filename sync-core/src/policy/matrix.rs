@@ -205,6 +205,31 @@ pub fn matrix() -> Vec<MatrixRow> {
             case_edit(&|c| c.events[0].kind = "close".into()),
         )),
     ));
+    let photo = |author: &str| crate::records::Attachment {
+        sha256: "ab".repeat(32),
+        media_type: "image/jpeg".into(),
+        size: 1,
+        author: author.into(),
+        device: "d".into(),
+        ..Default::default()
+    };
+    rows.push((
+        "attach a photo to a case they see".into(),
+        Box::new(write(
+            RecordKind::Case,
+            Some(case_doc.clone()),
+            case_edit(&|c| c.attachments.push(photo(me))),
+        )),
+    ));
+    let attached_doc = case_edit(&|c| c.attachments.push(photo("someone else")));
+    rows.push((
+        "remove a photo someone else attached".into(),
+        Box::new(write(RecordKind::Case, Some(attached_doc.clone()), {
+            let mut d = attached_doc;
+            edit::<Case>(&mut d, 0, |c| c.attachments.clear()).expect("sample case edit");
+            d
+        })),
+    ));
     for kind in EVENT_KINDS {
         rows.push((
             format!("add an event `{kind}` to a case they see"),
@@ -239,6 +264,7 @@ fn event(id: &str, kind: &str, author: &str) -> CaseEvent {
             .parse()
             .unwrap_or(0),
         data: Default::default(),
+        attachments: Vec::new(),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::doc::{self, AnyRecord, DocMeta};
 mod matrix;
 
 use crate::id::RecordKind;
-use crate::records::{Case, CaseEvent, Household, Visit};
+use crate::records::{Attachment, Case, CaseEvent, Household, Visit};
 pub use crate::role::{EVENT_KINDS, Role, UnknownRole};
 pub use matrix::{MatrixRow, matrix, matrix_markdown};
 
@@ -87,13 +87,18 @@ pub fn check_write(
             };
             check_household(p, before, after)?;
         }
-        (_, AnyRecord::Sensitive(_)) => {
+        (before, AnyRecord::Sensitive(after)) => {
             if !p.role.sees_sensitive() {
                 return deny(
                     "sensitive",
                     "only community and centre staff keep special-population details",
                 );
             }
+            let before = match before {
+                Some(AnyRecord::Sensitive(s)) => &s.attachments[..],
+                _ => &[],
+            };
+            check_attachments(p, before, &after.attachments)?;
         }
         (before, AnyRecord::Visit(after)) => {
             let before = match before {
@@ -166,7 +171,11 @@ fn check_household(
             "only community or centre staff move a household to another grid",
         );
     }
-    Ok(())
+    check_attachments(
+        p,
+        before.map_or(&[], |b| &b.attachments),
+        &after.attachments,
+    )
 }
 
 fn check_visit(p: &Principal, before: Option<&Visit>, after: &Visit) -> Result<(), Denial> {
@@ -189,7 +198,11 @@ fn check_visit(p: &Principal, before: Option<&Visit>, after: &Visit) -> Result<(
     if p.role == Role::GridWorker && !(own(after) && before.is_none_or(own)) {
         return deny("visit_author", "a grid worker records their own visits");
     }
-    Ok(())
+    check_attachments(
+        p,
+        before.map_or(&[], |b| &b.attachments),
+        &after.attachments,
+    )
 }
 
 fn check_case(p: &Principal, before: Option<&Case>, after: &Case) -> Result<(), Denial> {
@@ -212,6 +225,7 @@ fn check_case(p: &Principal, before: Option<&Case>, after: &Case) -> Result<(), 
                 ),
             );
         }
+        check_attachments(p, &[], &after.attachments)?;
         return check_new_events(p, &[], &after.events);
     };
     // The event log only grows: every earlier event stays as it was.
@@ -251,7 +265,53 @@ fn check_case(p: &Principal, before: Option<&Case>, after: &Case) -> Result<(), 
             "only the reporter or staff change a case's details; others add events",
         );
     }
+    check_attachments(p, &before.attachments, &after.attachments)?;
     check_new_events(p, &before.events, &after.events)
+}
+
+/// Attached files are evidence. Whoever may write a record may attach
+/// files to it, in their own name; a reference, once attached, does not
+/// change; it is removed only by who attached it or by staff (a photo of
+/// the wrong door, a face that should not have been taken).
+fn check_attachments(
+    p: &Principal,
+    before: &[Attachment],
+    after: &[Attachment],
+) -> Result<(), Denial> {
+    for old in before {
+        match after.iter().find(|a| a.sha256 == old.sha256) {
+            Some(new) if new == old => {}
+            Some(_) => {
+                return deny(
+                    "attachment_changed",
+                    format!("attached file {} does not change once attached", old.sha256),
+                );
+            }
+            None if old.author == p.user_id || p.role.is_staff() => {}
+            None => {
+                return deny(
+                    "attachment_removed",
+                    format!(
+                        "attached file {} is removed only by who attached it or by staff",
+                        old.sha256
+                    ),
+                );
+            }
+        }
+    }
+    for new in after
+        .iter()
+        .filter(|a| !before.iter().any(|b| b.sha256 == a.sha256))
+    {
+        // Admins may import files attached elsewhere.
+        if new.author != p.user_id && p.role != Role::Admin {
+            return deny(
+                "attachment_author",
+                format!("file {} must be attached in your own name", new.sha256),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn check_new_events(
@@ -284,6 +344,7 @@ fn check_new_events(
                 format!("a {} may not record a {:?} event", p.role, event.kind),
             );
         }
+        check_attachments(p, &[], &event.attachments)?;
     }
     Ok(())
 }
@@ -339,6 +400,64 @@ mod tests {
         };
         let w1 = principal("w1", Role::GridWorker);
         assert!(check_write(&w1, Some(&before), &retitled).is_ok());
+    }
+
+    #[test]
+    fn attached_files_are_evidence() {
+        let photo = |sha: char, author: &str| Attachment {
+            sha256: sha.to_string().repeat(64),
+            media_type: "image/jpeg".into(),
+            size: 10,
+            author: author.into(),
+            device: "d".into(),
+            ..Default::default()
+        };
+        let household = |attachments: Vec<Attachment>| {
+            AnyRecord::Household(Household {
+                org_unit: "g1".into(),
+                attachments,
+                ..Default::default()
+            })
+        };
+        let w1 = principal("w1", Role::GridWorker);
+        let staff = principal("s1", Role::CommunityStaff);
+        let before = household(vec![photo('a', "w2")]);
+        // Attaching in one's own name, beside what is there.
+        let added = household(vec![photo('a', "w2"), photo('b', "w1")]);
+        assert!(check_write(&w1, Some(&before), &added).is_ok());
+        // In someone else's name.
+        let forged = household(vec![photo('a', "w2"), photo('b', "w3")]);
+        let denial = check_write(&w1, Some(&before), &forged).unwrap_err();
+        assert_eq!(denial.rule, "attachment_author");
+        // Rewriting a reference.
+        let mut renamed = photo('a', "w2");
+        renamed.caption = "another photo".into();
+        let denial = check_write(&w1, Some(&before), &household(vec![renamed])).unwrap_err();
+        assert_eq!(denial.rule, "attachment_changed");
+        // Removing another's photo: staff only; one's own: the author too.
+        let emptied = household(Vec::new());
+        let denial = check_write(&w1, Some(&before), &emptied).unwrap_err();
+        assert_eq!(denial.rule, "attachment_removed");
+        assert!(check_write(&staff, Some(&before), &emptied).is_ok());
+        assert!(check_write(&w1, Some(&added), &before).is_ok());
+        // A new event's files are attached in its author's name too.
+        let case = Case {
+            org_unit: "g1".into(),
+            title: "隐患".into(),
+            reporter: "w1".into(),
+            ..Default::default()
+        };
+        let mut reported = case.clone();
+        crate::workflow::append(
+            &mut reported,
+            "report",
+            ("w1", "d", Role::GridWorker),
+            1,
+            Default::default(),
+        );
+        reported.events[0].attachments.push(photo('c', "w9"));
+        let denial = check_write(&w1, None, &AnyRecord::Case(reported)).unwrap_err();
+        assert_eq!(denial.rule, "attachment_author");
     }
 
     #[test]

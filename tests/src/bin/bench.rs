@@ -219,6 +219,7 @@ fn workday(device: &mut Device<MemoryStore>, grid: &Grid, seed: u64, now: i64) -
     for v in 0..20 {
         let (hid, _) = &grid.households[rng.below(grid.households.len() as u64) as usize];
         let visit = Visit {
+            attachments: Vec::new(),
             household: hid.to_string(),
             org_unit: grid.id.clone(),
             worker: worker.clone(),
@@ -795,6 +796,7 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
         let at = now - (11 - month as i64) * 30 * 86_400_000;
         for (v, (hid, _)) in grid.households.iter().enumerate() {
             let visit = Visit {
+                attachments: Vec::new(),
                 household: hid.to_string(),
                 org_unit: grid.id.clone(),
                 worker: format!("usr_{}", grid.worker),
