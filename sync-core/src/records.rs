@@ -820,7 +820,8 @@ mod tests {
         let mut h = household();
         h.attachments.push(good.clone());
         assert!(h.validate().is_ok());
-        let cases: [(&str, fn(&mut Attachment)); 6] = [
+        type Spoil = fn(&mut Attachment);
+        let cases: [(&str, Spoil); 6] = [
             ("sha256", |a| a.sha256 = "0123456789ABCDEF".repeat(4)),
             ("sha256", |a| a.sha256.truncate(63)),
             ("media_type", |a| a.media_type = "text/html".into()),
