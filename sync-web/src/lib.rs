@@ -24,7 +24,10 @@ use sync_core::automerge::{ActorId, ChangeHash};
 use sync_core::doc::{AnyRecord, DocError};
 use sync_core::policy::{self, EVENT_KINDS, Principal, Role};
 use sync_core::protocol::SyncResponse;
-use sync_core::records::{Case, Household, Record, Sensitive, Visit};
+use sync_core::records::{
+    ATTACHMENT_MEDIA_TYPES, Attachment, Case, Household, MAX_ATTACHMENT_BYTES, Record, Sensitive,
+    Visit,
+};
 use sync_core::store::{Rejected, ReplicaStore, Stored, StoredDoc, Upload};
 use sync_core::workflow::{self, Deadlines};
 use sync_core::{RecordId, RecordKind, ReplicaError, SyncRun, conflicts};
@@ -80,6 +83,13 @@ impl Journal {
     /// The writes queued since the last call.
     pub fn take(&mut self) -> Vec<Write> {
         std::mem::take(&mut self.writes)
+    }
+
+    /// Drops the queued (not yet taken) writes of file `sha256`: the
+    /// attachment that wrote them was refused, and no record names it.
+    fn forget_file(&mut self, sha256: &str) {
+        self.writes
+            .retain(|w| !matches!(w, Write::File { sha256: s, .. } if s == sha256));
     }
 }
 
@@ -210,6 +220,21 @@ struct Me {
     deadlines: Deadlines,
 }
 
+/// What the page says of a file it attaches; the rest of the reference
+/// (hash, size, author, device) is filled in here.
+#[derive(Debug, Clone, Deserialize)]
+struct AttachMeta {
+    media_type: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    taken_at: i64,
+    #[serde(default)]
+    caption: String,
+    #[serde(default)]
+    location: String,
+}
+
 /// The phone's replica: records, local edits and sync rounds.
 #[wasm_bindgen]
 pub struct Replica {
@@ -226,8 +251,9 @@ fn now_ms() -> i64 {
 
 #[wasm_bindgen]
 impl Replica {
-    /// Opens the replica persisted as `stored`:
-    /// `{actor?, cursor?, rejected?: Uint8Array, docs: [{id, bytes, acked}]}`.
+    /// Opens the replica persisted as `stored`: `{actor?, cursor?,
+    /// rejected?, uploads?: Uint8Array, docs: [{id, bytes, acked}]}` (files
+    /// stay with the page).
     /// A new replica (nothing stored) chooses its actor id; take the writes.
     #[wasm_bindgen]
     pub fn open(stored: JsValue) -> Result<Replica, JsValue> {
@@ -453,6 +479,102 @@ impl Replica {
         Ok(json!(kinds).to_string())
     }
 
+    /// Attaches a file to record `id` in the signed-in user's name, from
+    /// this device: keeps `bytes` on the phone (a `file` write), adds the
+    /// reference to the record's own list as one local change, and queues
+    /// the upload (an `uploads` write). `meta_json` is `{media_type, name?,
+    /// taken_at?, caption?, location?}` (`taken_at` in ms, `location` as
+    /// `"lat,lng"` or empty). Returns the reference as written, as JSON.
+    /// Attaching the same bytes again changes nothing. Refused like an edit
+    /// (`forbidden` with the policy's rule, `invalid_record`); then nothing
+    /// is kept or queued.
+    pub fn attach(&mut self, id: &str, bytes: &[u8], meta_json: &str) -> Result<String, JsValue> {
+        let id = parse_id(id)?;
+        let meta: AttachMeta = serde_json::from_str(meta_json)
+            .map_err(|e| Refusal::new("invalid_json", format!("attachment: {e}")))?;
+        if !ATTACHMENT_MEDIA_TYPES.contains(&meta.media_type.as_str()) {
+            return Err(Refusal::new(
+                "invalid_record",
+                format!("files of type {} cannot be attached", meta.media_type),
+            )
+            .into());
+        }
+        if bytes.is_empty() || bytes.len() as i64 > MAX_ATTACHMENT_BYTES {
+            return Err(Refusal::new(
+                "invalid_record",
+                format!(
+                    "a file of {} bytes cannot be attached (1 to {MAX_ATTACHMENT_BYTES})",
+                    bytes.len()
+                ),
+            )
+            .into());
+        }
+        let (principal, device) = self.me.clone().ok_or_else(not_signed_in)?;
+        let attachment = Attachment {
+            media_type: meta.media_type,
+            name: meta.name,
+            taken_at: meta.taken_at,
+            author: principal.user_id,
+            device,
+            location: meta.location,
+            caption: meta.caption,
+            ..Attachment::default()
+        };
+        let sha256 = sync_core::replica::sha256_hex(bytes);
+        let queued = self.inner.uploads().iter().any(|u| u.sha256 == sha256);
+        match self.inner.attach(&id, bytes, attachment) {
+            Ok(written) => Ok(json!(written).to_string()),
+            Err(e) => {
+                // Kept and queued before the record was refused: take both
+                // back, unless another record had queued the same bytes.
+                if !queued {
+                    self.inner.upload_done(&sha256).map_err(Refusal::from)?;
+                    self.inner.store_mut().forget_file(&sha256);
+                }
+                Err(Refusal::from(e).into())
+            }
+        }
+    }
+
+    /// Keeps a file's bytes on the phone and queues their upload for record
+    /// `id`, which the caller then makes name them (a case event's files).
+    /// Returns the SHA-256, in hex.
+    #[wasm_bindgen(js_name = queueFile)]
+    pub fn queue_file(
+        &mut self,
+        id: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<String, JsValue> {
+        let id = parse_id(id)?;
+        Ok(self
+            .inner
+            .queue_file(&id, bytes, media_type)
+            .map_err(Refusal::from)?)
+    }
+
+    /// JSON `[{sha256, media_type, size, record}]`: every file waiting to
+    /// be uploaded, oldest first.
+    pub fn uploads(&self) -> String {
+        uploads_json(self.inner.uploads())
+    }
+
+    /// JSON `[{sha256, media_type, size, record}]`: the queued files the
+    /// server takes now (their record reached it as this phone wrote it,
+    /// and names them). Read each one's bytes from where the page keeps
+    /// them and `PUT /v1/attachments/{sha256}`.
+    #[wasm_bindgen(js_name = uploadsReady)]
+    pub fn uploads_ready(&self) -> String {
+        uploads_json(&self.inner.uploads_ready())
+    }
+
+    /// Takes file `sha256` off the upload queue: the server holds it, or
+    /// refused it for good. Its bytes stay on the phone.
+    #[wasm_bindgen(js_name = uploadDone)]
+    pub fn upload_done(&mut self, sha256: &str) -> Result<(), JsValue> {
+        Ok(self.inner.upload_done(sha256).map_err(Refusal::from)?)
+    }
+
     /// Starts a sync: call before its first round.
     #[wasm_bindgen(js_name = beginSync)]
     pub fn begin_sync(&mut self) {
@@ -658,6 +780,21 @@ fn not_signed_in() -> Refusal {
     Refusal::new("not_signed_in", "sign in first")
 }
 
+fn uploads_json(uploads: &[Upload]) -> String {
+    let list: Vec<Value> = uploads
+        .iter()
+        .map(|u| {
+            json!({
+                "sha256": u.sha256,
+                "media_type": u.media_type,
+                "size": u.size,
+                "record": u.record.to_string(),
+            })
+        })
+        .collect();
+    Value::Array(list).to_string()
+}
+
 fn parse_id(id: &str) -> Result<RecordId, Refusal> {
     id.parse()
         .map_err(|_| Refusal::new("unknown_record", format!("{id} is not a record id")))
@@ -686,6 +823,9 @@ fn read_stored(stored: &JsValue) -> Result<Stored, Refusal> {
     };
     if let Some(rejected) = bytes(get(stored, "rejected")) {
         out.rejected = ciborium::from_reader(rejected.as_slice()).map_err(|_| bad("rejected"))?;
+    }
+    if let Some(uploads) = bytes(get(stored, "uploads")) {
+        out.uploads = ciborium::from_reader(uploads.as_slice()).map_err(|_| bad("uploads"))?;
     }
     let docs = get(stored, "docs");
     if !docs.is_undefined() {

@@ -27,6 +27,18 @@ export class Replica {
      */
     applyResponse(body: Uint8Array | number[]): string;
     /**
+     * Attaches a file to record `id` in the signed-in user's name, from
+     * this device: keeps `bytes` on the phone (a `file` write), adds the
+     * reference to the record's own list as one local change, and queues
+     * the upload (an `uploads` write). `meta_json` is `{media_type, name?,
+     * taken_at?, caption?, location?}` (`taken_at` in ms, `location` as
+     * `"lat,lng"` or empty). Returns the reference as written, as JSON.
+     * Attaching the same bytes again changes nothing. Refused like an edit
+     * (`forbidden` with the policy's rule, `invalid_record`); then nothing
+     * is kept or queued.
+     */
+    attach(id: string, bytes: Uint8Array | number[], meta_json: string): string;
+    /**
      * Starts a sync: call before its first round.
      */
     beginSync(): void;
@@ -42,8 +54,9 @@ export class Replica {
      */
     ids(): string[];
     /**
-     * Opens the replica persisted as `stored`:
-     * `{actor?, cursor?, rejected?: Uint8Array, docs: [{id, bytes, acked}]}`.
+     * Opens the replica persisted as `stored`: `{actor?, cursor?,
+     * rejected?, uploads?: Uint8Array, docs: [{id, bytes, acked}]}` (files
+     * stay with the page).
      * A new replica (nothing stored) chooses its actor id; take the writes.
      */
     static open(stored: any): Replica;
@@ -51,6 +64,12 @@ export class Replica {
      * JSON `{id: n}`: the records with `n` changes not yet acknowledged.
      */
     pending(): string;
+    /**
+     * Keeps a file's bytes on the phone and queues their upload for record
+     * `id`, which the caller then makes name them (a case event's files).
+     * Returns the SHA-256, in hex.
+     */
+    queueFile(id: string, bytes: Uint8Array | number[], media_type: string): string;
     /**
      * Records an event of `kind` with `data_json` (an object of strings,
      * see `workflow.md`) on case `case_id`, by the signed-in user from
@@ -78,8 +97,9 @@ export class Replica {
     syncRequest(): Uint8Array;
     /**
      * The writes to persist since the last call, in order, as
-     * `{op: "actor"|"cursor"|"rejected", bytes}`, `{op: "doc", id, bytes,
-     * acked}` and `{op: "remove", id}`.
+     * `{op: "actor"|"cursor"|"rejected"|"uploads", bytes}`, `{op: "doc",
+     * id, bytes, acked}`, `{op: "remove", id}` and `{op: "file", sha256,
+     * bytes}`.
      */
     takeWrites(): Array<any>;
     /**
@@ -90,6 +110,23 @@ export class Replica {
      * whether anything changed.
      */
     update(id: string, json: string): boolean;
+    /**
+     * Takes file `sha256` off the upload queue: the server holds it, or
+     * refused it for good. Its bytes stay on the phone.
+     */
+    uploadDone(sha256: string): void;
+    /**
+     * JSON `[{sha256, media_type, size, record}]`: the queued files the
+     * server takes now (their record reached it as this phone wrote it,
+     * and names them). Read each one's bytes from where the page keeps
+     * them and `PUT /v1/attachments/{sha256}`.
+     */
+    uploadsReady(): string;
+    /**
+     * JSON `[{sha256, media_type, size, record}]`: every file waiting to
+     * be uploaded, oldest first.
+     */
+    uploads(): string;
     /**
      * A record as JSON: `{id, kind, record, pending, conflicts, case}`.
      */
@@ -109,17 +146,22 @@ export interface InitOutput {
     readonly replica_actions: (a: number, b: number, c: number) => [number, number, number, number];
     readonly replica_actor: (a: number) => [number, number];
     readonly replica_applyResponse: (a: number, b: number, c: number) => [number, number, number, number];
+    readonly replica_attach: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly replica_beginSync: (a: number) => void;
     readonly replica_create: (a: number, b: number, c: number, d: number, e: number) => [number, number, number, number];
     readonly replica_ids: (a: number) => [number, number];
     readonly replica_open: (a: any) => [number, number, number];
     readonly replica_pending: (a: number) => [number, number];
+    readonly replica_queueFile: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly replica_recordEvent: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly replica_rejected: (a: number) => [number, number];
     readonly replica_setPrincipal: (a: number, b: number, c: number) => [number, number];
     readonly replica_syncRequest: (a: number) => [number, number];
     readonly replica_takeWrites: (a: number) => any;
     readonly replica_update: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
+    readonly replica_uploadDone: (a: number, b: number, c: number) => [number, number];
+    readonly replica_uploads: (a: number) => [number, number];
+    readonly replica_uploadsReady: (a: number) => [number, number];
     readonly replica_view: (a: number, b: number, c: number) => [number, number, number, number];
     readonly replica_views: (a: number, b: number, c: number) => [number, number, number, number];
     readonly __wbindgen_malloc: (a: number, b: number) => number;

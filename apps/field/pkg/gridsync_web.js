@@ -93,6 +93,53 @@ export class Replica {
         }
     }
     /**
+     * Attaches a file to record `id` in the signed-in user's name, from
+     * this device: keeps `bytes` on the phone (a `file` write), adds the
+     * reference to the record's own list as one local change, and queues
+     * the upload (an `uploads` write). `meta_json` is `{media_type, name?,
+     * taken_at?, caption?, location?}` (`taken_at` in ms, `location` as
+     * `"lat,lng"` or empty). Returns the reference as written, as JSON.
+     * Attaching the same bytes again changes nothing. Refused like an edit
+     * (`forbidden` with the policy's rule, `invalid_record`); then nothing
+     * is kept or queued.
+     * @param {string} id
+     * @param {Uint8Array | number[]} bytes
+     * @param {string} meta_json
+     * @returns {string}
+     */
+    attach(id, bytes, meta_json) {
+        let deferred5_0;
+        let deferred5_1;
+        try {
+            let ptr0, len0, ptr1, len1, ptr2, len2;
+            try {
+                ptr0 = passStringToWasm0(id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+                len0 = WASM_VECTOR_LEN;
+                ptr1 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc);
+                len1 = WASM_VECTOR_LEN;
+                ptr2 = passStringToWasm0(meta_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+                len2 = WASM_VECTOR_LEN;
+            } catch (e) {
+                if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+                if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+                if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+                throw e;
+            }
+            const ret = wasm.replica_attach(this.__wbg_ptr, ptr0, len0, ptr1, len1, ptr2, len2);
+            var ptr4 = ret[0];
+            var len4 = ret[1];
+            if (ret[3]) {
+                ptr4 = 0; len4 = 0;
+                throw takeFromExternrefTable0(ret[2]);
+            }
+            deferred5_0 = ptr4;
+            deferred5_1 = len4;
+            return getStringFromWasm0(ptr4, len4);
+        } finally {
+            wasm.__wbindgen_free(deferred5_0, deferred5_1, 1);
+        }
+    }
+    /**
      * Starts a sync: call before its first round.
      */
     beginSync() {
@@ -147,8 +194,9 @@ export class Replica {
         return v1;
     }
     /**
-     * Opens the replica persisted as `stored`:
-     * `{actor?, cursor?, rejected?: Uint8Array, docs: [{id, bytes, acked}]}`.
+     * Opens the replica persisted as `stored`: `{actor?, cursor?,
+     * rejected?, uploads?: Uint8Array, docs: [{id, bytes, acked}]}` (files
+     * stay with the page).
      * A new replica (nothing stored) chooses its actor id; take the writes.
      * @param {any} stored
      * @returns {Replica}
@@ -174,6 +222,47 @@ export class Replica {
             return getStringFromWasm0(ret[0], ret[1]);
         } finally {
             wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * Keeps a file's bytes on the phone and queues their upload for record
+     * `id`, which the caller then makes name them (a case event's files).
+     * Returns the SHA-256, in hex.
+     * @param {string} id
+     * @param {Uint8Array | number[]} bytes
+     * @param {string} media_type
+     * @returns {string}
+     */
+    queueFile(id, bytes, media_type) {
+        let deferred5_0;
+        let deferred5_1;
+        try {
+            let ptr0, len0, ptr1, len1, ptr2, len2;
+            try {
+                ptr0 = passStringToWasm0(id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+                len0 = WASM_VECTOR_LEN;
+                ptr1 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc);
+                len1 = WASM_VECTOR_LEN;
+                ptr2 = passStringToWasm0(media_type, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+                len2 = WASM_VECTOR_LEN;
+            } catch (e) {
+                if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+                if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+                if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+                throw e;
+            }
+            const ret = wasm.replica_queueFile(this.__wbg_ptr, ptr0, len0, ptr1, len1, ptr2, len2);
+            var ptr4 = ret[0];
+            var len4 = ret[1];
+            if (ret[3]) {
+                ptr4 = 0; len4 = 0;
+                throw takeFromExternrefTable0(ret[2]);
+            }
+            deferred5_0 = ptr4;
+            deferred5_1 = len4;
+            return getStringFromWasm0(ptr4, len4);
+        } finally {
+            wasm.__wbindgen_free(deferred5_0, deferred5_1, 1);
         }
     }
     /**
@@ -264,8 +353,9 @@ export class Replica {
     }
     /**
      * The writes to persist since the last call, in order, as
-     * `{op: "actor"|"cursor"|"rejected", bytes}`, `{op: "doc", id, bytes,
-     * acked}` and `{op: "remove", id}`.
+     * `{op: "actor"|"cursor"|"rejected"|"uploads", bytes}`, `{op: "doc",
+     * id, bytes, acked}`, `{op: "remove", id}` and `{op: "file", sha256,
+     * bytes}`.
      * @returns {Array<any>}
      */
     takeWrites() {
@@ -299,6 +389,55 @@ export class Replica {
             throw takeFromExternrefTable0(ret[1]);
         }
         return ret[0] !== 0;
+    }
+    /**
+     * Takes file `sha256` off the upload queue: the server holds it, or
+     * refused it for good. Its bytes stay on the phone.
+     * @param {string} sha256
+     */
+    uploadDone(sha256) {
+        const ptr0 = passStringToWasm0(sha256, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.replica_uploadDone(this.__wbg_ptr, ptr0, len0);
+        if (ret[1]) {
+            throw takeFromExternrefTable0(ret[0]);
+        }
+    }
+    /**
+     * JSON `[{sha256, media_type, size, record}]`: the queued files the
+     * server takes now (their record reached it as this phone wrote it,
+     * and names them). Read each one's bytes from where the page keeps
+     * them and `PUT /v1/attachments/{sha256}`.
+     * @returns {string}
+     */
+    uploadsReady() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            const ret = wasm.replica_uploadsReady(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * JSON `[{sha256, media_type, size, record}]`: every file waiting to
+     * be uploaded, oldest first.
+     * @returns {string}
+     */
+    uploads() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            const ret = wasm.replica_uploads(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
     }
     /**
      * A record as JSON: `{id, kind, record, pending, conflicts, case}`.
