@@ -1,17 +1,25 @@
 // The phone's storage: one IndexedDB database.
 //
 //   docs  keyed by record id: {id, bytes, acked}, the replica's documents
-//   meta  out-of-line keys: actor, cursor, rejected (the replica's state),
-//         last_sync (ms of the last completed sync)
+//   meta  out-of-line keys: actor, cursor, rejected, uploads (the
+//         replica's state), last_sync (ms of the last completed sync),
+//         upload_failed ({sha256: {code, message}}: files the server
+//         refused for good, to tell the user)
 //   auth  out-of-line key "session": who is signed in, their tokens and
 //         the offline password verifier (see auth.js)
+//   files out-of-line key sha256: the bytes (Uint8Array) of files attached
+//         on this phone, kept with the record that names them, to upload
+//         and to show offline
+//   thumbs out-of-line key sha256: thumbnails fetched from the server
+//         (Blob), so that other phones' photos show offline once seen
 //
 // Every batch of writes the replica hands over is committed in one
 // readwrite transaction, so a tab killed mid-write keeps either all of a
-// batch or none of it.
+// batch or none of it: a photo's bytes and the record naming it included.
 
 const DB_NAME = 'gridsync';
-const DB_VERSION = 1;
+const DB_VERSION = 2;
+const STORES = ['docs', 'meta', 'auth', 'files', 'thumbs'];
 
 /** Opens (and on first use creates) the database. */
 export function openDb() {
@@ -19,9 +27,11 @@ export function openDb() {
     const request = indexedDB.open(DB_NAME, DB_VERSION);
     request.onupgradeneeded = () => {
       const db = request.result;
-      if (!db.objectStoreNames.contains('docs')) db.createObjectStore('docs', { keyPath: 'id' });
-      if (!db.objectStoreNames.contains('meta')) db.createObjectStore('meta');
-      if (!db.objectStoreNames.contains('auth')) db.createObjectStore('auth');
+      for (const name of STORES) {
+        if (!db.objectStoreNames.contains(name)) {
+          db.createObjectStore(name, name === 'docs' ? { keyPath: 'id' } : undefined);
+        }
+      }
     };
     request.onsuccess = () => {
       const db = request.result;
@@ -50,20 +60,22 @@ function result(request) {
   });
 }
 
-/** What `Replica.open` takes: {actor?, cursor?, rejected?, docs: [{id, bytes, acked}]}. */
+/** What `Replica.open` takes: {actor?, cursor?, rejected?, uploads?, docs: [{id, bytes, acked}]}. */
 export async function loadReplicaState(db) {
   const tx = db.transaction(['docs', 'meta'], 'readonly');
   const meta = tx.objectStore('meta');
-  const [docs, actor, cursor, rejected] = await Promise.all([
+  const [docs, actor, cursor, rejected, uploads] = await Promise.all([
     result(tx.objectStore('docs').getAll()),
     result(meta.get('actor')),
     result(meta.get('cursor')),
     result(meta.get('rejected')),
+    result(meta.get('uploads')),
   ]);
   const stored = { docs };
   if (actor) stored.actor = actor;
   if (cursor) stored.cursor = cursor;
   if (rejected) stored.rejected = rejected;
+  if (uploads) stored.uploads = uploads;
   return stored;
 }
 
@@ -74,9 +86,10 @@ export async function loadReplicaState(db) {
  * taken. Resolves on the transaction's `complete`.
  */
 export function commitWrites(db, writes, extraMeta = {}) {
-  const tx = db.transaction(['docs', 'meta'], 'readwrite');
+  const tx = db.transaction(['docs', 'meta', 'files'], 'readwrite');
   const docs = tx.objectStore('docs');
   const meta = tx.objectStore('meta');
+  const files = tx.objectStore('files');
   for (const w of writes) {
     switch (w.op) {
       case 'doc':
@@ -88,7 +101,11 @@ export function commitWrites(db, writes, extraMeta = {}) {
       case 'actor':
       case 'cursor':
       case 'rejected':
+      case 'uploads':
         meta.put(w.bytes, w.op);
+        break;
+      case 'file':
+        files.put(w.bytes, w.sha256);
         break;
       default:
         tx.abort();
@@ -101,6 +118,23 @@ export function commitWrites(db, writes, extraMeta = {}) {
 
 export async function getMeta(db, key) {
   return result(db.transaction('meta', 'readonly').objectStore('meta').get(key));
+}
+
+/** The bytes (Uint8Array) of a file attached on this phone, or undefined. */
+export function getFile(db, sha256) {
+  return result(db.transaction('files', 'readonly').objectStore('files').get(sha256));
+}
+
+/** A thumbnail fetched earlier (Blob), or undefined. */
+export function getThumb(db, sha256) {
+  return result(db.transaction('thumbs', 'readonly').objectStore('thumbs').get(sha256));
+}
+
+/** Keeps a fetched thumbnail for showing offline; resolves once stored. */
+export function putThumb(db, sha256, blob) {
+  const tx = db.transaction('thumbs', 'readwrite');
+  tx.objectStore('thumbs').put(blob, sha256);
+  return done(tx);
 }
 
 export async function getSession(db) {

@@ -7,12 +7,14 @@ import { openDb, getSession, wipeDb } from './db.js';
 import { Auth } from './auth.js';
 import { Records, loadWasm } from './records.js';
 import { Syncer } from './sync.js';
+import { Uploader } from './uploads.js';
+import { forgetImages } from './images.js';
 import { App } from './ui/app.js';
 
 /**
  * What the App renders from: `phase` is loading | failed | signin | main |
  * elsewhere (another tab holds the replica); `services` ({records,
- * syncer, auth}) exists in main.
+ * syncer, uploader, auth}) exists in main.
  */
 const app = {
   phase: 'loading',
@@ -83,14 +85,20 @@ async function openServices() {
   const syncer = new Syncer(records, auth, {
     onRevoked: () => wipe(t('device_revoked')),
     onExpired: expired,
+    // Files go up once the records naming them have reached the server.
+    onSynced: () => uploader.run(),
   });
-  app.set({ phase: 'main', services: { records, syncer, auth }, notice: null });
+  const uploader = new Uploader(records, auth, { onAuthError: (error) => syncer.authFailed(error) });
+  app.set({ phase: 'main', services: { records, syncer, uploader, auth }, notice: null });
+  await uploader.start();
   syncer.start();
 }
 
 /** Stops syncing and writing, and lets another tab hold the replica. */
 function closeServices() {
   app.services?.syncer.stop();
+  app.services?.uploader.stop();
+  forgetImages();
   app.services?.records.close();
   releaseReplica?.();
   releaseReplica = null;

@@ -141,6 +141,36 @@ export class Records {
     return this.rejected().find((r) => r.id === id) ?? null;
   }
 
+  /**
+   * Attaches a file to record `id`: `bytes` (Uint8Array) and `meta`
+   * ({media_type, name, taken_at, caption, location}). The bytes, the
+   * record's new reference and the upload queue are committed in one
+   * transaction. Resolves to the reference as written (sha256, size,
+   * author, device filled in).
+   */
+  async attach(id, bytes, meta) {
+    return JSON.parse(await this.change((r) => r.attach(id, bytes, JSON.stringify(meta))));
+  }
+
+  /** [{sha256, media_type, size, record}]: files waiting to be uploaded. */
+  uploads() {
+    return this.cached('uploads', () => JSON.parse(this.replica.uploads()));
+  }
+
+  /** The queued files the server takes now (their record reached it and names them). */
+  uploadsReady() {
+    return JSON.parse(this.replica.uploadsReady());
+  }
+
+  /**
+   * Takes `sha256` off the upload queue (stored on the server, or refused
+   * for good) and commits that with `extraMeta`; resolves when durable.
+   */
+  uploadDone(sha256, extraMeta) {
+    this.replica.uploadDone(sha256);
+    return this.commit(extraMeta);
+  }
+
   /** This replica's actor id (hex), to tell this phone's writes in conflicts. */
   actor() {
     return this.replica.actor();

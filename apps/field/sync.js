@@ -47,13 +47,15 @@ async function readEvents(body, onEvent) {
 export class Syncer {
   /**
    * `onRevoked()`: the device was revoked (wipe); `onExpired()`: the
-   * refresh token no longer works (sign in again online).
+   * refresh token no longer works (sign in again online); `onSynced()`:
+   * a sync completed (files attached on the phone may go up now).
    */
-  constructor(records, auth, { onRevoked, onExpired }) {
+  constructor(records, auth, { onRevoked, onExpired, onSynced }) {
     this.records = records;
     this.auth = auth;
     this.onRevoked = onRevoked;
     this.onExpired = onExpired;
+    this.onSynced = onSynced;
     this.state = {
       online: navigator.onLine,
       // A sync is running (or queued behind the one running).
@@ -193,6 +195,7 @@ export class Syncer {
         if (report.dropped.length) this.meStale = true;
       } while (report.again && !this.stopped);
       this.setState({ online: true, lastSync: Date.now(), problem: null, docErrors });
+      if (!this.stopped) this.onSynced?.();
     } catch (error) {
       this.setState(this.failure(error));
     }

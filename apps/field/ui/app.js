@@ -124,9 +124,11 @@ export function App({ app }) {
     if (!services) return undefined;
     const offRecords = services.records.subscribe(rerender);
     const offSync = services.syncer.subscribe(rerender);
+    const offUploads = services.uploader.subscribe(rerender);
     return () => {
       offRecords();
       offSync();
+      offUploads();
     };
   }, [services]);
 

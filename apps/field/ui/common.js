@@ -7,8 +7,8 @@ import { t, label, locale } from '../i18n.js';
 export { html };
 
 /**
- * What every screen may use: {records, syncer, auth, session, me,
- * navigate, toast, saved, signOut} (ui/app.js). `me` is the parsed
+ * What every screen may use: {records, syncer, uploader, auth, session,
+ * me, navigate, toast, saved, signOut} (ui/app.js). `me` is the parsed
  * GET /v1/me, or a stand-in with the user id when it was never fetched.
  */
 export const AppContext = createContext(null);
