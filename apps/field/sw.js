@@ -11,7 +11,7 @@
 // files already (main.js loads even the wasm as it starts), so it never
 // mixes two versions; it runs the new one from its next load.
 
-const VERSION = '984d6ffe320b';
+const VERSION = 'c8c840843661';
 const CACHE = `gridsync-field-${VERSION}`;
 
 const SHELL = [
@@ -26,6 +26,8 @@ const SHELL = [
   'auth.js',
   'records.js',
   'sync.js',
+  'uploads.js',
+  'images.js',
   'ui/app.js',
   'ui/common.js',
   'ui/signin.js',
@@ -36,6 +38,7 @@ const SHELL = [
   'ui/cases.js',
   'ui/case.js',
   'ui/report.js',
+  'ui/photos.js',
   'ui/me.js',
   'vendor/preact-htm.js',
   'pkg/gridsync_web.js',

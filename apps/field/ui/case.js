@@ -18,6 +18,7 @@ import {
   ScreenTitle,
 } from './common.js';
 import { CaseStatus } from './cases.js';
+import { Photos, PhotoList } from './photos.js';
 
 /** Each action's data fields (api-spec/workflow.md): [key, input, choices]. */
 const FIELDS = {
@@ -112,6 +113,7 @@ function TimelineEvent({ event, state, me }) {
       ([key, value]) => html`<div><span class="muted">${label('data', key)}:</span> ${label(key, value)}</div>`,
     )}
     ${!applied && html`<div class="error-text">${t('not_applied', { reason: state.reason ?? '' })}</div>`}
+    <${PhotoList} attachments=${event.attachments} />
   </li>`;
 }
 
@@ -171,6 +173,7 @@ export function CasePage({ id }) {
           )}
         </ul>`}
     </section>
+    <${Photos} id=${id} attachments=${c.attachments} />
     <${Conflicts} view=${view} />
     <section class="card">
       <h2>${t('timeline')}</h2>

@@ -27,6 +27,7 @@ import {
   RESIDENCES,
 } from './common.js';
 import { CaseRow } from './cases.js';
+import { Photos, PhotoList } from './photos.js';
 
 /** Names a conflicting field of a household: "张伟 · 电话" for members/m2/phone. */
 function describePath(household) {
@@ -131,6 +132,7 @@ export function HouseholdPage({ id }) {
       </ul>
       <a class="button secondary wide" href=${`#/household/${id}/member/new`}>${t('add_member')}</a>
     </section>
+    <${Photos} id=${id} attachments=${h.attachments} />
     <section class="card">
       <h2>${t('visits')} <span class="count">${visits.length}</span></h2>
       ${visits.length === 0
@@ -144,6 +146,7 @@ export function HouseholdPage({ id }) {
                 </div>
                 <div class="pre">${v.record.findings}</div>
                 ${v.record.location && html`<div class="muted">${t('location')}: ${v.record.location}</div>`}
+                <${PhotoList} attachments=${v.record.attachments} />
               </li>`,
             )}
           </ul>`}

@@ -1,9 +1,10 @@
-// Recording a visit to a household: findings, follow-up, and the phone's
-// location when the worker allows it (never waited for).
+// Recording a visit to a household: findings, follow-up, photos, and the
+// phone's location when the worker allows it (never waited for).
 
 import { useState, useEffect } from '../vendor/preact-htm.js';
 import { t } from '../i18n.js';
 import { html, failureText, useApp, addressText, headOf, Field, ErrorBox, ScreenTitle } from './common.js';
+import { PhotoDrafts, photoMeta } from './photos.js';
 
 const LOCATION_TIMEOUT_MS = 15000;
 
@@ -45,6 +46,7 @@ export function VisitForm({ id }) {
   const [followUp, setFollowUp] = useState(false);
   const [wantLocation, setWantLocation] = useState(false);
   const [location, locationStatus] = useLocation(wantLocation);
+  const [photos, setPhotos] = useState([]);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   if (!household) return html`<p class="card muted">${t('household_unknown')}</p>`;
@@ -63,7 +65,13 @@ export function VisitForm({ id }) {
       location: wantLocation ? location : '',
     };
     try {
-      await app.records.change((r) => r.create('visit', JSON.stringify(visit)));
+      // The visit and its photos are saved together, in one transaction.
+      await app.records.change((r) => {
+        const visitId = r.create('visit', JSON.stringify(visit));
+        for (const photo of photos) r.attach(visitId, photo.bytes, JSON.stringify(photoMeta(photo, photo.caption, visit.location)));
+        return visitId;
+      });
+      for (const photo of photos) URL.revokeObjectURL(photo.preview);
       app.saved();
       app.navigate(`/household/${id}`);
     } catch (err) {
@@ -99,6 +107,7 @@ export function VisitForm({ id }) {
         ${t('attach_location')}
       </label>
       ${wantLocation && html`<p class="muted" data-testid="location-status">${locationStatus}</p>`}
+      <${PhotoDrafts} drafts=${photos} setDrafts=${setPhotos} />
       <${ErrorBox} error=${error} />
       <div class="actions">
         <button class="primary" type="submit" disabled=${busy}>${t('save')}</button>
