@@ -1,7 +1,8 @@
 // The case desk: inboxes of the cases waiting for the signed-in role
 // (GET /v1/cases with filters), exports, and a case's page with its state,
 // its timeline (events that did not apply shown with the reason), its due
-// time and the actions the role may take (POST /v1/cases/{id}/events).
+// time, its attached photos and files (the case's own and each event's),
+// and the actions the role may take (POST /v1/cases/{id}/events).
 // Whether an action applies is the server's to say: its 409 and 403
 // answers are shown as they come.
 
@@ -38,6 +39,7 @@ import {
   RESULTS,
   DUE_SOON_MS,
 } from './common.js';
+import { Attachments } from './attachments.js';
 
 const DESK_ROLES = ['community_staff', 'centre_staff', 'admin'];
 
@@ -211,6 +213,10 @@ export function CaseTable({ rows, compact = false }) {
             <a href=${`#/case/${c.id}`}>${c.title || c.id}</a>
             ${c.supervised && html` <span class="badge badge-purple">${t('supervised_mark')}</span>`}
             ${c.not_applied > 0 && html` <span class="badge badge-grey">${t('not_applied_n', { n: c.not_applied })}</span>`}
+            ${c.attachments > 0 &&
+            html` <span class="badge badge-grey" data-testid="attachment-count" title=${t('attachments_n', { n: c.attachments })}
+                >${t('attachments_mark', { n: c.attachments })}</span
+              >`}
           </td>
           <td>${label('category', c.category)}</td>
           ${!compact && html`<td>${unitName(c.org_unit)}</td>`}
@@ -284,6 +290,7 @@ function Timeline({ view, record }) {
           ${t('event_not_applied', { reason: outcome.reason ?? '' })}
         </div>`}
         <${DataList} data=${e.data} />
+        <${Attachments} attachments=${e.attachments} />
       </li>`;
     })}
   </ol>`;
@@ -529,6 +536,11 @@ export function CasePage({ id }) {
           </table>`}
       </section>
       <div>
+        ${record?.attachments?.length > 0 &&
+        html`<section class="card" data-testid="case-attachments">
+          <h2>${t('attachments')} <span class="count">${record.attachments.length}</span></h2>
+          <${Attachments} attachments=${record.attachments} />
+        </section>`}
         ${role !== 'supervisor' && html`<${ActionPanel} view=${view} onDone=${onDone} />`}
         <section class="card">
           <h2>${t('timeline')}</h2>
