@@ -24,11 +24,16 @@ const MAX_OFFSET_RETRIES = 5;
 const REFUSED_FOR_GOOD = new Set([413, 415, 422]);
 
 export class Uploader {
-  /** `onAuthError(error)`: an ApiError of a revoked device or a dead session (the syncer's handler). */
-  constructor(records, auth, { onAuthError } = {}) {
+  /**
+   * `onAuthError(error)`: an ApiError of a revoked device or a dead
+   * session (the syncer's handler); `readFile(sha256)`: a file's bytes
+   * (IndexedDB's `files` by default).
+   */
+  constructor(records, auth, { onAuthError, readFile } = {}) {
     this.records = records;
     this.auth = auth;
     this.onAuthError = onAuthError;
+    this.readFile = readFile ?? ((sha256) => getFile(records.db, sha256));
     this.state = {
       // The file being sent now, and how much of it the server holds (0 to 1).
       active: null,
@@ -119,7 +124,7 @@ export class Uploader {
    */
   async send(upload) {
     const { sha256, size } = upload;
-    const bytes = await getFile(this.records.db, sha256);
+    const bytes = await this.readFile(sha256);
     if (!bytes) {
       // Never the case when the record and the bytes were committed together.
       return this.refuse(sha256, { code: 'missing', message: 'the file is not on this phone' });
