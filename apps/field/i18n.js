@@ -198,6 +198,8 @@ const zh = {
   upload_progress: '上传中 {n}%',
   upload_done: '已上传',
   upload_failed: '上传被拒：{message}',
+  uploads_waiting: '{n} 张照片待上传（记录发送后自动上传）',
+  uploads_going: '正在上传照片，还有 {n} 张',
 
   // Me
   me_title: '我的',
@@ -507,6 +509,8 @@ const en = {
   upload_progress: 'Uploading {n}%',
   upload_done: 'Uploaded',
   upload_failed: 'Upload refused: {message}',
+  uploads_waiting: '{n} photo(s) waiting to upload (they go up once their records are sent)',
+  uploads_going: 'Uploading photos: {n} to go',
 
   me_title: 'Me',
   user: 'User',

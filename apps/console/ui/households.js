@@ -1,7 +1,8 @@
 // Households: the searchable list (GET /v1/households) with exports, and
 // a one-stop page of one household: members, tags, special-population
-// categories (only when the API gives them to the role), visits, cases,
-// the history of changes (who changed which field, when, from which
+// categories (only when the API gives them to the role), attached photos
+// and files, visits (with how many photos each has), cases, the history
+// of changes (who changed which field, when, from which
 // device) and open conflicts, which staff resolve here.
 
 import { t, label } from '../i18n.js';
@@ -31,6 +32,7 @@ import {
   SPECIAL,
   RESIDENCES,
 } from './common.js';
+import { Attachments } from './attachments.js';
 import { CaseTable } from './desk.js';
 
 const SORTS = [
@@ -260,7 +262,13 @@ function Visits({ rows }) {
         (v) => html`<tr data-visit=${v.id}>
           <td>${fmtDateTime(v.visited_at)}</td>
           <td>${userName(v.worker, { short: true })}</td>
-          <td class="findings">${v.findings}</td>
+          <td class="findings">
+            ${v.findings}
+            ${v.attachments > 0 &&
+            html` <span class="badge badge-grey" title=${t('attachments_n', { n: v.attachments })}
+                >${t('attachments_mark', { n: v.attachments })}</span
+              >`}
+          </td>
           <td>${v.follow_up ? html`<span class="badge badge-amber">${t('yes')}</span>` : t('no')}</td>
         </tr>`,
       )}
@@ -409,6 +417,10 @@ export function HouseholdPage({ id }) {
           : html`<p class="muted">${t('conflicts_none')}</p>`}
       <//>
     </div>
+    ${h.attachments?.length > 0 &&
+    html`<${Section} title=${t('attachments')} testid="household-attachments" count=${h.attachments.length}>
+      <${Attachments} attachments=${h.attachments} />
+    <//>`}
     <${Section}
       title=${t('visits_title')}
       part=${visits}

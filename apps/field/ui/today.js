@@ -1,4 +1,5 @@
-// Today: what is due (visits, cases), what is unsent, and the sync button.
+// Today: what is due (visits, cases), what is unsent (photos too), and the
+// sync button.
 
 import { t } from '../i18n.js';
 import { html, useApp, fmtDateTime, lastVisits, isOpen, isDueSoon, VISIT_INTERVAL_MS } from './common.js';
@@ -9,9 +10,10 @@ const SHOWN = 5;
 
 /** The sync card: connection, unsent changes, last sync, the big button. */
 export function SyncCard() {
-  const { records, syncer } = useApp();
+  const { records, syncer, uploader } = useApp();
   const { online, syncing, lastSync, problem } = syncer.state;
   const pending = records.pendingCount();
+  const uploads = records.uploads().length;
   let status = null;
   if (problem?.kind === 'offline' || !online) status = t('sync_offline');
   else if (problem?.kind === 'unreachable') status = t('sync_unreachable');
@@ -31,6 +33,10 @@ export function SyncCard() {
       </div>
     </div>
     ${status && html`<p class=${problem?.kind === 'failed' ? 'error' : 'muted'} data-testid="sync-status">${status}</p>`}
+    ${uploads > 0 &&
+    html`<p class="muted" data-testid="uploads-waiting">
+      ${uploader.state.active ? t('uploads_going', { n: uploads }) : t('uploads_waiting', { n: uploads })}
+    </p>`}
     <button
       class="primary huge"
       type="button"
