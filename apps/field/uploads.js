@@ -10,7 +10,9 @@
 // (`GET /v1/attachments/{sha256}/upload`), then `PUT` the rest in chunks of
 // CHUNK_BYTES with `Content-Range`, taking up from the server's
 // `Upload-Offset` whenever it says it stands elsewhere (a chunk lost with
-// a dropped connection). Never two runs at once.
+// a dropped connection). A busy server (429, 503) is left alone until its
+// Retry-After; a file it does not take yet, for a while. Never two runs
+// at once.
 
 import { ApiError, apiError } from './auth.js';
 import { getFile, getMeta } from './db.js';
@@ -22,6 +24,11 @@ const RETRY_MS = 60000;
 const MAX_OFFSET_RETRIES = 5;
 /** Answers that refuse a file for good: it is dropped from the queue and the user told. */
 const REFUSED_FOR_GOOD = new Set([413, 415, 422]);
+/**
+ * A file the server did not take yet (no record it holds names it) is
+ * tried again after this long, not at every sync: each try sends a chunk.
+ */
+const WAITING_RETRY_MS = 10 * 60000;
 
 export class Uploader {
   /**
@@ -48,6 +55,10 @@ export class Uploader {
     this.queued = false;
     this.stopped = false;
     this.timer = null;
+    // No upload before this time (ms): the server said when to come back.
+    this.pausedUntil = 0;
+    // When each waiting file was last tried: {sha256: ms}.
+    this.triedAt = {};
   }
 
   subscribe(listener) {
@@ -99,19 +110,31 @@ export class Uploader {
   }
 
   async once() {
-    if (!navigator.onLine) return;
+    const now = Date.now();
+    if (!navigator.onLine || now < this.pausedUntil) return;
     const waiting = {};
     try {
       for (const upload of this.records.uploadsReady()) {
         if (this.stopped) return;
+        const sha = upload.sha256;
+        if (this.state.waiting[sha] && now - this.triedAt[sha] < WAITING_RETRY_MS) {
+          waiting[sha] = true;
+          continue;
+        }
+        this.triedAt[sha] = now;
         const outcome = await this.send(upload);
-        if (outcome === 'waiting') waiting[upload.sha256] = true;
+        if (outcome === 'waiting') waiting[sha] = true;
       }
       this.setState({ waiting });
     } catch (error) {
       if (error instanceof ApiError && this.onAuthError?.(error)) return;
-      // Busy (429, 503): when the server says; otherwise a while later.
-      this.later(error instanceof ApiError && error.retryAfter ? error.retryAfter * 1000 : RETRY_MS);
+      // Busy (429, 503): not before the server says; otherwise a while later.
+      if (error instanceof ApiError && error.retryAfter) {
+        this.pausedUntil = Date.now() + error.retryAfter * 1000;
+        this.later(error.retryAfter * 1000);
+      } else {
+        this.later(RETRY_MS);
+      }
     }
   }
 

@@ -169,6 +169,11 @@ test('a file no record names yet waits; one refused for good leaves the queue, k
   );
   assert.deepEqual(up.stateOf(sha('e')), { kind: 'queued' });
   assert.equal(up.state.waiting[sha('e')], true);
+  // A waiting file is not sent again at every sync.
+  const puts = server.puts.length;
+  await up.run();
+  assert.equal(server.puts.length, puts);
+  assert.equal(up.state.waiting[sha('e')], true);
   assert.deepEqual(up.stateOf(sha('f')), { kind: 'failed', message: 'the bytes do not match' });
   assert.deepEqual(records.done, [
     { sha: sha('f'), extraMeta: { upload_failed: { [sha('f')]: { code: 'hash_mismatch', message: 'the bytes do not match' } } } },
@@ -193,6 +198,11 @@ test('a busy server or a lost connection ends the run; the next one resumes', as
   await up.run();
   assert.equal(server.puts.length, 1, 'nothing more is sent to a busy server');
   assert.equal(records.done.length, 0);
+  // Nor before the time it gave, whatever syncs come meanwhile.
+  mode = 'up';
+  await up.run();
+  assert.equal(server.puts.length, 1);
+  up.pausedUntil = 0;
 
   mode = 'drop';
   await up.run();
