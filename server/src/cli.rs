@@ -137,7 +137,8 @@ enum AdminTask {
     /// changing case deadlines, say).
     Reindex,
     /// Delete changes older than the retention window from the change log
-    /// (their content stays in the documents' snapshots).
+    /// (their content stays in the documents' snapshots), and attached
+    /// files no record has named for `attachment_retention_days`.
     Compact {
         /// Keep this many days instead of `change_retention_days`; 0
         /// compacts everything received until now.
@@ -351,7 +352,13 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
                 crate::compaction::BATCH,
             )
             .await?;
-            print_json(&report);
+            let swept = state
+                .files
+                .sweep(crate::now_ms(), state.config.attachment_retention_days)
+                .await?;
+            let mut shown = serde_json::to_value(report).map_err(AppError::internal)?;
+            shown["attachments"] = serde_json::to_value(swept).map_err(AppError::internal)?;
+            print_json(&shown);
         }
         AdminTask::RotateKey => {
             let kid = crate::auth::rotate_key(state.storage.as_ref()).await?;

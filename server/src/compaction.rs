@@ -17,7 +17,9 @@
 //! Compaction walks the feed from the horizon in batches, each its own
 //! write transaction, so that it holds the write lock briefly however much
 //! there is to delete. It runs in the server every
-//! `compaction_interval_secs` and on demand with `gridsync admin compact`.
+//! `compaction_interval_secs` and on demand with `gridsync admin compact`,
+//! and so does the sweep of attached files no record names any more
+//! ([`crate::attachments::Files::sweep`]).
 
 use std::time::Duration;
 
@@ -102,6 +104,18 @@ pub fn spawn(state: crate::AppState) -> Option<tokio::task::JoinHandle<()>> {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "change log compaction failed"),
+            }
+            let retention = state.config.attachment_retention_days;
+            match state.files.sweep(crate::now_ms(), retention).await {
+                Ok(swept) if swept.files + swept.uploads > 0 => {
+                    tracing::info!(
+                        files = swept.files,
+                        uploads = swept.uploads,
+                        "unreferenced attachments swept"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "attachment sweep failed"),
             }
         }
     }))

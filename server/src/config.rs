@@ -96,6 +96,47 @@ pub struct Config {
     /// The bearer token that `GET /metrics` requires; unset, `/metrics`
     /// answers `404`.
     pub metrics_token: Option<String>,
+
+    // Attached files ([`crate::attachments`]).
+    /// Where attached files' bytes are kept: `directory` (under
+    /// `attachment_dir`; one server), `database` (a table of the database;
+    /// every instance shares it), or `s3` (a bucket of S3-compatible
+    /// storage, see `s3_*`).
+    pub attachment_store: AttachmentStore,
+    /// The directory of the `directory` store; when unset,
+    /// `<data_dir>/attachments`.
+    pub attachment_dir: Option<PathBuf>,
+    /// The largest file accepted, in bytes.
+    pub attachment_max_bytes: u64,
+    /// The most bytes one device may upload in a day (UTC).
+    pub attachment_daily_bytes_per_device: u64,
+    /// Days a file stays kept after the last record naming it stops
+    /// naming it (or an upload stays resumable after its last part);
+    /// swept with compaction.
+    pub attachment_retention_days: u32,
+    /// The bucket of the `s3` store.
+    pub s3_bucket: Option<String>,
+    /// The endpoint of an S3-compatible service other than AWS.
+    pub s3_endpoint: Option<String>,
+    /// The region of the bucket.
+    pub s3_region: String,
+    /// The access key id; unset, `AWS_ACCESS_KEY_ID` from the environment.
+    pub s3_access_key_id: Option<String>,
+    /// The secret key; unset, `AWS_SECRET_ACCESS_KEY` from the environment.
+    pub s3_secret_access_key: Option<String>,
+}
+
+/// Where attached files' bytes are kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentStore {
+    /// Files under a directory of the server's disk.
+    #[default]
+    Directory,
+    /// A table of the database.
+    Database,
+    /// An S3-compatible bucket.
+    S3,
 }
 
 /// How log lines are written.
@@ -142,6 +183,16 @@ impl Default for Config {
             max_concurrent_requests: 512,
             max_event_streams_per_device: 4,
             metrics_token: None,
+            attachment_store: AttachmentStore::Directory,
+            attachment_dir: None,
+            attachment_max_bytes: 10 * 1024 * 1024,
+            attachment_daily_bytes_per_device: 200 * 1024 * 1024,
+            attachment_retention_days: 30,
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
         }
     }
 }
@@ -191,6 +242,22 @@ impl std::fmt::Debug for Config {
                 &self.max_event_streams_per_device,
             )
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("attachment_store", &self.attachment_store)
+            .field("attachment_dir", &self.attachment_dir)
+            .field("attachment_max_bytes", &self.attachment_max_bytes)
+            .field(
+                "attachment_daily_bytes_per_device",
+                &self.attachment_daily_bytes_per_device,
+            )
+            .field("attachment_retention_days", &self.attachment_retention_days)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field(
+                "s3_secret_access_key",
+                &self.s3_secret_access_key.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -305,7 +372,22 @@ impl Config {
         if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return invalid("metrics_token must be at least 16 characters");
         }
+        let most = sync_core::records::MAX_ATTACHMENT_BYTES as u64;
+        if !(1..=most).contains(&self.attachment_max_bytes) {
+            return invalid(&format!("attachment_max_bytes must be from 1 to {most}"));
+        }
+        if self.attachment_store == AttachmentStore::S3 && self.s3_bucket.is_none() {
+            return invalid("attachment_store = \"s3\" needs s3_bucket");
+        }
         Ok(())
+    }
+
+    /// The directory of the `directory` attachment store.
+    pub fn attachment_dir(&self) -> PathBuf {
+        match &self.attachment_dir {
+            Some(dir) => dir.clone(),
+            None => self.data_dir.join("attachments"),
+        }
     }
 
     /// The database to open.

@@ -106,6 +106,23 @@ pub enum AppError {
     /// The device holds as many event streams open as it may.
     #[error("this device has {0} event stream(s) open already, as many as it may; close one first")]
     TooManyStreams(usize),
+
+    /// An attached file refused or not found ([`crate::attachments`]).
+    #[error(transparent)]
+    File(crate::attachments::FileError),
+}
+
+impl From<crate::attachments::FileError> for AppError {
+    fn from(e: crate::attachments::FileError) -> Self {
+        use crate::attachments::FileError;
+        match e {
+            FileError::NotFound => AppError::NotFound,
+            FileError::Storage(e) => e.into(),
+            FileError::Blob(e) => AppError::internal(e),
+            FileError::Task(e) => AppError::internal(e),
+            other => AppError::File(other),
+        }
+    }
 }
 
 /// Seconds a client is told to wait (`Retry-After`) before it tries again
@@ -174,8 +191,42 @@ impl AppError {
             AppError::TooManyStreams(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyStreams)
             }
+            AppError::File(e) => file_status(e),
         }
     }
+}
+
+fn file_status(e: &crate::attachments::FileError) -> (StatusCode, ErrorCode) {
+    use crate::attachments::FileError;
+    use crate::attachments::media::MediaError;
+    match e {
+        FileError::BadHash(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidSha256),
+        FileError::BadRange(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRange),
+        FileError::Interrupted(_) => (StatusCode::BAD_REQUEST, ErrorCode::UploadInterrupted),
+        FileError::NotReferenced => (StatusCode::CONFLICT, ErrorCode::NotReferenced),
+        FileError::Offset(_) => (StatusCode::CONFLICT, ErrorCode::UploadOffset),
+        FileError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::FileTooLarge),
+        FileError::DailyLimit(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::DailyLimit),
+        FileError::HashMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::HashMismatch),
+        FileError::Media(MediaError::BadImage(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::BadFile)
+        }
+        FileError::Media(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+        ),
+        FileError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+        FileError::Storage(_) | FileError::Blob(_) | FileError::Task(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
+        }
+    }
+}
+
+/// Seconds from now to the next midnight, UTC: when a device's daily
+/// upload limit starts over.
+fn until_tomorrow() -> u64 {
+    let day = 86_400_000;
+    ((day - crate::domain::now_ms().rem_euclid(day)) / 1000 + 1) as u64
 }
 
 /// Stable machine-readable code of an error answer. Status per code:
@@ -198,6 +249,15 @@ impl AppError {
 /// | `too_many_documents` | 413 |
 /// | `too_many_operations` | 413 |
 /// | `unsupported_media_type` | 415 |
+/// | `invalid_sha256` | 400 |
+/// | `bad_range` | 400 |
+/// | `upload_interrupted` | 400, with `Upload-Offset` |
+/// | `not_referenced` | 409 |
+/// | `upload_offset` | 409, with `Upload-Offset` |
+/// | `file_too_large` | 413 |
+/// | `daily_limit` | 429, with `Retry-After` |
+/// | `hash_mismatch` | 422 |
+/// | `bad_file` | 422 |
 /// | `body_timeout` | 408 |
 /// | `invalid_field` | 422 |
 /// | `rate_limited` | 429, with `Retry-After` |
@@ -261,6 +321,29 @@ pub enum ErrorCode {
     BodyTimeout,
     /// The device holds as many `/v1/events` streams open as it may.
     TooManyStreams,
+    /// An attachment path that does not name a SHA-256.
+    InvalidSha256,
+    /// An upload's `Content-Range` or length does not fit the file.
+    BadRange,
+    /// The connection ended before the part did; `Upload-Offset` says
+    /// where to resume.
+    UploadInterrupted,
+    /// No record the caller may read names the file yet: sync the record
+    /// first.
+    NotReferenced,
+    /// The part does not start where the upload stands; `Upload-Offset`
+    /// says where that is.
+    UploadOffset,
+    /// A file over the server's size limit.
+    FileTooLarge,
+    /// The device has uploaded its bytes for the day; `Retry-After` says
+    /// when the next day starts.
+    DailyLimit,
+    /// The bytes do not have the SHA-256 they were sent under; nothing is
+    /// kept.
+    HashMismatch,
+    /// An image that cannot be decoded; nothing is kept.
+    BadFile,
 }
 
 /// The JSON body of every error response the server produces. `code` is
@@ -285,13 +368,24 @@ impl IntoResponse for AppError {
             message: self.to_string(),
         };
         let mut response = (status, Json(body)).into_response();
-        let retry_after = match self {
+        let retry_after = match &self {
             AppError::RateLimited { retry_after } | AppError::Overloaded { retry_after } => {
-                Some(retry_after)
+                Some(*retry_after)
             }
             AppError::TimedOut => Some(RETRY_AFTER_SECS),
+            AppError::File(crate::attachments::FileError::DailyLimit(_)) => Some(until_tomorrow()),
             _ => None,
         };
+        if let AppError::File(
+            crate::attachments::FileError::Offset(at)
+            | crate::attachments::FileError::Interrupted(at),
+        ) = &self
+        {
+            response.headers_mut().insert(
+                crate::attachments::http::UPLOAD_OFFSET,
+                HeaderValue::from(*at),
+            );
+        }
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()

@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 
 pub mod admin;
 pub mod apps;
+pub mod attachments;
 pub mod auth;
 pub mod bulk;
 pub mod cases;
@@ -74,6 +75,8 @@ pub struct AppState {
     /// The database's connection pool, for its gauges; `None` when the
     /// storage was built elsewhere ([`AppState::with_storage`]).
     pub db_pool: Option<metrics::DbPool>,
+    /// Attached files and their blob store.
+    pub files: attachments::Files,
 }
 
 impl AppState {
@@ -119,6 +122,14 @@ impl AppState {
         let mut instance = [0u8; 8];
         hex::decode_to_slice(&instance_hex[..16], &mut instance).map_err(AppError::internal)?;
         let dummy_hash = auth::hash_password(random_hex(16)).await?.into();
+        let files = attachments::Files::new(
+            storage.clone(),
+            open_blobs(&config, &storage)?,
+            attachments::Limits {
+                max_bytes: config.attachment_max_bytes as i64,
+                daily_bytes_per_device: config.attachment_daily_bytes_per_device as i64,
+            },
+        );
         let state = Self {
             storage,
             keys: Arc::new(KeyRing::new(keys)),
@@ -128,10 +139,43 @@ impl AppState {
             dummy_hash,
             notifier,
             db_pool: None,
+            files,
         };
         reindex::reindex_if_stale(&*state.storage, &state.config.deadlines).await?;
         Ok(state)
     }
+}
+
+impl AppState {
+    /// Attached files.
+    pub fn files(&self) -> &attachments::Files {
+        &self.files
+    }
+}
+
+/// The configured blob store of attached files.
+fn open_blobs(
+    config: &Config,
+    storage: &Arc<dyn Storage>,
+) -> Result<Arc<dyn attachments::Blobs>, AppError> {
+    use attachments::blobs::{DatabaseBlobs, ObjectBlobs, S3Settings};
+    use config::AttachmentStore;
+    Ok(match config.attachment_store {
+        AttachmentStore::Directory => {
+            Arc::new(ObjectBlobs::directory(&config.attachment_dir()).map_err(AppError::internal)?)
+        }
+        AttachmentStore::Database => Arc::new(DatabaseBlobs(storage.clone())),
+        AttachmentStore::S3 => Arc::new(
+            ObjectBlobs::s3(&S3Settings {
+                bucket: config.s3_bucket.clone().unwrap_or_default(),
+                endpoint: config.s3_endpoint.clone(),
+                region: config.s3_region.clone(),
+                access_key_id: config.s3_access_key_id.clone(),
+                secret_access_key: config.s3_secret_access_key.clone(),
+            })
+            .map_err(AppError::internal)?,
+        ),
+    })
 }
 
 /// The whole HTTP API, with its limits ([`limits::defend`]) and, when
@@ -148,6 +192,7 @@ pub fn app(state: AppState) -> Router {
         .merge(events::router())
         .merge(admin::router())
         .merge(cases::router())
+        .merge(attachments::http::router())
         .merge(query::router())
         .merge(metrics::router())
         .merge(apps::router())

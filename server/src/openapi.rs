@@ -255,6 +255,7 @@ impl Modify for Modules {
             crate::events::Api::openapi(),
             crate::admin::Api::openapi(),
             crate::cases::Api::openapi(),
+            crate::attachments::http::Api::openapi(),
             crate::query::Api::openapi(),
             crate::query::records::Api::openapi(),
             crate::query::figures::Api::openapi(),

@@ -38,6 +38,8 @@ pub struct Projection {
     pub events: Vec<EventRow>,
     /// Fields written concurrently and not yet resolved.
     pub conflicts: Vec<ConflictRow>,
+    /// The files the record references, its own then its events'.
+    pub attachments: Vec<AttachmentRow>,
 }
 
 /// A part of a projection, stored in a table of its own.
@@ -57,11 +59,13 @@ pub enum Part {
     Events,
     /// `proj_conflicts`.
     Conflicts,
+    /// `proj_attachments`.
+    Attachments,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 7] = [
+    pub const ALL: [Part; 8] = [
         Part::Household,
         Part::Members,
         Part::Tags,
@@ -69,6 +73,7 @@ impl Part {
         Part::Case,
         Part::Events,
         Part::Conflicts,
+        Part::Attachments,
     ];
 
     /// The table and the column naming the document.
@@ -81,6 +86,7 @@ impl Part {
             Part::Case => ("proj_cases", "id"),
             Part::Events => ("proj_case_events", "case_id"),
             Part::Conflicts => ("proj_conflicts", "doc_id"),
+            Part::Attachments => ("proj_attachments", "doc_id"),
         }
     }
 
@@ -92,7 +98,7 @@ impl Part {
                 | (Part::Tags, "sensitive")
                 | (Part::Visit, "visit")
                 | (Part::Case | Part::Events, "case")
-                | (Part::Conflicts, _)
+                | (Part::Conflicts | Part::Attachments, _)
         )
     }
 
@@ -106,6 +112,7 @@ impl Part {
             Part::Case => a.case == b.case,
             Part::Events => a.events == b.events,
             Part::Conflicts => a.conflicts == b.conflicts,
+            Part::Attachments => a.attachments == b.attachments,
         }
     }
 
@@ -146,8 +153,23 @@ impl Projection {
             } else {
                 Vec::new()
             },
+            attachments: if keep(Part::Attachments) {
+                self.attachments.clone()
+            } else {
+                Vec::new()
+            },
         })
     }
+}
+
+/// A file a record references (`proj_attachments`): what lists count and
+/// what decides who may fetch the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachmentRow {
+    /// The case event that attached it; empty for the record's own list.
+    pub event_id: String,
+    /// The reference itself.
+    pub attachment: sync_core::records::Attachment,
 }
 
 /// A household, as lists show it.
@@ -284,6 +306,14 @@ pub struct EventRow {
 pub fn project(id: &str, record: &AnyRecord, doc: &Automerge, deadlines: &Deadlines) -> Projection {
     let mut p = Projection {
         conflicts: conflicts(doc),
+        attachments: record
+            .attachments()
+            .into_iter()
+            .map(|(event, a)| AttachmentRow {
+                event_id: event.unwrap_or_default().to_owned(),
+                attachment: a.clone(),
+            })
+            .collect(),
         ..Projection::default()
     };
     match record {

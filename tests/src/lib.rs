@@ -533,6 +533,89 @@ impl<S: ReplicaStore> Device<S> {
         self.base = base;
     }
 
+    /// Sends `bytes[first..]` of the file `sha256` as one part of its
+    /// upload (`Content-Range`), returning status and body.
+    pub async fn put_part(
+        &self,
+        sha256: &str,
+        media_type: &str,
+        bytes: &[u8],
+        first: usize,
+    ) -> (u16, serde_json::Value) {
+        let part = bytes[first..].to_vec();
+        let range = format!("bytes {first}-{}/{}", bytes.len() - 1, bytes.len());
+        let response = self
+            .http
+            .put(format!("{}/v1/attachments/{sha256}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", media_type)
+            .header("content-range", range)
+            .body(part)
+            .send()
+            .await
+            .expect("upload request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// Uploads every file the replica's queue holds ready, each in one
+    /// request from where the server stands, and takes those the server
+    /// kept (or refused for good) off the queue. Returns each file's final
+    /// status.
+    pub async fn upload_files(&mut self) -> Vec<(String, u16)> {
+        let mut done = Vec::new();
+        for upload in self.replica.uploads_ready() {
+            let bytes = self
+                .replica
+                .file(&upload.sha256)
+                .expect("read file")
+                .expect("the phone keeps its files");
+            let path = format!("/v1/attachments/{}/upload", upload.sha256);
+            let (status, state) = self.call(reqwest::Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{state}");
+            let first = match state["complete"].as_bool() {
+                Some(true) => bytes.len(),
+                _ => state["received"].as_u64().unwrap_or(0) as usize,
+            };
+            let status = match first == bytes.len() {
+                true => 200,
+                false => {
+                    self.put_part(&upload.sha256, &upload.media_type, &bytes, first)
+                        .await
+                        .0
+                }
+            };
+            if matches!(status, 200 | 201 | 415 | 422) {
+                self.replica.upload_done(&upload.sha256).expect("queue");
+            }
+            done.push((upload.sha256, status));
+        }
+        done
+    }
+
+    /// `GET`s a path with this device's token: status, media type, bytes.
+    pub async fn fetch(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let media_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (
+            status,
+            media_type,
+            response.bytes().await.expect("body").to_vec(),
+        )
+    }
+
     /// Posts a raw body to `/v1/sync`, returning status and body.
     pub async fn post_raw(&self, body: Vec<u8>) -> (u16, Vec<u8>) {
         let response = self

@@ -761,6 +761,7 @@ impl Tabular for CaseItem {
             col("Resolved at", "办结时间"),
             col("Resolved level", "化解层级"),
             col("Result", "结果"),
+            col("Attachments", "附件数"),
         ]
     }
 
@@ -782,6 +783,7 @@ impl Tabular for CaseItem {
             time(self.resolved_at),
             Value::from(self.resolved_level.clone()),
             Value::from(self.result.clone()),
+            Value::from(self.attachments),
         ]
     }
 }
@@ -899,6 +901,7 @@ impl Tabular for VisitItem {
             col("Visited at", "走访时间"),
             col("Follow-up", "需跟进"),
             col("Findings", "走访情况"),
+            col("Attachments", "附件数"),
         ]
     }
 
@@ -911,6 +914,7 @@ impl Tabular for VisitItem {
             Value::from(local_time(self.visited_at, offset)),
             Value::from(if self.follow_up { "yes" } else { "no" }),
             Value::from(self.findings.as_str()),
+            Value::from(self.attachments),
         ]
     }
 }

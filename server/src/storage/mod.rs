@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 pub use crate::domain::{OrgUnitKind, QuarantineStatus};
 
+pub mod files;
 pub mod postgres;
 pub mod query;
 mod sql;
@@ -374,7 +375,7 @@ pub struct DocWrite<'a> {
 
 /// Accounts, devices, keys; and transactions over documents.
 #[async_trait]
-pub trait Storage: query::Queries + Send + Sync + 'static {
+pub trait Storage: query::Queries + files::FileTables + Send + Sync + 'static {
     /// A random id fixed when this database was created: a cursor from
     /// another database is recognised as such.
     async fn instance_id(&self) -> Result<String>;

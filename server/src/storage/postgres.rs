@@ -86,3 +86,4 @@ impl PostgresStorage {
 
 sql_storage!(PostgresStorage, Postgres, PostgresTx);
 sql_queries!(PostgresStorage, Postgres);
+super::files::sql_files!(PostgresStorage, Postgres);

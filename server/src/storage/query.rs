@@ -181,6 +181,9 @@ pub struct CaseItem {
     pub supervised: bool,
     /// Events kept but not applied.
     pub not_applied: i64,
+    /// Files attached to the case and its events.
+    #[sqlx(default)]
+    pub attachments: i64,
     /// Whether it is overdue now.
     #[sqlx(skip)]
     pub overdue: bool,
@@ -223,6 +226,9 @@ pub struct VisitItem {
     pub follow_up: bool,
     /// What was found.
     pub findings: String,
+    /// Files attached to the visit.
+    #[sqlx(default)]
+    pub attachments: i64,
     #[serde(skip)]
     #[schema(ignore)]
     #[doc(hidden)]
@@ -409,6 +415,19 @@ pub trait Queries {
 }
 
 /// Implements [`Queries`] for `$storage` (with a `pool`) over `$db`.
+/// How many files the record of the row aliased `$t` (with an `id`)
+/// names, its events' included.
+macro_rules! attachment_count {
+    ($t:literal) => {
+        concat!(
+            "(SELECT COUNT(*) FROM proj_attachments pa WHERE pa.doc_id = ",
+            $t,
+            ".id)"
+        )
+    };
+}
+pub(super) use attachment_count;
+
 macro_rules! sql_queries {
     ($storage:ident, $db:ident) => {
         mod queries {
@@ -700,7 +719,11 @@ macro_rules! sql_queries {
                     f: &CaseFilter,
                     page: &Page,
                 ) -> Result<Vec<CaseItem>> {
-                    let mut q = Q::new("SELECT c.*");
+                    let mut q = Q::new(concat!(
+                        "SELECT c.*, ",
+                        attachment_count!("c"),
+                        " AS attachments"
+                    ));
                     sort_column(&mut q, page);
                     q.push(" FROM proj_cases c");
                     case_filter(&mut q, scope, f);
@@ -722,7 +745,11 @@ macro_rules! sql_queries {
                     f: &VisitFilter,
                     page: &Page,
                 ) -> Result<Vec<VisitItem>> {
-                    let mut q = Q::new("SELECT v.*");
+                    let mut q = Q::new(concat!(
+                        "SELECT v.*, ",
+                        attachment_count!("v"),
+                        " AS attachments"
+                    ));
                     sort_column(&mut q, page);
                     q.push(" FROM proj_visits v");
                     visit_filter(&mut q, scope, f);

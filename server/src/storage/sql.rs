@@ -928,6 +928,33 @@ macro_rules! sql_storage {
                     });
                     q.build().execute(&mut *self.tx).await?;
                 }
+                let attachments: Vec<_> = rows
+                    .iter()
+                    .flat_map(|(id, p)| p.attachments.iter().enumerate().map(move |(i, a)| (*id, i, a)))
+                    .collect();
+                for chunk in attachments.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO proj_attachments (doc_id, position, sha256, event_id,
+                             media_type, size, name, caption, author, device, taken_at,
+                             location) ",
+                    );
+                    q.push_values(chunk, |mut b, (id, i, row)| {
+                        let a = &row.attachment;
+                        b.push_bind(*id)
+                            .push_bind(*i as i64)
+                            .push_bind(&a.sha256)
+                            .push_bind(&row.event_id)
+                            .push_bind(&a.media_type)
+                            .push_bind(a.size)
+                            .push_bind(&a.name)
+                            .push_bind(&a.caption)
+                            .push_bind(&a.author)
+                            .push_bind(&a.device)
+                            .push_bind(a.taken_at)
+                            .push_bind(&a.location);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
                 let conflicts: Vec<_> = rows
                     .iter()
                     .flat_map(|(id, p)| p.conflicts.iter().map(move |c| (*id, c)))

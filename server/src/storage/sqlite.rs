@@ -74,3 +74,4 @@ impl SqliteStorage {
 
 sql_storage!(SqliteStorage, Sqlite, SqliteTx);
 sql_queries!(SqliteStorage, Sqlite);
+super::files::sql_files!(SqliteStorage, Sqlite);
