@@ -155,6 +155,7 @@ export class Uploader {
     const path = `/v1/attachments/${sha256}`;
     let received = await this.position(path);
     if (received === true) return this.done(sha256);
+    if (typeof received === 'string') return received;
     let offsetRetries = 0;
     for (;;) {
       if (this.stopped) throw new Error('stopped');
@@ -177,6 +178,7 @@ export class Uploader {
         if (++offsetRetries > MAX_OFFSET_RETRIES) return 'later';
         received = offsetOf(response) ?? (await this.position(path));
         if (received === true) return this.done(sha256);
+        if (typeof received === 'string') return received;
         continue;
       }
       if (response.status === 409 && error.code === 'not_referenced') return 'waiting';
@@ -186,11 +188,19 @@ export class Uploader {
     }
   }
 
-  /** Where the server stands with a file: the bytes it holds, or `true` when it holds it all. */
+  /**
+   * Where the server stands with a file: the bytes it holds, `true` when it
+   * holds it all, or 'waiting' / 'later' as `send` returns them.
+   */
   async position(path) {
     const response = await this.auth.request(`${path}/upload`);
     if (response.status === 404) return 0;
-    if (!response.ok) throw await apiError(response);
+    if (!response.ok) {
+      const error = await apiError(response);
+      if (response.status === 409 && error.code === 'not_referenced') return 'waiting';
+      if (response.status === 429 || response.status >= 500) throw error;
+      return 'later';
+    }
     const answer = await response.json();
     return answer.complete ? true : Number(answer.received) || 0;
   }

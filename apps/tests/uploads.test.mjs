@@ -15,7 +15,10 @@ globalThis.navigator ??= { onLine: true };
 const json = (status, body, headers = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
 
-/** A server holding uploads in memory; `hooks.put(sha, range)` may answer a PUT first. */
+/**
+ * A server holding uploads in memory; `hooks.put(sha, range)` may answer a
+ * PUT first, `hooks.state(sha)` a GET of where an upload stands.
+ */
 function fakeServer(hooks = {}) {
   const uploads = new Map(); // sha → {received, size, complete}
   const puts = [];
@@ -26,6 +29,8 @@ function fakeServer(hooks = {}) {
       const [, sha, tail] = path.match(/^\/v1\/attachments\/([0-9a-f]+)(\/upload)?$/);
       const upload = uploads.get(sha);
       if (tail) {
+        const early = await hooks.state?.(sha);
+        if (early) return early;
         if (!upload) return json(404, { code: 'not_found', message: 'no upload' });
         return json(200, { sha256: sha, ...upload });
       }
@@ -151,24 +156,25 @@ test('a file already on the server is not sent again', async () => {
 });
 
 test('a file no record names yet waits; one refused for good leaves the queue, kept as failed', async () => {
+  const notReferenced = () => json(409, { code: 'not_referenced', message: 'sync the record first' });
   const server = fakeServer({
-    put: (s) =>
-      s === sha('e')
-        ? json(409, { code: 'not_referenced', message: 'sync the record first' })
-        : json(422, { code: 'hash_mismatch', message: 'the bytes do not match' }),
+    // Asked where it stands, or sent a part: either may say it.
+    state: (s) => (s === sha('9') ? notReferenced() : null),
+    put: (s) => (s === sha('e') ? notReferenced() : json(422, { code: 'hash_mismatch', message: 'the bytes do not match' })),
   });
   const queue = [
+    { sha256: sha('9'), media_type: 'image/jpeg', size: 10, record: 'vs_1' },
     { sha256: sha('e'), media_type: 'image/jpeg', size: 10, record: 'cs_1' },
     { sha256: sha('f'), media_type: 'image/jpeg', size: 10, record: 'cs_1' },
   ];
-  const { up, records } = uploader(server, queue, { [sha('e')]: file(10), [sha('f')]: file(10) });
+  const { up, records } = uploader(server, queue, { [sha('e')]: file(10), [sha('f')]: file(10), [sha('9')]: file(10) });
   await up.run();
   assert.deepEqual(
     queue.map((u) => u.sha256),
-    [sha('e')],
+    [sha('9'), sha('e')],
   );
   assert.deepEqual(up.stateOf(sha('e')), { kind: 'queued' });
-  assert.equal(up.state.waiting[sha('e')], true);
+  assert.deepEqual(up.state.waiting, { [sha('e')]: true, [sha('9')]: true });
   // A waiting file is not sent again at every sync.
   const puts = server.puts.length;
   await up.run();
