@@ -220,6 +220,7 @@ expires, and a changed role counts at once.
         (name = "sync", description = "Batched document sync and change notifications."),
         (name = "account", description = "The signed-in user and their devices."),
         (name = "cases", description = "Cases at the desk: a case's folded state, desk actions, the overdue list for supervision and case figures. See `workflow.md`."),
+        (name = "attachments", description = "Files attached to records (photos, scanned papers): resumable uploads by SHA-256, downloads and thumbnails for those who may read a record naming the file. See `attachments.md`."),
         (name = "queries", description = "What supervisors ask of the merged data: households, cases and visits with filters, sorts and cursors, exported as CSV or XLSX; workers' daily logs; one record's merged JSON, history and conflicts; figures per org unit. Narrowed by the caller's scope as sync is."),
         (name = "admin", description = "Org units, users and roles, passwords, quarantined changes and the audit log. Admins only."),
         (name = "ops", description = "Operations."),

@@ -97,6 +97,9 @@ fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
         (status = 415, description = "`unsupported_media_type`: nothing kept.", body = crate::error::ErrorBody),
         (status = 422, description = "`hash_mismatch` or `bad_file`: nothing kept.", body = crate::error::ErrorBody),
         (status = 429, description = "`daily_limit`, with `Retry-After`.", body = crate::error::ErrorBody),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
     )
 )]
 async fn upload(
@@ -188,7 +191,11 @@ async fn upload(
     params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "SHA-256 of the file's bytes.")),
     responses(
         (status = 200, description = "Where the upload stands.", body = UploadState),
+        (status = 400, description = "`invalid_sha256`.", body = crate::error::ErrorBody),
         (status = 409, description = "`not_referenced`.", body = crate::error::ErrorBody),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
     )
 )]
 async fn upload_state(
@@ -215,6 +222,9 @@ async fn upload_state(
     responses(
         (status = 200, description = "The file.", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 404, description = "No such file, or not for you.", body = crate::error::ErrorBody),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
     )
 )]
 async fn download(
@@ -239,6 +249,9 @@ async fn download(
     responses(
         (status = 200, description = "The thumbnail.", content_type = "image/jpeg", body = Vec<u8>),
         (status = 404, description = "No such file, no thumbnail, or not for you.", body = crate::error::ErrorBody),
+        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 500, response = crate::openapi::Internal),
     )
 )]
 async fn thumbnail(
