@@ -165,15 +165,25 @@ function photos(page) {
   );
 }
 
-/** Waits until every photo on the open page satisfies `test` (run in the page on each item). */
-async function photosAre(page, count, test, timeout = 30000) {
+/**
+ * Waits until the open page shows `count` photos, each with its image
+ * loaded and, when `source` is given, taken from there ('phone', 'saved'
+ * or 'server'). (The app's content security policy forbids evaluating
+ * strings: the check is a function of data.)
+ */
+async function photosAre(page, count, source = null, timeout = 30000) {
   await page.waitForFunction(
-    ({ count, test }) => {
+    ({ count, source }) => {
       const items = [...document.querySelectorAll('[data-testid=photos] [data-testid=photo]')];
-      // eslint-disable-next-line no-new-func
-      return items.length === count && items.every(new Function('li', `return ${test}`));
+      return (
+        items.length === count &&
+        items.every((li) => {
+          const img = li.querySelector('[data-testid=thumb-image]');
+          return img && img.complete && img.naturalWidth > 0 && (!source || img.dataset.source === source);
+        })
+      );
     },
-    { count, test },
+    { count, source },
     { timeout },
   );
 }
@@ -219,7 +229,7 @@ describe('photos', () => {
     caseId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
     await attachPhoto(page, 'IMG_0001.jpg', first, captions[0]);
     await attachPhoto(page, 'IMG_0002.jpg', second, captions[1]);
-    await photosAre(page, 2, `li.querySelector('[data-testid=thumb-image]')?.dataset.source === 'phone'`);
+    await photosAre(page, 2, 'phone');
     const shown = await photos(page);
     assert.deepEqual(
       shown.map((p) => p.upload),
@@ -269,7 +279,7 @@ describe('photos', () => {
     // A reload with no network: the photos come from the phone.
     await page.reload();
     await page.getByTestId('photos').waitFor();
-    await photosAre(page, 2, `li.querySelector('[data-testid=thumb-image]')?.naturalWidth > 0`);
+    await photosAre(page, 2);
     assert.deepEqual(
       (await photos(page)).map((p) => [p.sha, p.source, p.upload]),
       shas.map((sha) => [sha, 'phone', 'queued']),
@@ -362,7 +372,7 @@ describe('photos', () => {
     await signIn(page, 'staff1');
     await show(page, `#/case/${caseId}`);
     await page.getByTestId('photos').waitFor();
-    await photosAre(page, 2, `li.querySelector('[data-testid=thumb-image]')?.dataset.source === 'server'`);
+    await photosAre(page, 2, 'server');
     // Photos worker1 took show no upload state on another phone.
     assert.deepEqual(
       (await photos(page)).map((p) => p.upload),
@@ -372,7 +382,7 @@ describe('photos', () => {
     await context.setOffline(true);
     await page.reload();
     await page.getByTestId('photos').waitFor();
-    await photosAre(page, 2, `li.querySelector('[data-testid=thumb-image]')?.dataset.source === 'saved'`);
+    await photosAre(page, 2, 'saved');
     // A tap shows the whole photo (not kept offline on this phone: the thumbnail is).
     await context.setOffline(false);
     await page.locator('[data-testid=photos] [data-testid=photo] button').first().click();
