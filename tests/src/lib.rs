@@ -593,6 +593,46 @@ impl<S: ReplicaStore> Device<S> {
         done
     }
 
+    /// Sends the first half of `bytes` as one part covering the whole file
+    /// `sha256`, waits `pause`, then drops the connection: a phone losing
+    /// its signal mid-upload. Returns how long the request took, the pause
+    /// excluded.
+    pub async fn cut_upload(
+        &self,
+        sha256: &str,
+        bytes: &[u8],
+        pause: std::time::Duration,
+    ) -> std::time::Duration {
+        let half = bytes::Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
+        let stream = futures_util::stream::unfold(Some(half), move |half| async move {
+            match half {
+                Some(half) => Some((Ok(half), None)),
+                None => {
+                    tokio::time::sleep(pause).await;
+                    Some((
+                        Err(std::io::Error::other("the phone lost its signal")),
+                        None,
+                    ))
+                }
+            }
+        });
+        let started = std::time::Instant::now();
+        let sent = self
+            .http
+            .put(format!("{}/v1/attachments/{sha256}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "image/jpeg")
+            .header(
+                "content-range",
+                format!("bytes 0-{}/{}", bytes.len() - 1, bytes.len()),
+            )
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await;
+        assert!(sent.is_err(), "the request was cut, not answered");
+        started.elapsed().saturating_sub(pause)
+    }
+
     /// `GET`s a path with this device's token: status, media type, bytes.
     pub async fn fetch(&self, path: &str) -> (u16, String, Vec<u8>) {
         let response = self

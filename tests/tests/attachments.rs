@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use reqwest::Method;
 use sync_core::RecordId;
 use sync_core::policy::Role;
@@ -51,6 +50,9 @@ fn photo(w: u32, h: u32, seed: u8) -> Vec<u8> {
     tagged
 }
 
+/// How long a cut upload's connection stays silent before it drops.
+const PAUSE: Duration = Duration::from_millis(200);
+
 fn has(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -82,35 +84,25 @@ fn hazard(w1: &mut Device<sync_core::MemoryStore>) -> RecordId {
     w1.replica.create(&case).unwrap()
 }
 
-/// Sends the first half of `bytes` as the whole file would be sent, then
-/// drops the connection.
-async fn cut_upload(device: &Device<sync_core::MemoryStore>, sha256: &str, bytes: &[u8]) {
-    let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
-    // The half goes out; a moment later the signal is gone.
-    let stream = futures_util::stream::unfold(Some(half), |half| async move {
-        match half {
-            Some(half) => Some((Ok(half), None)),
-            None => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                Some((
-                    Err(std::io::Error::other("the phone lost its signal")),
-                    None,
-                ))
-            }
-        }
-    });
-    let sent = reqwest::Client::new()
-        .put(format!("{}/v1/attachments/{sha256}", device.base))
-        .bearer_auth(&device.token)
-        .header("content-type", "image/jpeg")
-        .header(
-            "content-range",
-            format!("bytes 0-{}/{}", bytes.len() - 1, bytes.len()),
-        )
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await;
-    assert!(sent.is_err(), "the request was cut, not answered");
+/// w1's phone with a hazard naming one photo (of `seed`), synced.
+async fn one_photo(
+    server: &TestServer,
+    seed: u8,
+) -> (
+    Device<sync_core::MemoryStore>,
+    RecordId,
+    Vec<u8>,
+    Attachment,
+) {
+    let mut w1 = server.device("w1").await;
+    let case = hazard(&mut w1);
+    let bytes = photo(400 + u32::from(seed), 300, seed);
+    let kept = w1
+        .replica
+        .attach(&case, &bytes, reference("usr_w1", "a.jpg"))
+        .unwrap();
+    w1.sync().await;
+    (w1, case, bytes, kept)
 }
 
 async fn upload_state(device: &Device<sync_core::MemoryStore>, sha256: &str) -> serde_json::Value {
@@ -145,7 +137,7 @@ async fn photos_attached_offline_reach_the_community_and_nobody_else() {
     assert_eq!(w1.replica.uploads_ready().len(), 2);
 
     // The first upload drops halfway; the server keeps what came.
-    cut_upload(&w1, &first.sha256, &first_bytes).await;
+    w1.cut_upload(&first.sha256, &first_bytes, PAUSE).await;
     let mut received = 0;
     for _ in 0..100 {
         received = upload_state(&w1, &first.sha256).await["received"]
@@ -383,14 +375,7 @@ async fn a_device_has_a_daily_limit() {
 #[tokio::test]
 async fn files_no_record_names_are_swept_after_the_retention() {
     let server = county(|c| c.attachment_retention_days = 0).await;
-    let mut w1 = server.device("w1").await;
-    let case = hazard(&mut w1);
-    let bytes = photo(200, 200, 8);
-    let kept = w1
-        .replica
-        .attach(&case, &bytes, reference("usr_w1", "a.jpg"))
-        .unwrap();
-    w1.sync().await;
+    let (mut w1, case, _, kept) = one_photo(&server, 8).await;
     assert_eq!(w1.upload_files().await, [(kept.sha256.clone(), 201)]);
     let dir = server.state.config.attachment_dir();
     let stored = dir.join("files").join(&kept.sha256);
@@ -424,16 +409,9 @@ async fn files_kept_in_the_database_are_served_by_every_instance() {
         c.attachment_store = AttachmentStore::Database;
     })
     .await;
-    let mut w1 = server.device("w1").await;
-    let case = hazard(&mut w1);
-    let bytes = photo(400, 300, 10);
-    let kept = w1
-        .replica
-        .attach(&case, &bytes, reference("usr_w1", "a.jpg"))
-        .unwrap();
-    w1.sync().await;
+    let (mut w1, _, bytes, kept) = one_photo(&server, 10).await;
     // Half on one instance, the rest on the other.
-    cut_upload(&w1, &kept.sha256, &bytes).await;
+    w1.cut_upload(&kept.sha256, &bytes, PAUSE).await;
     w1.reconnect(other.url(""));
     assert_eq!(w1.upload_files().await, [(kept.sha256.clone(), 201)]);
     let staff = server.device("staff").await;
@@ -465,15 +443,8 @@ async fn files_kept_in_s3_compatible_storage() {
         c.s3_bucket = Some(bucket);
     })
     .await;
-    let mut w1 = server.device("w1").await;
-    let case = hazard(&mut w1);
-    let bytes = photo(900, 600, 11);
-    let kept = w1
-        .replica
-        .attach(&case, &bytes, reference("usr_w1", "a.jpg"))
-        .unwrap();
-    w1.sync().await;
-    cut_upload(&w1, &kept.sha256, &bytes).await;
+    let (mut w1, case, bytes, kept) = one_photo(&server, 11).await;
+    w1.cut_upload(&kept.sha256, &bytes, PAUSE).await;
     assert_eq!(w1.upload_files().await, [(kept.sha256.clone(), 201)]);
     let staff = server.device("staff").await;
     let (status, _, body) = staff
