@@ -1,7 +1,7 @@
 // Shared pieces of the screens: the app context, formatting, record state
 // badges, conflicts, form fields.
 
-import { html, createContext, useContext } from '../vendor/preact-htm.js';
+import { html, createContext, useContext, useState, useEffect } from '../vendor/preact-htm.js';
 import { t, label, locale } from '../i18n.js';
 
 export { html };
@@ -247,4 +247,38 @@ export function ScreenTitle({ title, back }) {
     ${back && html`<a class="back" href=${back} aria-label=${t('back')}>‹</a>`}
     <h1>${title}</h1>
   </div>`;
+}
+
+/** How long the phone may take to find where it is. */
+const LOCATION_TIMEOUT_MS = 15000;
+
+/**
+ * The phone's position as "lat,lon", asked for once when `wanted` turns
+ * true. Returns [location or '', status text].
+ */
+export function useLocation(wanted) {
+  const [state, setState] = useState({ location: '', status: '' });
+  useEffect(() => {
+    if (!wanted) return undefined;
+    if (!('geolocation' in navigator)) {
+      setState({ location: '', status: t('location_unavailable') });
+      return undefined;
+    }
+    let live = true;
+    setState({ location: '', status: t('locating') });
+    navigator.geolocation.getCurrentPosition(
+      (position) => {
+        if (!live) return;
+        const { latitude, longitude } = position.coords;
+        const location = `${latitude.toFixed(6)},${longitude.toFixed(6)}`;
+        setState({ location, status: t('location_added', { location }) });
+      },
+      () => live && setState({ location: '', status: t('location_unavailable') }),
+      { enableHighAccuracy: true, timeout: LOCATION_TIMEOUT_MS, maximumAge: 60000 },
+    );
+    return () => {
+      live = false;
+    };
+  }, [wanted]);
+  return [state.location, state.status];
 }

@@ -4,8 +4,7 @@
 
 import { useState, useEffect } from '../vendor/preact-htm.js';
 import { t } from '../i18n.js';
-import { html, failureText, useApp, fmtDateTime, userLabel, Field, ErrorBox } from './common.js';
-import { useLocation } from './visit.js';
+import { html, failureText, useApp, fmtDateTime, userLabel, Field, ErrorBox, useLocation } from './common.js';
 import { shrinkPhoto, thumbnail, fullFile } from '../images.js';
 
 /** `load(services, attachment)` as state: {url, source} once found, null while not. */

@@ -16,8 +16,8 @@ import {
   ErrorBox,
   ScreenTitle,
   CATEGORIES,
+  useLocation,
 } from './common.js';
-import { useLocation } from './visit.js';
 
 function Party({ party, onChange, onRemove }) {
   const set = (key) => (e) => onChange({ ...party, [key]: e.target.value });

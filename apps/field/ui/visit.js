@@ -1,43 +1,10 @@
 // Recording a visit to a household: findings, follow-up, photos, and the
 // phone's location when the worker allows it (never waited for).
 
-import { useState, useEffect } from '../vendor/preact-htm.js';
+import { useState } from '../vendor/preact-htm.js';
 import { t } from '../i18n.js';
-import { html, failureText, useApp, addressText, headOf, Field, ErrorBox, ScreenTitle } from './common.js';
+import { html, failureText, useApp, addressText, headOf, Field, ErrorBox, ScreenTitle, useLocation } from './common.js';
 import { PhotoDrafts, photoMeta } from './photos.js';
-
-const LOCATION_TIMEOUT_MS = 15000;
-
-/**
- * The phone's position as "lat,lon", asked for once when `wanted` turns
- * true. Returns [location or '', status text].
- */
-export function useLocation(wanted) {
-  const [state, setState] = useState({ location: '', status: '' });
-  useEffect(() => {
-    if (!wanted) return undefined;
-    if (!('geolocation' in navigator)) {
-      setState({ location: '', status: t('location_unavailable') });
-      return undefined;
-    }
-    let live = true;
-    setState({ location: '', status: t('locating') });
-    navigator.geolocation.getCurrentPosition(
-      (position) => {
-        if (!live) return;
-        const { latitude, longitude } = position.coords;
-        const location = `${latitude.toFixed(6)},${longitude.toFixed(6)}`;
-        setState({ location, status: t('location_added', { location }) });
-      },
-      () => live && setState({ location: '', status: t('location_unavailable') }),
-      { enableHighAccuracy: true, timeout: LOCATION_TIMEOUT_MS, maximumAge: 60000 },
-    );
-    return () => {
-      live = false;
-    };
-  }, [wanted]);
-  return [state.location, state.status];
-}
 
 export function VisitForm({ id }) {
   const app = useApp();
