@@ -230,9 +230,12 @@ impl Files {
     /// Takes one `PUT` of `put.sha256` with its `body`. A file already kept
     /// is answered at once, its body unread.
     ///
-    /// The work runs in a task of its own, which reads the body to its end
+    /// The work runs in tasks of their own, which read the body to its end
     /// whatever becomes of the request: when a connection drops, its
-    /// request is dropped with it, but the bytes that came are kept.
+    /// request is dropped with it, but the bytes that came are kept. The
+    /// body is read while the request is checked, so that what reached the
+    /// server before a connection broke is in hand, not left in a socket
+    /// buffer that a reset discards.
     pub async fn receive<S, E>(
         &self,
         caller: &Caller,
@@ -243,62 +246,51 @@ impl Files {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::fmt::Display + Send + 'static,
     {
+        if put.size > self.limits.max_bytes {
+            return Err(FileError::TooLarge {
+                size: put.size,
+                limit: self.limits.max_bytes,
+            });
+        }
+        if put.size <= 0 || put.first < 0 || put.len < 0 || put.first + put.len > put.size {
+            return Err(FileError::BadRange(format!(
+                "bytes {}..{} do not fit in a file of {} bytes",
+                put.first,
+                put.first + put.len,
+                put.size
+            )));
+        }
         let files = self.clone();
         let caller = caller.clone();
         tokio::spawn(async move {
-            if let Some(kept) = files.admit(&caller, &put.sha256).await? {
+            let reader = tokio::spawn(read_body(body, put.len));
+            let admitted = files.admit(&caller, &put.sha256).await;
+            if !matches!(admitted, Ok(None)) {
+                reader.abort();
+            }
+            if let Some(kept) = admitted? {
                 return Ok(Received::Kept(kept, false));
             }
-            if put.size > files.limits.max_bytes {
-                return Err(FileError::TooLarge {
-                    size: put.size,
-                    limit: files.limits.max_bytes,
-                });
-            }
-            if put.size <= 0 || put.first < 0 || put.len < 0 || put.first + put.len > put.size {
-                return Err(FileError::BadRange(format!(
-                    "bytes {}..{} do not fit in a file of {} bytes",
-                    put.first,
-                    put.first + put.len,
-                    put.size
-                )));
-            }
-            files.take(&caller, put, body).await
+            let (bytes, cut) = reader.await.map_err(FileError::task)??;
+            files.take(&caller, put, bytes, cut).await
         })
         .await
         .map_err(FileError::task)?
     }
 
-    async fn take<S, E>(
+    /// Keeps the bytes of one part, and the file when they complete it.
+    async fn take(
         &self,
         caller: &Caller,
         put: Put,
-        mut body: S,
-    ) -> Result<Received, FileError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
-        E: std::fmt::Display,
-    {
-        let mut bytes = Vec::with_capacity(put.len as usize);
-        let mut cut = false;
-        while let Some(frame) = body.next().await {
-            match frame {
-                Ok(chunk) => {
-                    if (bytes.len() + chunk.len()) as i64 > put.len {
-                        return Err(FileError::BadRange(format!(
-                            "the body holds more than the {} bytes the request said",
-                            put.len
-                        )));
-                    }
-                    bytes.extend_from_slice(&chunk);
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, sha256 = %put.sha256, "upload cut off");
-                    cut = true;
-                    break;
-                }
-            }
-        }
+        bytes: Vec<u8>,
+        cut: bool,
+    ) -> Result<Received, FileError> {
+        // A part that completes the file is not written to the database
+        // only to be read back: it joins the parts before it in memory. It
+        // still counts against the day, and must start where the upload
+        // stands.
+        let last = !cut && put.first + bytes.len() as i64 == put.size;
         let appended = self
             .storage
             .append_upload(&UploadPart {
@@ -309,6 +301,7 @@ impl Files {
                 size: put.size,
                 first: put.first,
                 bytes: &bytes,
+                keep: !last,
                 now: crate::domain::now_ms(),
                 daily_limit: self.limits.daily_bytes_per_device,
             })
@@ -320,6 +313,9 @@ impl Files {
                 return Err(FileError::DailyLimit(self.limits.daily_bytes_per_device));
             }
         };
+        if last {
+            return self.finish(caller, &put, bytes).await;
+        }
         if cut {
             return Err(FileError::Interrupted(received));
         }
@@ -330,22 +326,31 @@ impl Files {
                 put.len
             )));
         }
-        if received < put.size {
-            return Ok(Received::Part {
-                received,
-                size: put.size,
-            });
-        }
-        self.finish(caller, &put).await
+        Ok(Received::Part {
+            received,
+            size: put.size,
+        })
     }
 
-    /// Checks a complete upload and keeps it, or drops it.
-    async fn finish(&self, caller: &Caller, put: &Put) -> Result<Received, FileError> {
-        let parts = self
-            .storage
-            .upload_parts(&put.sha256, &caller.device_id)
-            .await?;
-        let whole = parts.concat();
+    /// Checks a complete upload, its earlier parts and its `last`, and
+    /// keeps it, or drops it.
+    async fn finish(
+        &self,
+        caller: &Caller,
+        put: &Put,
+        last: Vec<u8>,
+    ) -> Result<Received, FileError> {
+        let whole = match put.first {
+            0 => last,
+            _ => {
+                let mut parts = self
+                    .storage
+                    .upload_parts(&put.sha256, &caller.device_id)
+                    .await?;
+                parts.push(last);
+                parts.concat()
+            }
+        };
         let claimed = put.media_type.clone();
         let checked = tokio::task::spawn_blocking(move || {
             let sha256 = sync_core::replica::sha256_hex(&whole);
@@ -448,6 +453,31 @@ impl Files {
             uploads: swept.uploads,
         })
     }
+}
+
+/// Reads a body of at most `len` bytes: its bytes, and whether the
+/// connection broke before its end.
+async fn read_body<S, E>(mut body: S, len: i64) -> Result<(Vec<u8>, bool), FileError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut bytes = Vec::with_capacity(len as usize);
+    while let Some(frame) = body.next().await {
+        match frame {
+            Ok(chunk) if (bytes.len() + chunk.len()) as i64 > len => {
+                return Err(FileError::BadRange(format!(
+                    "the body holds more than the {len} bytes the request said"
+                )));
+            }
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(e) => {
+                tracing::debug!(error = %e, "upload cut off");
+                return Ok((bytes, true));
+            }
+        }
+    }
+    Ok((bytes, false))
 }
 
 /// What a sweep removed.

@@ -60,6 +60,10 @@ pub struct UploadPart<'a> {
     pub first: i64,
     /// The bytes.
     pub bytes: &'a [u8],
+    /// Whether to keep them as a part. A part that completes the file is
+    /// only counted (against the day) and checked (its start); the upload
+    /// stays where it stood until the file is kept.
+    pub keep: bool,
     /// Now, in ms since the epoch.
     pub now: i64,
     /// Most bytes the device may send today, these included.
@@ -69,7 +73,7 @@ pub struct UploadPart<'a> {
 /// What became of a part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
-    /// Kept: this many bytes of the file are received.
+    /// Taken: this many bytes of the file are received (kept parts only).
     Received(i64),
     /// Not kept: the upload stands at this many bytes, not at the part's
     /// start.
@@ -218,6 +222,7 @@ macro_rules! sql_files {
 
             async fn append_upload(&self, part: &UploadPart<'_>) -> $crate::storage::Result<Appended> {
                 let len = part.bytes.len() as i64;
+                let kept = if part.keep { len } else { 0 };
                 let mut tx = self.pool.begin().await?;
                 // A write first, so that SQLite takes its write lock at once
                 // (a read first would have to upgrade, and could deadlock).
@@ -226,7 +231,7 @@ macro_rules! sql_files {
                      WHERE sha256 = $3 AND device_id = $4 AND received = $5 AND size = $6
                          AND media_type = $7",
                 )
-                .bind(len)
+                .bind(kept)
                 .bind(part.now)
                 .bind(part.sha256)
                 .bind(part.device_id)
@@ -267,7 +272,7 @@ macro_rules! sql_files {
                     .bind(part.user_id)
                     .bind(part.media_type)
                     .bind(part.size)
-                    .bind(len)
+                    .bind(kept)
                     .bind(part.now)
                     .execute(&mut *tx)
                     .await?;
@@ -287,7 +292,7 @@ macro_rules! sql_files {
                 if today > part.daily_limit {
                     return Ok(Appended::DailyLimit);
                 }
-                if len > 0 {
+                if kept > 0 {
                     sqlx::query(
                         "INSERT INTO attachment_parts (sha256, device_id, first, bytes)
                          VALUES ($1, $2, $3, $4)",
@@ -300,7 +305,7 @@ macro_rules! sql_files {
                     .await?;
                 }
                 tx.commit().await?;
-                Ok(Appended::Received(part.first + len))
+                Ok(Appended::Received(part.first + kept))
             }
 
             async fn upload_parts(
