@@ -200,13 +200,20 @@ async fn photos_attached_offline_reach_the_community_and_nobody_else() {
     let thumb = image::load_from_memory(&thumb).unwrap();
     assert_eq!((thumb.width(), thumb.height()), (320, 240));
 
-    // The case list counts them.
+    // The case list counts them and links them, and so does its export.
     let (_, cases) = staff.call(Method::GET, "/v1/cases", None).await;
     let listed = &cases["items"][0];
-    assert_eq!(
-        (listed["id"].as_str(), listed["attachments"].as_i64()),
-        (Some(case.to_string().as_str()), Some(2))
-    );
+    let links = [
+        format!("/v1/attachments/{}", first.sha256),
+        format!("/v1/attachments/{}", second.sha256),
+    ];
+    assert_eq!(listed["id"].as_str(), Some(case.to_string().as_str()));
+    assert_eq!(listed["attachments"].as_i64(), Some(2));
+    assert_eq!(listed["files"], serde_json::json!(links));
+    let (status, _, csv) = staff.fetch("/v1/cases?format=csv").await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert_eq!(status, 200);
+    assert!(csv.contains(&links.join(" ")), "{csv}");
 
     // A worker of another grid, and anyone asking for a file that does
     // not exist, get the same 404.

@@ -762,6 +762,7 @@ impl Tabular for CaseItem {
             col("Resolved level", "化解层级"),
             col("Result", "结果"),
             col("Attachments", "附件数"),
+            col("Files", "附件"),
         ]
     }
 
@@ -784,6 +785,7 @@ impl Tabular for CaseItem {
             Value::from(self.resolved_level.clone()),
             Value::from(self.result.clone()),
             Value::from(self.attachments),
+            Value::from(self.files.join(" ")),
         ]
     }
 }
@@ -902,6 +904,7 @@ impl Tabular for VisitItem {
             col("Follow-up", "需跟进"),
             col("Findings", "走访情况"),
             col("Attachments", "附件数"),
+            col("Files", "附件"),
         ]
     }
 
@@ -915,6 +918,7 @@ impl Tabular for VisitItem {
             Value::from(if self.follow_up { "yes" } else { "no" }),
             Value::from(self.findings.as_str()),
             Value::from(self.attachments),
+            Value::from(self.files.join(" ")),
         ]
     }
 }

@@ -101,8 +101,9 @@ pub trait FileTables {
     /// Whether a record in `scope` names the file: who may fetch it, and
     /// whose uploads of it are taken.
     async fn attachment_readable(&self, scope: &Scope, sha256: &str) -> Result<bool>;
-    /// How many files each of `doc_ids` names (its events' included).
-    async fn attachment_counts(&self, doc_ids: &[String]) -> Result<Vec<(String, i64)>>;
+    /// The files each of `doc_ids` names (its events' included), as
+    /// `(doc_id, sha256)` in each record's order.
+    async fn attachment_files(&self, doc_ids: &[String]) -> Result<Vec<(String, String)>>;
     /// The device's upload of a file, if one is under way.
     async fn upload(&self, sha256: &str, device_id: &str) -> Result<Option<UploadRow>>;
     /// Keeps a part of an upload, counting its bytes against the device's
@@ -184,25 +185,28 @@ macro_rules! sql_files {
                 Ok(row.is_some())
             }
 
-            async fn attachment_counts(
+            async fn attachment_files(
                 &self,
                 doc_ids: &[String],
-            ) -> $crate::storage::Result<Vec<(String, i64)>> {
-                let mut counts = Vec::new();
+            ) -> $crate::storage::Result<Vec<(String, String)>> {
+                let mut files = Vec::new();
                 for chunk in doc_ids.chunks(500) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT doc_id, COUNT(*) FROM proj_attachments WHERE doc_id IN (",
+                        "SELECT doc_id, sha256 FROM proj_attachments WHERE doc_id IN (",
                     );
                     let mut list = q.separated(", ");
                     for id in chunk {
                         list.push_bind(id);
                     }
-                    q.push(") GROUP BY doc_id");
-                    let rows: Vec<(String, i64)> =
-                        q.build_query_as().persistent(false).fetch_all(&self.pool).await?;
-                    counts.extend(rows);
+                    q.push(") ORDER BY doc_id, position");
+                    let rows: Vec<(String, String)> = q
+                        .build_query_as()
+                        .persistent(false)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    files.extend(rows);
                 }
-                Ok(counts)
+                Ok(files)
             }
 
             async fn upload(

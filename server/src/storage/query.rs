@@ -184,6 +184,10 @@ pub struct CaseItem {
     /// Files attached to the case and its events.
     #[sqlx(default)]
     pub attachments: i64,
+    /// Where to fetch them: `/v1/attachments/{sha256}`, in the record's
+    /// order (the case's own, then its events').
+    #[sqlx(skip)]
+    pub files: Vec<String>,
     /// Whether it is overdue now.
     #[sqlx(skip)]
     pub overdue: bool,
@@ -229,6 +233,9 @@ pub struct VisitItem {
     /// Files attached to the visit.
     #[sqlx(default)]
     pub attachments: i64,
+    /// Where to fetch them: `/v1/attachments/{sha256}`.
+    #[sqlx(skip)]
+    pub files: Vec<String>,
     #[serde(skip)]
     #[schema(ignore)]
     #[doc(hidden)]
@@ -415,6 +422,24 @@ pub trait Queries {
 }
 
 /// Implements [`Queries`] for `$storage` (with a `pool`) over `$db`.
+/// The download paths of the files each of `ids` names.
+pub(super) async fn file_links(
+    files: &(impl super::files::FileTables + Sync),
+    ids: Vec<String>,
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let mut links: std::collections::HashMap<String, Vec<String>> = Default::default();
+    if ids.is_empty() {
+        return Ok(links);
+    }
+    for (doc, sha256) in files.attachment_files(&ids).await? {
+        links
+            .entry(doc)
+            .or_default()
+            .push(format!("/v1/attachments/{sha256}"));
+    }
+    Ok(links)
+}
+
 /// How many files the record of the row aliased `$t` (with an `id`)
 /// names, its events' included.
 macro_rules! attachment_count {
@@ -729,14 +754,25 @@ macro_rules! sql_queries {
                     case_filter(&mut q, scope, f);
                     paged(&mut q, page, "c.id");
                     let rows = q.build().persistent(false).fetch_all(&self.pool).await?;
-                    rows.iter()
+                    let mut items = rows
+                        .iter()
                         .map(|row| {
                             let mut item: CaseItem = sqlx::FromRow::from_row(row)?;
                             item.overdue = item.due_at.is_some_and(|due| due < f.now);
                             item.sort_key = SortKeyColumn(read_key(row, page.numeric));
                             Ok(item)
                         })
-                        .collect()
+                        .collect::<Result<Vec<_>>>()?;
+                    let with_files = items
+                        .iter()
+                        .filter(|i| i.attachments > 0)
+                        .map(|i| i.id.clone())
+                        .collect();
+                    let mut files = file_links(self, with_files).await?;
+                    for item in &mut items {
+                        item.files = files.remove(&item.id).unwrap_or_default();
+                    }
+                    Ok(items)
                 }
 
                 async fn visits(
@@ -755,13 +791,24 @@ macro_rules! sql_queries {
                     visit_filter(&mut q, scope, f);
                     paged(&mut q, page, "v.id");
                     let rows = q.build().persistent(false).fetch_all(&self.pool).await?;
-                    rows.iter()
+                    let mut items = rows
+                        .iter()
                         .map(|row| {
                             let mut item: VisitItem = sqlx::FromRow::from_row(row)?;
                             item.sort_key = SortKeyColumn(read_key(row, page.numeric));
                             Ok(item)
                         })
-                        .collect()
+                        .collect::<Result<Vec<_>>>()?;
+                    let with_files = items
+                        .iter()
+                        .filter(|i| i.attachments > 0)
+                        .map(|i| i.id.clone())
+                        .collect();
+                    let mut files = file_links(self, with_files).await?;
+                    for item in &mut items {
+                        item.files = files.remove(&item.id).unwrap_or_default();
+                    }
+                    Ok(items)
                 }
 
                 async fn visit_days(
