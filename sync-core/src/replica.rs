@@ -342,14 +342,23 @@ impl<S: ReplicaStore> Replica<S> {
         {
             return Ok(same.1.clone());
         }
+        let queued = self.uploads.iter().any(|u| u.sha256 == attachment.sha256);
         self.queue_file(id, bytes, &attachment.media_type)?;
         let a = attachment.clone();
-        match id.kind() {
-            RecordKind::Household => self.update::<Household>(id, |r| r.attachments.push(a))?,
-            RecordKind::Case => self.update::<Case>(id, |r| r.attachments.push(a))?,
-            RecordKind::Visit => self.update::<Visit>(id, |r| r.attachments.push(a))?,
-            RecordKind::Sensitive => self.update::<Sensitive>(id, |r| r.attachments.push(a))?,
+        let named = match id.kind() {
+            RecordKind::Household => self.update::<Household>(id, |r| r.attachments.push(a)),
+            RecordKind::Case => self.update::<Case>(id, |r| r.attachments.push(a)),
+            RecordKind::Visit => self.update::<Visit>(id, |r| r.attachments.push(a)),
+            RecordKind::Sensitive => self.update::<Sensitive>(id, |r| r.attachments.push(a)),
         };
+        if let Err(refused) = named {
+            // The record does not take it (the policy, say): nothing of it
+            // waits to be sent.
+            if !queued {
+                self.upload_done(&attachment.sha256)?;
+            }
+            return Err(refused);
+        }
         Ok(attachment)
     }
 

@@ -70,3 +70,23 @@ fn attached_files_stay_queued_across_restarts_until_their_record_is_sent() {
     // The bytes stay on the phone for it to show offline.
     assert!(phone.file(&first.sha256).unwrap().is_some());
 }
+
+#[test]
+fn a_file_the_record_refuses_is_not_queued() {
+    let mut phone = Replica::open(sync_core::MemoryStore::default()).unwrap();
+    let case = phone.create(&report()).unwrap();
+    // Attached in someone else's name: the policy refuses the edit.
+    phone.set_principal(Some(sync_core::policy::Principal {
+        user_id: "w2".into(),
+        role: sync_core::policy::Role::GridWorker,
+        area: ["g1".to_owned()].into(),
+    }));
+    let forged = Attachment {
+        author: "w1".into(),
+        ..photo()
+    };
+    assert!(phone.attach(&case, b"\xff\xd8 forged", forged).is_err());
+    assert!(phone.uploads().is_empty());
+    let record: Case = phone.read(&case).unwrap();
+    assert!(record.attachments.is_empty());
+}
