@@ -351,31 +351,29 @@ impl Files {
                 parts.concat()
             }
         };
+        // The hash first: bytes that are not the named ones are told so,
+        // whatever they are, and are not decoded.
         let claimed = put.media_type.clone();
+        let named = put.sha256.clone();
         let checked = tokio::task::spawn_blocking(move || {
-            let sha256 = sync_core::replica::sha256_hex(&whole);
-            media::prepare(&whole, Some(&claimed)).map(|prepared| (sha256, whole.len(), prepared))
+            if sync_core::replica::sha256_hex(&whole) != named {
+                return Err(FileError::HashMismatch(named));
+            }
+            let size = whole.len();
+            Ok((size, media::prepare(&whole, Some(&claimed))?))
         })
         .await
-        .map_err(FileError::task);
-        let (sha256, size, prepared) = match checked {
-            Ok(Ok(checked)) if checked.0 == put.sha256 => checked,
-            Ok(Ok(_)) => {
+        .map_err(FileError::task)?;
+        let (size, prepared) = match checked {
+            Ok(checked) => checked,
+            Err(refused) => {
                 self.storage
                     .end_upload(&put.sha256, &caller.device_id)
                     .await?;
-                return Err(FileError::HashMismatch(put.sha256.clone()));
+                return Err(refused);
             }
-            Ok(Err(e)) => {
-                // The hash first: a file whose bytes are not the named ones
-                // is told so, whatever they are.
-                self.storage
-                    .end_upload(&put.sha256, &caller.device_id)
-                    .await?;
-                return Err(e.into());
-            }
-            Err(e) => return Err(e),
         };
+        let sha256 = put.sha256.clone();
         let thumb_size = prepared.thumbnail.as_ref().map_or(0, Vec::len) as i64;
         let row = AttachmentRow {
             sha256: sha256.clone(),
