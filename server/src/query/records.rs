@@ -236,8 +236,7 @@ async fn history(
         });
     }
     let in_log: BTreeSet<automerge::ChangeHash> = logged.iter().map(|l| l.change.hash()).collect();
-    let compacted: Vec<Change> = stored
-        .get_changes(&[])
+    let compacted: Vec<Change> = replayable(|| stored.get_changes(&[]))?
         .into_iter()
         .filter(|c| !in_log.contains(&c.hash()))
         .collect();
@@ -281,23 +280,26 @@ async fn history(
         let made_at = change.timestamp().saturating_mul(1000);
         let hash = change.hash().to_string();
         let actor = change.actor_id().to_hex_string();
-        let ops = change.decode().operations;
-        document
-            .apply_changes([change])
-            .map_err(AppError::internal)?;
-        let after = to_json(&document);
-        let mut fields = Vec::new();
-        diff("", Some(&before), Some(&after), &mut fields);
-        // A write that lost to a concurrent one changes nothing visible,
-        // but it was still made: name it from the change's own operations.
-        for path in written_keys(&document, &ops) {
-            let covered = fields
-                .iter()
-                .any(|f| path == *f || path.starts_with(&format!("{f}/")));
-            if !covered {
-                fields.push(path);
+        let (after, fields) = replayable(|| {
+            let ops = change.decode().operations;
+            document.apply_changes([change])?;
+            let after = to_json(&document);
+            let mut fields = Vec::new();
+            diff("", Some(&before), Some(&after), &mut fields);
+            // A write that lost to a concurrent one changes nothing
+            // visible, but it was still made: name it from the change's
+            // own operations.
+            for path in written_keys(&document, &ops) {
+                let covered = fields
+                    .iter()
+                    .any(|f| path == *f || path.starts_with(&format!("{f}/")));
+                if !covered {
+                    fields.push(path);
+                }
             }
-        }
+            Ok::<_, automerge::AutomergeError>((after, fields))
+        })?
+        .map_err(AppError::internal)?;
         before = after;
         entries.push(HistoryEntry {
             seq: l.seq,
@@ -782,6 +784,15 @@ fn locate(document: &Automerge, path: &str) -> Option<(ObjId, Prop)> {
         }
     }
     None
+}
+
+/// Runs a step of replaying a record's history. Automerge can panic on a
+/// crafted change that the merge took: the history is then refused rather
+/// than the server failing.
+fn replayable<T>(step: impl FnOnce() -> T) -> Result<T, AppError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).map_err(|_| {
+        AppError::Refused("this record's history holds a change that cannot be replayed".into())
+    })
 }
 
 #[cfg(test)]

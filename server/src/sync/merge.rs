@@ -420,6 +420,18 @@ impl Prepared {
 /// Merges one push against the stored copy `stored` (`None`: the server
 /// has none) and decides what to write. Pure, and the costly part of a
 /// round: run it off the async workers.
+/// What becomes of a document whose changes made Automerge panic: refused,
+/// as changes that do not apply.
+pub(crate) fn unappliable(incoming: &Incoming, stored: Option<&DocRow>) -> Prepared {
+    let id = &incoming.id;
+    tracing::warn!(doc = %id, "Automerge panicked on the changes pushed for a document");
+    Prepared::new(id.clone(), stored.map(|row| row.heads.clone())).refused(doc_error(
+        id,
+        "invalid_change",
+        "these changes cannot be applied".to_owned(),
+    ))
+}
+
 pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocRow>) -> Prepared {
     let id = &incoming.id;
     let kind = id.kind();

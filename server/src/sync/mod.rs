@@ -612,7 +612,12 @@ async fn prepare_all(
             let _slot = slot;
             part.into_iter()
                 .map(|(doc, row)| {
-                    let prepared = merge::prepare(&writer, &doc, row.as_ref());
+                    // Automerge can panic on crafted changes: the document
+                    // is refused, the round goes on.
+                    let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        merge::prepare(&writer, &doc, row.as_ref())
+                    }))
+                    .unwrap_or_else(|_| merge::unappliable(&doc, row.as_ref()));
                     (doc, prepared)
                 })
                 .collect::<Vec<_>>()
