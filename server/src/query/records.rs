@@ -213,6 +213,7 @@ struct Listed {
         (status = 401, response = crate::openapi::BearerRefused),
         (status = 404, response = crate::openapi::RecordNotFound),
         (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 409, description = "`not_applicable`: the history holds a change that cannot be replayed.", body = crate::error::ErrorBody),
         (status = 500, response = crate::openapi::Internal),
     ),
 )]
