@@ -146,13 +146,6 @@ impl AppState {
     }
 }
 
-impl AppState {
-    /// Attached files.
-    pub fn files(&self) -> &attachments::Files {
-        &self.files
-    }
-}
-
 /// The configured blob store of attached files.
 fn open_blobs(
     config: &Config,

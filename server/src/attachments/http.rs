@@ -142,7 +142,7 @@ async fn upload(
         len,
         size,
     };
-    let files = state.files();
+    let files = state.files;
     let received = files
         .receive(&caller(&auth), put, body.into_data_stream())
         .await?;
@@ -203,7 +203,7 @@ async fn upload_state(
     auth: AuthDevice,
     Path(sha256): Path<String>,
 ) -> Result<Json<UploadState>, AppError> {
-    Ok(Json(state.files().state(&caller(&auth), &sha256).await?))
+    Ok(Json(state.files.state(&caller(&auth), &sha256).await?))
 }
 
 /// Download a file
@@ -269,7 +269,7 @@ async fn serve(
     thumbnail: bool,
 ) -> Result<Response, AppError> {
     let scope = Scope::of(&auth.user_id, auth.role);
-    let (media_type, bytes) = state.files().open(&scope, sha256, thumbnail).await?;
+    let (media_type, bytes) = state.files.open(&scope, sha256, thumbnail).await?;
     let mut response = Body::from(bytes).into_response();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&media_type) {

@@ -187,11 +187,6 @@ impl Files {
         }
     }
 
-    /// The limits on uploads.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// Refuses a malformed hash, and a caller no record of whose names
     /// the file; returns the kept file's row if there is one.
     async fn admit(

@@ -422,22 +422,60 @@ pub trait Queries {
 }
 
 /// Implements [`Queries`] for `$storage` (with a `pool`) over `$db`.
-/// The download paths of the files each of `ids` names.
-pub(super) async fn file_links(
-    files: &(impl super::files::FileTables + Sync),
-    ids: Vec<String>,
-) -> Result<std::collections::HashMap<String, Vec<String>>> {
-    let mut links: std::collections::HashMap<String, Vec<String>> = Default::default();
-    if ids.is_empty() {
-        return Ok(links);
+/// A listed record that names files: its id, how many, and where its
+/// download paths go.
+pub(super) trait WithFiles {
+    /// The record id and how many files it names.
+    fn counted(&self) -> (&str, i64);
+    /// Sets the download paths of its files.
+    fn set_files(&mut self, files: Vec<String>);
+}
+
+impl WithFiles for CaseItem {
+    fn counted(&self) -> (&str, i64) {
+        (&self.id, self.attachments)
     }
+    fn set_files(&mut self, files: Vec<String>) {
+        self.files = files;
+    }
+}
+
+impl WithFiles for VisitItem {
+    fn counted(&self) -> (&str, i64) {
+        (&self.id, self.attachments)
+    }
+    fn set_files(&mut self, files: Vec<String>) {
+        self.files = files;
+    }
+}
+
+/// Fills in the download paths of the files `items` name, in one query
+/// for the page.
+pub(super) async fn add_file_links(
+    files: &(impl super::files::FileTables + Sync),
+    items: &mut [impl WithFiles],
+) -> Result<()> {
+    let ids: Vec<String> = items
+        .iter()
+        .map(WithFiles::counted)
+        .filter(|(_, n)| *n > 0)
+        .map(|(id, _)| id.to_owned())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut links: std::collections::HashMap<String, Vec<String>> = Default::default();
     for (doc, sha256) in files.attachment_files(&ids).await? {
         links
             .entry(doc)
             .or_default()
             .push(format!("/v1/attachments/{sha256}"));
     }
-    Ok(links)
+    for item in items {
+        let id = item.counted().0.to_owned();
+        item.set_files(links.remove(&id).unwrap_or_default());
+    }
+    Ok(())
 }
 
 /// How many files the record of the row aliased `$t` (with an `id`)
@@ -763,15 +801,7 @@ macro_rules! sql_queries {
                             Ok(item)
                         })
                         .collect::<Result<Vec<_>>>()?;
-                    let with_files = items
-                        .iter()
-                        .filter(|i| i.attachments > 0)
-                        .map(|i| i.id.clone())
-                        .collect();
-                    let mut files = file_links(self, with_files).await?;
-                    for item in &mut items {
-                        item.files = files.remove(&item.id).unwrap_or_default();
-                    }
+                    add_file_links(self, &mut items).await?;
                     Ok(items)
                 }
 
@@ -799,15 +829,7 @@ macro_rules! sql_queries {
                             Ok(item)
                         })
                         .collect::<Result<Vec<_>>>()?;
-                    let with_files = items
-                        .iter()
-                        .filter(|i| i.attachments > 0)
-                        .map(|i| i.id.clone())
-                        .collect();
-                    let mut files = file_links(self, with_files).await?;
-                    for item in &mut items {
-                        item.files = files.remove(&item.id).unwrap_or_default();
-                    }
+                    add_file_links(self, &mut items).await?;
                     Ok(items)
                 }
 
