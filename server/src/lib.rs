@@ -77,6 +77,8 @@ pub struct AppState {
     pub db_pool: Option<metrics::DbPool>,
     /// Attached files and their blob store.
     pub files: attachments::Files,
+    /// The sync rounds waiting to write, committed together.
+    pub commits: Arc<sync::Commits>,
 }
 
 impl AppState {
@@ -140,6 +142,7 @@ impl AppState {
             notifier,
             db_pool: None,
             files,
+            commits: Default::default(),
         };
         reindex::reindex_if_stale(&*state.storage, &state.config.deadlines).await?;
         Ok(state)

@@ -35,6 +35,11 @@ pub const CHANGES_MERGED: &str = "gridsync_changes_merged_total";
 /// Counter: pushes merged a second time, inside the write transaction,
 /// because another round wrote the document after it was read.
 pub const MERGED_AGAIN: &str = "gridsync_documents_merged_again_total";
+/// Sync rounds written by group commits (divided by [`GROUP_COMMITS`]:
+/// the rounds per commit).
+pub const ROUNDS_GROUPED: &str = "gridsync_sync_rounds_group_committed_total";
+/// Group commits of sync rounds.
+pub const GROUP_COMMITS: &str = "gridsync_sync_group_commits_total";
 /// Changes the policy refused and held in quarantine.
 pub const CHANGES_QUARANTINED: &str = "gridsync_changes_quarantined_total";
 /// Sign-ins refused for a wrong username or password.
@@ -92,6 +97,8 @@ fn describe() {
         MERGED_AGAIN,
         "Pushes merged again under the write lock: another round wrote the document meanwhile."
     );
+    describe_counter!(GROUP_COMMITS, "Group commits of sync rounds.");
+    describe_counter!(ROUNDS_GROUPED, "Sync rounds written by group commits.");
     describe_counter!(CHANGES_QUARANTINED, "Changes held in quarantine.");
     describe_counter!(LOGIN_FAILURES, "Sign-ins refused for bad credentials.");
     describe_counter!(RATE_LIMITED, "Requests refused by a limit, by reason.");
@@ -128,6 +135,12 @@ pub fn merged(changes: usize) {
 /// Counts a push merged again under the write lock.
 pub fn merged_again() {
     metrics::counter!(MERGED_AGAIN).increment(1);
+}
+
+/// Counts a group commit of `rounds` sync rounds.
+pub fn group_committed(rounds: usize) {
+    metrics::counter!(GROUP_COMMITS).increment(1);
+    metrics::counter!(ROUNDS_GROUPED).increment(rounds as u64);
 }
 
 /// Counts changes put in quarantine.

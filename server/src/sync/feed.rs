@@ -153,9 +153,17 @@ async fn held_changes(
 
 /// Builds the answer for a device at `cursor`, given the documents it
 /// pushed and that were merged this round. `feed_end` is the highest seq
-/// in the same snapshot the feed is read from: once every document of the
-/// scope past the cursor is sent, the device is current up to there, and
-/// its next round need not look at anything older, in its scope or not.
+/// once the round's own writes committed: writers allocate seqs in turn,
+/// so everything up to it is committed when the feed is read. Once every
+/// document of the scope past the cursor is sent, the device is current up
+/// to there, and its next round need not look at anything older, in its
+/// scope or not.
+///
+/// The feed may also hold documents written after `feed_end`, by rounds
+/// that committed while the answer was read. They are sent as they are now
+/// (all their changes past the cursor, or whole), and once more in the
+/// device's next round, since the cursor stops at `feed_end`: a document
+/// the device pushed this round and someone wrote since is sent then.
 pub(super) async fn answer(
     tx: &mut dyn DocTx,
     writer: &Writer,
@@ -209,6 +217,13 @@ pub(super) async fn answer(
         }
     };
 
+    // A document's changes are read up to its seq in the feed, which may
+    // be past the cursor's end.
+    let upto = feed
+        .last()
+        .map_or(0, |last| last.seq)
+        .max(next.after)
+        .max(cursor.base);
     let mut docs = Vec::with_capacity(feed.len() + merged.len());
     let pushed: HashSet<RecordId> = merged.keys().cloned().collect();
     for (id, m) in merged {
@@ -247,16 +262,7 @@ pub(super) async fn answer(
             }
         }
     }
-    docs.extend(
-        held_changes(
-            tx,
-            cursor.base,
-            next.after.max(cursor.base),
-            by_log,
-            &mut errors,
-        )
-        .await?,
-    );
+    docs.extend(held_changes(tx, cursor.base, upto, by_log, &mut errors).await?);
 
     // Documents that left the scope: newly, or told before and not yet
     // confirmed by the device.

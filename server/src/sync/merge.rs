@@ -39,6 +39,7 @@ use crate::projection::{self, Projection};
 use crate::storage::{AuditRow, DocRow, DocTx, DocWrite, NewChange, QuarantineRow};
 
 /// A document merged in this round: what the device is sent of it.
+#[derive(Clone)]
 pub(super) struct Merged {
     /// The server's heads and the changes the device lacks.
     pub(super) pull: DocPull,
@@ -97,7 +98,7 @@ impl Incoming {
 }
 
 /// What became of one pushed document.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Outcome {
     /// The merged document, when the device may see it.
     pub(super) merged: Option<(RecordId, Merged)>,
@@ -401,19 +402,20 @@ impl Prepared {
     }
 
     /// Writes what was decided: the held-back changes, then the merged
-    /// document. Returns what became of the push.
+    /// document. Returns what became of the push. Writing leaves it as it
+    /// was: a transaction that fails writes it again in the next.
     pub(super) async fn write(
-        self,
+        &self,
         tx: &mut dyn DocTx,
         writer: &Writer,
     ) -> Result<Outcome, AppError> {
-        if let Some(held) = self.held {
+        if let Some(held) = &self.held {
             held.write(tx).await?;
         }
-        if let Some(write) = self.write {
+        if let Some(write) = &self.write {
             write.apply(tx, writer.author(), &self.id).await?;
         }
-        Ok(self.outcome)
+        Ok(self.outcome.clone())
     }
 }
 
@@ -728,7 +730,7 @@ pub(super) struct Held {
 }
 
 impl Held {
-    async fn write(self, tx: &mut dyn DocTx) -> Result<(), AppError> {
+    async fn write(&self, tx: &mut dyn DocTx) -> Result<(), AppError> {
         if !self.rows.is_empty() {
             tx.quarantine(&self.rows).await?;
         }
@@ -897,7 +899,7 @@ impl Write {
 
     /// Stores it, the changes attributed to a user and device.
     pub(crate) async fn apply(
-        self,
+        &self,
         tx: &mut dyn DocTx,
         (user_id, device_id): (&str, &str),
         id: &RecordId,

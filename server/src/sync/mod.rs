@@ -33,12 +33,12 @@ use sync_core::protocol::{
 
 use crate::auth::AuthDevice;
 use crate::error::AppError;
-use merge::Prepared;
+use merge::{MergedDocs, Prepared};
 use tokio::sync::Semaphore;
 
 use sync_core::doc::DocMeta;
 
-use crate::storage::{DocRow, Scope};
+use crate::storage::{DocRow, DocTx, Scope};
 use crate::{AppState, now_ms};
 
 /// The sync route.
@@ -474,76 +474,166 @@ pub async fn round(
         }
     }
 
-    let mut tx = state.storage.begin(write).await?;
-    // Writers exclude each other, so the feed grows here only by our writes.
-    let feed_before = tx.max_seq().await?;
-    // A cursor from another database, or past the end of the feed (the
-    // database went back in time, restored from a backup): start the device
-    // over and say so. Its replica then offers again every change the
-    // server no longer has.
-    let (cursor, reset) = match cursor {
-        Some(c) if c.after <= feed_before && c.base <= feed_before => (c, false),
-        _ => {
-            tracing::warn!(
-                feed = feed_before,
-                "unknown cursor; sending everything again"
-            );
-            (Cursor::START, true)
-        }
+    let round = Round {
+        writer,
+        cursor,
+        ids,
+        prepared,
+        am_sync,
+        errors,
     };
-    // Another round may have written a document since it was read: such a
-    // push is merged again, here, against what that round stored.
-    let current = match write {
-        true => tx.heads(&ids).await?,
-        false => HashMap::new(),
-    };
-    let mut merged = BTreeMap::new();
-    let mut dropped = Vec::new();
-    for (doc, prepared) in prepared {
-        let outcome = if prepared.is_current(current.get(&doc.id().to_string())) || !write {
-            prepared.write(&mut *tx, &writer).await?
-        } else {
-            crate::metrics::merged_again();
-            push(&mut *tx, &writer, &doc).await?
-        };
-        merged.extend(outcome.merged);
-        errors.extend(outcome.error);
-        dropped.extend(outcome.drop);
-    }
-    let mut am_replies = Vec::new();
-    for (id, message) in am_sync {
-        match merge::am_sync_round(&mut *tx, &writer, id, message).await? {
-            Ok(reply) => am_replies.push(reply),
-            Err(e) => errors.push(e),
-        }
-    }
-    let feed_after = if write {
-        tx.max_seq().await?
-    } else {
-        feed_before
-    };
-    let page = state.config.sync_page_docs;
-    let answer = feed::answer(&mut *tx, &writer, page, cursor, merged, feed_after).await?;
-    let updates = answer.updates;
-    if write {
-        updates.apply(&mut *tx, &writer).await?;
-        tx.commit().await?;
-    } else {
+    let page = config.sync_page_docs;
+    if !write {
+        // Nothing to store: answered from a read transaction; what the
+        // device was sent is recorded after it.
+        let mut tx = state.storage.begin(false).await?;
+        let written = round.write(&mut *tx, false).await?;
+        let (response, updates) = answer(&mut *tx, &round.writer, written, instance, page).await?;
         tx.commit().await?;
         if !updates.is_empty() {
-            let mut tx = state.storage.begin(true).await?;
-            updates.apply(&mut *tx, &writer).await?;
-            tx.commit().await?;
+            state
+                .commits
+                .run(state, Work::Record(round.writer, updates))
+                .await?;
         }
+        return Ok(response);
     }
-    if feed_after > feed_before {
-        state.notifier.publish(feed_after);
+    // Written with the other rounds waiting to write, then answered
+    // outside the write lock from what was committed, and what the device
+    // is sent recorded before the answer goes out.
+    let writer = round.writer.clone();
+    let Done::Written(written) = state.commits.run(state, Work::Round(round)).await? else {
+        unreachable!("a round's work is answered with what it wrote");
+    };
+    let mut tx = state.storage.begin(false).await?;
+    let (response, updates) = answer(&mut *tx, &writer, written, instance, page).await?;
+    tx.commit().await?;
+    if !updates.is_empty() {
+        state
+            .commits
+            .run(state, Work::Record(writer, updates))
+            .await?;
     }
+    Ok(response)
+}
+
+/// A round merged and checked, ready to write what it decided.
+struct Round {
+    writer: Arc<Writer>,
+    cursor: Option<Cursor>,
+    /// The pushed documents' ids.
+    ids: Vec<String>,
+    prepared: Vec<(Incoming, Prepared)>,
+    am_sync: Vec<(RecordId, sync_core::automerge::sync::Message)>,
+    /// Documents refused before merging.
+    errors: Vec<DocError>,
+}
+
+/// What a round wrote, and what its answer starts from.
+struct Written {
+    cursor: Cursor,
+    /// The device's cursor was unknown: it starts over.
+    reset: bool,
+    merged: MergedDocs,
+    errors: Vec<DocError>,
+    dropped: Vec<RecordId>,
+    am_replies: Vec<sync_core::protocol::AmSync>,
+    /// The feed's last seq before and after the round's writes.
+    feed: (i64, i64),
+}
+
+impl Round {
+    /// Writes the round in `tx` (when `write`; otherwise it only checks
+    /// the cursor). Leaves the round as it was, so that a transaction that
+    /// fails can be tried again.
+    async fn write(&self, tx: &mut dyn DocTx, write: bool) -> Result<Written, AppError> {
+        let writer = &self.writer;
+        // Writers exclude each other, so the feed grows here only by our
+        // writes.
+        let feed_before = tx.max_seq().await?;
+        // A cursor from another database, or past the end of the feed (the
+        // database went back in time, restored from a backup): start the
+        // device over and say so. Its replica then offers again every
+        // change the server no longer has.
+        let (cursor, reset) = match self.cursor {
+            Some(c) if c.after <= feed_before && c.base <= feed_before => (c, false),
+            _ => {
+                tracing::warn!(
+                    feed = feed_before,
+                    "unknown cursor; sending everything again"
+                );
+                (Cursor::START, true)
+            }
+        };
+        // Another round may have written a document since it was read: such
+        // a push is merged again, here, against what that round stored.
+        let current = match write {
+            true => tx.heads(&self.ids).await?,
+            false => HashMap::new(),
+        };
+        let mut errors = self.errors.clone();
+        let mut merged = BTreeMap::new();
+        let mut dropped = Vec::new();
+        for (doc, prepared) in &self.prepared {
+            let outcome = if prepared.is_current(current.get(&doc.id().to_string())) || !write {
+                prepared.write(tx, writer).await?
+            } else {
+                crate::metrics::merged_again();
+                push(tx, writer, doc).await?
+            };
+            merged.extend(outcome.merged);
+            errors.extend(outcome.error);
+            dropped.extend(outcome.drop);
+        }
+        let mut am_replies = Vec::new();
+        for (id, message) in &self.am_sync {
+            match merge::am_sync_round(tx, writer, id.clone(), message.clone()).await? {
+                Ok(reply) => am_replies.push(reply),
+                Err(e) => errors.push(e),
+            }
+        }
+        let feed_after = if write {
+            tx.max_seq().await?
+        } else {
+            feed_before
+        };
+        Ok(Written {
+            cursor,
+            reset,
+            merged,
+            errors,
+            dropped,
+            am_replies,
+            feed: (feed_before, feed_after),
+        })
+    }
+}
+
+/// The answer to a round that wrote `written`: what the device lacks of
+/// the feed up to the round's last write, read in `tx`, and what the
+/// server must record of having sent it.
+async fn answer(
+    tx: &mut dyn DocTx,
+    writer: &Writer,
+    written: Written,
+    instance: [u8; 8],
+    page: usize,
+) -> Result<(SyncResponse, feed::DeviceUpdates), AppError> {
+    let Written {
+        cursor,
+        reset,
+        merged,
+        mut errors,
+        mut dropped,
+        am_replies,
+        feed: (_, feed_end),
+    } = written;
+    let answer = feed::answer(tx, writer, page, cursor, merged, feed_end).await?;
     errors.extend(answer.errors);
     dropped.extend(answer.drop);
     dropped.sort();
     dropped.dedup();
-    Ok(SyncResponse {
+    let response = SyncResponse {
         v: PROTOCOL_VERSION,
         cursor: serde_bytes::ByteBuf::from(answer.next.encode(instance)),
         more: answer.more,
@@ -552,7 +642,137 @@ pub async fn round(
         errors,
         drop: dropped,
         am_sync: am_replies,
-    })
+    };
+    Ok((response, answer.updates))
+}
+
+/// Group commit: the writes of an instance's rounds, committed together.
+///
+/// A round writes twice: what it merged, and then, once its answer is
+/// built, what the device was sent. Each waits for its turn without a
+/// connection. The first to get the turn (the leader) takes every write
+/// queued by then, its own and those that came while the previous group
+/// was writing, and runs them one after another in one write transaction:
+/// each sees what the ones before it wrote, exactly as if they had
+/// committed one by one, but the write lock is taken once and the commit
+/// flushed to disk once for all of them. When the group's transaction
+/// fails, each of its writes is tried again alone, so that one round's
+/// failure is not another's.
+#[derive(Default)]
+pub struct Commits {
+    queue: std::sync::Mutex<Vec<Waiting>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write waiting for its group commit.
+enum Work {
+    /// What a round merged.
+    Round(Round),
+    /// What a device was sent.
+    Record(Arc<Writer>, feed::DeviceUpdates),
+}
+
+/// A write done, not yet committed.
+enum Done {
+    Written(Written),
+    Recorded,
+}
+
+/// A write queued, and where its outcome goes.
+struct Waiting {
+    work: Work,
+    done: tokio::sync::oneshot::Sender<Result<Done, AppError>>,
+}
+
+impl Work {
+    async fn run(&self, tx: &mut dyn DocTx) -> Result<Done, AppError> {
+        match self {
+            Work::Round(round) => round.write(tx, true).await.map(Done::Written),
+            Work::Record(writer, updates) => {
+                updates.apply(tx, writer).await?;
+                Ok(Done::Recorded)
+            }
+        }
+    }
+}
+
+impl Commits {
+    /// Runs `work` with whatever other writes are waiting, and gives its
+    /// outcome once they are committed.
+    async fn run(&self, state: &AppState, work: Work) -> Result<Done, AppError> {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .expect("never poisoned")
+            .push(Waiting { work, done });
+        let turn = self.turn.clone().lock_owned().await;
+        let group = std::mem::take(&mut *self.queue.lock().expect("never poisoned"));
+        if group.is_empty() {
+            // Another leader took this write; it was answered before that
+            // leader's turn ended.
+            drop(turn);
+        } else {
+            // Its own task: a request dropped (its client gone, its time
+            // up) must not take the others' writes with it.
+            let state = state.clone();
+            tokio::spawn(async move {
+                write_group(&state, group).await;
+                drop(turn);
+            });
+        }
+        outcome
+            .await
+            .map_err(|_| AppError::internal("a group commit ended without an outcome"))?
+    }
+}
+
+/// Writes a group in one transaction and gives each its outcome; when the
+/// transaction fails, each write again alone.
+async fn write_group(state: &AppState, group: Vec<Waiting>) {
+    let work: Vec<&Work> = group.iter().map(|w| &w.work).collect();
+    match commit(state, &work).await {
+        Ok(done) => {
+            crate::metrics::group_committed(group.len());
+            for (waiting, done) in group.into_iter().zip(done) {
+                let _ = waiting.done.send(Ok(done));
+            }
+        }
+        Err(e) if group.len() == 1 => {
+            let _ = group.into_iter().next().expect("one").done.send(Err(e));
+        }
+        Err(e) => {
+            tracing::warn!(writes = group.len(), error = %e, "a group commit failed; writing its parts one by one");
+            for waiting in group {
+                let done = commit(state, &[&waiting.work])
+                    .await
+                    .map(|mut done| done.pop().expect("one outcome per write"));
+                let _ = waiting.done.send(done);
+            }
+        }
+    }
+}
+
+/// Runs `work` in one write transaction, commits, and gives the outcomes
+/// in order.
+async fn commit(state: &AppState, work: &[&Work]) -> Result<Vec<Done>, AppError> {
+    let mut tx = state.storage.begin(true).await?;
+    let mut outcomes = Vec::with_capacity(work.len());
+    for work in work {
+        outcomes.push(work.run(&mut *tx).await?);
+    }
+    tx.commit().await?;
+    let feeds = outcomes.iter().filter_map(|done| match done {
+        Done::Written(w) => Some(w.feed),
+        Done::Recorded => None,
+    });
+    if let Some(end) = feeds
+        .filter(|(before, after)| after > before)
+        .map(|f| f.1)
+        .max()
+    {
+        state.notifier.publish(end);
+    }
+    Ok(outcomes)
 }
 
 /// The stored copies of these documents, read together outside any

@@ -418,6 +418,10 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
     })
 }
 
+/// How long a phone in the rush keeps trying a round the server answers
+/// `503` (busy) before the round counts as an error.
+const BUSY_FOR: Duration = Duration::from_secs(300);
+
 /// One rush: fresh phones, each with a day's edits (seeded by run and
 /// device), syncing at once over the state earlier runs left.
 async fn s3_run(
@@ -503,18 +507,22 @@ async fn s3_run(
     let tasks: Vec<_> = phones
         .into_iter()
         .zip(bodies)
-        .map(|(phone, body)| {
+        .enumerate()
+        .map(|(d, (phone, body))| {
             tokio::spawn(async move {
                 let t = Instant::now();
                 let mut busy = 0;
-                // As a phone does: a server past its capacity answers 503
-                // with Retry-After, and the round is sent again then.
+                // As the field app does: a server past its capacity
+                // answers 503 with Retry-After, and the round is sent
+                // again then, each phone a little apart from the others.
+                // A round still refused after BUSY_FOR counts as an error.
                 let (status, reply) = loop {
                     let (status, reply) = phone.post_raw(body.clone()).await;
-                    if status == 503 && busy < 5 {
+                    if status == 503 && t.elapsed() < BUSY_FOR {
                         busy += 1;
-                        let wait = gridsync_server::error::RETRY_AFTER_SECS;
-                        tokio::time::sleep(Duration::from_secs(wait)).await;
+                        let wait = gridsync_server::error::RETRY_AFTER_SECS * 1000;
+                        let jitter = (d as u64 * 7919 + busy * 104_729) % wait;
+                        tokio::time::sleep(Duration::from_millis(wait + jitter)).await;
                         continue;
                     }
                     break (status, reply);
