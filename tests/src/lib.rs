@@ -658,6 +658,12 @@ impl<S: ReplicaStore> Device<S> {
 
     /// Posts a raw body to `/v1/sync`, returning status and body.
     pub async fn post_raw(&self, body: Vec<u8>) -> (u16, Vec<u8>) {
+        self.try_post_raw(body).await.expect("request")
+    }
+
+    /// [`Device::post_raw`], giving back a failed connection as an error
+    /// (a server shedding load may close it), as a phone would see it.
+    pub async fn try_post_raw(&self, body: Vec<u8>) -> Result<(u16, Vec<u8>), reqwest::Error> {
         let response = self
             .http
             .post(format!("{}/v1/sync", self.base))
@@ -665,10 +671,9 @@ impl<S: ReplicaStore> Device<S> {
             .header("content-type", CONTENT_TYPE)
             .body(body)
             .send()
-            .await
-            .expect("request");
+            .await?;
         let status = response.status().as_u16();
-        (status, response.bytes().await.expect("body").to_vec())
+        Ok((status, response.bytes().await?.to_vec()))
     }
 }
 

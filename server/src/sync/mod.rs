@@ -798,9 +798,9 @@ async fn read_documents(
 /// Fewest documents worth a thread of their own.
 const MIN_DOCS_PER_TASK: usize = 8;
 
-/// One merging thread per core, for all rounds together: a round's
-/// documents are split among the free ones, and rounds take their turns,
-/// so that the first to come is the first answered.
+/// One merging thread per core, for all rounds together: a round takes as
+/// many as its documents fill, all at once, and rounds take their turns, so
+/// that the first to come is the first answered.
 fn merge_slots() -> &'static Arc<Semaphore> {
     static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
     SLOTS.get_or_init(|| Arc::new(Semaphore::new(cores())))
@@ -817,19 +817,28 @@ async fn prepare_all(
     writer: &Arc<Writer>,
     pushes: Vec<(Incoming, Option<DocRow>)>,
 ) -> Result<Vec<(Incoming, Prepared)>, AppError> {
+    if pushes.is_empty() {
+        return Ok(Vec::new());
+    }
     let per_task = pushes.len().div_ceil(cores()).max(MIN_DOCS_PER_TASK);
+    // A round takes all the threads it needs at once, in its turn: rounds
+    // are merged one after another, each on every core, so that the first
+    // to come is answered first instead of all of them at the end.
+    let needed = pushes.len().div_ceil(per_task);
+    let slots = merge_slots()
+        .clone()
+        .acquire_many_owned(u32::try_from(needed).unwrap_or(u32::MAX))
+        .await
+        .map_err(AppError::internal)?;
+    let slots = Arc::new(slots);
     let mut tasks = Vec::new();
     let mut pushes = pushes.into_iter().peekable();
     while pushes.peek().is_some() {
         let part: Vec<_> = pushes.by_ref().take(per_task).collect();
-        let slot = merge_slots()
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(AppError::internal)?;
+        let slots = slots.clone();
         let writer = writer.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
-            let _slot = slot;
+            let _slots = slots;
             part.into_iter()
                 .map(|(doc, row)| {
                     // Automerge can panic on crafted changes: the document

@@ -517,7 +517,12 @@ async fn s3_run(
                 // again then, each phone a little apart from the others.
                 // A round still refused after BUSY_FOR counts as an error.
                 let (status, reply) = loop {
-                    let (status, reply) = phone.post_raw(body.clone()).await;
+                    // A connection the server closed while shedding load
+                    // is tried again the same way.
+                    let (status, reply) = phone
+                        .try_post_raw(body.clone())
+                        .await
+                        .unwrap_or((503, Vec::new()));
                     if status == 503 && t.elapsed() < BUSY_FOR {
                         busy += 1;
                         let wait = gridsync_server::error::RETRY_AFTER_SECS * 1000;
