@@ -483,29 +483,22 @@ pub async fn round(
         errors,
     };
     let page = config.sync_page_docs;
-    if !write {
-        // Nothing to store: answered from a read transaction; what the
-        // device was sent is recorded after it.
-        let mut tx = state.storage.begin(false).await?;
-        let written = round.write(&mut *tx, false).await?;
-        let (response, updates) = answer(&mut *tx, &round.writer, written, instance, page).await?;
-        tx.commit().await?;
-        if !updates.is_empty() {
-            state
-                .commits
-                .run(state, Work::Record(round.writer, updates))
-                .await?;
-        }
-        return Ok(response);
-    }
-    // Written with the other rounds waiting to write, then answered
-    // outside the write lock from what was committed, and what the device
-    // is sent recorded before the answer goes out.
     let writer = round.writer.clone();
-    let Done::Written(written) = state.commits.run(state, Work::Round(round)).await? else {
-        unreachable!("a round's work is answered with what it wrote");
+    // A round bringing changes is written with the other rounds waiting to
+    // write, and answered outside the write lock from what was committed;
+    // one bringing none is answered from a read transaction alone. Either
+    // way, what the device is sent is recorded before the answer goes out.
+    let mut tx;
+    let written = if write {
+        let Done::Written(written) = state.commits.run(state, Work::Round(round)).await? else {
+            unreachable!("a round's work is answered with what it wrote");
+        };
+        tx = state.storage.begin(false).await?;
+        written
+    } else {
+        tx = state.storage.begin(false).await?;
+        round.write(&mut *tx, false).await?
     };
-    let mut tx = state.storage.begin(false).await?;
     let (response, updates) = answer(&mut *tx, &writer, written, instance, page).await?;
     tx.commit().await?;
     if !updates.is_empty() {
