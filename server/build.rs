@@ -1,4 +1,4 @@
-//! The web apps' files are embedded in the binary (`src/apps.rs`): rebuild
+//! The web apps' files are embedded in the binary (`src/http/apps.rs`): rebuild
 //! when any of them changes, which the embedding macro does not tell Cargo.
 
 fn main() {

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::admin::{self, Actor, DeviceView, NewOrgUnit, NewUser, RoleAssignment};
 use crate::config::{Config, LogFormat};
-use crate::error::AppError;
-use crate::{AppState, demo};
+use crate::demo;
+use crate::http::AppState;
+use crate::http::admin::{self, Actor, DeviceView, NewOrgUnit, NewUser, RoleAssignment};
+use crate::http::error::AppError;
 
 /// gridsync: offline-first sync for grid workers' household and case records.
 #[derive(Debug, Parser)]
@@ -238,10 +239,10 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
             tracing::info!(addr = %listener.local_addr()?, "listening");
-            crate::serve(listener, state, shutdown_signal()).await?;
+            crate::http::serve(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
         }
-        Command::Openapi => print!("{}", crate::openapi::yaml()),
+        Command::Openapi => print!("{}", crate::http::openapi::yaml()),
         Command::Admin { common, task } => {
             let config = common.config(None)?;
             init_tracing(config.log_format);
@@ -260,6 +261,7 @@ fn read_password() -> Result<String, Box<dyn std::error::Error>> {
 
 async fn user_id(state: &AppState, username: &str) -> Result<String, AppError> {
     Ok(state
+        .engine
         .storage
         .user_by_username(username)
         .await?
@@ -326,7 +328,7 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
                 Some(name) => Some(user_id(state, &name).await?),
                 None => None,
             };
-            let devices = state.storage.devices(user.as_deref()).await?;
+            let devices = state.engine.storage.devices(user.as_deref()).await?;
             let views: Vec<DeviceView> = devices.into_iter().map(DeviceView::from).collect();
             print_json(&views);
         }
@@ -335,42 +337,46 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
             print_json(&device);
         }
         AdminTask::Reindex => {
-            let n = crate::reindex::reindex(
-                &*state.storage,
-                &state.config.deadlines,
+            let n = crate::engine::reindex::reindex(
+                &*state.engine.storage,
+                &state.engine.config.deadlines,
                 progress_bar("reindexing"),
             )
             .await?;
             println!("{n} documents reindexed");
         }
         AdminTask::Compact { retention_days } => {
-            let days = retention_days.unwrap_or(state.config.change_retention_days);
-            let cutoff = crate::compaction::cutoff(crate::now_ms(), days);
-            let report = crate::compaction::compact(
-                state.storage.as_ref(),
+            let days = retention_days.unwrap_or(state.engine.config.change_retention_days);
+            let cutoff = crate::engine::compaction::cutoff(crate::domain::now_ms(), days);
+            let report = crate::engine::compaction::compact(
+                state.engine.storage.as_ref(),
                 cutoff,
-                crate::compaction::BATCH,
+                crate::engine::compaction::BATCH,
             )
             .await?;
             let swept = state
+                .engine
                 .files
-                .sweep(crate::now_ms(), state.config.attachment_retention_days)
+                .sweep(
+                    crate::domain::now_ms(),
+                    state.engine.config.attachment_retention_days,
+                )
                 .await?;
             let mut shown = serde_json::to_value(report).map_err(AppError::internal)?;
             shown["attachments"] = serde_json::to_value(swept).map_err(AppError::internal)?;
             print_json(&shown);
         }
         AdminTask::RotateKey => {
-            let kid = crate::auth::rotate_key(state.storage.as_ref()).await?;
+            let kid = crate::http::auth::rotate_key(state.engine.storage.as_ref()).await?;
             let entry = crate::storage::AuditRow {
-                at: crate::now_ms(),
+                at: crate::domain::now_ms(),
                 user_id: actor.user_id.clone(),
                 device_id: None,
                 action: "rotate_key".into(),
                 target: kid.clone(),
                 detail: String::new(),
             };
-            state.storage.audit(&entry).await?;
+            state.engine.storage.audit(&entry).await?;
             println!("{kid}");
         }
         AdminTask::ListQuarantine { limit, cursor } => {
@@ -379,8 +385,12 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
                     .await?;
             print_json(&page);
         }
-        AdminTask::Approve { id } => print_json(&admin::decide(state, &actor, &id, true).await?),
-        AdminTask::Discard { id } => print_json(&admin::decide(state, &actor, &id, false).await?),
+        AdminTask::Approve { id } => {
+            print_json(&admin::decide(&state.engine, &actor, &id, true).await?)
+        }
+        AdminTask::Discard { id } => {
+            print_json(&admin::decide(&state.engine, &actor, &id, false).await?)
+        }
         AdminTask::Import {
             org_unit,
             admin: username,
@@ -389,7 +399,7 @@ async fn admin_task(state: &AppState, task: AdminTask) -> Result<(), Box<dyn std
         } => {
             let bytes =
                 std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let importer = crate::import::Importer::command_line(state, &username).await?;
+            let importer = crate::http::import::Importer::command_line(state, &username).await?;
             let mut bar = progress_bar("importing households");
             let progress = |done: usize, total: usize| bar(done as u64, total as u64);
             let file = (org_unit.as_str(), bytes.as_slice());

@@ -50,7 +50,7 @@ pub struct Config {
     pub utc_offset_minutes: i32,
     /// How many days accepted changes are kept as rows of their own in
     /// the change log; older ones live on only inside the documents'
-    /// snapshots (see [`crate::compaction`]).
+    /// snapshots (see [`crate::engine::compaction`]).
     pub change_retention_days: u32,
     /// Seconds between two compactions run by the server; 0: never (the
     /// command line `gridsync admin compact` still works).
@@ -74,7 +74,7 @@ pub struct Config {
     /// for a retry (its answer lost on the way) rather than for a copy.
     pub refresh_reuse_grace_secs: u64,
 
-    // Limits that keep one client from holding the server ([`crate::limits`]).
+    // Limits that keep one client from holding the server ([`crate::http::limits`]).
     /// Seconds a client has to send a request's headers, from the first
     /// byte (or from the end of the previous request on a kept-alive
     /// connection); after that the connection is closed.
@@ -97,7 +97,7 @@ pub struct Config {
     /// answers `404`.
     pub metrics_token: Option<String>,
 
-    // Attached files ([`crate::attachments`]).
+    // Attached files ([`crate::engine::attachments`]).
     /// Where attached files' bytes are kept: `directory` (under
     /// `attachment_dir`; one server), `database` (a table of the database;
     /// every instance shares it), or `s3` (a bucket of S3-compatible

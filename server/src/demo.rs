@@ -11,11 +11,12 @@ use sync_core::records::{
 };
 use sync_core::{MemoryStore, RecordId, RecordKind, Replica, workflow};
 
-use crate::admin::{self, Actor, NewOrgUnit, NewUser};
-use crate::auth::AuthDevice;
-use crate::error::AppError;
+use crate::domain::{now_ms, random_hex};
+use crate::http::AppState;
+use crate::http::admin::{self, Actor, NewOrgUnit, NewUser};
+use crate::http::auth::AuthDevice;
+use crate::http::error::AppError;
 use crate::storage::DeviceRow;
-use crate::{AppState, now_ms, random_hex};
 
 /// The password of every demo user.
 pub const DEMO_PASSWORD: &str = "gridsync-demo";
@@ -230,7 +231,13 @@ fn org_tree() -> Vec<(String, Option<String>, &'static str, String)> {
 
 /// Seeds the demo county and users unless users exist already.
 pub async fn seed(state: &AppState) -> Result<bool, AppError> {
-    if state.storage.user_by_username("admin").await?.is_some() {
+    if state
+        .engine
+        .storage
+        .user_by_username("admin")
+        .await?
+        .is_some()
+    {
         return Ok(false);
     }
     let actor = Actor::cli();
@@ -342,6 +349,7 @@ pub async fn seed(state: &AppState) -> Result<bool, AppError> {
         revoked_at: Some(now),
     };
     state
+        .engine
         .storage
         .insert_device(&device, &random_hex(32))
         .await?;
@@ -354,7 +362,8 @@ pub async fn seed(state: &AppState) -> Result<bool, AppError> {
     // A request carries at most the replica's cap of documents: as many
     // rounds as it takes, each applied, until nothing is left to send.
     while !replica.pending().is_empty() {
-        let response = crate::sync::round(state, &seeder, replica.sync_request()).await?;
+        let response =
+            crate::engine::sync::round(&state.engine, &seeder, replica.sync_request()).await?;
         if let Some(e) = response.errors.first() {
             return Err(AppError::internal(format!(
                 "demo seed refused: {} {}",

@@ -138,6 +138,20 @@ pub fn random_hex(n: usize) -> String {
     hex::encode(bytes)
 }
 
+/// The authenticated user and device behind a request, as the database
+/// says now (a role changed since the token was issued counts at once).
+#[derive(Debug, Clone)]
+pub struct AuthDevice {
+    /// User id.
+    pub user_id: String,
+    /// Device id.
+    pub device_id: String,
+    /// The user's role.
+    pub role: sync_core::policy::Role,
+    /// The user's scope version.
+    pub scope_version: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! Prometheus metrics at `GET /metrics`, for an operator's scraper.
+//! Prometheus metrics, rendered at `GET /metrics` ([`crate::http::metrics`])
+//! for an operator's scraper.
 //!
 //! Off unless `metrics_token` is configured: then the route requires that
 //! token as a bearer token, and the process records into a Prometheus
@@ -9,19 +10,9 @@
 //! the small functions below, which do nothing while metrics are off.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::AppState;
-use crate::error::AppError;
 
 /// Requests answered, by `route` (the matched path template, or
 /// `unmatched`), `method` and `status`.
@@ -62,6 +53,11 @@ const SYNC_BUCKETS: [f64; 12] = [
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The recorder, once [`install`]ed; `None` while metrics are off.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE.get()
+}
 
 /// Starts recording, once per process. If some other recorder was
 /// installed first, `/metrics` shows only what it can (an empty page).
@@ -168,7 +164,8 @@ pub enum DbPool {
 }
 
 impl DbPool {
-    fn record(&self) {
+    /// Sets the pool gauges to how the pool stands now.
+    pub fn record(&self) {
         let (size, idle, max) = match self {
             DbPool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
             DbPool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
@@ -177,107 +174,4 @@ impl DbPool {
         metrics::gauge!(DB_POOL_IDLE).set(idle as f64);
         metrics::gauge!(DB_POOL_MAX).set(max);
     }
-}
-
-/// Counts every request by route and status, times sync rounds, and counts
-/// refused sign-ins. A middleware inside the router, so that the matched
-/// route is known.
-pub async fn track(request: Request, next: Next) -> Response {
-    if HANDLE.get().is_none() {
-        return next.run(request).await;
-    }
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = request.method().clone();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status();
-    if method == Method::POST {
-        match route.as_str() {
-            "/v1/sync" => metrics::histogram!(SYNC_ROUND_SECONDS).record(started.elapsed()),
-            "/v1/auth/login" if status == StatusCode::UNAUTHORIZED => login_failed(),
-            _ => {}
-        }
-    }
-    metrics::counter!(
-        HTTP_REQUESTS,
-        "route" => route,
-        "method" => method.as_str().to_owned(),
-        "status" => status.as_str().to_owned()
-    )
-    .increment(1);
-    response
-}
-
-/// The metrics route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
-}
-
-/// The OpenAPI description of [`router`]'s route (see [`crate::openapi`]).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(scrape))]
-pub struct Api;
-
-/// Prometheus metrics
-///
-/// `GET /metrics`: the server's metrics in the Prometheus text format, for
-/// an operator's scraper. Only when the server is configured with a
-/// `metrics_token`, which the request must carry as its bearer token;
-/// otherwise `404`. Not an access token: devices and users have no access.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "metrics",
-    tag = "ops",
-    security(("bearerAuth" = [])),
-    responses(
-        (status = 200, description = "Metrics in the Prometheus text exposition format \
-            (`text/plain; version=0.0.4`).",
-            body = String, content_type = "text/plain",
-            example = json!("# TYPE gridsync_login_failures_total counter\ngridsync_login_failures_total 3\n")),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, description = "Metrics are off: no `metrics_token` is configured.",
-            body = crate::openapi::NotFoundError),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
-    ),
-)]
-async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    let (Some(expected), Some(handle)) = (&state.config.metrics_token, HANDLE.get()) else {
-        return Err(AppError::NotFound);
-    };
-    let given = headers
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim);
-    if !given.is_some_and(|g| same_secret(g.as_bytes(), expected.as_bytes())) {
-        return Err(AppError::Unauthorized("missing or wrong metrics token"));
-    }
-    if let Some(pool) = &state.db_pool {
-        pool.record();
-    }
-    Ok((
-        [(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        handle.render(),
-    )
-        .into_response())
-}
-
-/// Compares two secrets in time that does not depend on where they differ
-/// (their hashes, so that the length does not show either).
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    use sha2::{Digest, Sha256};
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
 }

@@ -19,7 +19,7 @@ fn spec_path() -> PathBuf {
 
 #[test]
 fn checked_in_spec_is_the_generated_one() {
-    let generated = gridsync_server::openapi::yaml();
+    let generated = gridsync_server::http::openapi::yaml();
     let path = spec_path();
     if std::env::var_os("UPDATE_API_SPEC").is_some_and(|v| !v.is_empty() && v != "0") {
         std::fs::write(&path, &generated).expect("write api-spec/openapi.yaml");
@@ -95,7 +95,7 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
 
 #[test]
 fn every_route_is_described() {
-    let doc = gridsync_server::openapi::ApiDoc::openapi();
+    let doc = gridsync_server::http::openapi::ApiDoc::openapi();
     let mut described = BTreeSet::new();
     for (path, item) in doc.paths.paths {
         let methods = [
@@ -121,7 +121,7 @@ fn every_route_is_described() {
     assert!(
         undescribed.is_empty(),
         "routes without #[utoipa::path] (or not listed in their module's `Api`): {undescribed:?}; \
-         see the module documentation of server/src/openapi.rs"
+         see the module documentation of server/src/http/openapi.rs"
     );
     let unserved: Vec<_> = described.difference(&served).collect();
     assert!(
@@ -132,8 +132,8 @@ fn every_route_is_described() {
 
 #[test]
 fn every_operation_lists_its_errors() {
-    let doc = gridsync_server::openapi::ApiDoc::openapi();
-    let tags: BTreeSet<String> = gridsync_server::openapi::tags().into_iter().collect();
+    let doc = gridsync_server::http::openapi::ApiDoc::openapi();
+    let tags: BTreeSet<String> = gridsync_server::http::openapi::tags().into_iter().collect();
     for (path, item) in &doc.paths.paths {
         let operations = [&item.get, &item.post, &item.put, &item.patch, &item.delete];
         for operation in operations.into_iter().flatten() {
@@ -167,8 +167,8 @@ fn every_operation_lists_its_errors() {
 
 #[test]
 fn error_codes_are_the_ones_the_server_answers() {
-    use gridsync_server::error::AppError;
-    let doc = serde_json::to_value(gridsync_server::openapi::ApiDoc::openapi())
+    use gridsync_server::http::error::AppError;
+    let doc = serde_json::to_value(gridsync_server::http::openapi::ApiDoc::openapi())
         .expect("the document serializes");
     let listed: BTreeSet<String> = doc["components"]["schemas"]["ErrorCode"]["enum"]
         .as_array()
@@ -218,7 +218,7 @@ fn error_codes_are_the_ones_the_server_answers() {
 
 #[test]
 fn roles_are_the_policys() {
-    let doc = serde_json::to_value(gridsync_server::openapi::ApiDoc::openapi())
+    let doc = serde_json::to_value(gridsync_server::http::openapi::ApiDoc::openapi())
         .expect("the document serializes");
     let listed: Vec<&str> = doc["components"]["schemas"]["Role"]["enum"]
         .as_array()
@@ -235,7 +235,7 @@ fn roles_are_the_policys() {
 
 #[test]
 fn every_reference_resolves() {
-    let doc = serde_json::to_value(gridsync_server::openapi::ApiDoc::openapi())
+    let doc = serde_json::to_value(gridsync_server::http::openapi::ApiDoc::openapi())
         .expect("the document serializes");
     let mut refs = Vec::new();
     let mut stack = vec![&doc];

@@ -7,16 +7,16 @@
 //! [`Replica`] with an actor id and a clock derived from the seed), so the
 //! same seed gives the same Automerge changes byte for byte. [`load`]
 //! creates the org units and users through the admin functions and stores
-//! the phones' documents with the bulk loader ([`gridsync_server::bulk`]),
+//! the phones' documents with the bulk loader ([`gridsync_server::engine::bulk`]),
 //! which writes exactly what those phones syncing the same documents would
 //! have written (see `tests/tests/bulk.rs`).
 
 use std::collections::BTreeMap;
 
 use gridsync_server::AppState;
-use gridsync_server::admin::{self, Actor, NewOrgUnit, NewUser};
-use gridsync_server::bulk::{self, BulkDoc};
 use gridsync_server::demo::{Rng, household};
+use gridsync_server::engine::bulk::{self, BulkDoc};
+use gridsync_server::http::admin::{self, Actor, NewOrgUnit, NewUser};
 use sync_core::automerge::ActorId;
 use sync_core::records::{Case, CaseEvent, Household, Sensitive, SensitiveCategory, Visit};
 use sync_core::{MemoryStore, RecordId, RecordKind, Replica, ReplicaStore};
@@ -338,7 +338,7 @@ pub async fn setup(state: &AppState, grids: &[Grid]) -> String {
         .unwrap();
     let mut made = std::collections::BTreeSet::new();
     // Every worker has the same password: hash it once.
-    let hash = gridsync_server::auth::hash_password(crate::PASSWORD.into())
+    let hash = gridsync_server::http::auth::hash_password(crate::PASSWORD.into())
         .await
         .unwrap();
     for grid in grids {
@@ -355,6 +355,7 @@ pub async fn setup(state: &AppState, grids: &[Grid]) -> String {
             }
         }
         state
+            .engine
             .storage
             .insert_user(
                 &gridsync_server::storage::UserRow {
@@ -372,7 +373,14 @@ pub async fn setup(state: &AppState, grids: &[Grid]) -> String {
             .unwrap();
     }
     for (username, org_unit) in SUPERVISORS {
-        if state.storage.org_unit(org_unit).await.unwrap().is_none() {
+        if state
+            .engine
+            .storage
+            .org_unit(org_unit)
+            .await
+            .unwrap()
+            .is_none()
+        {
             continue;
         }
         let supervisor = NewUser {
@@ -413,6 +421,7 @@ pub async fn load(state: &AppState, grids: &[Grid], batch: usize, mut progress: 
         revoked_at: None,
     };
     state
+        .engine
         .storage
         .insert_device(&device, "bench-loader")
         .await
@@ -440,15 +449,16 @@ pub async fn load(state: &AppState, grids: &[Grid], batch: usize, mut progress: 
         next = grids.get(i + 1).map(build);
         let actor = ActorId::from(grid.actor).to_hex_string();
         state
+            .engine
             .storage
             .register_actor(&actor, LOADER_DEVICE, &admin_id, 0)
             .await
             .unwrap();
-        done += bulk::store_documents(state, docs, batch)
+        done += bulk::store_documents(&state.engine, docs, batch)
             .await
             .unwrap()
             .documents;
         progress(done);
     }
-    bulk::analyze(state).await.unwrap();
+    bulk::analyze(&state.engine).await.unwrap();
 }

@@ -50,12 +50,13 @@ pub async fn setup(db: &TestDb, grids: usize, per_grid: usize) -> Vec<Worker> {
         created_at: 0,
     };
     state
+        .engine
         .storage
         .insert_org_unit(&unit(COUNTY.into(), None, "county", format!("/{COUNTY}/")))
         .await
         .expect("county");
     // Every worker has the same password: hash it once.
-    let hash = gridsync_server::auth::hash_password(crate::PASSWORD.into())
+    let hash = gridsync_server::http::auth::hash_password(crate::PASSWORD.into())
         .await
         .expect("hash");
     let mut workers = Vec::new();
@@ -63,6 +64,7 @@ pub async fn setup(db: &TestDb, grids: usize, per_grid: usize) -> Vec<Worker> {
         let grid = format!("{COUNTY}.g{g}");
         let path = format!("/{COUNTY}/{grid}/");
         state
+            .engine
             .storage
             .insert_org_unit(&unit(grid.clone(), Some(COUNTY), "grid", path))
             .await
@@ -70,6 +72,7 @@ pub async fn setup(db: &TestDb, grids: usize, per_grid: usize) -> Vec<Worker> {
         for w in 0..per_grid {
             let username = format!("{grid}.w{w}");
             state
+                .engine
                 .storage
                 .insert_user(
                     &UserRow {

@@ -988,6 +988,7 @@ impl Fixture {
         let mut tx = self
             .server
             .state
+            .engine
             .storage
             .begin(false)
             .await

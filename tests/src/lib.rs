@@ -11,9 +11,10 @@ pub mod fuzz;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gridsync_server::AppState;
 use gridsync_server::config::Config;
+use gridsync_server::http::auth;
 use gridsync_server::storage::UserRow;
-use gridsync_server::{AppState, auth};
 use sync_core::automerge::Automerge;
 use sync_core::protocol::CONTENT_TYPE;
 use sync_core::{MemoryStore, RecordId, Replica, ReplicaStore, SyncReport};
@@ -182,6 +183,7 @@ impl TestServer {
         self.org_unit(org_unit, None).await;
         let id = format!("usr_{username}");
         self.state
+            .engine
             .storage
             .insert_user(
                 &UserRow {
@@ -221,7 +223,7 @@ impl TestServer {
 
     /// Creates an org unit under `parent` unless it exists.
     pub async fn org_unit(&self, id: &str, parent: Option<&str>) {
-        let storage = &self.state.storage;
+        let storage = &self.state.engine.storage;
         if storage.org_unit(id).await.unwrap().is_some() {
             return;
         }
@@ -265,7 +267,7 @@ impl TestServer {
 
     /// The server's merged copy of a document.
     pub async fn document(&self, id: &RecordId) -> Option<Automerge> {
-        let mut tx = self.state.storage.begin(false).await.unwrap();
+        let mut tx = self.state.engine.storage.begin(false).await.unwrap();
         let row = tx.load(&id.to_string()).await.unwrap()?;
         Some(Automerge::load(&row.snapshot).unwrap())
     }
@@ -290,6 +292,7 @@ impl TestServer {
     pub async fn scope_of(&self, user_id: &str) -> std::collections::BTreeSet<RecordId> {
         let user = self
             .state
+            .engine
             .storage
             .user(user_id)
             .await
@@ -300,6 +303,7 @@ impl TestServer {
             role: user.role.parse().unwrap(),
             area: self
                 .state
+                .engine
                 .storage
                 .area(user_id)
                 .await
@@ -344,7 +348,7 @@ impl TestServer {
             .into_iter()
             .map(|(id, _)| id.to_string())
             .collect();
-        let mut tx = self.state.storage.begin(true).await.unwrap();
+        let mut tx = self.state.engine.storage.begin(true).await.unwrap();
         for id in ids {
             let kind = id.parse::<RecordId>().unwrap().kind();
             tx.project(&id, kind.as_str(), None, &Default::default())
@@ -441,7 +445,7 @@ impl<S: ReplicaStore> Device<S> {
     pub async fn login_with(base: &str, username: &str, password: &str, store: S) -> Self {
         let session = login(base, username, password).await;
         let http = reqwest::Client::new();
-        let me: gridsync_server::auth::Me = http
+        let me: gridsync_server::http::auth::Me = http
             .get(format!("{base}/v1/me"))
             .bearer_auth(&session.access_token)
             .send()

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use gridsync_server::admin::{self, Actor, NewOrgUnit, NewUser};
+use gridsync_server::http::admin::{self, Actor, NewOrgUnit, NewUser};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sync_core::records::{Case, CaseEvent};
@@ -93,6 +93,7 @@ async fn a_held_new_record_is_decided_only_by_admins_of_the_unit_it_would_belong
 
     let held = server
         .state
+        .engine
         .storage
         .quarantined(gridsync_server::domain::QuarantineStatus::Pending)
         .await
@@ -189,10 +190,11 @@ async fn each_admin_reads_only_the_audit_entries_of_their_area() {
     let in_cm = admin::create_user(state, &cli, new_user("w2", "g2"))
         .await
         .unwrap();
-    let kid = gridsync_server::auth::rotate_key(state.storage.as_ref())
+    let kid = gridsync_server::http::auth::rotate_key(state.engine.storage.as_ref())
         .await
         .unwrap();
     state
+        .engine
         .storage
         .audit(&gridsync_server::storage::AuditRow {
             at: gridsync_server::now_ms(),

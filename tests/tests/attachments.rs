@@ -384,10 +384,10 @@ async fn files_no_record_names_are_swept_after_the_retention() {
     let server = county(|c| c.attachment_retention_days = 0).await;
     let (mut w1, case, _, kept) = one_photo(&server, 8).await;
     assert_eq!(w1.upload_files().await, [(kept.sha256.clone(), 201)]);
-    let dir = server.state.config.attachment_dir();
+    let dir = server.state.engine.config.attachment_dir();
     let stored = dir.join("files").join(&kept.sha256);
     assert!(stored.exists());
-    let files = &server.state.files;
+    let files = &server.state.engine.files;
     // Named: kept, however old.
     let later = gridsync_server::now_ms() + 1000;
     assert_eq!(files.sweep(later, 0).await.unwrap().files, 0);
@@ -468,7 +468,7 @@ async fn files_kept_in_s3_compatible_storage() {
         .update::<Case>(&case, |c| c.attachments.clear())
         .unwrap();
     w1.sync().await;
-    let files = &server.state.files;
+    let files = &server.state.engine.files;
     let later = gridsync_server::now_ms() + 1000;
     files.sweep(later, 0).await.unwrap();
     assert_eq!(files.sweep(later + 1, 0).await.unwrap().files, 1);

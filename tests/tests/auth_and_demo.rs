@@ -141,6 +141,7 @@ async fn the_demo_county_syncs_to_a_fresh_phone() {
         );
         let user = server
             .state
+            .engine
             .storage
             .user_by_username(username)
             .await
@@ -203,7 +204,7 @@ async fn the_demo_county_syncs_to_a_fresh_phone() {
                 .all(|u| u["name"] != "")
         );
         // The deadlines a phone folds cases with: the server's.
-        let deadlines = &server.state.config.deadlines;
+        let deadlines = &server.state.engine.config.deadlines;
         assert_eq!(me["deadlines"], serde_json::to_value(deadlines).unwrap());
     }
 }
@@ -215,7 +216,7 @@ async fn a_new_signing_key_logs_nobody_out() {
     let before = tests::login(&a.url(""), "w0", tests::PASSWORD).await;
 
     // A key is added while A runs; B starts afterwards and signs with it.
-    let kid = gridsync_server::auth::rotate_key(a.state.storage.as_ref())
+    let kid = gridsync_server::http::auth::rotate_key(a.state.engine.storage.as_ref())
         .await
         .unwrap();
     let b = a.another().await;

@@ -109,7 +109,14 @@ impl Env {
     }
 
     async fn server_key(&self) -> (String, EncodingKey, Vec<u8>) {
-        let keys = self.server.state.storage.signing_keys().await.unwrap();
+        let keys = self
+            .server
+            .state
+            .engine
+            .storage
+            .signing_keys()
+            .await
+            .unwrap();
         let k = &keys[0];
         (
             k.kid.clone(),
@@ -827,7 +834,7 @@ async fn a_deeply_nested_document_is_refused_and_never_crashes_the_server() {
     // One stored before the limit existed: reindexing and reading it
     // answer, and the server stays up.
     let stored = RecordId::new(RecordKind::Household);
-    let mut tx = env.server.state.storage.begin(true).await.unwrap();
+    let mut tx = env.server.state.engine.storage.begin(true).await.unwrap();
     let heads: Vec<u8> = deep.get_heads().iter().flat_map(|h| h.0).collect();
     tx.save(DocWrite {
         id: &stored.to_string(),
@@ -845,9 +852,9 @@ async fn a_deeply_nested_document_is_refused_and_never_crashes_the_server() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    gridsync_server::reindex::reindex(
-        &*env.server.state.storage,
-        &env.server.state.config.deadlines,
+    gridsync_server::engine::reindex::reindex(
+        &*env.server.state.engine.storage,
+        &env.server.state.engine.config.deadlines,
         |_, _| {},
     )
     .await

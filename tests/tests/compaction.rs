@@ -48,11 +48,18 @@ fn edit(phone: &mut Device<MemoryStore>, id: &RecordId, n: usize) {
 }
 
 /// Compacts every change received until now, `batch` to a transaction.
-async fn compact_all(server: &TestServer, batch: i64) -> gridsync_server::compaction::Report {
+async fn compact_all(
+    server: &TestServer,
+    batch: i64,
+) -> gridsync_server::engine::compaction::Report {
     let cutoff = gridsync_server::now_ms() + 1;
-    gridsync_server::compaction::compact(server.state.storage.as_ref(), cutoff, batch)
-        .await
-        .unwrap()
+    gridsync_server::engine::compaction::compact(
+        server.state.engine.storage.as_ref(),
+        cutoff,
+        batch,
+    )
+    .await
+    .unwrap()
 }
 
 async fn history(phone: &Device<MemoryStore>, id: &RecordId) -> Vec<Value> {
@@ -182,8 +189,8 @@ async fn history_lists_the_same_changes_before_and_after_compaction() {
         .count();
     assert!(older > 0 && older < before.len());
 
-    let storage = server.state.storage.as_ref();
-    let report = gridsync_server::compaction::compact(storage, cutoff, 2)
+    let storage = server.state.engine.storage.as_ref();
+    let report = gridsync_server::engine::compaction::compact(storage, cutoff, 2)
         .await
         .unwrap();
     assert_eq!(report.removed as usize, older);
@@ -295,7 +302,7 @@ async fn compaction_in_small_batches_covers_everything_and_is_idempotent() {
     }
     let total = server.count("changes").await;
     assert_eq!(total, 3 + 2 + 3 + 4);
-    let mut tx = server.state.storage.begin(false).await.unwrap();
+    let mut tx = server.state.engine.storage.begin(false).await.unwrap();
     let feed_end = tx.max_seq().await.unwrap();
     drop(tx);
 
@@ -456,13 +463,13 @@ async fn bulk_loaded_changes_keep_their_device_after_compaction() {
     typist
         .update::<Household>(&id, |h| h.address.room = "101".into())
         .unwrap();
-    let doc = gridsync_server::bulk::BulkDoc {
+    let doc = gridsync_server::engine::bulk::BulkDoc {
         id: id.clone(),
         doc: typist.document(&id).unwrap().clone(),
         user_id: w0.user_id.clone(),
         device_id: w0.device_id.clone(),
     };
-    gridsync_server::bulk::store_documents(&server.state, [doc], 10)
+    gridsync_server::engine::bulk::store_documents(&server.state.engine, [doc], 10)
         .await
         .unwrap();
     let before = history(&w0, &id).await;
@@ -497,12 +504,13 @@ async fn a_change_held_in_quarantine_is_approved_after_its_base_was_compacted() 
 
     let held = server
         .state
+        .engine
         .storage
         .quarantined(gridsync_server::domain::QuarantineStatus::Pending)
         .await
         .unwrap();
-    let actor = gridsync_server::admin::Actor::cli();
-    gridsync_server::admin::decide(&server.state, &actor, &held[0].id, true)
+    let actor = gridsync_server::engine::admin::Actor::cli();
+    gridsync_server::engine::admin::decide(&server.state.engine, &actor, &held[0].id, true)
         .await
         .unwrap();
     assert_eq!(server.count("changes").await, 1);

@@ -200,7 +200,7 @@ async fn pushes_of_no_changes_do_not_wait_for_writers() {
         })
         .collect();
     // Another writer holds the write lock meanwhile.
-    let writer = server.state.storage.begin(true).await.unwrap();
+    let writer = server.state.engine.storage.begin(true).await.unwrap();
     let answer = tokio::time::timeout(Duration::from_secs(5), w1.post_raw(stated.encode())).await;
     drop(writer);
     let (status, body) = answer.expect("a round of no changes waited for the writer");

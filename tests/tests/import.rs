@@ -197,7 +197,7 @@ async fn the_template_downloads_and_imports_from_the_command_line() {
     assert_eq!(template.status(), 200);
     let bytes = template.bytes().await.unwrap();
     assert!(bytes.starts_with(b"PK"), "an XLSX workbook");
-    let file = server.state.config.data_dir.join("ledger.xlsx");
+    let file = server.state.engine.config.data_dir.join("ledger.xlsx");
     std::fs::write(&file, &bytes).unwrap();
 
     let run = |apply: bool| {

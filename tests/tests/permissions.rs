@@ -226,6 +226,7 @@ async fn attacks_from_modified_phones_are_refused_and_nothing_reaches_others() {
     let held = f
         .server
         .state
+        .engine
         .storage
         .quarantined(gridsync_server::domain::QuarantineStatus::Pending)
         .await

@@ -28,6 +28,7 @@ async fn county() -> TestServer {
             Some(p) => {
                 server
                     .state
+                    .engine
                     .storage
                     .org_unit(p)
                     .await
@@ -39,6 +40,7 @@ async fn county() -> TestServer {
         };
         server
             .state
+            .engine
             .storage
             .insert_org_unit(&gridsync_server::storage::OrgUnitRow {
                 id: id.into(),
@@ -391,7 +393,8 @@ async fn case_and_visit_lists_say_what_the_merged_documents_say() {
     for user in ["sup1", "staff", "sup2", "w1", "med"] {
         let device = server.device(user).await;
         let docs = readable(server, &format!("usr_{user}")).await;
-        let (cases, visits) = expected_cases_and_visits(&docs, &server.state.config.deadlines);
+        let (cases, visits) =
+            expected_cases_and_visits(&docs, &server.state.engine.config.deadlines);
         let got = project_rows(all_pages(&device, "/v1/cases").await, &cases);
         assert_eq!(got, cases, "{user}");
         let got = project_rows(all_pages(&device, "/v1/visits").await, &visits);
@@ -819,9 +822,9 @@ async fn reindex_rebuilds_the_same_rows_from_the_documents() {
     assert_eq!(ids(&before).len(), 3);
     server.wipe_projections().await;
     assert!(all_pages(&staff, "/v1/households").await.is_empty());
-    let n = gridsync_server::reindex::reindex(
-        &*server.state.storage,
-        &server.state.config.deadlines,
+    let n = gridsync_server::engine::reindex::reindex(
+        &*server.state.engine.storage,
+        &server.state.engine.config.deadlines,
         |_, _| {},
     )
     .await
@@ -1062,9 +1065,9 @@ async fn case_figures_per_unit_say_what_each_caller_lists() {
         by_unit_figures(&empty).values().all(|u| u["total"] == 0),
         "{empty}"
     );
-    gridsync_server::reindex::reindex(
-        &*server.state.storage,
-        &server.state.config.deadlines,
+    gridsync_server::engine::reindex::reindex(
+        &*server.state.engine.storage,
+        &server.state.engine.config.deadlines,
         |_, _| {},
     )
     .await
@@ -1179,7 +1182,7 @@ proptest::proptest! {
             let (first, second) = made.split_at(made.len() / 2);
             tokio::join!(work_on(&staff, &med, first), work_on(&staff, &med, second));
             figures_agree_with_the_lists(&server, &users).await;
-            gridsync_server::reindex::reindex(&*server.state.storage, &server.state.config.deadlines, |_, _| {})
+            gridsync_server::engine::reindex::reindex(&*server.state.engine.storage, &server.state.engine.config.deadlines, |_, _| {})
                 .await
                 .unwrap();
             figures_agree_with_the_lists(&server, &users).await;

@@ -114,7 +114,7 @@ impl County<'_> {
 async fn check(server: &TestServer, users: &[User], docs: &[Doc]) -> Result<(), TestCaseError> {
     let tag = format!("p{}", gridsync_server::random_hex(4));
     let county = County { tag: &tag };
-    let storage = &server.state.storage;
+    let storage = &server.state.engine.storage;
     for (i, parent) in TREE.iter().enumerate() {
         let kind = match i {
             0 => OrgUnitKind::County,

@@ -462,6 +462,7 @@ async fn s3_run(
                 .collect();
             let stored = server
                 .state
+                .engine
                 .storage
                 .snapshot(&id.to_string())
                 .await
@@ -525,7 +526,7 @@ async fn s3_run(
                         .unwrap_or((503, Vec::new()));
                     if status == 503 && t.elapsed() < BUSY_FOR {
                         busy += 1;
-                        let wait = gridsync_server::error::RETRY_AFTER_SECS * 1000;
+                        let wait = gridsync_server::http::error::RETRY_AFTER_SECS * 1000;
                         let jitter = (d as u64 * 7919 + busy * 104_729) % wait;
                         tokio::time::sleep(Duration::from_millis(wait + jitter)).await;
                         continue;
@@ -854,10 +855,10 @@ async fn s5(server: &TestServer, grid: &Grid, now: i64) -> Value {
     // (retention 0), what a 30-day retention leaves of changes received
     // more than 30 days ago.
     let t = Instant::now();
-    let report = gridsync_server::compaction::compact(
-        server.state.storage.as_ref(),
+    let report = gridsync_server::engine::compaction::compact(
+        server.state.engine.storage.as_ref(),
         gridsync_server::now_ms() + 1,
-        gridsync_server::compaction::BATCH,
+        gridsync_server::engine::compaction::BATCH,
     )
     .await
     .unwrap();

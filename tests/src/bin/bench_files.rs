@@ -223,6 +223,7 @@ async fn main() {
             down.push(started.elapsed().as_secs_f64());
             let row = server
                 .state
+                .engine
                 .storage
                 .attachment(&sha(bytes))
                 .await
@@ -238,7 +239,8 @@ async fn main() {
         for bytes in &whole {
             let started = Instant::now();
             let _ = sync_core::replica::sha256_hex(bytes);
-            gridsync_server::attachments::media::prepare(bytes, Some("image/jpeg")).unwrap();
+            gridsync_server::engine::attachments::media::prepare(bytes, Some("image/jpeg"))
+                .unwrap();
             checks.push(started.elapsed().as_secs_f64());
         }
         let checks = median(checks);

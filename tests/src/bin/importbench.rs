@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use gridsync_server::demo::{self, Rng};
-use gridsync_server::import::{self, Importer, id_check_digit};
+use gridsync_server::http::import::{self, Importer, id_check_digit};
 use serde_json::json;
 use sync_core::records::{Relation, Residence, Sex};
 use tests::TestServer;

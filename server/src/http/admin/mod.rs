@@ -7,56 +7,33 @@ mod routes;
 
 pub use routes::{Api, DeviceView, router};
 
-use std::collections::{HashMap, HashSet};
+pub use crate::engine::admin::{Actor, decide};
+
+use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sync_core::RecordId;
-use sync_core::automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
-use sync_core::doc::{self, AnyRecord};
+use sync_core::automerge::ActorId;
+use sync_core::doc;
 use sync_core::policy::Role;
 
-use crate::auth::{AuthDevice, hash_password};
 use crate::domain::{OrgUnitKind, QuarantineStatus, UnknownName};
-use crate::error::AppError;
-use crate::query::ListPage;
-use crate::storage::{AuditReader, AuditRow, DeviceRow, OrgUnitRow, QuarantineRow, UserRow};
-use crate::{AppState, now_ms, random_hex};
-
-/// Who is acting, for the audit log.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// User id, or `cli` for the command line.
-    pub user_id: String,
-    /// Device id, when acting through the API.
-    pub device_id: Option<String>,
-    /// The org units the actor may administer; `None` for the command
-    /// line, which may administer everything.
-    pub area: Option<HashSet<String>>,
-    /// Whether the actor's area is the whole tree (the command line, or an
-    /// admin bound to a root unit): only such an actor decides on what
-    /// belongs to no unit, and reads audit entries that concern no unit.
-    pub whole_tree: bool,
-}
+use crate::domain::{now_ms, random_hex};
+use crate::engine::admin::Held;
+use crate::http::AppState;
+use crate::http::auth::{AuthDevice, hash_password};
+use crate::http::error::AppError;
+use crate::http::query::ListPage;
+use crate::storage::{AuditRow, DeviceRow, OrgUnitRow, QuarantineRow, UserRow};
 
 impl Actor {
-    /// The command line, run by whoever can reach the database.
-    pub fn cli() -> Self {
-        Self {
-            user_id: "cli".into(),
-            device_id: None,
-            area: None,
-            whole_tree: true,
-        }
-    }
-
     /// An admin acting through the API, within their own area.
     pub async fn admin(state: &AppState, auth: &AuthDevice) -> Result<Self, AppError> {
         auth.require_admin()?;
         let mut whole_tree = false;
-        for unit in state.storage.user_units(&auth.user_id).await? {
-            let root = state.storage.org_unit(&unit).await?;
+        for unit in state.engine.storage.user_units(&auth.user_id).await? {
+            let root = state.engine.storage.org_unit(&unit).await?;
             whole_tree |= root.is_some_and(|u| u.parent_id.is_none());
         }
         Ok(Self {
@@ -64,6 +41,7 @@ impl Actor {
             device_id: Some(auth.device_id.clone()),
             area: Some(
                 state
+                    .engine
                     .storage
                     .area(&auth.user_id)
                     .await?
@@ -74,47 +52,10 @@ impl Actor {
         })
     }
 
-    /// Refuses unless the actor may act on what belongs to `unit`, or, for
-    /// `None` (nothing says where it belongs), unless the actor's area is
-    /// the whole tree.
-    fn check_unit(&self, unit: Option<&str>) -> Result<(), AppError> {
-        match unit {
-            Some(unit) => self.check_area([unit]),
-            None if self.whole_tree => Ok(()),
-            None => Err(AppError::Forbidden(
-                "this change names no org unit: only an admin of the whole tree decides on it"
-                    .into(),
-            )),
-        }
-    }
-
-    /// The audit entries this actor reads.
-    pub fn audit_reader(&self) -> AuditReader<'_> {
-        AuditReader {
-            user_id: &self.user_id,
-            whole_tree: self.whole_tree,
-        }
-    }
-
-    /// Refuses unless every unit is within the actor's area.
-    fn check_area<'a>(&self, units: impl IntoIterator<Item = &'a str>) -> Result<(), AppError> {
-        let Some(area) = &self.area else {
-            return Ok(());
-        };
-        for unit in units {
-            if !area.contains(unit) {
-                return Err(AppError::Forbidden(format!(
-                    "org unit {unit:?} is outside the area you administer"
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// Refuses unless the user's units are within the actor's area.
     async fn check_user(&self, state: &AppState, user_id: &str) -> Result<(), AppError> {
-        let units = state.storage.user_units(user_id).await?;
-        self.check_area(units.iter().map(String::as_str))
+        let units = state.engine.storage.user_units(user_id).await?;
+        Ok(self.check_area(units.iter().map(String::as_str))?)
     }
 
     /// Whether the actor administers this user (the actor always sees
@@ -131,77 +72,15 @@ impl Actor {
     }
 }
 
-/// A record with changes held in quarantine, read once: the record as the
-/// server stores it (`None`: not yet) and every change of it still held.
-struct Held {
-    id: RecordId,
-    stored: Option<Automerge>,
-    pending: Vec<QuarantineRow>,
-}
-
 impl Held {
-    async fn read(state: &AppState, doc_id: &str) -> Result<Self, AppError> {
-        let stored = match state.storage.snapshot(doc_id).await? {
-            Some(snapshot) => Some(doc::load(&snapshot).map_err(AppError::internal)?),
-            None => None,
-        };
-        Ok(Self {
-            id: doc_id.parse().map_err(AppError::internal)?,
-            stored,
-            pending: state.storage.pending_quarantine_of(doc_id).await?,
-        })
-    }
-
-    /// The org unit the record of the held change `entry` belongs to: the
-    /// stored record's; for a record the server does not hold yet, the one
-    /// the change would give it, applied with the held changes it builds on
-    /// to an empty document. `None` when that makes no readable record.
-    fn unit(&self, entry: &QuarantineRow) -> Result<Option<String>, AppError> {
-        if let Some(stored) = &self.stored {
-            let meta = doc::meta(self.id.kind(), stored).map_err(AppError::internal)?;
-            return Ok(Some(meta.org_unit));
-        }
-        Ok(self
-            .with(entry, doc::empty(ActorId::random()))
-            .and_then(|document| doc::meta(self.id.kind(), &document).ok())
-            .map(|meta| meta.org_unit)
-            .filter(|unit| !unit.is_empty()))
-    }
-
-    /// `document` with the held change `entry` applied, and the held changes
-    /// it builds on; `None` when they do not apply.
-    fn with(&self, entry: &QuarantineRow, mut document: Automerge) -> Option<Automerge> {
-        let by_hash: HashMap<&[u8], &QuarantineRow> = self
-            .pending
-            .iter()
-            .map(|q| (q.hash.as_slice(), q))
-            .collect();
-        let mut wanted = vec![entry];
-        let mut taken = HashSet::new();
-        let mut changes = Vec::new();
-        while let Some(q) = wanted.pop() {
-            if !taken.insert(q.hash.as_slice()) {
-                continue;
-            }
-            changes.push(Change::from_bytes(q.bytes.clone()).ok()?);
-            wanted.extend(
-                q.deps
-                    .chunks_exact(32)
-                    .filter_map(|dep| by_hash.get(dep).copied()),
-            );
-        }
-        document.apply_changes(changes).ok()?;
-        Some(document)
-    }
-
     /// What approving `entry` would change in the record as stored.
-    fn changes(&self, entry: &QuarantineRow) -> Vec<crate::query::records::FieldChange> {
+    fn changes(&self, entry: &QuarantineRow) -> Vec<crate::http::query::records::FieldChange> {
         let before = self
             .stored
             .clone()
             .unwrap_or_else(|| doc::empty(ActorId::random()));
         match self.with(entry, before.clone()) {
-            Some(after) => crate::query::records::field_changes(&before, &after),
+            Some(after) => crate::http::query::records::field_changes(&before, &after),
             None => Vec::new(),
         }
     }
@@ -217,7 +96,7 @@ pub struct QuarantineView {
     /// now (with the held changes it builds on): each field with its value
     /// before and after. Empty when the server holds all of it already, or
     /// when it no longer applies.
-    pub changes: Vec<crate::query::records::FieldChange>,
+    pub changes: Vec<crate::http::query::records::FieldChange>,
 }
 
 /// Records what `actor` did, as concerning `org_units`.
@@ -236,25 +115,26 @@ async fn audit(
         target: target.into(),
         detail,
     };
-    state.storage.audit_in(&entry, org_units).await?;
+    state.engine.storage.audit_in(&entry, org_units).await?;
     Ok(())
 }
 
-/// Imports a household ledger into `grid` ([`crate::import::import`];
+/// Imports a household ledger into `grid` ([`crate::http::import::import`];
 /// `progress(done, total)` as households are stored) and, unless it was a
 /// dry run or imported nothing, records it in the audit log.
 pub async fn import_households(
     state: &AppState,
     actor: &Actor,
-    importer: &crate::import::Importer,
+    importer: &crate::http::import::Importer,
     (grid, bytes): (&str, &[u8]),
     dry_run: bool,
     progress: impl FnMut(usize, usize),
-) -> Result<crate::import::ImportReport, AppError> {
+) -> Result<crate::http::import::ImportReport, AppError> {
     actor
         .check_area([grid])
         .map_err(|_| AppError::Missing("grid"))?;
-    let report = crate::import::import(state, importer, grid, bytes, dry_run, progress).await?;
+    let report =
+        crate::http::import::import(state, importer, grid, bytes, dry_run, progress).await?;
     if !dry_run && report.households > 0 {
         let detail = format!(
             "{} households, {} members; {} rows refused",
@@ -319,6 +199,7 @@ pub async fn create_org_unit(
         Some(parent) => {
             actor.check_area([parent.as_str()])?;
             state
+                .engine
                 .storage
                 .org_unit(parent)
                 .await?
@@ -340,7 +221,7 @@ pub async fn create_org_unit(
         name: new.name,
         created_at: now_ms(),
     };
-    state.storage.insert_org_unit(&unit).await?;
+    state.engine.storage.insert_org_unit(&unit).await?;
     let units = [unit.id.clone()];
     audit(
         state,
@@ -361,11 +242,13 @@ pub async fn move_org_unit(
     parent: &str,
 ) -> Result<OrgUnitRow, AppError> {
     let unit = state
+        .engine
         .storage
         .org_unit(id)
         .await?
         .ok_or(AppError::Missing("org unit"))?;
     let target = state
+        .engine
         .storage
         .org_unit(parent)
         .await?
@@ -377,7 +260,7 @@ pub async fn move_org_unit(
             problem: "cannot move an org unit under itself".into(),
         });
     }
-    state.storage.move_org_unit(&unit, &target).await?;
+    state.engine.storage.move_org_unit(&unit, &target).await?;
     // The unit's old and new surroundings both learn of it.
     let units: Vec<String> = [Some(id), unit.parent_id.as_deref(), Some(parent)]
         .into_iter()
@@ -393,6 +276,7 @@ pub async fn move_org_unit(
     )
     .await?;
     state
+        .engine
         .storage
         .org_unit(id)
         .await?
@@ -464,7 +348,7 @@ async fn check_role_and_units(
         });
     }
     for unit in units {
-        if state.storage.org_unit(unit).await?.is_none() {
+        if state.engine.storage.org_unit(unit).await?.is_none() {
             return Err(AppError::Invalid {
                 field: "org_units",
                 problem: format!("no org unit {unit:?}"),
@@ -499,7 +383,11 @@ pub async fn create_user(
         scope_version: 0,
         created_at: now_ms(),
     };
-    state.storage.insert_user(&user, &new.org_units).await?;
+    state
+        .engine
+        .storage
+        .insert_user(&user, &new.org_units)
+        .await?;
     audit(
         state,
         actor,
@@ -538,6 +426,7 @@ pub async fn set_role(
     assignment: RoleAssignment,
 ) -> Result<(), AppError> {
     let user = state
+        .engine
         .storage
         .user(user_id)
         .await?
@@ -545,8 +434,9 @@ pub async fn set_role(
     let role = check_role_and_units(state, &assignment.role, &assignment.org_units).await?;
     actor.check_user(state, user_id).await?;
     actor.check_area(assignment.org_units.iter().map(String::as_str))?;
-    let before = state.storage.user_units(user_id).await?;
+    let before = state.engine.storage.user_units(user_id).await?;
     state
+        .engine
         .storage
         .set_role(user_id, role.as_str(), &assignment.org_units)
         .await?;
@@ -567,16 +457,18 @@ pub async fn reset_password(
 ) -> Result<(), AppError> {
     check_password(&password)?;
     state
+        .engine
         .storage
         .user(user_id)
         .await?
         .ok_or(AppError::Missing("user"))?;
     actor.check_user(state, user_id).await?;
     state
+        .engine
         .storage
         .set_password(user_id, &hash_password(password).await?)
         .await?;
-    let units = state.storage.user_units(user_id).await?;
+    let units = state.engine.storage.user_units(user_id).await?;
     audit(
         state,
         actor,
@@ -594,6 +486,7 @@ pub async fn revoke_device(
     device_id: &str,
 ) -> Result<DeviceRow, AppError> {
     let device = state
+        .engine
         .storage
         .device(device_id)
         .await?
@@ -601,8 +494,12 @@ pub async fn revoke_device(
     if actor.user_id != device.user_id {
         actor.check_user(state, &device.user_id).await?;
     }
-    state.storage.revoke_device(device_id, now_ms()).await?;
-    let units = state.storage.user_units(&device.user_id).await?;
+    state
+        .engine
+        .storage
+        .revoke_device(device_id, now_ms())
+        .await?;
+    let units = state.engine.storage.user_units(&device.user_id).await?;
     audit(
         state,
         actor,
@@ -612,117 +509,11 @@ pub async fn revoke_device(
     )
     .await?;
     state
+        .engine
         .storage
         .device(device_id)
         .await?
         .ok_or(AppError::Missing("device"))
-}
-
-/// Approves (merges, in the name of its author) or discards a quarantined
-/// change. A change is approved only after the changes it depends on.
-pub async fn decide(
-    state: &AppState,
-    actor: &Actor,
-    entry_id: &str,
-    approve: bool,
-) -> Result<QuarantineRow, AppError> {
-    let entry = state
-        .storage
-        .quarantine_entry(entry_id)
-        .await?
-        .ok_or(AppError::Missing("quarantine entry"))?;
-    if entry.status != QuarantineStatus::Pending {
-        return Err(AppError::Conflict("a decision on this change"));
-    }
-    let id: RecordId = entry.doc_id.parse().map_err(AppError::internal)?;
-    // For a record not stored yet: the unit the held change would give it,
-    // read before the write transaction, which it does not need.
-    let would_be = Held::read(state, &entry.doc_id).await?.unit(&entry)?;
-    let mut tx = state.storage.begin(true).await?;
-    let stored = match tx.load(&entry.doc_id).await? {
-        Some(row) => Some(doc::load(&row.snapshot).map_err(AppError::internal)?),
-        None => None,
-    };
-    // Approving and discarding are checked alike: the record (stored, or
-    // as the held change would make it) must belong to the actor's area.
-    let mut units = Vec::new();
-    match &stored {
-        Some(stored) => {
-            let meta = doc::meta(id.kind(), stored).map_err(AppError::internal)?;
-            actor.check_area([meta.org_unit.as_str()])?;
-            units.push(meta.org_unit);
-        }
-        None => {
-            actor.check_unit(would_be.as_deref())?;
-            units.extend(would_be);
-        }
-    }
-    if approve {
-        let existed = stored.is_some();
-        let mut document =
-            stored.unwrap_or_else(|| doc::empty(sync_core::automerge::ActorId::random()));
-        let missing = entry
-            .deps
-            .chunks_exact(32)
-            .map(|c| ChangeHash(c.try_into().expect("32 bytes")))
-            .any(|dep| document.get_change_by_hash(&dep).is_none());
-        if missing {
-            return Err(AppError::Invalid {
-                field: "id",
-                problem: "approve the changes this one depends on first".into(),
-            });
-        }
-        let base = document.get_heads();
-        let change = Change::from_bytes(entry.bytes.clone()).map_err(AppError::internal)?;
-        document
-            .apply_changes([change])
-            .map_err(AppError::internal)?;
-        let record = AnyRecord::read(id.kind(), &document).map_err(|e| AppError::Invalid {
-            field: "id",
-            problem: format!("merging it would leave an invalid record: {e}"),
-        })?;
-        actor.check_area([record.meta().org_unit.as_str()])?;
-        units.push(record.meta().org_unit);
-        let author = (entry.user_id.as_str(), entry.device_id.as_str());
-        let deadlines = &state.config.deadlines;
-        let previous = match existed {
-            true => crate::sync::Previous::Unknown,
-            false => crate::sync::Previous::New,
-        };
-        crate::sync::store_as(
-            &mut *tx, author, &id, &document, &base, &record, previous, deadlines,
-        )
-        .await?;
-    }
-    let status = match approve {
-        true => QuarantineStatus::Approved,
-        false => QuarantineStatus::Discarded,
-    };
-    if !tx
-        .decide_quarantine(entry_id, status, &actor.user_id, now_ms())
-        .await?
-    {
-        return Err(AppError::Conflict("a decision on this change"));
-    }
-    let decision = AuditRow {
-        at: now_ms(),
-        user_id: actor.user_id.clone(),
-        device_id: actor.device_id.clone(),
-        action: format!("quarantine_{status}"),
-        target: entry.doc_id.clone(),
-        detail: format!("change {} by {}", hex::encode(&entry.hash), entry.user_id),
-    };
-    tx.audit_in(&decision, &units).await?;
-    let feed_end = tx.max_seq().await?;
-    tx.commit().await?;
-    if approve {
-        state.notifier.publish(feed_end);
-    }
-    state
-        .storage
-        .quarantine_entry(entry_id)
-        .await?
-        .ok_or(AppError::Missing("quarantine entry"))
 }
 
 /// Rows per page of the quarantine list unless `limit` says otherwise.
@@ -786,6 +577,7 @@ pub async fn quarantine_page(
     'scan: loop {
         let position = after.as_ref().map(|(at, id)| (*at, id.as_str()));
         let rows = state
+            .engine
             .storage
             .quarantine_page(status, position, batch)
             .await?;
@@ -793,7 +585,7 @@ pub async fn quarantine_page(
         for row in rows {
             after = Some((row.received_at, row.id.clone()));
             if !records.contains_key(&row.doc_id) {
-                let held = Held::read(state, &row.doc_id).await?;
+                let held = Held::read(&state.engine, &row.doc_id).await?;
                 records.insert(row.doc_id.clone(), held);
             }
             let unit = records[&row.doc_id].unit(&row)?;

@@ -10,7 +10,7 @@
 //!
 //! Each household imported becomes a document like any other: written by
 //! a replica in the importing admin's name and stored through a sync round
-//! ([`crate::sync::round`]), so the policy checks it, the projections list
+//! ([`crate::engine::sync::round`]), so the policy checks it, the projections list
 //! it and the workers' phones receive it. Its record id is derived from its
 //! grid and address, so importing the same ledger twice stores nothing
 //! twice: the second run reports the households as already imported.
@@ -23,11 +23,11 @@ use sha2::{Digest, Sha256};
 use sync_core::records::{Address, Household, Member, Relation, Residence, Sex, Tag};
 use sync_core::{MemoryStore, RecordId, RecordKind, Replica};
 
-use crate::AppState;
-use crate::auth::AuthDevice;
 use crate::domain::OrgUnitKind;
-use crate::error::AppError;
 use crate::export::{Encoder, Format, Value};
+use crate::http::AppState;
+use crate::http::auth::AuthDevice;
+use crate::http::error::AppError;
 use crate::storage::query::{After, HouseholdFilter, Page, SortKey};
 use crate::storage::{DeviceRow, Scope};
 use sync_core::policy::Role;
@@ -682,6 +682,7 @@ impl Importer {
     /// in; it only names where the records came from).
     pub async fn command_line(state: &AppState, username: &str) -> Result<Self, AppError> {
         let user = state
+            .engine
             .storage
             .user_by_username(username)
             .await?
@@ -692,17 +693,18 @@ impl Importer {
                 "{username} is a {role}: ledgers are imported in an admin's name"
             )));
         }
-        let now = crate::now_ms();
+        let now = crate::domain::now_ms();
         let device = DeviceRow {
-            id: format!("dev_{}", crate::random_hex(16)),
+            id: format!("dev_{}", crate::domain::random_hex(16)),
             user_id: user.id.clone(),
             name: "ledger import (command line)".into(),
             created_at: now,
             revoked_at: Some(now),
         };
         state
+            .engine
             .storage
-            .insert_device(&device, &crate::random_hex(32))
+            .insert_device(&device, &crate::domain::random_hex(32))
             .await?;
         Ok(Self {
             auth: AuthDevice {
@@ -711,7 +713,13 @@ impl Importer {
                 role,
                 scope_version: user.scope_version,
             },
-            area: state.storage.area(&user.id).await?.into_iter().collect(),
+            area: state
+                .engine
+                .storage
+                .area(&user.id)
+                .await?
+                .into_iter()
+                .collect(),
         })
     }
 }
@@ -728,6 +736,7 @@ pub async fn import(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, AppError> {
     let grid_kinds: HashSet<String> = state
+        .engine
         .storage
         .org_units()
         .await?
@@ -795,7 +804,9 @@ pub async fn import(
     }
     let total = take.len();
     while !replica.pending().is_empty() {
-        let response = crate::sync::round(state, &importer.auth, replica.sync_request()).await?;
+        let response =
+            crate::engine::sync::round(&state.engine, &importer.auth, replica.sync_request())
+                .await?;
         if let Some(e) = response.errors.first() {
             return Err(AppError::internal(format!(
                 "import refused: {} {} {}",
@@ -817,6 +828,7 @@ async fn households_in(
     grid: &str,
 ) -> Result<BTreeMap<(String, String, String), String>, AppError> {
     let unit = state
+        .engine
         .storage
         .org_unit(grid)
         .await?
@@ -839,7 +851,11 @@ async fn households_in(
             limit: 1000,
             after: after.take(),
         };
-        let rows = state.storage.households(&scope, &filter, &page).await?;
+        let rows = state
+            .engine
+            .storage
+            .households(&scope, &filter, &page)
+            .await?;
         let Some(last) = rows.last() else {
             return Ok(out);
         };

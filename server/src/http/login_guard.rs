@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Config;
-use crate::error::AppError;
+use crate::http::error::AppError;
 
 /// Keys a limiter tracks before it forgets those that are no longer held
 /// back.
@@ -117,7 +117,7 @@ fn address_key(ip: IpAddr) -> IpAddr {
 }
 
 /// The address of the TCP peer a request came from, when the server was
-/// started with it ([`crate::serve`]). Behind a reverse proxy that is the
+/// started with it ([`crate::http::serve`]). Behind a reverse proxy that is the
 /// proxy's address: forwarded-for headers are not read, since any client
 /// can write them.
 #[derive(Debug, Clone, Copy)]

@@ -2,10 +2,10 @@
 //! body may take to arrive and the request to be answered, how many requests
 //! are served at once (more are refused at once, not queued), and a net
 //! under handlers so that a panic answers `500` instead of dropping the
-//! connection. The header read timeout lives in [`crate::serve`], on the
-//! connection; the cap on event streams in [`crate::events`].
+//! connection. The header read timeout lives in [`crate::http::serve`], on the
+//! connection; the cap on event streams in [`crate::http::events`].
 //!
-//! [`defend`] puts these around a router; [`crate::app`] uses it, and tests
+//! [`defend`] puts these around a router; [`crate::http::app`] uses it, and tests
 //! can put it around routes of their own.
 
 use std::any::Any;
@@ -27,7 +27,7 @@ use tower::load_shed::LoadShedLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::Config;
-use crate::error::AppError;
+use crate::http::error::{AppError, BodyTimedOut};
 
 /// Puts the request limits of `config` and a panic net around `router`'s
 /// routes (outermost first):
@@ -108,11 +108,6 @@ fn panic_answer(panic: Box<dyn Any + Send + 'static>) -> Response {
     AppError::internal(format!("handler panicked: {what}")).into_response()
 }
 
-/// The error a body gives when its deadline passes.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive in time")]
-pub struct BodyTimedOut;
-
 /// A request body that fails with [`BodyTimedOut`] once `deadline` passes
 /// before its end. tower-http's `RequestBodyTimeoutLayer` times the gap
 /// between two chunks only, which a body trickled a byte at a time never
@@ -147,18 +142,6 @@ impl http_body::Body for DeadlineBody {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// Whether a body extractor's rejection comes from [`BodyTimedOut`].
-pub fn is_body_timeout(rejection: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(rejection);
-    while let Some(e) = next {
-        if e.is::<BodyTimedOut>() {
-            return true;
-        }
-        next = e.source();
-    }
-    false
 }
 
 #[cfg(test)]

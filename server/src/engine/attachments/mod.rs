@@ -24,7 +24,7 @@
 //!   abandoned for as long.
 
 pub mod blobs;
-pub mod http;
+
 pub mod media;
 
 use std::sync::Arc;

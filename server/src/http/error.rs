@@ -5,10 +5,11 @@
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::engine::EngineError;
 use crate::storage::StorageError;
 
 /// An error answered to a client.
@@ -96,7 +97,7 @@ pub enum AppError {
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 
-    // Limits ([`crate::limits`]).
+    // Limits ([`crate::http::limits`]).
     /// The request took longer than the configured request timeout.
     #[error("the request took too long to answer; try again shortly")]
     TimedOut,
@@ -107,14 +108,14 @@ pub enum AppError {
     #[error("this device has {0} event stream(s) open already, as many as it may; close one first")]
     TooManyStreams(usize),
 
-    /// An attached file refused or not found ([`crate::attachments`]).
+    /// An attached file refused or not found ([`crate::engine::attachments`]).
     #[error(transparent)]
-    File(crate::attachments::FileError),
+    File(crate::engine::attachments::FileError),
 }
 
-impl From<crate::attachments::FileError> for AppError {
-    fn from(e: crate::attachments::FileError) -> Self {
-        use crate::attachments::FileError;
+impl From<crate::engine::attachments::FileError> for AppError {
+    fn from(e: crate::engine::attachments::FileError) -> Self {
+        use crate::engine::attachments::FileError;
         match e {
             FileError::NotFound => AppError::NotFound,
             FileError::Storage(e) => e.into(),
@@ -196,9 +197,9 @@ impl AppError {
     }
 }
 
-fn file_status(e: &crate::attachments::FileError) -> (StatusCode, ErrorCode) {
-    use crate::attachments::FileError;
-    use crate::attachments::media::MediaError;
+fn file_status(e: &crate::engine::attachments::FileError) -> (StatusCode, ErrorCode) {
+    use crate::engine::attachments::FileError;
+    use crate::engine::attachments::media::MediaError;
     match e {
         FileError::BadHash(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidSha256),
         FileError::BadRange(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRange),
@@ -373,18 +374,19 @@ impl IntoResponse for AppError {
                 Some(*retry_after)
             }
             AppError::TimedOut => Some(RETRY_AFTER_SECS),
-            AppError::File(crate::attachments::FileError::DailyLimit(_)) => Some(until_tomorrow()),
+            AppError::File(crate::engine::attachments::FileError::DailyLimit(_)) => {
+                Some(until_tomorrow())
+            }
             _ => None,
         };
         if let AppError::File(
-            crate::attachments::FileError::Offset(at)
-            | crate::attachments::FileError::Interrupted(at),
+            crate::engine::attachments::FileError::Offset(at)
+            | crate::engine::attachments::FileError::Interrupted(at),
         ) = &self
         {
-            response.headers_mut().insert(
-                crate::attachments::http::UPLOAD_OFFSET,
-                HeaderValue::from(*at),
-            );
+            response
+                .headers_mut()
+                .insert(UPLOAD_OFFSET, HeaderValue::from(*at));
         }
         if let Some(seconds) = retry_after {
             response
@@ -392,6 +394,22 @@ impl IntoResponse for AppError {
                 .insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+impl From<EngineError> for AppError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::BadSyncMessage(m) => AppError::BadSyncMessage(m),
+            EngineError::TooManyDocuments(m) => AppError::TooManyDocuments(m),
+            EngineError::TooManyOperations(m) => AppError::TooManyOperations(m),
+            EngineError::Invalid { field, problem } => AppError::Invalid { field, problem },
+            EngineError::Conflict(what) => AppError::Conflict(what),
+            EngineError::Forbidden(m) => AppError::Forbidden(m),
+            EngineError::Missing(what) => AppError::Missing(what),
+            EngineError::Storage(e) => e.into(),
+            EngineError::Internal(e) => AppError::internal(e),
+        }
     }
 }
 
@@ -410,7 +428,7 @@ impl From<JsonRejection> for AppError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return AppError::TooLarge;
         }
-        if crate::limits::is_body_timeout(&rejection) {
+        if is_body_timeout(&rejection) {
             return AppError::BodyTimeout;
         }
         AppError::BadJson(rejection.body_text())
@@ -428,7 +446,7 @@ impl From<BytesRejection> for AppError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return AppError::TooLarge;
         }
-        if crate::limits::is_body_timeout(&rejection) {
+        if is_body_timeout(&rejection) {
             return AppError::BodyTimeout;
         }
         AppError::BadSyncMessage(rejection.body_text())
@@ -446,6 +464,27 @@ fn is_pool_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
                 Some(StorageError::Database(sqlx::Error::PoolTimedOut))
             );
         if timed_out {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Where an upload stands, in bytes from the start: on every answer to a
+/// part, and on the errors that ask the client to resume.
+pub const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
+
+/// The error a body gives when its deadline passes.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyTimedOut;
+
+/// Whether a body extractor's rejection comes from [`BodyTimedOut`].
+pub fn is_body_timeout(rejection: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(rejection);
+    while let Some(e) = next {
+        if e.is::<BodyTimedOut>() {
             return true;
         }
         next = e.source();

@@ -11,18 +11,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json_;
 use sync_core::automerge::transaction::{CommitOptions, Transactable};
 use sync_core::automerge::{
-    self, ActorId, Automerge, Change, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value,
+    self, Automerge, Change, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value,
 };
 use sync_core::doc::{self, AnyRecord};
 use sync_core::workflow::{self, CaseState};
 use sync_core::{RecordId, RecordKind};
 
-use crate::auth::AuthDevice;
-use crate::error::AppError;
+use crate::domain::now_ms;
+use crate::engine::sync::Writer;
+use crate::engine::sync::desk_change;
+use crate::http::auth::AuthDevice;
+use crate::http::error::AppError;
+use crate::http::{ApiJson, AppState};
 use crate::projection::{self, ConflictRow, item_segment};
 use crate::storage::AuditRow;
-use crate::sync::{Incoming, Writer, push};
-use crate::{ApiJson, AppState, now_ms};
 
 /// The record routes.
 pub fn router() -> Router<AppState> {
@@ -33,7 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/records/{id}/conflicts/resolve", post(resolve))
 }
 
-/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+/// The OpenAPI description of [`router`]'s routes (see [`crate::http::openapi`]).
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(show, history, conflicts, resolve))]
 pub struct Api;
@@ -44,7 +46,7 @@ pub struct RecordView {
     /// Record id.
     pub id: String,
     /// `household`, `case`, `visit` or `sensitive`.
-    #[schema(value_type = crate::openapi::RecordKindName)]
+    #[schema(value_type = crate::http::schemas::RecordKindName)]
     pub kind: String,
     /// The document's heads, hex.
     pub heads: Vec<String>,
@@ -68,8 +70,9 @@ pub(crate) async fn readable(
     noun: &'static str,
 ) -> Result<(RecordId, Automerge, AnyRecord), AppError> {
     let record_id: RecordId = id.parse().map_err(|_| AppError::Missing(noun))?;
-    let writer = Writer::load(state, auth, &[]).await?;
+    let writer = Writer::load(&state.engine, auth, &[]).await?;
     let snapshot = state
+        .engine
         .storage
         .snapshot(id)
         .await?
@@ -81,6 +84,7 @@ pub(crate) async fn readable(
     }
     if record_id.kind() == RecordKind::Sensitive {
         state
+            .engine
             .storage
             .audit(&AuditRow {
                 at: now_ms(),
@@ -118,10 +122,10 @@ fn to_json(document: &Automerge) -> Json_ {
         hexadecimal digits. Any other id answers `404`.")),
     responses(
         (status = 200, description = "The record.", body = RecordView),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::RecordNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::RecordNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn show(
@@ -136,7 +140,7 @@ async fn show(
         heads: document.get_heads().iter().map(|h| h.to_string()).collect(),
         record: to_json(&document),
         state: match &record {
-            AnyRecord::Case(case) => Some(workflow::fold(case, &state.config.deadlines)),
+            AnyRecord::Case(case) => Some(workflow::fold(case, &state.engine.config.deadlines)),
             _ => None,
         },
     }))
@@ -210,11 +214,11 @@ struct Listed {
         (status = 200, description = "Every change, oldest first: compacted ones (without \
             `seq` and `received_at`) before those still in the change log.",
             body = Vec<HistoryEntry>),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::RecordNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 409, description = "`not_applicable`: the history holds a change that cannot be replayed.", body = crate::error::ErrorBody),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::RecordNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 409, description = "`not_applicable`: the history holds a change that cannot be replayed.", body = crate::http::error::ErrorBody),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn history(
@@ -225,7 +229,7 @@ async fn history(
     let (_, stored, _) = readable(&state, &auth, &id, "record").await?;
     // Read after the snapshot: a change compacted in between is in the
     // snapshot, and one stored in between is in the rows.
-    let rows = state.storage.doc_changes(&id).await?;
+    let rows = state.engine.storage.doc_changes(&id).await?;
     let mut logged = Vec::with_capacity(rows.len());
     for row in rows {
         logged.push(Listed {
@@ -267,7 +271,7 @@ async fn history(
     let mut names: BTreeMap<String, Option<String>> = BTreeMap::new();
     for l in &listed {
         if !names.contains_key(&l.user_id) {
-            let user = state.storage.user(&l.user_id).await?;
+            let user = state.engine.storage.user(&l.user_id).await?;
             names.insert(l.user_id.clone(), user.map(|u| u.display_name));
         }
     }
@@ -476,6 +480,7 @@ async fn owners_of(
 ) -> Result<BTreeMap<String, (String, String)>, AppError> {
     let actors: Vec<String> = actors.into_iter().collect();
     Ok(state
+        .engine
         .storage
         .actor_owners(&actors)
         .await?
@@ -530,10 +535,10 @@ async fn views(state: &AppState, rows: Vec<ConflictRow>) -> Result<Vec<ConflictV
         hexadecimal digits. Any other id answers `404`.")),
     responses(
         (status = 200, description = "The open conflicts, by path.", body = Vec<ConflictView>),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::RecordNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::RecordNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn conflicts(
@@ -543,6 +548,7 @@ async fn conflicts(
 ) -> Result<Json<Vec<ConflictView>>, AppError> {
     readable(&state, &auth, &id, "record").await?;
     let rows = state
+        .engine
         .storage
         .conflicts(&id)
         .await?
@@ -570,96 +576,6 @@ pub struct Resolution {
     pub value: Json_,
 }
 
-/// The first bytes of every desk actor id, which tell a device's desk
-/// actor from the other actors registered to it.
-const DESK_ACTOR_PREFIX: &[u8] = b"desk";
-
-/// The Automerge actor a device writes desk edits with: random, and
-/// registered to the device before its first use, so that no other device
-/// can predict it or claim it first (a derived id could be announced by
-/// anyone who read the device id in a record's history). A device keeps
-/// the one it registered first.
-async fn desk_actor(state: &AppState, auth: &AuthDevice) -> Result<ActorId, AppError> {
-    let prefix = hex::encode(DESK_ACTOR_PREFIX);
-    let registered = state.storage.device_actors(&auth.device_id).await?;
-    let mine = registered
-        .iter()
-        .filter(|a| a.len() == 2 * (DESK_ACTOR_PREFIX.len() + 16) && a.starts_with(&prefix))
-        .min();
-    if let Some(actor) = mine.and_then(|a| hex::decode(a).ok()) {
-        return Ok(ActorId::from(actor));
-    }
-    // A fresh random id is never taken; should it be, choose another
-    // rather than fail.
-    for _ in 0..3 {
-        let actor = format!("{prefix}{}", crate::random_hex(16));
-        let owner = state
-            .storage
-            .register_actor(&actor, &auth.device_id, &auth.user_id, now_ms())
-            .await?;
-        if owner == auth.device_id {
-            let bytes = hex::decode(&actor).map_err(AppError::internal)?;
-            return Ok(ActorId::from(bytes));
-        }
-    }
-    Err(AppError::internal("no free desk actor id"))
-}
-
-/// Makes one change to a stored record at the desk, through the same
-/// policy and merge path as a phone's change, and commits it. `edit` gets
-/// the record's document (with the session's actor) and the record as
-/// stored; it returns the value to answer with. A record the caller may
-/// not see answers `404` naming `noun`.
-pub(crate) async fn desk_change<T>(
-    state: &AppState,
-    auth: &AuthDevice,
-    id: &str,
-    noun: &'static str,
-    edit: impl FnOnce(&mut Automerge, &AnyRecord) -> Result<T, AppError>,
-) -> Result<T, AppError> {
-    let missing = || AppError::Missing(noun);
-    let record_id: RecordId = id.parse().map_err(|_| missing())?;
-    let actor = desk_actor(state, auth).await?;
-    let writer = Writer::load(state, auth, &[]).await?;
-    let mut tx = state.storage.begin(true).await?;
-    let stored = tx.load(id).await?.ok_or_else(missing)?;
-    let document = doc::load(&stored.snapshot).map_err(AppError::internal)?;
-    let record = AnyRecord::read(record_id.kind(), &document).map_err(AppError::internal)?;
-    if !writer.can_read(record_id.kind(), &record.meta()) {
-        return Err(missing());
-    }
-    let mut document = document.with_actor(actor);
-    let answer = edit(&mut document, &record)?;
-    // Checked before merging, so that a refused desk edit is answered at
-    // once and never held in quarantine.
-    let after = AnyRecord::read(record_id.kind(), &document).map_err(|e| AppError::Invalid {
-        field: "value",
-        problem: e.to_string(),
-    })?;
-    writer
-        .check_write(Some(&record), &after)
-        .map_err(|denial| AppError::Forbidden(denial.to_string()))?;
-    let change = document
-        .get_last_local_change()
-        .ok_or_else(|| AppError::internal("no change was made"))?;
-    let incoming = Incoming::new(record_id, document.get_heads(), vec![change]);
-    let outcome = push(&mut *tx, &writer, &incoming).await?;
-    if let Some(error) = outcome.error {
-        return Err(match error.code.as_str() {
-            "forbidden" => AppError::Forbidden(error.message),
-            "invalid_record" => AppError::Invalid {
-                field: "value",
-                problem: error.message,
-            },
-            _ => AppError::internal(format!("{}: {}", error.code, error.message)),
-        });
-    }
-    let feed_end = tx.max_seq().await?;
-    tx.commit().await?;
-    state.notifier.publish(feed_end);
-    Ok(answer)
-}
-
 /// Resolve a conflict
 ///
 /// Writes the chosen value at a conflicted field, over every concurrent
@@ -684,25 +600,25 @@ pub(crate) async fn desk_change<T>(
     request_body(content = Resolution, example = json!({"path": "members/m2/phone", "value": "13911112222"})),
     responses(
         (status = 200, description = "The conflicts that remain.", body = Vec<ConflictView>),
-        (status = 400, response = crate::openapi::BadJson),
+        (status = 400, response = crate::http::schemas::BadJson),
         (status = 403, description = "The caller's role may not make this change.",
-            body = crate::openapi::ForbiddenError,
+            body = crate::http::schemas::ForbiddenError,
             example = json!({"code": "forbidden",
                 "message": "a supervisor may not change records (rule read_only)"})),
         (status = 409, description = "There is no open field conflict at `path`.",
-            body = crate::openapi::NotApplicableError,
+            body = crate::http::schemas::NotApplicableError,
             example = json!({"code": "not_applicable",
                 "message": "there is no open conflict at \"address/room\""})),
-        (status = 413, response = crate::openapi::BodyTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 413, response = crate::http::schemas::BodyTooLarge),
+        (status = 415, response = crate::http::schemas::UnsupportedEncoding),
         (status = 422, description = "`value` is not a scalar, or writing it would leave an \
-            invalid record.", body = crate::openapi::InvalidFieldError,
+            invalid record.", body = crate::http::schemas::InvalidFieldError,
             example = json!({"code": "invalid_field",
                 "message": "value: must be a string, number, boolean or null"})),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::RecordNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::RecordNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn resolve(
@@ -716,7 +632,7 @@ async fn resolve(
         problem: "must be a string, number, boolean or null".into(),
     })?;
     let now = now_ms();
-    let remaining = desk_change(&state, &auth, &id, "record", |document, _| {
+    let remaining = desk_change(&state.engine, &auth, &id, "record", |document, _| {
         let open = projection::conflicts(document);
         let Some(conflict) = open.iter().find(|c| c.path == resolution.path) else {
             return Err(AppError::Refused(format!(

@@ -10,15 +10,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::{Caller, FileError, Put, Received, UploadState, state_of};
-use crate::AppState;
-use crate::auth::AuthDevice;
-use crate::error::AppError;
+use crate::engine::attachments::{Caller, FileError, Put, Received, UploadState, state_of};
+use crate::http::AppState;
+use crate::http::auth::AuthDevice;
+use crate::http::error::{AppError, UPLOAD_OFFSET};
 use crate::storage::Scope;
-
-/// Where an upload stands, in bytes from the start: on every answer to a
-/// part, and on the errors that ask the client to resume.
-pub const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
 
 /// The routes.
 pub fn router() -> Router<AppState> {
@@ -91,15 +87,15 @@ fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
         (status = 200, description = "The file was kept already; nothing was read or stored.", body = UploadState),
         (status = 202, description = "The part is kept; send the next from `Upload-Offset`.", body = UploadState,
             headers(("Upload-Offset" = i64, description = "Bytes received from the start."))),
-        (status = 400, description = "`invalid_sha256`, `bad_range` or `upload_interrupted`.", body = crate::error::ErrorBody),
-        (status = 409, description = "`not_referenced`, or `upload_offset` with `Upload-Offset`.", body = crate::error::ErrorBody),
-        (status = 413, description = "`file_too_large`.", body = crate::error::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: nothing kept.", body = crate::error::ErrorBody),
-        (status = 422, description = "`hash_mismatch` or `bad_file`: nothing kept.", body = crate::error::ErrorBody),
-        (status = 429, description = "`daily_limit`, with `Retry-After`.", body = crate::error::ErrorBody),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, description = "`invalid_sha256`, `bad_range` or `upload_interrupted`.", body = crate::http::error::ErrorBody),
+        (status = 409, description = "`not_referenced`, or `upload_offset` with `Upload-Offset`.", body = crate::http::error::ErrorBody),
+        (status = 413, description = "`file_too_large`.", body = crate::http::error::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: nothing kept.", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`hash_mismatch` or `bad_file`: nothing kept.", body = crate::http::error::ErrorBody),
+        (status = 429, description = "`daily_limit`, with `Retry-After`.", body = crate::http::error::ErrorBody),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     )
 )]
 async fn upload(
@@ -142,7 +138,7 @@ async fn upload(
         len,
         size,
     };
-    let files = state.files;
+    let files = state.engine.files;
     let received = files
         .receive(&caller(&auth), put, body.into_data_stream())
         .await?;
@@ -191,11 +187,11 @@ async fn upload(
     params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "SHA-256 of the file's bytes.")),
     responses(
         (status = 200, description = "Where the upload stands.", body = UploadState),
-        (status = 400, description = "`invalid_sha256`.", body = crate::error::ErrorBody),
-        (status = 409, description = "`not_referenced`.", body = crate::error::ErrorBody),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, description = "`invalid_sha256`.", body = crate::http::error::ErrorBody),
+        (status = 409, description = "`not_referenced`.", body = crate::http::error::ErrorBody),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     )
 )]
 async fn upload_state(
@@ -203,7 +199,9 @@ async fn upload_state(
     auth: AuthDevice,
     Path(sha256): Path<String>,
 ) -> Result<Json<UploadState>, AppError> {
-    Ok(Json(state.files.state(&caller(&auth), &sha256).await?))
+    Ok(Json(
+        state.engine.files.state(&caller(&auth), &sha256).await?,
+    ))
 }
 
 /// Download a file
@@ -221,10 +219,10 @@ async fn upload_state(
     params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "SHA-256 of the file's bytes as uploaded.")),
     responses(
         (status = 200, description = "The file.", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 404, description = "No such file, or not for you.", body = crate::error::ErrorBody),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 404, description = "No such file, or not for you.", body = crate::http::error::ErrorBody),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     )
 )]
 async fn download(
@@ -248,10 +246,10 @@ async fn download(
     params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "SHA-256 of the file's bytes as uploaded.")),
     responses(
         (status = 200, description = "The thumbnail.", content_type = "image/jpeg", body = Vec<u8>),
-        (status = 404, description = "No such file, no thumbnail, or not for you.", body = crate::error::ErrorBody),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 404, description = "No such file, no thumbnail, or not for you.", body = crate::http::error::ErrorBody),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     )
 )]
 async fn thumbnail(
@@ -269,7 +267,7 @@ async fn serve(
     thumbnail: bool,
 ) -> Result<Response, AppError> {
     let scope = Scope::of(&auth.user_id, auth.role);
-    let (media_type, bytes) = state.files.open(&scope, sha256, thumbnail).await?;
+    let (media_type, bytes) = state.engine.files.open(&scope, sha256, thumbnail).await?;
     let mut response = Body::from(bytes).into_response();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&media_type) {

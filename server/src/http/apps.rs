@@ -22,8 +22,8 @@ use axum::routing::get;
 use include_dir::{Dir, include_dir};
 use sha2::{Digest, Sha256};
 
-use crate::AppState;
-use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::error::AppError;
 
 /// The field app's files (`apps/field`).
 static FIELD: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../apps/field");

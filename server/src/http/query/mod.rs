@@ -25,15 +25,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sync_core::records::{Residence, SensitiveCategory, Tag};
 
-use crate::auth::AuthDevice;
-use crate::error::AppError;
+use crate::domain::now_ms;
 use crate::export::{self, Column, Encoder, Format, Lang, Tabular, Value, col, local_time};
+use crate::http::auth::AuthDevice;
+use crate::http::error::AppError;
+use crate::http::{ApiQuery, AppState};
 use crate::storage::Scope;
 use crate::storage::query::{
     After, CaseFilter, CaseItem, HouseholdFilter, HouseholdItem, Page, SortKey, SortKeyColumn,
     VisitFilter, VisitItem,
 };
-use crate::{ApiQuery, AppState, now_ms};
 
 /// The query routes.
 pub fn router() -> Router<AppState> {
@@ -46,7 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(figures::router())
 }
 
-/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+/// The OpenAPI description of [`router`]'s routes (see [`crate::http::openapi`]).
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(households, cases, visits, daily))]
 pub struct Api;
@@ -209,6 +210,7 @@ pub(crate) async fn scope_and_unit(
     let path = match org_unit {
         Some(id) => {
             let unit = state
+                .engine
                 .storage
                 .org_unit(id)
                 .await?
@@ -229,6 +231,7 @@ pub(crate) async fn area_of(
     auth: &AuthDevice,
 ) -> Result<std::collections::HashSet<String>, AppError> {
     Ok(state
+        .engine
         .storage
         .area(&auth.user_id)
         .await?
@@ -320,7 +323,7 @@ where
         let items = fetch(page.clone()).await?;
         return Ok(axum::Json(finish_page(items, &page, sort)).into_response());
     }
-    let offset = state.config.utc_offset_minutes;
+    let offset = state.engine.config.utc_offset_minutes;
     let headers: Vec<&str> = T::columns(sensitive)
         .into_iter()
         .map(|c| c.header(lang))
@@ -466,19 +469,19 @@ fn sensitive_keys() -> Vec<&'static str> {
     responses(
         (status = 200, description = "A page of rows, or every row as a file.", content(
             (ListPage<HouseholdItem> = "application/json"),
-            (crate::openapi::Csv = "text/csv"),
-            (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (crate::http::schemas::Csv = "text/csv"),
+            (crate::http::schemas::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
         (status = 403, description = "`tag` is a special-population category and the caller's \
-            role does not receive sensitive details.", body = crate::openapi::ForbiddenError,
+            role does not receive sensitive details.", body = crate::http::schemas::ForbiddenError,
             example = json!({"code": "forbidden",
                 "message": "a supervisor may not filter by special-population category"})),
-        (status = 404, response = crate::openapi::OrgUnitNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 422, response = crate::openapi::QueryValueInvalid),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 404, response = crate::http::schemas::OrgUnitNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 422, response = crate::http::schemas::QueryValueInvalid),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn households(
@@ -523,7 +526,7 @@ async fn households(
         not_visited_since: q.not_visited_since,
     };
     let sensitive = scope.sensitive;
-    let storage = state.storage.clone();
+    let storage = state.engine.storage.clone();
     let fetch: Fetch<HouseholdItem> = Box::new(move |page| {
         let (storage, scope, filter) = (storage.clone(), scope.clone(), filter.clone());
         Box::pin(async move { Ok(storage.households(&scope, &filter, &page).await?) })
@@ -694,15 +697,15 @@ pub(crate) fn check_case_values(
     responses(
         (status = 200, description = "A page of rows, or every row as a file.", content(
             (ListPage<CaseItem> = "application/json"),
-            (crate::openapi::Csv = "text/csv"),
-            (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (crate::http::schemas::Csv = "text/csv"),
+            (crate::http::schemas::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::OrgUnitNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 422, response = crate::openapi::QueryValueInvalid),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::OrgUnitNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 422, response = crate::http::schemas::QueryValueInvalid),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn cases(
@@ -728,7 +731,7 @@ async fn cases(
         to: q.to,
         now: now_ms(),
     };
-    let storage = state.storage.clone();
+    let storage = state.engine.storage.clone();
     let fetch: Fetch<CaseItem> = Box::new(move |page| {
         let (storage, scope, filter) = (storage.clone(), scope.clone(), filter.clone());
         Box::pin(async move { Ok(storage.cases(&scope, &filter, &page).await?) })
@@ -858,15 +861,15 @@ impl VisitQuery {
     responses(
         (status = 200, description = "A page of rows, or every row as a file.", content(
             (ListPage<VisitItem> = "application/json"),
-            (crate::openapi::Csv = "text/csv"),
-            (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (crate::http::schemas::Csv = "text/csv"),
+            (crate::http::schemas::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::OrgUnitNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 422, response = crate::openapi::QueryValueInvalid),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::OrgUnitNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 422, response = crate::http::schemas::QueryValueInvalid),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn visits(
@@ -878,7 +881,7 @@ async fn visits(
     let page = page(VISIT_SORTS, Some(&sort), q.limit, q.cursor.as_deref())?;
     let (scope, under) = scope_and_unit(&state, &auth, q.org_unit.as_deref()).await?;
     let filter = q.filter(under);
-    let storage = state.storage.clone();
+    let storage = state.engine.storage.clone();
     let fetch: Fetch<VisitItem> = Box::new(move |page| {
         let (storage, scope, filter) = (storage.clone(), scope.clone(), filter.clone());
         Box::pin(async move { Ok(storage.visits(&scope, &filter, &page).await?) })
@@ -960,14 +963,14 @@ pub struct LogDay {
         (status = 200, description = "Each worker's days, or every day as a file.", content(
             (Vec<LogDay> = "application/json", example = json!([{"worker": "usr_w1",
                 "date": "2026-11-24", "visits": 12, "households": 11, "follow_ups": 2}])),
-            (crate::openapi::Csv = "text/csv"),
-            (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (crate::http::schemas::Csv = "text/csv"),
+            (crate::http::schemas::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::OrgUnitNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::OrgUnitNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn daily(
@@ -981,8 +984,9 @@ async fn daily(
         ));
     }
     let (scope, under) = scope_and_unit(&state, &auth, q.org_unit.as_deref()).await?;
-    let offset_ms = i64::from(state.config.utc_offset_minutes) * 60_000;
+    let offset_ms = i64::from(state.engine.config.utc_offset_minutes) * 60_000;
     let days = state
+        .engine
         .storage
         .visit_days(&scope, &q.filter(under), offset_ms)
         .await?;
@@ -997,7 +1001,12 @@ async fn daily(
         })
         .collect();
     let file = (q.format, q.lang, "daily-logs");
-    Ok(whole(log, file, false, state.config.utc_offset_minutes))
+    Ok(whole(
+        log,
+        file,
+        false,
+        state.engine.config.utc_offset_minutes,
+    ))
 }
 
 impl Tabular for LogDay {

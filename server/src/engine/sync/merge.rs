@@ -34,7 +34,7 @@ use sync_core::{RecordId, RecordKind};
 
 use super::{Writer, chunk, doc_error};
 use crate::domain::{now_ms, random_hex};
-use crate::error::AppError;
+use crate::engine::EngineError;
 use crate::projection::{self, Projection};
 use crate::storage::{AuditRow, DocRow, DocTx, DocWrite, NewChange, QuarantineRow};
 
@@ -408,7 +408,7 @@ impl Prepared {
         &self,
         tx: &mut dyn DocTx,
         writer: &Writer,
-    ) -> Result<Outcome, AppError> {
+    ) -> Result<Outcome, EngineError> {
         if let Some(held) = &self.held {
             held.write(tx).await?;
         }
@@ -546,7 +546,7 @@ pub(crate) async fn push(
     tx: &mut dyn DocTx,
     writer: &Writer,
     incoming: &Incoming,
-) -> Result<Outcome, AppError> {
+) -> Result<Outcome, EngineError> {
     let stored = tx.load(&incoming.id.to_string()).await?;
     let mut prepared = prepare(writer, incoming, stored.as_ref());
     if let Some(household) = prepared.household() {
@@ -630,7 +630,7 @@ fn visit_household(before: Option<&AnyRecord>, after: &AnyRecord) -> Option<Stri
 pub(super) async fn households(
     tx: &mut dyn DocTx,
     ids: &[String],
-) -> Result<HashMap<String, DocMeta>, AppError> {
+) -> Result<HashMap<String, DocMeta>, EngineError> {
     Ok(tx
         .metas(ids)
         .await?
@@ -641,7 +641,7 @@ pub(super) async fn households(
 }
 
 /// Where the stored household `id` belongs; `None` when there is none.
-async fn household_meta(tx: &mut dyn DocTx, id: &str) -> Result<Option<DocMeta>, AppError> {
+async fn household_meta(tx: &mut dyn DocTx, id: &str) -> Result<Option<DocMeta>, EngineError> {
     Ok(households(tx, &[id.to_owned()]).await?.remove(id))
 }
 
@@ -730,7 +730,7 @@ pub(super) struct Held {
 }
 
 impl Held {
-    async fn write(&self, tx: &mut dyn DocTx) -> Result<(), AppError> {
+    async fn write(&self, tx: &mut dyn DocTx) -> Result<(), EngineError> {
         if !self.rows.is_empty() {
             tx.quarantine(&self.rows).await?;
         }
@@ -903,7 +903,7 @@ impl Write {
         tx: &mut dyn DocTx,
         (user_id, device_id): (&str, &str),
         id: &RecordId,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), EngineError> {
         if self.changes.is_empty() {
             return Ok(());
         }
@@ -943,7 +943,7 @@ pub(crate) async fn store_as(
     record: &AnyRecord,
     previous: Previous<'_>,
     deadlines: &Deadlines,
-) -> Result<(), AppError> {
+) -> Result<(), EngineError> {
     if doc.get_heads() == base {
         return Ok(());
     }
@@ -1000,7 +1000,7 @@ pub(super) async fn am_sync_round(
     writer: &Writer,
     id: RecordId,
     message: AmMessage,
-) -> Result<Result<AmSync, DocError>, AppError> {
+) -> Result<Result<AmSync, DocError>, EngineError> {
     let kind = id.kind();
     let before = match tx.load(&id.to_string()).await? {
         None => None,

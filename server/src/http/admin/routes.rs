@@ -13,11 +13,11 @@ use super::{
     Actor, NewOrgUnit, NewUser, RoleAssignment, UserView, create_org_unit, create_user, decide,
     import_households, move_org_unit, quarantine_page, reset_password, revoke_device, set_role,
 };
-use crate::auth::AuthDevice;
-use crate::error::AppError;
-use crate::query::ListPage;
+use crate::http::auth::AuthDevice;
+use crate::http::error::AppError;
+use crate::http::query::ListPage;
+use crate::http::{ApiJson, ApiQuery, AppState};
 use crate::storage::{AuditEntry, DeviceRow, OrgUnitRow, QuarantineRow};
-use crate::{ApiJson, ApiQuery, AppState};
 
 /// The admin and device routes.
 pub fn router() -> Router<AppState> {
@@ -37,7 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/devices/{id}/revoke", post(post_revoke))
 }
 
-/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+/// The OpenAPI description of [`router`]'s routes (see [`crate::http::openapi`]).
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     list_devices,
@@ -76,10 +76,10 @@ pub struct Api;
                 {"id": "demo.t1", "parent_id": "demo", "kind": "township", "name": "城关街道",
                  "path": "/demo/demo.t1/", "created_at": 1732406400000_i64}
             ])),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOnly),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOnly),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn list_units(
@@ -87,7 +87,7 @@ async fn list_units(
     auth: AuthDevice,
 ) -> Result<Json<Vec<OrgUnitRow>>, AppError> {
     let actor = Actor::admin(&state, &auth).await?;
-    let mut units = state.storage.org_units().await?;
+    let mut units = state.engine.storage.org_units().await?;
     units.retain(|u| actor.check_area([u.id.as_str()]).is_ok());
     Ok(Json(units))
 }
@@ -114,11 +114,11 @@ async fn list_units(
             example = json!({"id": "demo.t1.c1.g3", "parent_id": "demo.t1.c1", "kind": "grid",
                 "name": "第1社区第3网格", "path": "/demo/demo.t1/demo.t1.c1/demo.t1.c1.g3/",
                 "created_at": 1732406400000_i64})),
-        (status = 400, response = crate::openapi::BadJson),
-        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 400, response = crate::http::schemas::BadJson),
+        (status = 401, response = crate::http::schemas::BearerRefused),
         (status = 403, description = "The user is not an admin, `parent` is absent or `null` \
             (a root), or `parent` is not an org unit of the admin's area (unknown units included).",
-            body = crate::openapi::ForbiddenError,
+            body = crate::http::schemas::ForbiddenError,
             examples(
                 ("notAdmin" = (value = json!({"code": "forbidden", "message": "this needs the admin role"}))),
                 ("root" = (value = json!({"code": "forbidden",
@@ -126,21 +126,21 @@ async fn list_units(
                 ("outsideArea" = (value = json!({"code": "forbidden",
                     "message": "org unit \"demo.t2\" is outside the area you administer"}))),
             )),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
         (status = 409, description = "An org unit with this id exists already.",
-            body = crate::openapi::ConflictError,
+            body = crate::http::schemas::ConflictError,
             example = json!({"code": "conflict", "message": "org unit exists already"})),
-        (status = 413, response = crate::openapi::BodyTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 413, response = crate::http::schemas::BodyTooLarge),
+        (status = 415, response = crate::http::schemas::UnsupportedEncoding),
         (status = 422, description = "`id` or `kind` is not acceptable.",
-            body = crate::openapi::InvalidFieldError,
+            body = crate::http::schemas::InvalidFieldError,
             examples(
                 ("id" = (value = json!({"code": "invalid_field",
                     "message": "id: must be 1 to 64 of a-z, 0-9, '.', '-'"}))),
                 ("kind" = (value = json!({"code": "invalid_field",
                     "message": "kind: must be one of county, township, community, grid"}))),
             )),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn post_unit(
@@ -187,22 +187,22 @@ struct MoveUnit {
             example = json!({"id": "demo.t1.c1.g3", "parent_id": "demo.t1.c2", "kind": "grid",
                 "name": "第1社区第3网格", "path": "/demo/demo.t1/demo.t1.c2/demo.t1.c1.g3/",
                 "created_at": 1732406400000_i64})),
-        (status = 400, response = crate::openapi::BadJson),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOutsideArea),
+        (status = 400, response = crate::http::schemas::BadJson),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOutsideArea),
         (status = 404, description = "The unit or the new parent does not exist.",
-            body = crate::openapi::NotFoundError,
+            body = crate::http::schemas::NotFoundError,
             examples(
                 ("unit" = (value = json!({"code": "not_found", "message": "org unit not found"}))),
                 ("parent" = (value = json!({"code": "not_found", "message": "parent org unit not found"}))),
             )),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 413, response = crate::openapi::BodyTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 413, response = crate::http::schemas::BodyTooLarge),
+        (status = 415, response = crate::http::schemas::UnsupportedEncoding),
         (status = 422, description = "The new parent is the unit itself or below it.",
-            body = crate::openapi::InvalidFieldError,
+            body = crate::http::schemas::InvalidFieldError,
             example = json!({"code": "invalid_field", "message": "parent: cannot move an org unit under itself"})),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn post_move_unit(
@@ -237,10 +237,10 @@ async fn post_move_unit(
         (status = 200, description = "The users of the admin's area.", body = Vec<UserView>,
             example = json!([{"id": "usr_3b9f0c2a7e41d85c6a1f0b2e", "username": "worker1",
                 "display_name": "网格员 李娜", "role": "grid_worker", "org_units": ["demo.t1.c1.g1"]}])),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOnly),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOnly),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn list_users(
@@ -249,12 +249,12 @@ async fn list_users(
 ) -> Result<Json<Vec<UserView>>, AppError> {
     let actor = Actor::admin(&state, &auth).await?;
     let mut out = Vec::new();
-    for user in state.storage.users().await? {
+    for user in state.engine.storage.users().await? {
         if !actor.sees_user(&state, &user.id).await? {
             continue;
         }
         out.push(UserView {
-            org_units: state.storage.user_units(&user.id).await?,
+            org_units: state.engine.storage.user_units(&user.id).await?,
             id: user.id,
             username: user.username,
             display_name: user.display_name,
@@ -286,16 +286,16 @@ async fn list_users(
         (status = 200, description = "The new user.", body = UserView,
             example = json!({"id": "usr_5d0e8a1c9b2f4e6a7c3d1b0f", "username": "li.na",
                 "display_name": "李娜", "role": "grid_worker", "org_units": ["demo.t1.c1.g1"]})),
-        (status = 400, response = crate::openapi::BadJson),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOutsideArea),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 409, description = "The username is taken.", body = crate::openapi::ConflictError,
+        (status = 400, response = crate::http::schemas::BadJson),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOutsideArea),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 409, description = "The username is taken.", body = crate::http::schemas::ConflictError,
             example = json!({"code": "conflict", "message": "username exists already"})),
-        (status = 413, response = crate::openapi::BodyTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedEncoding),
-        (status = 422, response = crate::openapi::UserFieldInvalid),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 413, response = crate::http::schemas::BodyTooLarge),
+        (status = 415, response = crate::http::schemas::UnsupportedEncoding),
+        (status = 422, response = crate::http::schemas::UserFieldInvalid),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn post_user(
@@ -333,17 +333,17 @@ async fn post_user(
         "role": "grid_worker", "org_units": ["demo.t1.c1.g2"]
     })),
     responses(
-        (status = 200, description = "Done.", body = crate::openapi::StatusOk,
+        (status = 200, description = "Done.", body = crate::http::schemas::StatusOk,
             example = json!({"status": "ok"})),
-        (status = 400, response = crate::openapi::BadJson),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOutsideArea),
-        (status = 404, response = crate::openapi::UserNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 413, response = crate::openapi::BodyTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 400, response = crate::http::schemas::BadJson),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOutsideArea),
+        (status = 404, response = crate::http::schemas::UserNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 413, response = crate::http::schemas::BodyTooLarge),
+        (status = 415, response = crate::http::schemas::UnsupportedEncoding),
         (status = 422, description = "`role` or `org_units` is not acceptable.",
-            body = crate::openapi::InvalidFieldError,
+            body = crate::http::schemas::InvalidFieldError,
             examples(
                 ("role" = (value = json!({"code": "invalid_field", "message": "role: unknown role \"root\""}))),
                 ("noUnit" = (value = json!({"code": "invalid_field",
@@ -351,7 +351,7 @@ async fn post_user(
                 ("unknownUnit" = (value = json!({"code": "invalid_field",
                     "message": "org_units: no org unit \"demo.t9\""}))),
             )),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn put_role(
@@ -391,19 +391,19 @@ struct NewPassword {
     params(("id" = String, Path, description = "User id (`usr_…`), as returned by `GET /v1/admin/users`.")),
     request_body(content = NewPassword, example = json!({"password": "another long passphrase"})),
     responses(
-        (status = 200, description = "Done.", body = crate::openapi::StatusOk,
+        (status = 200, description = "Done.", body = crate::http::schemas::StatusOk,
             example = json!({"status": "ok"})),
-        (status = 400, response = crate::openapi::BadJson),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOutsideArea),
-        (status = 404, response = crate::openapi::UserNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 413, response = crate::openapi::BodyTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 400, response = crate::http::schemas::BadJson),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOutsideArea),
+        (status = 404, response = crate::http::schemas::UserNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 413, response = crate::http::schemas::BodyTooLarge),
+        (status = 415, response = crate::http::schemas::UnsupportedEncoding),
         (status = 422, description = "The password is shorter than 8 characters.",
-            body = crate::openapi::InvalidFieldError,
+            body = crate::http::schemas::InvalidFieldError,
             example = json!({"code": "invalid_field", "message": "password: must have at least 8 characters"})),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn put_password(
@@ -453,10 +453,10 @@ async fn put_password(
                  "target": "hs_de300000000000000000000000000002", "detail": "sent to device",
                  "org_units": ["demo.t1.c1.g2"]}
             ])),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOnly),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOnly),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn list_audit(
@@ -465,7 +465,11 @@ async fn list_audit(
 ) -> Result<Json<Vec<AuditEntry>>, AppError> {
     let actor = Actor::admin(&state, &auth).await?;
     Ok(Json(
-        state.storage.audit_log(&actor.audit_reader(), 1000).await?,
+        state
+            .engine
+            .storage
+            .audit_log(&actor.audit_reader(), 1000)
+            .await?,
     ))
 }
 
@@ -515,13 +519,13 @@ struct StatusQuery {
                 "decided_at": null,
                 "changes": [{"path": "org_unit", "before": "demo.t1.c1.g1", "after": "demo.t1.c2.g1"}]
             }], "next_cursor": "eyJhdCI6MTczMjQ5MjgwMDAwMCwiaWQiOiJxXzRjMmE5ZTFmMGIzZDVhN2M4ZTZmMWQyYiJ9"})),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOnly),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOnly),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
         (status = 422, description = "`status` is not one of `pending`, `approved`, `discarded`, \
             `limit` is outside 1–1000, or `cursor` is not one this list issued.",
-            body = crate::openapi::InvalidFieldError,
+            body = crate::http::schemas::InvalidFieldError,
             examples(
                 ("status" = (value = json!({"code": "invalid_field",
                     "message": "status: must be pending, approved or discarded"}))),
@@ -530,7 +534,7 @@ struct StatusQuery {
                 ("cursor" = (value = json!({"code": "invalid_field",
                     "message": "cursor: is not a cursor this list issued"}))),
             )),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn list_quarantine(
@@ -572,20 +576,20 @@ async fn list_quarantine(
         description = "Quarantine entry id (`q_…`), as returned by `GET /v1/admin/quarantine`.")),
     responses(
         (status = 200, description = "The entry, now `approved`.", body = QuarantineRow),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOutsideArea),
-        (status = 404, response = crate::openapi::QuarantineEntryNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 409, response = crate::openapi::AlreadyDecided),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOutsideArea),
+        (status = 404, response = crate::http::schemas::QuarantineEntryNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 409, response = crate::http::schemas::AlreadyDecided),
         (status = 422, description = "The change cannot be merged yet, or would leave an invalid record.",
-            body = crate::openapi::InvalidFieldError,
+            body = crate::http::schemas::InvalidFieldError,
             examples(
                 ("dependencies" = (value = json!({"code": "invalid_field",
                     "message": "id: approve the changes this one depends on first"}))),
                 ("invalid" = (value = json!({"code": "invalid_field",
                     "message": "id: merging it would leave an invalid record: document is not a valid household: org_unit: must not be empty"}))),
             )),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn post_approve(
@@ -595,7 +599,13 @@ async fn post_approve(
 ) -> Result<Json<QuarantineRow>, AppError> {
     auth.require_admin()?;
     Ok(Json(
-        decide(&state, &Actor::admin(&state, &auth).await?, &id, true).await?,
+        decide(
+            &state.engine,
+            &Actor::admin(&state, &auth).await?,
+            &id,
+            true,
+        )
+        .await?,
     ))
 }
 
@@ -621,12 +631,12 @@ async fn post_approve(
         description = "Quarantine entry id (`q_…`), as returned by `GET /v1/admin/quarantine`.")),
     responses(
         (status = 200, description = "The entry, now `discarded`.", body = QuarantineRow),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOutsideArea),
-        (status = 404, response = crate::openapi::QuarantineEntryNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 409, response = crate::openapi::AlreadyDecided),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOutsideArea),
+        (status = 404, response = crate::http::schemas::QuarantineEntryNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 409, response = crate::http::schemas::AlreadyDecided),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn post_discard(
@@ -636,7 +646,13 @@ async fn post_discard(
 ) -> Result<Json<QuarantineRow>, AppError> {
     auth.require_admin()?;
     Ok(Json(
-        decide(&state, &Actor::admin(&state, &auth).await?, &id, false).await?,
+        decide(
+            &state.engine,
+            &Actor::admin(&state, &auth).await?,
+            &id,
+            false,
+        )
+        .await?,
     ))
 }
 
@@ -699,13 +715,13 @@ struct DevicesQuery {
             example = json!([{"id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13",
                 "user_id": "usr_3b9f0c2a7e41d85c6a1f0b2e", "name": "Wang Fang's phone",
                 "created_at": 1732406400000_i64, "revoked_at": null}])),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
         (status = 403, description = "A user who is not an admin named another user in `user_id`.",
-            body = crate::openapi::ForbiddenError,
+            body = crate::http::schemas::ForbiddenError,
             example = json!({"code": "forbidden", "message": "you may list only your own devices"})),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn list_devices(
@@ -727,7 +743,7 @@ async fn list_devices(
         _ => None,
     };
     let mut out = Vec::new();
-    for device in state.storage.devices(user.as_deref()).await? {
+    for device in state.engine.storage.devices(user.as_deref()).await? {
         let visible = match &actor {
             Some(actor) => actor.sees_user(&state, &device.user_id).await?,
             None => true,
@@ -765,11 +781,11 @@ async fn list_devices(
             example = json!({"id": "dev_8c41f2a09d3e4b7fa61c0e5d2b9a7f13",
                 "user_id": "usr_3b9f0c2a7e41d85c6a1f0b2e", "name": "Wang Fang's phone",
                 "created_at": 1732406400000_i64, "revoked_at": 1732492800000_i64})),
-        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 401, response = crate::http::schemas::BearerRefused),
         (status = 403, description = "The caller is not an admin and the id is not one of their \
             own devices (whether or not it exists), or the caller is an admin and the device's \
             owner has an org unit outside the admin's area.",
-            body = crate::openapi::ForbiddenError,
+            body = crate::http::schemas::ForbiddenError,
             examples(
                 ("notYours" = (value = json!({"code": "forbidden", "message": "you may revoke only your own devices"}))),
                 ("outsideArea" = (value = json!({"code": "forbidden",
@@ -777,10 +793,10 @@ async fn list_devices(
             )),
         (status = 404, description = "The caller is an admin and no device has this id, or \
             (for anyone) the id is not UTF-8 once percent-decoded.",
-            body = crate::openapi::NotFoundError,
+            body = crate::http::schemas::NotFoundError,
             example = json!({"code": "not_found", "message": "device not found"})),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn post_revoke(
@@ -792,7 +808,7 @@ async fn post_revoke(
         Actor::admin(&state, &auth).await?
     } else {
         // Anyone may revoke their own devices, and learns nothing of others'.
-        let own = state.storage.device(&id).await?;
+        let own = state.engine.storage.device(&id).await?;
         if own.is_none_or(|d| d.user_id != auth.user_id) {
             return Err(AppError::Forbidden(
                 "you may revoke only your own devices".into(),
@@ -845,31 +861,31 @@ fn yes() -> bool {
     tag = "admin",
     security(("bearerAuth" = [])),
     params(ImportQuery),
-    request_body(content = crate::openapi::Xlsx,
+    request_body(content = crate::http::schemas::Xlsx,
         description = "The ledger: an XLSX workbook (first sheet) or a UTF-8 CSV file.",
         content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "What the import did, or for a dry run would do.",
-            body = crate::import::ImportReport,
+            body = crate::http::import::ImportReport,
             example = json!({"dry_run": true, "rows": 5, "households": 2, "members": 3,
                 "already_imported": 0, "refused": [{"row": 4, "column": "身份证号",
                 "code": "bad_id_number",
                 "message": "110101199003074515: its check digit does not match: a digit is wrong"}],
                 "imported": ["hh_6f0c2a7e41d85c6a1f0b2e3b9f0c2a7e", "hh_1d85c6a1f0b2e3b9f0c2a7e46f0c2a7e"]})),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOnly),
         (status = 404, description = "`org_unit` is not a grid of the admin's area.",
-            body = crate::openapi::NotFoundError,
+            body = crate::http::schemas::NotFoundError,
             example = json!({"code": "not_found", "message": "grid not found"})),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 413, response = crate::openapi::BodyTooLarge),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 413, response = crate::http::schemas::BodyTooLarge),
         (status = 422, description = "The file is not a ledger: not a readable workbook or UTF-8 \
             CSV, empty, without a required column, or over 100,000 rows.",
-            body = crate::openapi::InvalidFieldError,
+            body = crate::http::schemas::InvalidFieldError,
             example = json!({"code": "invalid_field",
                 "message": "file: lacks the column(s) 户编号: the first row must name the columns as the template does"})),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn post_import(
@@ -877,9 +893,9 @@ async fn post_import(
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<ImportQuery>,
     body: axum::body::Bytes,
-) -> Result<Json<crate::import::ImportReport>, AppError> {
+) -> Result<Json<crate::http::import::ImportReport>, AppError> {
     let actor = Actor::admin(&state, &auth).await?;
-    let importer = crate::import::Importer {
+    let importer = crate::http::import::Importer {
         auth,
         area: actor.area.clone().unwrap_or_default(),
     };
@@ -924,14 +940,14 @@ fn xlsx() -> crate::export::Format {
     responses(
         (status = 200, description = "The template.",
             content(
-                (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-                (crate::openapi::Csv = "text/csv"),
+                (crate::http::schemas::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                (crate::http::schemas::Csv = "text/csv"),
             )),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 403, response = crate::openapi::AdminOnly),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 403, response = crate::http::schemas::AdminOnly),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn get_template(
@@ -954,7 +970,7 @@ async fn get_template(
             (header::CONTENT_TYPE, format.media_type().to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        crate::import::template(format),
+        crate::http::import::template(format),
     )
         .into_response())
 }

@@ -2,15 +2,9 @@
 //! connected device when documents changed, so that it syncs at once instead
 //! of on its next timer.
 //!
-//! Every instance publishes after it commits a sync round that stored
-//! changes. With PostgreSQL the announcement goes through `NOTIFY`, and every
-//! instance (the publisher included) hears it through `LISTEN` and passes it
-//! to its own connected devices; with SQLite there is one instance and the
-//! announcement stays in process.
+//! The announcements come from the engine's [`Notifier`].
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -21,141 +15,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
-use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::{broadcast, watch};
 
-use crate::AppState;
-use crate::auth::AuthDevice;
-use crate::error::AppError;
-
-const CHANNEL: &str = "gridsync_changes";
-
-/// Announces that the change feed grew.
-#[derive(Clone)]
-pub struct Notifier {
-    local: broadcast::Sender<i64>,
-    postgres: Option<PgPool>,
-    /// Open streams per device on this instance.
-    streams: Arc<Mutex<HashMap<String, usize>>>,
-    /// Becomes `true` when the server shuts down: every stream ends.
-    closed: watch::Sender<bool>,
-}
-
-impl Notifier {
-    /// A notifier for a single instance.
-    pub fn local() -> Self {
-        Self::new(None)
-    }
-
-    fn new(postgres: Option<PgPool>) -> Self {
-        Self {
-            local: broadcast::channel(256).0,
-            postgres,
-            streams: Default::default(),
-            closed: watch::channel(false).0,
-        }
-    }
-
-    /// A notifier shared by every instance on one PostgreSQL database.
-    pub async fn postgres(pool: PgPool) -> Result<Self, AppError> {
-        let notifier = Self::new(Some(pool.clone()));
-        let mut listener = PgListener::connect_with(&pool)
-            .await
-            .map_err(AppError::internal)?;
-        listener.listen(CHANNEL).await.map_err(AppError::internal)?;
-        let forward = notifier.local.clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.recv().await {
-                    Ok(note) => {
-                        if let Ok(seq) = note.payload().parse::<i64>() {
-                            let _ = forward.send(seq);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "change listener lost its connection; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        });
-        Ok(notifier)
-    }
-
-    /// Announces that the feed now reaches `seq`. Failure only delays
-    /// devices until their next regular sync, so it is logged, not raised.
-    ///
-    /// On PostgreSQL the `NOTIFY` goes out from a task of its own: it needs
-    /// a pooled connection, and when every connection is held by rounds
-    /// waiting for the write lock, an answer that waited for one would wait
-    /// for all of them.
-    pub fn publish(&self, seq: i64) {
-        match &self.postgres {
-            Some(pool) => {
-                let pool = pool.clone();
-                tokio::spawn(async move {
-                    let sent = sqlx::query("SELECT pg_notify($1, $2)")
-                        .bind(CHANNEL)
-                        .bind(seq.to_string())
-                        .execute(&pool)
-                        .await;
-                    if let Err(e) = sent {
-                        tracing::warn!(error = %e, "could not announce changes");
-                    }
-                });
-            }
-            None => {
-                let _ = self.local.send(seq);
-            }
-        }
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<i64> {
-        self.local.subscribe()
-    }
-
-    /// Ends every open stream, and every stream opened later: the server
-    /// is shutting down.
-    pub fn close(&self) {
-        self.closed.send_replace(true);
-    }
-
-    /// Takes one of `device`'s `max` stream slots, or says it holds them
-    /// all. The slot is given back when the returned guard drops.
-    fn open_stream(&self, device: &str, max: usize) -> Option<StreamSlot> {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        let open = streams.entry(device.to_owned()).or_default();
-        if *open >= max {
-            return None;
-        }
-        *open += 1;
-        crate::metrics::event_streams(1.0);
-        Some(StreamSlot {
-            streams: self.streams.clone(),
-            device: device.to_owned(),
-        })
-    }
-}
-
-/// One open stream of a device, counted until dropped.
-struct StreamSlot {
-    streams: Arc<Mutex<HashMap<String, usize>>>,
-    device: String,
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(open) = streams.get_mut(&self.device) {
-            *open = open.saturating_sub(1);
-            if *open == 0 {
-                streams.remove(&self.device);
-            }
-        }
-        crate::metrics::event_streams(-1.0);
-    }
-}
+use crate::http::AppState;
+use crate::http::auth::AuthDevice;
+use crate::http::error::AppError;
 
 /// When the bearer token of `headers` expires. The extractor has verified
 /// the token already; only its `exp` is read here.
@@ -179,7 +43,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events", get(events))
 }
 
-/// The OpenAPI description of [`router`]'s route (see [`crate::openapi`]).
+/// The OpenAPI description of [`router`]'s route (see [`crate::http::openapi`]).
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(events))]
 pub struct Api;
@@ -225,10 +89,10 @@ pub struct Api;
             body = String, content_type = "text/event-stream",
             headers(("Cache-Control" = String, description = "Always `no-cache`.")),
             example = json!("event: ready\ndata: {}\n\nevent: changed\ndata: {\"seq\":1842}\n\n:\n\n")),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 429, response = crate::openapi::TooManyStreams),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 429, response = crate::http::schemas::TooManyStreams),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn events(
@@ -236,15 +100,15 @@ async fn events(
     auth: AuthDevice,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let max = state.config.max_event_streams_per_device;
-    let Some(slot) = state.notifier.open_stream(&auth.device_id, max) else {
+    let max = state.engine.config.max_event_streams_per_device;
+    let Some(slot) = state.engine.notifier.open_stream(&auth.device_id, max) else {
         crate::metrics::rate_limited("event_streams");
         return Err(AppError::TooManyStreams(max));
     };
     let expires_in = token_expiry(&headers)
         .and_then(|at| at.duration_since(SystemTime::now()).ok())
         .unwrap_or_default();
-    let closed = state.notifier.closed.subscribe();
+    let closed = state.engine.notifier.closed();
     let end = async move {
         tokio::select! {
             () = tokio::time::sleep(expires_in) => {}
@@ -252,7 +116,7 @@ async fn events(
         }
     };
     tracing::debug!(user = %auth.user_id, device = %auth.device_id, "events stream opened");
-    let rx = state.notifier.subscribe();
+    let rx = state.engine.notifier.subscribe();
     let ready = Event::default().event("ready").data("{}");
     let changes = stream::unfold(
         (rx, state, auth, slot),
@@ -264,7 +128,7 @@ async fn events(
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
             };
-            match state.storage.device(&auth.device_id).await {
+            match state.engine.storage.device(&auth.device_id).await {
                 Ok(Some(device)) if device.revoked_at.is_none() => {}
                 _ => return None,
             }

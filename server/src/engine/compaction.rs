@@ -19,11 +19,11 @@
 //! there is to delete. It runs in the server every
 //! `compaction_interval_secs` and on demand with `gridsync admin compact`,
 //! and so does the sweep of attached files no record names any more
-//! ([`crate::attachments::Files::sweep`]).
+//! ([`crate::engine::attachments::Files::sweep`]).
 
 use std::time::Duration;
 
-use crate::error::AppError;
+use crate::engine::{Engine, EngineError};
 use crate::storage::Storage;
 
 /// Changes deleted per write transaction: a few milliseconds of the lock.
@@ -52,12 +52,16 @@ pub fn cutoff(now: i64, retention_days: u32) -> i64 {
 /// Deletes every change received before `cutoff` from the change log,
 /// `batch` changes to a transaction (at least one). Running it again with
 /// the same cutoff deletes nothing more.
-pub async fn compact(storage: &dyn Storage, cutoff: i64, batch: i64) -> Result<Report, AppError> {
+pub async fn compact(
+    storage: &dyn Storage,
+    cutoff: i64,
+    batch: i64,
+) -> Result<Report, EngineError> {
     let batch = batch.max(1);
     let mut report = Report::default();
     loop {
         let mut tx = storage.begin(true).await?;
-        let done = tx.compact(cutoff, batch, crate::now_ms()).await?;
+        let done = tx.compact(cutoff, batch, crate::domain::now_ms()).await?;
         tx.commit().await?;
         report.batches += 1;
         report.removed += done.removed;
@@ -71,9 +75,9 @@ pub async fn compact(storage: &dyn Storage, cutoff: i64, batch: i64) -> Result<R
 }
 
 /// Compacts with the configured retention, now.
-pub async fn compact_now(state: &crate::AppState) -> Result<Report, AppError> {
-    let cutoff = cutoff(crate::now_ms(), state.config.change_retention_days);
-    compact(state.storage.as_ref(), cutoff, BATCH).await
+pub async fn compact_now(engine: &Engine) -> Result<Report, EngineError> {
+    let cutoff = cutoff(crate::domain::now_ms(), engine.config.change_retention_days);
+    compact(engine.storage.as_ref(), cutoff, BATCH).await
 }
 
 /// Starts the periodic compaction of a serving instance: a minute after
@@ -81,8 +85,8 @@ pub async fn compact_now(state: &crate::AppState) -> Result<Report, AppError> {
 /// when the interval is 0. Several instances on one database may each run
 /// it: batches exclude each other through the write lock, and a batch with
 /// nothing left to delete is a single read.
-pub fn spawn(state: crate::AppState) -> Option<tokio::task::JoinHandle<()>> {
-    let every = state.config.compaction_interval_secs;
+pub fn spawn(engine: Engine) -> Option<tokio::task::JoinHandle<()>> {
+    let every = engine.config.compaction_interval_secs;
     if every == 0 {
         return None;
     }
@@ -93,7 +97,7 @@ pub fn spawn(state: crate::AppState) -> Option<tokio::task::JoinHandle<()>> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match compact_now(&state).await {
+            match compact_now(&engine).await {
                 Ok(report) if report.removed > 0 => {
                     tracing::info!(
                         removed = report.removed,
@@ -105,8 +109,8 @@ pub fn spawn(state: crate::AppState) -> Option<tokio::task::JoinHandle<()>> {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "change log compaction failed"),
             }
-            let retention = state.config.attachment_retention_days;
-            match state.files.sweep(crate::now_ms(), retention).await {
+            let retention = engine.config.attachment_retention_days;
+            match engine.files.sweep(crate::domain::now_ms(), retention).await {
                 Ok(swept) if swept.files + swept.uploads > 0 => {
                     tracing::info!(
                         files = swept.files,

@@ -3,7 +3,7 @@
 //! device can reach.
 //!
 //! Each document is written exactly as a merge writes it
-//! ([`crate::sync::store_as`]: the changes new to the server, attributed to
+//! ([`crate::engine::sync::store_as`]: the changes new to the server, attributed to
 //! the user and device given, the merged snapshot, and the projection rows),
 //! so that what a bulk load stores cannot be told apart from what devices
 //! syncing the same documents would have stored, but without HTTP, without
@@ -17,8 +17,8 @@ use sync_core::RecordId;
 use sync_core::automerge::{Automerge, ReadDoc};
 use sync_core::doc::{self, AnyRecord};
 
-use crate::AppState;
-use crate::error::AppError;
+use crate::engine::Engine;
+use crate::engine::EngineError;
 use crate::storage::DocTx;
 
 /// One document to load.
@@ -59,45 +59,45 @@ impl std::ops::AddAssign for BulkReport {
 /// changes its history depends on, stops the load with an error naming it;
 /// the transactions committed before stay.
 pub async fn store_documents(
-    state: &AppState,
+    engine: &Engine,
     docs: impl IntoIterator<Item = BulkDoc>,
     per_transaction: usize,
-) -> Result<BulkReport, AppError> {
+) -> Result<BulkReport, EngineError> {
     let per_transaction = per_transaction.max(1);
     let mut report = BulkReport::default();
     let mut docs = docs.into_iter().peekable();
     while docs.peek().is_some() {
-        let mut tx = state.storage.begin(true).await?;
+        let mut tx = engine.storage.begin(true).await?;
         let feed_before = tx.max_seq().await?;
         for bulk in docs.by_ref().take(per_transaction) {
-            report += store_one(state, &mut *tx, bulk).await?;
+            report += store_one(engine, &mut *tx, bulk).await?;
         }
         let feed_after = tx.max_seq().await?;
         tx.commit().await?;
         if feed_after > feed_before {
-            state.notifier.publish(feed_after);
+            engine.notifier.publish(feed_after);
         }
     }
     Ok(report)
 }
 
 async fn store_one(
-    state: &AppState,
+    engine: &Engine,
     tx: &mut dyn DocTx,
     bulk: BulkDoc,
-) -> Result<BulkReport, AppError> {
+) -> Result<BulkReport, EngineError> {
     let BulkDoc {
         id,
         doc: mut given,
         user_id,
         device_id,
     } = bulk;
-    let refuse = |problem: String| AppError::Invalid {
+    let refuse = |problem: String| EngineError::Invalid {
         field: "documents",
         problem: format!("{id}: {problem}"),
     };
     let stored = match tx.load(&id.to_string()).await? {
-        Some(row) => Some(doc::load(&row.snapshot).map_err(AppError::internal)?),
+        Some(row) => Some(doc::load(&row.snapshot).map_err(EngineError::internal)?),
         None => None,
     };
     let existed = stored.is_some();
@@ -120,7 +120,7 @@ async fn store_one(
     }
     let record = AnyRecord::read(id.kind(), &merged).map_err(|e| refuse(e.to_string()))?;
     let new_changes = merged.get_changes(&base).len();
-    crate::sync::store_as(
+    crate::engine::sync::store_as(
         tx,
         (user_id.as_str(), device_id.as_str()),
         &id,
@@ -128,10 +128,10 @@ async fn store_one(
         &base,
         &record,
         match existed {
-            true => crate::sync::Previous::Unknown,
-            false => crate::sync::Previous::New,
+            true => crate::engine::sync::Previous::Unknown,
+            false => crate::engine::sync::Previous::New,
         },
-        &state.config.deadlines,
+        &engine.config.deadlines,
     )
     .await?;
     Ok(BulkReport {
@@ -144,6 +144,6 @@ async fn store_one(
 /// Refreshes the database's planner statistics: call once after the last
 /// batch of a large load, so that queries are planned for the tables as
 /// they now are (PostgreSQL would otherwise wait for autovacuum to notice).
-pub async fn analyze(state: &AppState) -> Result<(), AppError> {
-    Ok(state.storage.analyze().await?)
+pub async fn analyze(engine: &Engine) -> Result<(), EngineError> {
+    Ok(engine.storage.analyze().await?)
 }

@@ -6,7 +6,7 @@
 //! is verified, and its device looked up, so revoking a device takes effect
 //! at its next request rather than when its token expires.
 //!
-//! Sign-in attempts pass the limits of [`crate::login_guard`] before a
+//! Sign-in attempts pass the limits of [`crate::http::login_guard`] before a
 //! password is hashed. Refresh tokens expire (`refresh_token_ttl_secs`)
 //! and rotate: each refresh returns a new one and retires the one it was
 //! given, and a retired one presented again (after a short grace for a
@@ -32,10 +32,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::AppError;
-use crate::login_guard::ClientAddr;
+pub use crate::domain::AuthDevice;
+use crate::domain::{now_ms, random_hex};
+use crate::http::error::AppError;
+use crate::http::login_guard::ClientAddr;
+use crate::http::{ApiJson, AppState};
 use crate::storage::{AuditRow, DeviceRow, RefreshState, SigningKeyRow, Storage, UserRow};
-use crate::{ApiJson, AppState, now_ms, random_hex};
 use sync_core::policy::Role;
 
 /// The keys an instance holds, reloaded from the database when a token
@@ -158,20 +160,6 @@ pub struct Claims {
     pub exp: u64,
 }
 
-/// The authenticated user and device behind a request, as the database
-/// says now (a role changed since the token was issued counts at once).
-#[derive(Debug, Clone)]
-pub struct AuthDevice {
-    /// User id.
-    pub user_id: String,
-    /// Device id.
-    pub device_id: String,
-    /// The user's role.
-    pub role: Role,
-    /// The user's scope version.
-    pub scope_version: i64,
-}
-
 impl AuthDevice {
     /// Refuses anyone but an admin.
     pub fn require_admin(&self) -> Result<(), AppError> {
@@ -199,6 +187,7 @@ impl FromRequestParts<AppState> for AuthDevice {
             ))?;
         let claims = verify(state, token.trim()).await?;
         let device = state
+            .engine
             .storage
             .device(&claims.dev)
             .await?
@@ -208,6 +197,7 @@ impl FromRequestParts<AppState> for AuthDevice {
             return Err(AppError::DeviceRevoked);
         }
         let user = state
+            .engine
             .storage
             .user(&claims.sub)
             .await?
@@ -232,12 +222,12 @@ async fn verify(state: &AppState, token: &str) -> Result<Claims, AppError> {
     let mut keys = state.keys.current();
     if !keys.verifying.contains_key(&kid) {
         // Perhaps a key added since this instance loaded its keys.
-        keys = state.keys.reload(state.storage.as_ref()).await?;
+        keys = state.keys.reload(state.engine.storage.as_ref()).await?;
     }
     let key = keys.verifying.get(&kid).ok_or(INVALID)?;
     let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.set_audience(&[&state.config.audience]);
-    validation.set_issuer(&[&state.config.issuer]);
+    validation.set_audience(&[&state.engine.config.audience]);
+    validation.set_issuer(&[&state.engine.config.issuer]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = 30;
     jsonwebtoken::decode::<Claims>(token, key, &validation)
@@ -250,13 +240,13 @@ fn issue(state: &AppState, user: &UserRow, device_id: &str) -> Result<(String, u
         .duration_since(UNIX_EPOCH)
         .map_err(AppError::internal)?
         .as_secs();
-    let ttl = state.config.access_token_ttl_secs;
+    let ttl = state.engine.config.access_token_ttl_secs;
     let claims = Claims {
         sub: user.id.clone(),
         dev: device_id.to_owned(),
         role: user.role.clone(),
-        iss: state.config.issuer.clone(),
-        aud: state.config.audience.clone(),
+        iss: state.engine.config.issuer.clone(),
+        aud: state.engine.config.audience.clone(),
         iat,
         exp: iat + ttl,
     };
@@ -339,7 +329,7 @@ pub struct TokenResponse {
     /// EdDSA-signed JWT; send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
     /// Always `Bearer`.
-    #[schema(schema_with = crate::openapi::bearer)]
+    #[schema(schema_with = crate::http::schemas::bearer)]
     pub token_type: String,
     /// Seconds until the access token expires.
     #[schema(minimum = 1)]
@@ -380,29 +370,29 @@ pub struct TokenResponse {
                 "token_type": "Bearer",
                 "expires_in": 900
             })),
-        (status = 400, response = crate::openapi::BadJson),
+        (status = 400, response = crate::http::schemas::BadJson),
         (status = 401, description = "Wrong username or password.",
-            body = crate::openapi::BadCredentialsError,
+            body = crate::http::schemas::BadCredentialsError,
             example = json!({"code": "bad_credentials", "message": "wrong username or password"})),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
         (status = 409, description = "The new device could not be registered because its id or \
             refresh-token hash is already taken (practically never happens; retry).",
-            body = crate::openapi::ConflictError,
+            body = crate::http::schemas::ConflictError,
             example = json!({"code": "conflict", "message": "device exists already"})),
-        (status = 413, response = crate::openapi::BodyTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 413, response = crate::http::schemas::BodyTooLarge),
+        (status = 415, response = crate::http::schemas::UnsupportedEncoding),
         (status = 422, description = "A field value is not acceptable.",
-            body = crate::openapi::InvalidFieldError,
+            body = crate::http::schemas::InvalidFieldError,
             example = json!({"code": "invalid_field", "message": "device_name: must be 1 to 100 characters"})),
         (status = 429, description = "Too many sign-in attempts for this username or from this \
             address. `Retry-After` gives the seconds to wait.",
-            body = crate::openapi::RateLimitedError,
+            body = crate::http::schemas::RateLimitedError,
             headers(("Retry-After" = u64, description = "Seconds until an attempt is admitted again.")),
             example = json!({"code": "rate_limited", "message": "too many sign-in attempts: try again in 6 s"})),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 500, response = crate::http::schemas::Internal),
         (status = 503, description = "Every password-hashing slot stayed busy. `Retry-After` \
             gives the seconds to wait.",
-            body = crate::openapi::OverloadedError,
+            body = crate::http::schemas::OverloadedError,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again.")),
             example = json!({"code": "overloaded", "message": "the server is busy: try again in 1 s"})),
     ),
@@ -425,7 +415,7 @@ async fn login(
         return Err(refused);
     }
     let slot = state.login.hash_slot().await?;
-    let user = state.storage.user_by_username(&req.username).await?;
+    let user = state.engine.storage.user_by_username(&req.username).await?;
     // Verify against a fixed hash when the user is unknown, so that the
     // answer takes as long either way.
     let hash: Arc<str> = match &user {
@@ -446,6 +436,7 @@ async fn login(
         revoked_at: None,
     };
     state
+        .engine
         .storage
         .insert_device(&device, &token_hash(&refresh_token))
         .await?;
@@ -503,25 +494,25 @@ pub struct RefreshRequest {
                 "token_type": "Bearer",
                 "expires_in": 900
             })),
-        (status = 400, response = crate::openapi::BadJson),
+        (status = 400, response = crate::http::schemas::BadJson),
         (status = 401, description = "- `unauthorized`: the refresh token is unknown, or its user \
             no longer exists (message `unknown refresh token`), or it expired (message \
             `refresh token expired: sign in again`). Sign in again.\n\
             - `device_revoked`: the device was revoked, now or before (a replaced refresh token \
             was presented again). Do not retry.",
-            body = crate::openapi::UnauthorizedError,
+            body = crate::http::schemas::UnauthorizedError,
             examples(
                 ("unknown" = (value = json!({"code": "unauthorized", "message": "unknown refresh token"}))),
                 ("expired" = (value = json!({"code": "unauthorized", "message": "refresh token expired: sign in again"}))),
                 ("revoked" = (value = json!({"code": "device_revoked", "message": "this device has been revoked"}))),
             )),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 413, response = crate::openapi::BodyTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedEncoding),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 413, response = crate::http::schemas::BodyTooLarge),
+        (status = 415, response = crate::http::schemas::UnsupportedEncoding),
+        (status = 500, response = crate::http::schemas::Internal),
         (status = 503, description = "Other refreshes of the same device kept replacing its token \
             meanwhile. `Retry-After` gives the seconds to wait.",
-            body = crate::openapi::OverloadedError,
+            body = crate::http::schemas::OverloadedError,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again.")),
             example = json!({"code": "overloaded", "message": "the server is busy: try again in 1 s"})),
     ),
@@ -535,12 +526,13 @@ async fn refresh(
     let presented = token_hash(&req.refresh_token);
     let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let (ttl, grace) = (
-        ms(state.config.refresh_token_ttl_secs),
-        ms(state.config.refresh_reuse_grace_secs),
+        ms(state.engine.config.refresh_token_ttl_secs),
+        ms(state.engine.config.refresh_reuse_grace_secs),
     );
     // A second look when another refresh replaced the token meanwhile.
     for _ in 0..2 {
         let found = state
+            .engine
             .storage
             .refresh_token(&presented)
             .await?
@@ -564,9 +556,15 @@ async fn refresh(
                 return Err(AppError::DeviceRevoked);
             }
         }
-        let user = state.storage.user(&device.user_id).await?.ok_or(UNKNOWN)?;
+        let user = state
+            .engine
+            .storage
+            .user(&device.user_id)
+            .await?
+            .ok_or(UNKNOWN)?;
         let refresh_token = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
         let rotated = state
+            .engine
             .storage
             .rotate_refresh_token(
                 &device.id,
@@ -596,8 +594,9 @@ async fn refresh(
 /// the audit log (in the name of the device's user, concerning their units).
 async fn revoke_for_reuse(state: &AppState, device: &DeviceRow, now: i64) -> Result<(), AppError> {
     tracing::warn!(device = %device.id, user = %device.user_id, "refresh token reused: device revoked");
-    state.storage.revoke_device(&device.id, now).await?;
+    state.engine.storage.revoke_device(&device.id, now).await?;
     state
+        .engine
         .storage
         .audit(&AuditRow {
             at: now,
@@ -680,16 +679,17 @@ pub struct Me {
                         "grid": 604800000_i64, "township": 2592000000_i64},
                     "resolve_by_category_ms": {"Hazard": 259200000_i64}}
             })),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 
 async fn me(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Me>, AppError> {
-    let mut area = state.storage.area(&auth.user_id).await?;
+    let mut area = state.engine.storage.area(&auth.user_id).await?;
     area.sort();
     let mut units: Vec<_> = state
+        .engine
         .storage
         .org_units()
         .await?
@@ -698,16 +698,17 @@ async fn me(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Me>,
         .collect();
     units.sort_by(|a, b| a.path.cmp(&b.path));
     let user = state
+        .engine
         .storage
         .user(&auth.user_id)
         .await?
         .ok_or(AppError::Unauthorized("unknown user"))?;
     Ok(Json(Me {
-        org_units: state.storage.user_units(&auth.user_id).await?,
+        org_units: state.engine.storage.user_units(&auth.user_id).await?,
         area,
         display_name: user.display_name,
         units,
-        deadlines: state.config.deadlines.clone(),
+        deadlines: state.engine.config.deadlines.clone(),
         role: auth.role.as_str().into(),
         user_id: auth.user_id,
         device_id: auth.device_id,
@@ -730,13 +731,13 @@ async fn me(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Me>,
     operation_id = "jwks",
     tag = "auth",
     responses(
-        (status = 200, description = "The key set.", body = crate::openapi::Jwks,
+        (status = 200, description = "The key set.", body = crate::http::schemas::Jwks,
             example = json!({"keys": [{
                 "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
                 "kid": "1a2b3c4d5e6f7081",
                 "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
             }]})),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
     ),
 )]
 async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -758,7 +759,7 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(jwks))
 }
 
-/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+/// The OpenAPI description of [`router`]'s routes (see [`crate::http::openapi`]).
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(login, refresh, me, jwks))]
 pub struct Api;

@@ -16,14 +16,14 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::{area_of, scope_and_unit};
-use crate::auth::AuthDevice;
-use crate::cases::CaseStats;
 use crate::domain::OrgUnitKind;
-use crate::error::AppError;
+use crate::domain::now_ms;
 use crate::export::{Column, Format, Lang, Tabular, Value, col};
+use crate::http::auth::AuthDevice;
+use crate::http::error::AppError;
+use crate::http::{ApiQuery, AppState};
 use crate::storage::query::{CaseCount, CaseFilter};
 use crate::storage::{OrgUnitRow, Scope};
-use crate::{ApiQuery, AppState, now_ms};
 use sync_core::records::{SensitiveCategory, Tag};
 
 /// The figure routes.
@@ -34,7 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/stats/ledger", get(ledger))
 }
 
-/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+/// The OpenAPI description of [`router`]'s routes (see [`crate::http::openapi`]).
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(cases_by_unit, coverage, ledger))]
 pub struct Api;
@@ -136,6 +136,7 @@ async fn case_figures(
     let mut per: Vec<Figures> = (0..groups).map(|_| Figures::default()).collect();
     if filter.from.is_none() && filter.to.is_none() {
         let t = state
+            .engine
             .storage
             .case_tallies(scope, &filter.under, filter.now)
             .await?;
@@ -155,7 +156,7 @@ async fn case_figures(
             }
         }
     } else {
-        for c in &state.storage.case_counts(scope, filter).await? {
+        for c in &state.engine.storage.case_counts(scope, filter).await? {
             if let Some(g) = group(&c.org_unit) {
                 per[g].add_count(c);
             }
@@ -186,6 +187,7 @@ pub(crate) async fn case_stats(
         .pop()
         .unwrap_or_default();
     stats.median_time_to_resolve_ms = state
+        .engine
         .storage
         .median_time_to_resolve(&scope, &filter)
         .await?;
@@ -224,7 +226,7 @@ impl Groups {
         by: GroupBy,
     ) -> Result<Self, AppError> {
         let area = area_of(state, auth).await?;
-        let mut all = state.storage.org_units().await?;
+        let mut all = state.engine.storage.org_units().await?;
         all.retain(|u| area.contains(&u.id));
         let root = all
             .iter()
@@ -351,11 +353,11 @@ pub struct ByUnitQuery {
     params(ByUnitQuery),
     responses(
         (status = 200, description = "Figures per unit.", body = Vec<UnitCaseStats>),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::OrgUnitNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::OrgUnitNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn cases_by_unit(
@@ -452,12 +454,12 @@ pub struct CoverageQuery {
     params(CoverageQuery),
     responses(
         (status = 200, description = "Coverage in all and per unit.", body = CoverageReport),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::OrgUnitNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 422, response = crate::openapi::QueryValueInvalid),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::OrgUnitNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 422, response = crate::http::schemas::QueryValueInvalid),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn coverage(
@@ -477,6 +479,7 @@ async fn coverage(
     let groups = Groups::load(&state, &auth, &q.org_unit, q.by.unwrap_or(GroupBy::Grid)).await?;
     let under = under.unwrap_or_default();
     let counts = state
+        .engine
         .storage
         .household_counts(&scope, &under, since)
         .await?;
@@ -573,7 +576,7 @@ impl Tabular for UnitFigures<Ledger> {
             col("Floating", "流动人口"),
             col("Resident", "常住人口"),
         ];
-        columns.extend(Tag::ALL.map(|t| col(t.as_str(), crate::import::tag_zh(t))));
+        columns.extend(Tag::ALL.map(|t| col(t.as_str(), crate::http::import::tag_zh(t))));
         if sensitive {
             columns.extend(SensitiveCategory::ALL.map(|c| col(c.as_str(), sensitive_zh(c))));
         }
@@ -647,14 +650,14 @@ const fn sensitive_zh(category: SensitiveCategory) -> &'static str {
     responses(
         (status = 200, description = "One ledger per unit, or them all as a file.", content(
             (Vec<UnitLedger> = "application/json"),
-            (crate::openapi::Csv = "text/csv"),
-            (crate::openapi::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (crate::http::schemas::Csv = "text/csv"),
+            (crate::http::schemas::Xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::OrgUnitNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::OrgUnitNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn ledger(
@@ -674,7 +677,11 @@ async fn ledger(
     let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or_else(now_ms));
     let mut per: Vec<Ledger> = groups.units.iter().map(|_| Ledger::default()).collect();
     let at = |unit: &str| groups.group(unit);
-    let households = state.storage.household_counts(&scope, &path, 0).await?;
+    let households = state
+        .engine
+        .storage
+        .household_counts(&scope, &path, 0)
+        .await?;
     for c in &households {
         let Some(g) = at(&c.org_unit) else { continue };
         match &c.tag {
@@ -685,12 +692,17 @@ async fn ledger(
             Some(tag) => *per[g].by_tag.entry(tag.clone()).or_default() += c.households,
         }
     }
-    for (unit, residence, n) in state.storage.residence_counts(&scope, &path).await? {
+    for (unit, residence, n) in state.engine.storage.residence_counts(&scope, &path).await? {
         if let Some(g) = at(&unit) {
             *per[g].by_residence.entry(residence).or_default() += n;
         }
     }
-    for (unit, n) in state.storage.visit_counts(&scope, &path, from, to).await? {
+    for (unit, n) in state
+        .engine
+        .storage
+        .visit_counts(&scope, &path, from, to)
+        .await?
+    {
         if let Some(g) = at(&unit) {
             per[g].visits += n;
         }
@@ -707,11 +719,43 @@ async fn ledger(
         ledger.cases = cases;
     }
     let file = (q.format, q.lang, "ledgers");
-    let offset = state.config.utc_offset_minutes;
+    let offset = state.engine.config.utc_offset_minutes;
     Ok(super::whole(
         with_units(&groups, per),
         file,
         scope.sensitive,
         offset,
     ))
+}
+/// Case figures for an org unit's subtree and period: figures over the
+/// cases the user may see under an org unit, reported in the period. Maps
+/// list only the keys that occur.
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaseStats {
+    /// Cases reported in the period.
+    pub total: usize,
+    /// Cases per category (`CaseCategory` names).
+    pub by_category: BTreeMap<String, usize>,
+    /// Cases per triage class (`big`, `small`, `private`, and
+    /// `unclassified` for cases with no class).
+    pub by_class: BTreeMap<String, usize>,
+    /// Cases per status (`CaseStatus` names).
+    pub by_status: BTreeMap<String, usize>,
+    /// Cases resolved, followed up or closed, per level they were resolved
+    /// at (`CaseLevel` names).
+    pub resolved_by_level: BTreeMap<String, usize>,
+    /// Cases resolved, followed up or closed, over `total`; `null` when
+    /// `total` is 0.
+    #[schema(minimum = 0, maximum = 1)]
+    pub handling_rate: Option<f64>,
+    /// Resolutions `mediated` over resolutions `mediated` or `referred`
+    /// (`withdrawn` not counted); `null` when there are none.
+    #[schema(minimum = 0, maximum = 1)]
+    pub mediation_success_rate: Option<f64>,
+    /// The median time from report to resolution of the cases resolved,
+    /// followed up or closed, in milliseconds (for an even count, the
+    /// greater of the two middle values); `null` when there are none.
+    pub median_time_to_resolve_ms: Option<i64>,
+    /// Of these cases, the open ones past their due time now.
+    pub overdue: usize,
 }

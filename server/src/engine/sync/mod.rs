@@ -1,5 +1,5 @@
-//! `POST /v1/sync`: one round of the batched sync protocol
-//! (`api-spec/sync-protocol.md`).
+//! One round of the batched sync protocol (`api-spec/sync-protocol.md`),
+//! asked for by `POST /v1/sync` ([`crate::http::sync`]).
 //!
 //! A round merges what the device sent ([`merge`]), commits, and only then
 //! answers with what the device lacks ([`feed`]): for documents it sent,
@@ -10,218 +10,26 @@
 //! an error; the rest of the batch still merges.
 
 mod chunk;
+pub mod desk;
 mod feed;
 mod merge;
 
+pub use desk::desk_change;
 pub(crate) use merge::{Incoming, Previous, push, store_as};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use sync_core::RecordId;
+use sync_core::doc::DocMeta;
 use sync_core::policy::Principal;
-use sync_core::protocol::{
-    CONTENT_TYPE, DecodeError, DocError, PROTOCOL_VERSION, SyncRequest, SyncResponse,
-};
-
-use crate::auth::AuthDevice;
-use crate::error::AppError;
-use merge::{MergedDocs, Prepared};
+use sync_core::protocol::{DocError, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use tokio::sync::Semaphore;
 
-use sync_core::doc::DocMeta;
-
+use crate::domain::{AuthDevice, now_ms};
+use crate::engine::{Engine, EngineError};
 use crate::storage::{DocRow, DocTx, Scope};
-use crate::{AppState, now_ms};
-
-/// The sync route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/sync", post(sync))
-}
-
-/// The OpenAPI description of [`router`]'s route (see [`crate::openapi`]).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(sync))]
-pub struct Api;
-
-/// The request headers of a sync round that the API description names.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Header)]
-#[allow(dead_code)]
-struct SyncHeaders {
-    /// `gzip` for a compressed body. Any value other than `gzip` or
-    /// `identity` is answered `415`.
-    #[param(
-        rename = "Content-Encoding",
-        required = false,
-        value_type = crate::openapi::ContentEncoding
-    )]
-    content_encoding: String,
-}
-
-/// One sync round
-///
-/// Sends changes the server has not acknowledged, for any number of
-/// documents, and receives everything the device lacks. The request and
-/// response bodies are CBOR (RFC 8949) messages `SyncRequest` and
-/// `SyncResponse`, specified in `sync-protocol.md`, protocol version 1;
-/// this document describes them only as binary.
-///
-/// Order of checks: authentication (`401`), media type (`415`), body size
-/// and readability (`413`, `400`), protocol version (`400
-/// unsupported_version`, read before the rest of the message), message
-/// shape (`400 bad_sync_message`), the number of documents (`413
-/// too_many_documents`), cursor format (`400 bad_sync_message`), the
-/// operations in all changes together (`413 too_many_operations`),
-/// announced actor ids (`400 bad_sync_message`). When any of these refuses
-/// the request, nothing is stored. Otherwise the response is `200`, sent
-/// only after the round is committed; documents the server refused are
-/// listed in its `errors` field (per-document codes `corrupt_change`,
-/// `compressed_change`, `change_too_large`, `invalid_change`,
-/// `missing_dependencies`, `unregistered_actor`, `invalid_record`,
-/// `forbidden`, `unreadable_document`, `duplicate_document`,
-/// `bad_am_sync_message`; see `sync-protocol.md` §9).
-///
-/// **Actors.** The request's `actors` field announces the Automerge actor
-/// ids the device writes with. Each is registered to the device the first
-/// time the server sees it; a change is accepted only from an actor
-/// registered to the device that sends it (otherwise `unregistered_actor`).
-///
-/// **Permissions.** Every pushed document is checked against the policy for
-/// the user's current role and org units (`permissions.md`). Refused
-/// changes, with everything that depends on them, are held in quarantine
-/// for an admin (`/v1/admin/quarantine`); the rest of the document's changes
-/// are stored, and the document is answered with `forbidden`. The device
-/// receives only documents in its scope, and the response's `drop` field
-/// lists documents it must no longer hold (`sync-protocol.md` §8.2, §8.3,
-/// §9.1).
-///
-/// A well-formed cursor the server does not recognise (issued by another
-/// database, or past the end of the feed after a restore from an older
-/// backup) is not an error: the response starts the device's feed over and
-/// carries `reset: true`, and the device must clear the acknowledged heads
-/// of every document before applying it (`sync-protocol.md` §8.1).
-///
-/// A round is idempotent: repeating a request stores nothing twice.
-#[utoipa::path(
-    post,
-    path = "/v1/sync",
-    operation_id = "sync",
-    tag = "sync",
-    security(("bearerAuth" = [])),
-    params(SyncHeaders),
-    request_body(
-        content = crate::openapi::Cbor,
-        content_type = CONTENT_TYPE,
-        description = "A `SyncRequest` encoded as CBOR (fields `v`, `cursor`, `actors`, `docs`, \
-            `am_sync`). See `sync-protocol.md` §3 and §4.",
-    ),
-    responses(
-        (status = 200, description = "A `SyncResponse` encoded as CBOR (fields `v`, `cursor`, \
-            `more`, `reset`, `docs`, `errors`, `drop`, `am_sync`). See `sync-protocol.md` §5. \
-            Sent after the round's changes are committed durably.",
-            body = crate::openapi::Cbor, content_type = CONTENT_TYPE,
-            headers(("Content-Encoding" = String, description = "`gzip` when the response is compressed."))),
-        (status = 400, description = "The whole request was refused; nothing was stored.\n\
-            - `bad_sync_message`: the body is not CBOR, has bytes after its single CBOR item, \
-            or is not a sync request (missing `v`, malformed record id, heads not a multiple of \
-            32 bytes, wrong types); the cursor is malformed (not 40 bytes, as a cursor from an \
-            earlier server version, or inconsistent contents); `actors` has more than 8 entries \
-            or an entry that is empty or longer than 32 bytes; or the body could not be read \
-            (e.g. broken gzip).\n\
-            - `unsupported_version`: `v` is not `1`, whatever the rest of the message.",
-            body = crate::openapi::SyncMessageError,
-            examples(
-                ("malformed" = (value = json!({"code": "bad_sync_message",
-                    "message": "not a sync message: missing field `v`"}))),
-                ("truncated" = (value = json!({"code": "bad_sync_message",
-                    "message": "not a sync message: the message ends early or cannot be read"}))),
-                ("trailing" = (value = json!({"code": "bad_sync_message",
-                    "message": "not a sync message: 1 bytes after the end of the message"}))),
-                ("cursor" = (value = json!({"code": "bad_sync_message",
-                    "message": "cursor is not one this server issued"}))),
-                ("actors" = (value = json!({"code": "bad_sync_message",
-                    "message": "announce at most 8 actor ids of 1 to 32 bytes"}))),
-                ("version" = (value = json!({"code": "unsupported_version",
-                    "message": "unsupported sync protocol version 2 (this server speaks 1)"}))),
-            )),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 413, description = "The whole request was refused; nothing was stored.\n\
-            - `body_too_large`: the body, after decompression, is over `max_body_bytes`;\n\
-            - `too_many_documents`: `docs` and `am_sync` together have more than \
-            `sync_max_docs` entries (default 1000);\n\
-            - `too_many_operations`: the changes together hold more than \
-            `sync_max_request_ops` operations (default 1,000,000).",
-            body = crate::openapi::SyncTooLargeError,
-            examples(
-                ("body" = (value = json!({"code": "body_too_large",
-                    "message": "the request body is larger than this server accepts"}))),
-                ("documents" = (value = json!({"code": "too_many_documents",
-                    "message": "a sync request carries at most 1000 documents; this one carries 1200: send the rest in the next round"}))),
-                ("operations" = (value = json!({"code": "too_many_operations",
-                    "message": "the changes of one sync request hold at most 1000000 operations; send fewer changes per round"}))),
-            )),
-        (status = 415, description = "Code `unsupported_media_type`, when:\n\
-            - the `Content-Type` is not `application/vnd.gridsync.sync+cbor` (parameters after \
-            `;` are ignored; the comparison is case-insensitive);\n\
-            - the `Content-Encoding` is neither `gzip` nor `identity`; the answer has an \
-            `Accept-Encoding` header.",
-            body = crate::openapi::UnsupportedMediaTypeError,
-            headers(("Accept-Encoding" = String,
-                description = "When the `Content-Encoding` was refused: the encodings the server decodes.")),
-            examples(
-                ("mediaType" = (value = json!({"code": "unsupported_media_type",
-                    "message": "expected a body of type application/vnd.gridsync.sync+cbor"}))),
-                ("encoding" = (value = json!({"code": "unsupported_media_type",
-                    "message": "the body's Content-Encoding is not supported: send gzip or identity"}))),
-            )),
-        (status = 500, response = crate::openapi::Internal),
-    ),
-)]
-#[tracing::instrument(
-    name = "sync_round",
-    skip_all,
-    fields(user = %auth.user_id, device = %auth.device_id, docs_up, docs_down, errors)
-)]
-async fn sync(
-    State(state): State<AppState>,
-    auth: AuthDevice,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, AppError> {
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim());
-    if !media_type.is_some_and(|m| m.eq_ignore_ascii_case(CONTENT_TYPE)) {
-        return Err(AppError::UnsupportedMediaType(CONTENT_TYPE));
-    }
-    let request = SyncRequest::decode(&body?).map_err(|e| match e {
-        DecodeError::Version(_) => AppError::UnsupportedVersion(e.to_string()),
-        DecodeError::Malformed(_) => AppError::BadSyncMessage(e.to_string()),
-    })?;
-    let span = tracing::Span::current();
-    span.record("docs_up", request.docs.len() + request.am_sync.len());
-    let response = round(&state, &auth, request).await?;
-    span.record("docs_down", response.docs.len());
-    span.record("errors", response.errors.len());
-    if !response.errors.is_empty() {
-        tracing::warn!(errors = ?response.errors, "documents refused");
-    }
-    Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-        response.encode(),
-    )
-        .into_response())
-}
+use merge::{MergedDocs, Prepared};
 
 /// Where a device stands in the feed. Encoded as 40 bytes: the database's
 /// instance id (8, so a cursor from another database is recognised), then
@@ -253,11 +61,11 @@ impl Cursor {
 
     /// Reads a device's cursor; `None` for one from another database, which
     /// the device must be told of.
-    fn decode(bytes: Option<&[u8]>, instance: [u8; 8]) -> Result<Option<Self>, AppError> {
+    fn decode(bytes: Option<&[u8]>, instance: [u8; 8]) -> Result<Option<Self>, EngineError> {
         let Some(bytes) = bytes else {
             return Ok(Some(Self::START));
         };
-        let bad = || AppError::BadSyncMessage("cursor is not one this server issued".into());
+        let bad = || EngineError::BadSyncMessage("cursor is not one this server issued".into());
         if bytes.len() != 40 {
             return Err(bad());
         }
@@ -332,16 +140,16 @@ impl Writer {
     /// Loads the user's area and registers the actors the device announces
     /// (an actor registered to another device stays theirs).
     pub(crate) async fn load(
-        state: &AppState,
+        engine: &Engine,
         auth: &AuthDevice,
         announced: &[serde_bytes::ByteBuf],
-    ) -> Result<Self, AppError> {
+    ) -> Result<Self, EngineError> {
         if announced.len() > MAX_ACTORS || announced.iter().any(|a| a.is_empty() || a.len() > 32) {
-            return Err(AppError::BadSyncMessage(format!(
+            return Err(EngineError::BadSyncMessage(format!(
                 "announce at most {MAX_ACTORS} actor ids of 1 to 32 bytes"
             )));
         }
-        let mut actors: HashSet<String> = state
+        let mut actors: HashSet<String> = engine
             .storage
             .device_actors(&auth.device_id)
             .await?
@@ -352,7 +160,7 @@ impl Writer {
             if actors.contains(&actor) {
                 continue;
             }
-            let owner = state
+            let owner = engine
                 .storage
                 .register_actor(&actor, &auth.device_id, &auth.user_id, now_ms())
                 .await?;
@@ -362,7 +170,7 @@ impl Writer {
                 tracing::warn!(%actor, "actor announced by a device it is not registered to");
             }
         }
-        let area = state.storage.area(&auth.user_id).await?;
+        let area = engine.storage.area(&auth.user_id).await?;
         Ok(Self {
             principal: Principal {
                 user_id: auth.user_id.clone(),
@@ -372,7 +180,7 @@ impl Writer {
             scope: Scope::of(&auth.user_id, auth.role),
             actors,
             auth: auth.clone(),
-            deadlines: state.config.deadlines.clone(),
+            deadlines: engine.config.deadlines.clone(),
             held: Default::default(),
         })
     }
@@ -380,16 +188,16 @@ impl Writer {
 
 /// Runs one sync round for `auth`.
 pub async fn round(
-    state: &AppState,
+    engine: &Engine,
     auth: &AuthDevice,
     request: SyncRequest,
-) -> Result<SyncResponse, AppError> {
-    let instance = state.instance;
-    let config = &state.config;
+) -> Result<SyncResponse, EngineError> {
+    let instance = engine.instance;
+    let config = &engine.config;
     // Limits first, before anything is decoded or written.
     let docs = request.docs.len().saturating_add(request.am_sync.len());
     if docs > config.sync_max_docs {
-        return Err(AppError::TooManyDocuments(format!(
+        return Err(EngineError::TooManyDocuments(format!(
             "a sync request carries at most {} documents; this one carries {docs}: send the rest in the next round",
             config.sync_max_docs
         )));
@@ -430,12 +238,12 @@ pub async fn round(
         }
     }
     if ops > config.sync_max_request_ops {
-        return Err(AppError::TooManyOperations(format!(
+        return Err(EngineError::TooManyOperations(format!(
             "the changes of one sync request hold at most {} operations; send fewer changes per round",
             config.sync_max_request_ops
         )));
     }
-    let writer = Arc::new(Writer::load(state, auth, &request.actors).await?);
+    let writer = Arc::new(Writer::load(engine, auth, &request.actors).await?);
     // Only a round bringing changes writes; a push of no changes (a device
     // stating its heads) is answered from a read transaction.
     let write = incoming.iter().any(|d| d.has_changes()) || !am_sync.is_empty();
@@ -443,7 +251,7 @@ pub async fn round(
     // Merge against the stored copies, outside any transaction: a round
     // holds the write lock only to write what it decided.
     let ids: Vec<String> = incoming.iter().map(|doc| doc.id().to_string()).collect();
-    let mut stored = read_documents(state, &ids).await?;
+    let mut stored = read_documents(engine, &ids).await?;
     let pushes = incoming
         .into_iter()
         .map(|doc| {
@@ -460,7 +268,7 @@ pub async fn round(
         .collect();
     let mut households: HashMap<String, DocMeta> = match named.is_empty() {
         true => HashMap::new(),
-        false => merge::households(&mut *state.storage.begin(false).await?, &named).await?,
+        false => merge::households(&mut *engine.storage.begin(false).await?, &named).await?,
     };
     for (doc, p) in &prepared {
         if let Some(meta) = p.stored_meta() {
@@ -490,21 +298,21 @@ pub async fn round(
     // way, what the device is sent is recorded before the answer goes out.
     let mut tx;
     let written = if write {
-        let Done::Written(written) = state.commits.run(state, Work::Round(round)).await? else {
+        let Done::Written(written) = engine.commits.run(engine, Work::Round(round)).await? else {
             unreachable!("a round's work is answered with what it wrote");
         };
-        tx = state.storage.begin(false).await?;
+        tx = engine.storage.begin(false).await?;
         written
     } else {
-        tx = state.storage.begin(false).await?;
+        tx = engine.storage.begin(false).await?;
         round.write(&mut *tx, false).await?
     };
     let (response, updates) = answer(&mut *tx, &writer, written, instance, page).await?;
     tx.commit().await?;
     if !updates.is_empty() {
-        state
+        engine
             .commits
-            .run(state, Work::Record(writer, updates))
+            .run(engine, Work::Record(writer, updates))
             .await?;
     }
     Ok(response)
@@ -539,7 +347,7 @@ impl Round {
     /// Writes the round in `tx` (when `write`; otherwise it only checks
     /// the cursor). Leaves the round as it was, so that a transaction that
     /// fails can be tried again.
-    async fn write(&self, tx: &mut dyn DocTx, write: bool) -> Result<Written, AppError> {
+    async fn write(&self, tx: &mut dyn DocTx, write: bool) -> Result<Written, EngineError> {
         let writer = &self.writer;
         // Writers exclude each other, so the feed grows here only by our
         // writes.
@@ -611,7 +419,7 @@ async fn answer(
     written: Written,
     instance: [u8; 8],
     page: usize,
-) -> Result<(SyncResponse, feed::DeviceUpdates), AppError> {
+) -> Result<(SyncResponse, feed::DeviceUpdates), EngineError> {
     let Written {
         cursor,
         reset,
@@ -674,11 +482,11 @@ enum Done {
 /// A write queued, and where its outcome goes.
 struct Waiting {
     work: Work,
-    done: tokio::sync::oneshot::Sender<Result<Done, AppError>>,
+    done: tokio::sync::oneshot::Sender<Result<Done, EngineError>>,
 }
 
 impl Work {
-    async fn run(&self, tx: &mut dyn DocTx) -> Result<Done, AppError> {
+    async fn run(&self, tx: &mut dyn DocTx) -> Result<Done, EngineError> {
         match self {
             Work::Round(round) => round.write(tx, true).await.map(Done::Written),
             Work::Record(writer, updates) => {
@@ -692,7 +500,7 @@ impl Work {
 impl Commits {
     /// Runs `work` with whatever other writes are waiting, and gives its
     /// outcome once they are committed.
-    async fn run(&self, state: &AppState, work: Work) -> Result<Done, AppError> {
+    async fn run(&self, engine: &Engine, work: Work) -> Result<Done, EngineError> {
         let (done, outcome) = tokio::sync::oneshot::channel();
         self.queue
             .lock()
@@ -707,23 +515,23 @@ impl Commits {
         } else {
             // Its own task: a request dropped (its client gone, its time
             // up) must not take the others' writes with it.
-            let state = state.clone();
+            let engine = engine.clone();
             tokio::spawn(async move {
-                write_group(&state, group).await;
+                write_group(&engine, group).await;
                 drop(turn);
             });
         }
         outcome
             .await
-            .map_err(|_| AppError::internal("a group commit ended without an outcome"))?
+            .map_err(|_| EngineError::internal("a group commit ended without an outcome"))?
     }
 }
 
 /// Writes a group in one transaction and gives each its outcome; when the
 /// transaction fails, each write again alone.
-async fn write_group(state: &AppState, group: Vec<Waiting>) {
+async fn write_group(engine: &Engine, group: Vec<Waiting>) {
     let work: Vec<&Work> = group.iter().map(|w| &w.work).collect();
-    match commit(state, &work).await {
+    match commit(engine, &work).await {
         Ok(done) => {
             crate::metrics::group_committed(group.len());
             for (waiting, done) in group.into_iter().zip(done) {
@@ -736,7 +544,7 @@ async fn write_group(state: &AppState, group: Vec<Waiting>) {
         Err(e) => {
             tracing::warn!(writes = group.len(), error = %e, "a group commit failed; writing its parts one by one");
             for waiting in group {
-                let done = commit(state, &[&waiting.work])
+                let done = commit(engine, &[&waiting.work])
                     .await
                     .map(|mut done| done.pop().expect("one outcome per write"));
                 let _ = waiting.done.send(done);
@@ -747,8 +555,8 @@ async fn write_group(state: &AppState, group: Vec<Waiting>) {
 
 /// Runs `work` in one write transaction, commits, and gives the outcomes
 /// in order.
-async fn commit(state: &AppState, work: &[&Work]) -> Result<Vec<Done>, AppError> {
-    let mut tx = state.storage.begin(true).await?;
+async fn commit(engine: &Engine, work: &[&Work]) -> Result<Vec<Done>, EngineError> {
+    let mut tx = engine.storage.begin(true).await?;
     let mut outcomes = Vec::with_capacity(work.len());
     for work in work {
         outcomes.push(work.run(&mut *tx).await?);
@@ -763,7 +571,7 @@ async fn commit(state: &AppState, work: &[&Work]) -> Result<Vec<Done>, AppError>
         .map(|f| f.1)
         .max()
     {
-        state.notifier.publish(end);
+        engine.notifier.publish(end);
     }
     Ok(outcomes)
 }
@@ -771,14 +579,14 @@ async fn commit(state: &AppState, work: &[&Work]) -> Result<Vec<Done>, AppError>
 /// The stored copies of these documents, read together outside any
 /// write transaction.
 async fn read_documents(
-    state: &AppState,
+    engine: &Engine,
     ids: &[String],
-) -> Result<HashMap<String, DocRow>, AppError> {
+) -> Result<HashMap<String, DocRow>, EngineError> {
     let mut rows = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
         return Ok(rows);
     }
-    let mut tx = state.storage.begin(false).await?;
+    let mut tx = engine.storage.begin(false).await?;
     tx.prefetch(ids).await?;
     for id in ids {
         if let Some(row) = tx.load(id).await? {
@@ -809,7 +617,7 @@ fn cores() -> usize {
 async fn prepare_all(
     writer: &Arc<Writer>,
     pushes: Vec<(Incoming, Option<DocRow>)>,
-) -> Result<Vec<(Incoming, Prepared)>, AppError> {
+) -> Result<Vec<(Incoming, Prepared)>, EngineError> {
     if pushes.is_empty() {
         return Ok(Vec::new());
     }
@@ -822,7 +630,7 @@ async fn prepare_all(
         .clone()
         .acquire_many_owned(u32::try_from(needed).unwrap_or(u32::MAX))
         .await
-        .map_err(AppError::internal)?;
+        .map_err(EngineError::internal)?;
     let slots = Arc::new(slots);
     let mut tasks = Vec::new();
     let mut pushes = pushes.into_iter().peekable();
@@ -847,7 +655,7 @@ async fn prepare_all(
     }
     let mut prepared = Vec::new();
     for task in tasks {
-        prepared.extend(task.await.map_err(AppError::internal)?);
+        prepared.extend(task.await.map_err(EngineError::internal)?);
     }
     Ok(prepared)
 }

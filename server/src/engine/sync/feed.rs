@@ -18,7 +18,7 @@ use sync_core::protocol::{DocError, DocPull, Heads};
 use super::merge::MergedDocs;
 use super::{Cursor, Writer, chunk};
 use crate::domain::now_ms;
-use crate::error::AppError;
+use crate::engine::EngineError;
 use crate::storage::{AuditRow, DocTx};
 
 /// The answer to one round.
@@ -51,7 +51,11 @@ impl DeviceUpdates {
             && self.sensitive_sent.is_empty()
     }
 
-    pub(super) async fn apply(&self, tx: &mut dyn DocTx, writer: &Writer) -> Result<(), AppError> {
+    pub(super) async fn apply(
+        &self,
+        tx: &mut dyn DocTx,
+        writer: &Writer,
+    ) -> Result<(), EngineError> {
         let device = &writer.auth.device_id;
         // Forget confirmed drops first: a document dropped before and sent
         // again in this answer must stay remembered.
@@ -83,9 +87,9 @@ fn parse_heads(bytes: &[u8]) -> Heads {
     )
 }
 
-fn parse_id(id: &str) -> Result<RecordId, AppError> {
+fn parse_id(id: &str) -> Result<RecordId, EngineError> {
     id.parse()
-        .map_err(|_| AppError::internal(format!("stored document id {id:?} is malformed")))
+        .map_err(|_| EngineError::internal(format!("stored document id {id:?} is malformed")))
 }
 
 /// What to send for documents the device holds, changed in
@@ -105,7 +109,7 @@ async fn held_changes(
     upto: i64,
     held: BTreeMap<String, (RecordId, Heads)>,
     errors: &mut Vec<DocError>,
-) -> Result<Vec<DocPull>, AppError> {
+) -> Result<Vec<DocPull>, EngineError> {
     let mut pulls = Vec::with_capacity(held.len());
     if held.is_empty() {
         return Ok(pulls);
@@ -171,7 +175,7 @@ pub(super) async fn answer(
     cursor: Cursor,
     merged: MergedDocs,
     feed_end: i64,
-) -> Result<Answer, AppError> {
+) -> Result<Answer, EngineError> {
     let device = writer.auth.device_id.as_str();
     let round = cursor.round + 1;
     let mut updates = DeviceUpdates {

@@ -19,12 +19,15 @@ use sync_core::records::Case;
 use sync_core::workflow::{self, CaseState};
 use sync_core::{RecordId, RecordKind};
 
-use crate::auth::AuthDevice;
-use crate::error::AppError;
-use crate::query::records::{desk_change, readable};
-use crate::query::scope_and_unit;
+use crate::domain::now_ms;
+use crate::engine::sync::desk_change;
+use crate::http::auth::AuthDevice;
+use crate::http::error::AppError;
+use crate::http::query::figures::CaseStats;
+use crate::http::query::records::readable;
+use crate::http::query::scope_and_unit;
+use crate::http::{ApiJson, ApiQuery, AppState};
 use crate::storage::query::{After, CaseFilter, Page, SortKey};
-use crate::{ApiJson, ApiQuery, AppState, now_ms};
 
 /// The case routes.
 pub fn router() -> Router<AppState> {
@@ -35,7 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/stats/cases", get(stats))
 }
 
-/// The OpenAPI description of [`router`]'s routes (see [`crate::openapi`]).
+/// The OpenAPI description of [`router`]'s routes (see [`crate::http::openapi`]).
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(overdue, show, add_event, stats))]
 pub struct Api;
@@ -60,7 +63,7 @@ pub struct CaseView {
 }
 
 fn view(id: &str, case: &Case, state: &AppState, now: i64) -> CaseView {
-    let folded = workflow::fold(case, &state.config.deadlines);
+    let folded = workflow::fold(case, &state.engine.config.deadlines);
     CaseView {
         id: id.to_owned(),
         title: case.title.clone(),
@@ -119,10 +122,10 @@ fn case_id(id: &str) -> Result<RecordId, AppError> {
             },
             "overdue": false
         })),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::CaseNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::CaseNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn show(
@@ -210,16 +213,16 @@ fn desk_event_kinds() -> utoipa::openapi::ObjectBuilder {
     responses(
         (status = 200, description = "The event was recorded and applied. The case as it stands \
             now, the new event last in `state.events`.", body = CaseView),
-        (status = 400, response = crate::openapi::BadJson),
-        (status = 401, response = crate::openapi::BearerRefused),
+        (status = 400, response = crate::http::schemas::BadJson),
+        (status = 401, response = crate::http::schemas::BearerRefused),
         (status = 403, description = "The caller's role may not record events of this kind.",
-            body = crate::openapi::ForbiddenError,
+            body = crate::http::schemas::ForbiddenError,
             example = json!({"code": "forbidden", "message": "a grid_worker may not record \"assign\" events"})),
-        (status = 404, response = crate::openapi::CaseNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 404, response = crate::http::schemas::CaseNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
         (status = 409, description = "The event does not apply to the case as it stands; nothing \
             was recorded. The message is the reason the workflow gives.",
-            body = crate::openapi::NotApplicableError,
+            body = crate::http::schemas::NotApplicableError,
             examples(
                 ("status" = (value = json!({"code": "not_applicable",
                     "message": "\"close\" does not apply to a triaged case"}))),
@@ -229,13 +232,13 @@ fn desk_event_kinds() -> utoipa::openapi::ObjectBuilder {
                 ("notAssignee" = (value = json!({"code": "not_applicable",
                     "message": "only the assignee returns a case"}))),
             )),
-        (status = 413, response = crate::openapi::BodyTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedEncoding),
+        (status = 413, response = crate::http::schemas::BodyTooLarge),
+        (status = 415, response = crate::http::schemas::UnsupportedEncoding),
         (status = 422, description = "`kind` is not a known event kind, or is `report` (cases are \
             reported from phones).",
-            body = crate::openapi::InvalidFieldError,
+            body = crate::http::schemas::InvalidFieldError,
             example = json!({"code": "invalid_field", "message": "kind: must be one of report, accept, classify, assign, escalate, return, mediate, resolve, reopen, follow_up, close, comment, supervise, except report"})),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn add_event(
@@ -258,7 +261,7 @@ async fn add_event(
     }
     case_id(&id)?;
     let now = now_ms();
-    let case = desk_change(&state, &auth, &id, "case", |document, _| {
+    let case = desk_change(&state.engine, &auth, &id, "case", |document, _| {
         let mut appended = String::new();
         doc::edit::<Case>(document, now, |case| {
             let who = (auth.user_id.as_str(), auth.device_id.as_str(), auth.role);
@@ -268,7 +271,7 @@ async fn add_event(
         // Online, an event that would not apply is refused at once; so is
         // supervision of a case that is not overdue.
         let case: Case = doc::read(document).map_err(AppError::internal)?;
-        let folded = workflow::fold(&case, &state.config.deadlines);
+        let folded = workflow::fold(&case, &state.engine.config.deadlines);
         if event.kind == "supervise" && !folded.overdue_at(now) {
             return Err(AppError::Refused(
                 "supervision is raised on overdue cases only".into(),
@@ -336,11 +339,11 @@ pub struct Scope {
     params(Scope),
     responses(
         (status = 200, description = "Overdue cases, most overdue first.", body = Vec<CaseView>),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::OrgUnitNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::OrgUnitNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn overdue(
@@ -367,12 +370,12 @@ async fn overdue(
     };
     let mut out = Vec::new();
     loop {
-        let rows = state.storage.cases(&scope, &filter, &page).await?;
+        let rows = state.engine.storage.cases(&scope, &filter, &page).await?;
         let more = rows.len() as i64 > page.limit;
         for row in rows.iter().take(page.limit as usize) {
             // The projection picks the cases; the state comes from the
             // document itself.
-            let Some(snapshot) = state.storage.snapshot(&row.id).await? else {
+            let Some(snapshot) = state.engine.storage.snapshot(&row.id).await? else {
                 continue;
             };
             let document = doc::load(&snapshot).map_err(AppError::internal)?;
@@ -390,39 +393,6 @@ async fn overdue(
         }
     }
     Ok(Json(out))
-}
-
-/// Case figures for an org unit's subtree and period: figures over the
-/// cases the user may see under an org unit, reported in the period. Maps
-/// list only the keys that occur.
-#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CaseStats {
-    /// Cases reported in the period.
-    pub total: usize,
-    /// Cases per category (`CaseCategory` names).
-    pub by_category: BTreeMap<String, usize>,
-    /// Cases per triage class (`big`, `small`, `private`, and
-    /// `unclassified` for cases with no class).
-    pub by_class: BTreeMap<String, usize>,
-    /// Cases per status (`CaseStatus` names).
-    pub by_status: BTreeMap<String, usize>,
-    /// Cases resolved, followed up or closed, per level they were resolved
-    /// at (`CaseLevel` names).
-    pub resolved_by_level: BTreeMap<String, usize>,
-    /// Cases resolved, followed up or closed, over `total`; `null` when
-    /// `total` is 0.
-    #[schema(minimum = 0, maximum = 1)]
-    pub handling_rate: Option<f64>,
-    /// Resolutions `mediated` over resolutions `mediated` or `referred`
-    /// (`withdrawn` not counted); `null` when there are none.
-    #[schema(minimum = 0, maximum = 1)]
-    pub mediation_success_rate: Option<f64>,
-    /// The median time from report to resolution of the cases resolved,
-    /// followed up or closed, in milliseconds (for an even count, the
-    /// greater of the two middle values); `null` when there are none.
-    pub median_time_to_resolve_ms: Option<i64>,
-    /// Of these cases, the open ones past their due time now.
-    pub overdue: usize,
 }
 
 /// Case figures for an org unit and period
@@ -461,11 +431,11 @@ pub struct CaseStats {
             "median_time_to_resolve_ms": 259200000,
             "overdue": 3
         })),
-        (status = 400, response = crate::openapi::BadQuery),
-        (status = 401, response = crate::openapi::BearerRefused),
-        (status = 404, response = crate::openapi::OrgUnitNotFound),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 500, response = crate::openapi::Internal),
+        (status = 400, response = crate::http::schemas::BadQuery),
+        (status = 401, response = crate::http::schemas::BearerRefused),
+        (status = 404, response = crate::http::schemas::OrgUnitNotFound),
+        (status = 405, response = crate::http::schemas::MethodNotAllowed),
+        (status = 500, response = crate::http::schemas::Internal),
     ),
 )]
 async fn stats(
@@ -474,6 +444,7 @@ async fn stats(
     ApiQuery(q): ApiQuery<Scope>,
 ) -> Result<Json<CaseStats>, AppError> {
     let stats =
-        crate::query::figures::case_stats(&state, &auth, Some(&q.org_unit), q.from, q.to).await?;
+        crate::http::query::figures::case_stats(&state, &auth, Some(&q.org_unit), q.from, q.to)
+            .await?;
     Ok(Json(stats))
 }
