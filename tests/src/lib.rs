@@ -339,6 +339,22 @@ impl TestServer {
         n
     }
 
+    /// The first column of every row `sql` selects, as text.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        let rows: Vec<(String,)> = if self.db.is_postgres() {
+            let pool = sqlx::PgPool::connect(&self.db.url).await.unwrap();
+            let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.db.url).await.unwrap();
+            let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        };
+        rows.into_iter().map(|(text,)| text).collect()
+    }
+
     /// Deletes every projection row, as a database from before they
     /// existed would have none.
     pub async fn wipe_projections(&self) {
