@@ -1,9 +1,9 @@
 //! The engine: what the server does with records, apart from how it is
 //! asked. A sync round and its merge ([`sync`]), the desk's changes
-//! ([`sync::desk`]), attached files ([`attachments`]), bulk writes
-//! ([`bulk`]), reindexing ([`reindex`]), compaction ([`compaction`]) and
-//! the announcement that the feed grew ([`notify`]), and
-//! the decisions on quarantined changes ([`admin`]).
+//! ([`sync::desk_change`]), the decisions on quarantined changes
+//! ([`admin`]), attached files ([`attachments`]), bulk writes ([`bulk`]),
+//! reindexing ([`reindex`]), compaction ([`compaction`]), and the
+//! announcement that the feed grew ([`notify`]).
 //!
 //! It knows nothing of HTTP: it takes an [`Engine`] and answers with
 //! [`EngineError`], which the HTTP layer turns into status codes.

@@ -10,7 +10,7 @@
 //! an error; the rest of the batch still merges.
 
 mod chunk;
-pub mod desk;
+mod desk;
 mod feed;
 mod merge;
 
