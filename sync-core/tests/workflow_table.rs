@@ -7,7 +7,8 @@ const END: &str = "<!-- workflow:end -->";
 
 #[test]
 fn the_published_state_machine_is_the_code() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api-spec/workflow.md");
+    let path = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
+        .join("../api-spec/workflow.md");
     let text = std::fs::read_to_string(&path).expect("api-spec/workflow.md");
     let (head, rest) = text.split_once(START).expect("start marker");
     let (_, tail) = rest.split_once(END).expect("end marker");

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 async fn clean(name: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let path = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("fuzz-regressions")
         .join(name);
     tests::fuzz::install_panic_hook();
