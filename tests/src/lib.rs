@@ -324,19 +324,8 @@ impl TestServer {
 
     /// Counts rows of a table, for checking that nothing was stored.
     pub async fn count(&self, table: &str) -> i64 {
-        let sql = format!("SELECT COUNT(*) FROM {table}");
-        let (n,): (i64,) = if self.db.is_postgres() {
-            let pool = sqlx::PgPool::connect(&self.db.url).await.unwrap();
-            let n = sqlx::query_as(&sql).fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
-        } else {
-            let pool = sqlx::SqlitePool::connect(&self.db.url).await.unwrap();
-            let n = sqlx::query_as(&sql).fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
-        };
-        n
+        let sql = format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}");
+        self.texts(&sql).await[0].parse().unwrap()
     }
 
     /// The first column of every row `sql` selects, as text.

@@ -17,35 +17,58 @@ fn imports(src: &Path, module: &str) -> BTreeSet<String> {
     };
     let mut named = BTreeSet::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-            for (at, _) in line.match_indices("crate::") {
-                let rest = &line[at + "crate::".len()..];
-                // `crate::{a, b::C}` names `a` and `b` (on one line).
-                let paths: Vec<&str> = match rest.strip_prefix('{') {
-                    Some(group) => group
-                        .split('}')
-                        .next()
-                        .unwrap_or("")
-                        .split(',')
-                        .map(str::trim)
-                        .collect(),
-                    None => vec![rest],
-                };
-                for path in paths {
-                    let end = path
-                        .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
-                        .unwrap_or(path.len());
-                    if end > 0 {
-                        named.insert(path[..end].to_owned());
-                    }
+        for line in code_lines(&file) {
+            for path in crate_paths(&line) {
+                let first = &path[0];
+                if first.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    named.insert(first.clone());
                 }
             }
         }
     }
     named.remove(module);
     named
+}
+
+/// The lines of `file` before its `#[cfg(test)]` module, comment lines
+/// left out.
+fn code_lines(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    code.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `crate::` paths `line` names, each as its segments: `crate::a::B`
+/// is `[a, B]`, and `crate::{a, b::C}` (on one line) names `[a]` and
+/// `[b, C]`.
+fn crate_paths(line: &str) -> Vec<Vec<String>> {
+    let mut paths = Vec::new();
+    for (at, _) in line.match_indices("crate::") {
+        let rest = &line[at + "crate::".len()..];
+        let texts: Vec<&str> = match rest.strip_prefix('{') {
+            Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
+            None => vec![rest],
+        };
+        for text in texts {
+            let path: String = text
+                .trim()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let segments: Vec<String> = path
+                .split("::")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if !segments.is_empty() {
+                paths.push(segments);
+            }
+        }
+    }
+    paths
 }
 
 /// The `.rs` files under `dir`, its folders included.
@@ -83,7 +106,7 @@ fn check(src: &Path, layers: &[&[&str]]) -> Vec<String> {
 }
 
 fn src(krate: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("..")
         .join(krate)
         .join("src")
@@ -148,9 +171,11 @@ fn the_engine_knows_nothing_of_http() {
     let axum: Vec<PathBuf> = sources(&src("server").join("engine"))
         .into_iter()
         .filter(|file| {
-            let text = std::fs::read_to_string(file).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap_or("");
-            code.contains("axum::") || code.contains("AppError") || code.contains("AppState")
+            code_lines(file).iter().any(|line| {
+                ["axum::", "AppError", "AppState"]
+                    .iter()
+                    .any(|name| line.contains(name))
+            })
         })
         .collect();
     assert_eq!(axum, Vec::<PathBuf>::new());
@@ -187,24 +212,14 @@ fn file_imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut edges = BTreeMap::new();
     for file in &files {
         let module = module_of(src, file);
-        let text = std::fs::read_to_string(file).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap_or("");
         let mut named = BTreeSet::new();
-        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-            for (at, _) in line.match_indices("crate::") {
-                let rest = &line[at + "crate::".len()..];
-                let path: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
-                    .collect();
-                let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
-                let target = (1..=parts.len())
-                    .rev()
-                    .map(|n| parts[..n].join("::"))
-                    .find(|m| modules.contains(m));
-                if let Some(target) = target.filter(|t| *t != module) {
-                    named.insert(target);
-                }
+        for parts in code_lines(file).iter().flat_map(|line| crate_paths(line)) {
+            let target = (1..=parts.len())
+                .rev()
+                .map(|n| parts[..n].join("::"))
+                .find(|m| modules.contains(m));
+            if let Some(target) = target.filter(|t| *t != module) {
+                named.insert(target);
             }
         }
         edges.insert(module, named);

@@ -8,6 +8,7 @@ use sync_core::RecordId;
 use sync_core::automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use sync_core::doc::{self, AnyRecord};
 
+use super::sync::{Previous, store_as};
 use crate::domain::{QuarantineStatus, now_ms};
 use crate::engine::{Engine, EngineError};
 use crate::storage::{AuditReader, AuditRow, QuarantineRow};
@@ -189,8 +190,7 @@ pub async fn decide(
     }
     if approve {
         let existed = stored.is_some();
-        let mut document =
-            stored.unwrap_or_else(|| doc::empty(sync_core::automerge::ActorId::random()));
+        let mut document = stored.unwrap_or_else(|| doc::empty(ActorId::random()));
         let missing = entry
             .deps
             .chunks_exact(32)
@@ -216,10 +216,10 @@ pub async fn decide(
         let author = (entry.user_id.as_str(), entry.device_id.as_str());
         let deadlines = &engine.config.deadlines;
         let previous = match existed {
-            true => super::sync::Previous::Unknown,
-            false => super::sync::Previous::New,
+            true => Previous::Unknown,
+            false => Previous::New,
         };
-        super::sync::store_as(
+        store_as(
             &mut *tx, author, &id, &document, &base, &record, previous, deadlines,
         )
         .await?;

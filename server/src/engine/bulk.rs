@@ -17,8 +17,7 @@ use sync_core::RecordId;
 use sync_core::automerge::{Automerge, ReadDoc};
 use sync_core::doc::{self, AnyRecord};
 
-use crate::engine::Engine;
-use crate::engine::EngineError;
+use crate::engine::{Engine, EngineError};
 use crate::storage::DocTx;
 
 /// One document to load.

@@ -170,13 +170,8 @@ impl Writer {
                 tracing::warn!(%actor, "actor announced by a device it is not registered to");
             }
         }
-        let area = engine.storage.area(&auth.user_id).await?;
         Ok(Self {
-            principal: Principal {
-                user_id: auth.user_id.clone(),
-                role: auth.role,
-                area: area.into_iter().collect(),
-            },
+            principal: principal(engine, auth).await?,
             scope: Scope::of(&auth.user_id, auth.role),
             actors,
             auth: auth.clone(),
@@ -184,6 +179,19 @@ impl Writer {
             held: Default::default(),
         })
     }
+}
+
+/// Who `auth` is to the policy: the user, their role and their area.
+pub(crate) async fn principal(
+    engine: &Engine,
+    auth: &AuthDevice,
+) -> Result<Principal, EngineError> {
+    let area = engine.storage.area(&auth.user_id).await?;
+    Ok(Principal {
+        user_id: auth.user_id.clone(),
+        role: auth.role,
+        area: area.into_iter().collect(),
+    })
 }
 
 /// Runs one sync round for `auth`.

@@ -18,8 +18,7 @@ use sync_core::workflow::{self, CaseState};
 use sync_core::{RecordId, RecordKind};
 
 use crate::domain::now_ms;
-use crate::engine::sync::Writer;
-use crate::engine::sync::desk_change;
+use crate::engine::sync::{desk_change, principal};
 use crate::http::auth::AuthDevice;
 use crate::http::error::AppError;
 use crate::http::{ApiJson, AppState};
@@ -70,7 +69,7 @@ pub(crate) async fn readable(
     noun: &'static str,
 ) -> Result<(RecordId, Automerge, AnyRecord), AppError> {
     let record_id: RecordId = id.parse().map_err(|_| AppError::Missing(noun))?;
-    let writer = Writer::load(&state.engine, auth, &[]).await?;
+    let principal = principal(&state.engine, auth).await?;
     let snapshot = state
         .engine
         .storage
@@ -79,7 +78,7 @@ pub(crate) async fn readable(
         .ok_or(AppError::Missing(noun))?;
     let document = doc::load(&snapshot).map_err(AppError::internal)?;
     let record = AnyRecord::read(record_id.kind(), &document).map_err(AppError::internal)?;
-    if !writer.can_read(record_id.kind(), &record.meta()) {
+    if !principal.can_read(record_id.kind(), &record.meta()) {
         return Err(AppError::Missing(noun));
     }
     if record_id.kind() == RecordKind::Sensitive {
