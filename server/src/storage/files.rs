@@ -5,6 +5,10 @@
 //! in its database (`attachment_blobs`). Which records name a file is the
 //! projection `proj_attachments`, written with the records.
 
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
+
+use super::sql::{Backend, Column, SqlStorage, in_scope};
+use super::statement::Statement;
 use super::{Result, Scope};
 
 /// A file received whole, verified and kept.
@@ -125,301 +129,286 @@ pub trait FileTables {
     async fn delete_blob(&self, key: &str) -> Result<()>;
 }
 
-/// Implements [`FileTables`] for `$storage`, which has a `pool` of `$db`.
-macro_rules! sql_files {
-    ($storage:ty, $db:ty) => {
-        use $crate::storage::files::{
-            Appended, AttachmentRow, FileTables, Swept, UploadPart, UploadRow,
-        };
+#[async_trait::async_trait]
+impl<DB: Backend> FileTables for SqlStorage<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    String: Column<DB>,
+    Option<String>: Column<DB>,
+    i64: Column<DB>,
+    Option<i64>: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn attachment(&self, sha256: &str) -> Result<Option<AttachmentRow>> {
+        Ok(sqlx::query_as(
+            "SELECT sha256, media_type, size, stored_size, thumb_size, user_id,
+                    device_id, created_at
+             FROM attachments WHERE sha256 = $1",
+        )
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
 
-        #[async_trait::async_trait]
-        impl FileTables for $storage {
-            async fn attachment(&self, sha256: &str) -> $crate::storage::Result<Option<AttachmentRow>> {
-                Ok(sqlx::query_as(
-                    "SELECT sha256, media_type, size, stored_size, thumb_size, user_id,
-                            device_id, created_at
-                     FROM attachments WHERE sha256 = $1",
-                )
-                .bind(sha256)
-                .fetch_optional(&self.pool)
-                .await?)
-            }
+    async fn insert_attachment(&self, row: &AttachmentRow) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO attachments (sha256, media_type, size, stored_size, thumb_size,
+                 user_id, device_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&row.sha256)
+        .bind(&row.media_type)
+        .bind(row.size)
+        .bind(row.stored_size)
+        .bind(row.thumb_size)
+        .bind(&row.user_id)
+        .bind(&row.device_id)
+        .bind(row.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
 
-            async fn insert_attachment(&self, row: &AttachmentRow) -> $crate::storage::Result<bool> {
-                let done = sqlx::query(
-                    "INSERT INTO attachments (sha256, media_type, size, stored_size, thumb_size,
-                         user_id, device_id, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                )
-                .bind(&row.sha256)
-                .bind(&row.media_type)
-                .bind(row.size)
-                .bind(row.stored_size)
-                .bind(row.thumb_size)
-                .bind(&row.user_id)
-                .bind(&row.device_id)
-                .bind(row.created_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
+    async fn attachment_readable(&self, scope: &Scope, sha256: &str) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(concat!(
+            "SELECT a.size FROM proj_attachments a JOIN documents d ON d.id = a.doc_id
+             WHERE a.sha256 = $4 AND ",
+            in_scope!(),
+            " LIMIT 1"
+        ))
+        .bind(&scope.user_id)
+        .bind(scope.area)
+        .bind(scope.sensitive)
+        .bind(sha256)
+        .persistent(false)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
 
-            async fn attachment_readable(
-                &self,
-                scope: &$crate::storage::Scope,
-                sha256: &str,
-            ) -> $crate::storage::Result<bool> {
-                let row: Option<(i64,)> = sqlx::query_as(concat!(
-                    "SELECT a.size FROM proj_attachments a JOIN documents d ON d.id = a.doc_id
-                     WHERE a.sha256 = $4 AND ",
-                    $crate::storage::sql::in_scope!(),
-                    " LIMIT 1"
-                ))
-                .bind(&scope.user_id)
-                .bind(scope.area)
-                .bind(scope.sensitive)
-                .bind(sha256)
+    async fn attachment_files(&self, doc_ids: &[String]) -> Result<Vec<(String, String)>> {
+        let mut files = Vec::new();
+        for chunk in doc_ids.chunks(500) {
+            let mut q =
+                Statement::new("SELECT doc_id, sha256 FROM proj_attachments WHERE doc_id IN (");
+            q.list(chunk).push(") ORDER BY doc_id, position");
+            let rows: Vec<(String, String)> = q
+                .query_as()?
                 .persistent(false)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.is_some())
-            }
-
-            async fn attachment_files(
-                &self,
-                doc_ids: &[String],
-            ) -> $crate::storage::Result<Vec<(String, String)>> {
-                let mut files = Vec::new();
-                for chunk in doc_ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT doc_id, sha256 FROM proj_attachments WHERE doc_id IN (",
-                    );
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(id);
-                    }
-                    q.push(") ORDER BY doc_id, position");
-                    let rows: Vec<(String, String)> = q
-                        .build_query_as()
-                        .persistent(false)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    files.extend(rows);
-                }
-                Ok(files)
-            }
-
-            async fn upload(
-                &self,
-                sha256: &str,
-                device_id: &str,
-            ) -> $crate::storage::Result<Option<UploadRow>> {
-                Ok(sqlx::query_as(
-                    "SELECT sha256, device_id, media_type, size, received
-                     FROM attachment_uploads WHERE sha256 = $1 AND device_id = $2",
-                )
-                .bind(sha256)
-                .bind(device_id)
-                .fetch_optional(&self.pool)
-                .await?)
-            }
-
-            async fn append_upload(&self, part: &UploadPart<'_>) -> $crate::storage::Result<Appended> {
-                let len = part.bytes.len() as i64;
-                let kept = if part.keep { len } else { 0 };
-                let mut tx = self.pool.begin().await?;
-                // A write first, so that SQLite takes its write lock at once
-                // (a read first would have to upgrade, and could deadlock).
-                let moved = sqlx::query(
-                    "UPDATE attachment_uploads SET received = received + $1, updated_at = $2
-                     WHERE sha256 = $3 AND device_id = $4 AND received = $5 AND size = $6
-                         AND media_type = $7",
-                )
-                .bind(kept)
-                .bind(part.now)
-                .bind(part.sha256)
-                .bind(part.device_id)
-                .bind(part.first)
-                .bind(part.size)
-                .bind(part.media_type)
-                .execute(&mut *tx)
-                .await?;
-                if moved.rows_affected() == 0 {
-                    if part.first != 0 {
-                        let at: Option<(i64,)> = sqlx::query_as(
-                            "SELECT received FROM attachment_uploads
-                             WHERE sha256 = $1 AND device_id = $2",
-                        )
-                        .bind(part.sha256)
-                        .bind(part.device_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        return Ok(Appended::Offset(at.map_or(0, |(r,)| r)));
-                    }
-                    // From the start: whatever was received before goes.
-                    sqlx::query("DELETE FROM attachment_parts WHERE sha256 = $1 AND device_id = $2")
-                        .bind(part.sha256)
-                        .bind(part.device_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(
-                        "INSERT INTO attachment_uploads (sha256, device_id, user_id, media_type,
-                             size, received, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)
-                         ON CONFLICT (sha256, device_id) DO UPDATE SET
-                             user_id = excluded.user_id, media_type = excluded.media_type,
-                             size = excluded.size, received = excluded.received,
-                             updated_at = excluded.updated_at",
-                    )
-                    .bind(part.sha256)
-                    .bind(part.device_id)
-                    .bind(part.user_id)
-                    .bind(part.media_type)
-                    .bind(part.size)
-                    .bind(kept)
-                    .bind(part.now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                let day = part.now.div_euclid(86_400_000);
-                let (today,): (i64,) = sqlx::query_as(
-                    "INSERT INTO attachment_quota (device_id, day, bytes) VALUES ($1, $2, $3)
-                     ON CONFLICT (device_id, day) DO UPDATE
-                         SET bytes = attachment_quota.bytes + excluded.bytes
-                     RETURNING bytes",
-                )
-                .bind(part.device_id)
-                .bind(day)
-                .bind(len)
-                .fetch_one(&mut *tx)
-                .await?;
-                if today > part.daily_limit {
-                    return Ok(Appended::DailyLimit);
-                }
-                if kept > 0 {
-                    sqlx::query(
-                        "INSERT INTO attachment_parts (sha256, device_id, first, bytes)
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(part.sha256)
-                    .bind(part.device_id)
-                    .bind(part.first)
-                    .bind(part.bytes)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(Appended::Received(part.first + kept))
-            }
-
-            async fn upload_parts(
-                &self,
-                sha256: &str,
-                device_id: &str,
-            ) -> $crate::storage::Result<Vec<Vec<u8>>> {
-                let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
-                    "SELECT bytes FROM attachment_parts WHERE sha256 = $1 AND device_id = $2
-                     ORDER BY first",
-                )
-                .bind(sha256)
-                .bind(device_id)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(|(b,)| b).collect())
-            }
-
-            async fn end_upload(&self, sha256: &str, device_id: &str) -> $crate::storage::Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for table in ["attachment_parts", "attachment_uploads"] {
-                    sqlx::query(&format!(
-                        "DELETE FROM {table} WHERE sha256 = $1 AND device_id = $2"
-                    ))
-                    .bind(sha256)
-                    .bind(device_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn sweep_attachments(&self, now: i64, cutoff: i64) -> $crate::storage::Result<Swept> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "UPDATE attachments SET unreferenced_since = NULL
-                     WHERE unreferenced_since IS NOT NULL
-                       AND EXISTS (SELECT 1 FROM proj_attachments p WHERE p.sha256 = attachments.sha256)",
-                )
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE attachments SET unreferenced_since = $1
-                     WHERE unreferenced_since IS NULL
-                       AND NOT EXISTS (SELECT 1 FROM proj_attachments p WHERE p.sha256 = attachments.sha256)",
-                )
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                let files: Vec<(String,)> = sqlx::query_as(
-                    "DELETE FROM attachments WHERE unreferenced_since < $1 RETURNING sha256",
-                )
-                .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "DELETE FROM attachment_parts WHERE EXISTS (
-                         SELECT 1 FROM attachment_uploads u
-                         WHERE u.sha256 = attachment_parts.sha256
-                           AND u.device_id = attachment_parts.device_id AND u.updated_at < $1)",
-                )
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?;
-                let uploads = sqlx::query("DELETE FROM attachment_uploads WHERE updated_at < $1")
-                    .bind(cutoff)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                sqlx::query("DELETE FROM attachment_quota WHERE day < $1")
-                    .bind(cutoff.div_euclid(86_400_000))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(Swept {
-                    files: files.into_iter().map(|(s,)| s).collect(),
-                    uploads,
-                })
-            }
-
-            async fn blob(&self, key: &str) -> $crate::storage::Result<Option<Vec<u8>>> {
-                let row: Option<(Vec<u8>,)> =
-                    sqlx::query_as("SELECT bytes FROM attachment_blobs WHERE key = $1")
-                        .bind(key)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok(row.map(|(b,)| b))
-            }
-
-            async fn put_blob(&self, key: &str, bytes: &[u8]) -> $crate::storage::Result<()> {
-                sqlx::query(
-                    "INSERT INTO attachment_blobs (key, bytes) VALUES ($1, $2)
-                     ON CONFLICT (key) DO UPDATE SET bytes = excluded.bytes",
-                )
-                .bind(key)
-                .bind(bytes)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn delete_blob(&self, key: &str) -> $crate::storage::Result<()> {
-                sqlx::query("DELETE FROM attachment_blobs WHERE key = $1")
-                    .bind(key)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
+            files.extend(rows);
         }
-    };
+        Ok(files)
+    }
+
+    async fn upload(&self, sha256: &str, device_id: &str) -> Result<Option<UploadRow>> {
+        Ok(sqlx::query_as(
+            "SELECT sha256, device_id, media_type, size, received
+             FROM attachment_uploads WHERE sha256 = $1 AND device_id = $2",
+        )
+        .bind(sha256)
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn append_upload(&self, part: &UploadPart<'_>) -> Result<Appended> {
+        let len = part.bytes.len() as i64;
+        let kept = if part.keep { len } else { 0 };
+        let mut tx = self.pool.begin().await?;
+        // A write first, so that SQLite takes its write lock at once
+        // (a read first would have to upgrade, and could deadlock).
+        let moved = sqlx::query(
+            "UPDATE attachment_uploads SET received = received + $1, updated_at = $2
+             WHERE sha256 = $3 AND device_id = $4 AND received = $5 AND size = $6
+                 AND media_type = $7",
+        )
+        .bind(kept)
+        .bind(part.now)
+        .bind(part.sha256)
+        .bind(part.device_id)
+        .bind(part.first)
+        .bind(part.size)
+        .bind(part.media_type)
+        .execute(&mut *tx)
+        .await?;
+        if DB::rows_affected(&moved) == 0 {
+            if part.first != 0 {
+                let at: Option<(i64,)> = sqlx::query_as(
+                    "SELECT received FROM attachment_uploads
+                     WHERE sha256 = $1 AND device_id = $2",
+                )
+                .bind(part.sha256)
+                .bind(part.device_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                return Ok(Appended::Offset(at.map_or(0, |(r,)| r)));
+            }
+            // From the start: whatever was received before goes.
+            sqlx::query("DELETE FROM attachment_parts WHERE sha256 = $1 AND device_id = $2")
+                .bind(part.sha256)
+                .bind(part.device_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO attachment_uploads (sha256, device_id, user_id, media_type,
+                     size, received, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (sha256, device_id) DO UPDATE SET
+                     user_id = excluded.user_id, media_type = excluded.media_type,
+                     size = excluded.size, received = excluded.received,
+                     updated_at = excluded.updated_at",
+            )
+            .bind(part.sha256)
+            .bind(part.device_id)
+            .bind(part.user_id)
+            .bind(part.media_type)
+            .bind(part.size)
+            .bind(kept)
+            .bind(part.now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let day = part.now.div_euclid(86_400_000);
+        let (today,): (i64,) = sqlx::query_as(
+            "INSERT INTO attachment_quota (device_id, day, bytes) VALUES ($1, $2, $3)
+             ON CONFLICT (device_id, day) DO UPDATE
+                 SET bytes = attachment_quota.bytes + excluded.bytes
+             RETURNING bytes",
+        )
+        .bind(part.device_id)
+        .bind(day)
+        .bind(len)
+        .fetch_one(&mut *tx)
+        .await?;
+        if today > part.daily_limit {
+            return Ok(Appended::DailyLimit);
+        }
+        if kept > 0 {
+            sqlx::query(
+                "INSERT INTO attachment_parts (sha256, device_id, first, bytes)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(part.sha256)
+            .bind(part.device_id)
+            .bind(part.first)
+            .bind(part.bytes)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Appended::Received(part.first + kept))
+    }
+
+    async fn upload_parts(&self, sha256: &str, device_id: &str) -> Result<Vec<Vec<u8>>> {
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT bytes FROM attachment_parts WHERE sha256 = $1 AND device_id = $2
+             ORDER BY first",
+        )
+        .bind(sha256)
+        .bind(device_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(b,)| b).collect())
+    }
+
+    async fn end_upload(&self, sha256: &str, device_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["attachment_parts", "attachment_uploads"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE sha256 = $1 AND device_id = $2"
+            ))
+            .bind(sha256)
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sweep_attachments(&self, now: i64, cutoff: i64) -> Result<Swept> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE attachments SET unreferenced_since = NULL
+             WHERE unreferenced_since IS NOT NULL
+               AND EXISTS (SELECT 1 FROM proj_attachments p WHERE p.sha256 = attachments.sha256)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE attachments SET unreferenced_since = $1
+             WHERE unreferenced_since IS NULL
+               AND NOT EXISTS (SELECT 1 FROM proj_attachments p WHERE p.sha256 = attachments.sha256)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let files: Vec<(String,)> = sqlx::query_as(
+            "DELETE FROM attachments WHERE unreferenced_since < $1 RETURNING sha256",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM attachment_parts WHERE EXISTS (
+                 SELECT 1 FROM attachment_uploads u
+                 WHERE u.sha256 = attachment_parts.sha256
+                   AND u.device_id = attachment_parts.device_id AND u.updated_at < $1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        let dropped = sqlx::query("DELETE FROM attachment_uploads WHERE updated_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        let uploads = DB::rows_affected(&dropped);
+        sqlx::query("DELETE FROM attachment_quota WHERE day < $1")
+            .bind(cutoff.div_euclid(86_400_000))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Swept {
+            files: files.into_iter().map(|(s,)| s).collect(),
+            uploads,
+        })
+    }
+
+    async fn blob(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT bytes FROM attachment_blobs WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(b,)| b))
+    }
+
+    async fn put_blob(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO attachment_blobs (key, bytes) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET bytes = excluded.bytes",
+        )
+        .bind(key)
+        .bind(bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_blob(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM attachment_blobs WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
-pub(super) use sql_files;

@@ -15,7 +15,9 @@ pub mod files;
 pub mod postgres;
 pub mod query;
 mod sql;
+pub use sql::{Backend, SqlStorage};
 pub mod sqlite;
+mod statement;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

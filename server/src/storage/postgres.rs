@@ -12,11 +12,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::query::sql_queries;
-use super::sql::sql_storage;
+use super::sql::{Backend, SqlStorage};
 
 /// The advisory lock key held by every write transaction ("gridsync" in
 /// ASCII).
@@ -32,14 +31,9 @@ pub struct PoolSettings {
 }
 
 /// PostgreSQL storage.
-#[derive(Debug, Clone)]
-pub struct PostgresStorage {
-    /// One writer of this instance at a time (see [`super::Storage::begin`]).
-    turn: std::sync::Arc<tokio::sync::Semaphore>,
-    pool: PgPool,
-}
+pub type PostgresStorage = SqlStorage<Postgres>;
 
-impl PostgresStorage {
+impl SqlStorage<Postgres> {
     /// Connects to a `postgres://` URL (TLS and other connection options go
     /// in the URL, e.g. `?sslmode=require`) and brings the schema up to date.
     /// Instances starting together are safe: migrations take a lock.
@@ -57,14 +51,16 @@ impl PostgresStorage {
         .bind(crate::domain::random_hex(16))
         .execute(&pool)
         .await?;
-        Ok(Self {
-            turn: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
-            pool,
-        })
+        Ok(Self::new(pool))
     }
+}
 
-    async fn begin_tx(&self, write: bool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+impl Backend for Postgres {
+    async fn begin_tx(
+        pool: &PgPool,
+        write: bool,
+    ) -> Result<Transaction<'static, Self>, sqlx::Error> {
+        let mut tx = pool.begin().await?;
         if write {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(WRITE_LOCK)
@@ -78,12 +74,7 @@ impl PostgresStorage {
         Ok(tx)
     }
 
-    /// The pool, for the change notifier.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
     }
 }
-
-sql_storage!(PostgresStorage, Postgres, PostgresTx);
-sql_queries!(PostgresStorage, Postgres);
-super::files::sql_files!(PostgresStorage, Postgres);

@@ -18,6 +18,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
+
+use super::sql::{Backend, Column, SqlStorage, area_head, area_tail};
+use super::statement::Statement;
 use super::{Result, Scope};
 
 /// Where a page starts: after this sort key and id.
@@ -421,7 +425,6 @@ pub trait Queries {
     async fn set_meta(&self, key: &str, value: &str) -> Result<()>;
 }
 
-/// Implements [`Queries`] for `$storage` (with a `pool`) over `$db`.
 /// A listed record that names files: its id, how many, and where its
 /// download paths go.
 pub(super) trait WithFiles {
@@ -489,641 +492,596 @@ macro_rules! attachment_count {
         )
     };
 }
-pub(super) use attachment_count;
 
-macro_rules! sql_queries {
-    ($storage:ident, $db:ident) => {
-        mod queries {
-            use sqlx::QueryBuilder;
+/// The org units of the caller's area, as a subquery.
+fn area_units(q: &mut Statement<'_>, scope: &Scope) {
+    q.push(concat!("(", area_head!()))
+        .bind(scope.user_id.clone())
+        .push(concat!(area_tail!(), ")"));
+}
 
-            use super::{$db, $storage};
+/// `col` is in the caller's area.
+fn area(q: &mut Statement<'_>, col: &str, scope: &Scope) {
+    q.push("(")
+        .bind(scope.area)
+        .push(" AND ")
+        .push(col)
+        .push(" IN ");
+    area_units(q, scope);
+    q.push(")");
+}
 
-            use $crate::storage::query::*;
-            use $crate::storage::{Result, Scope};
+/// `col` is in the caller's area, checked row by row against
+/// the area's units (hashed once) instead of joined with them.
+///
+/// For the household list: the planner cannot tell how many
+/// units an area holds (each is matched against another row's
+/// path) and, joining, guessed a handful; it then found the
+/// households with a tag in a township or the whole county by
+/// probing the tags of every household there (0.1 to 1 s at
+/// 400,000 households), where walking the tag's index takes
+/// milliseconds. Other lists keep the join, which serves them
+/// better (the visits of a community: 2.5 ms joined, 40 ms
+/// checked row by row).
+fn area_filter(q: &mut Statement<'_>, col: &str, scope: &Scope) {
+    q.push("(CASE WHEN ")
+        .bind(scope.area)
+        .push(" THEN ")
+        .push(col)
+        .push(" IN ");
+    area_units(q, scope);
+    q.push(" ELSE FALSE END)");
+}
 
-            type Q<'a> = QueryBuilder<'a, $db>;
+/// `col` is in the subtree at `path`.
+fn under(q: &mut Statement<'_>, col: &str, path: &Option<String>) {
+    if let Some(path) = path {
+        q.push(" AND ")
+            .push(col)
+            .push(" IN (SELECT id FROM org_units WHERE path LIKE ")
+            .bind(path.clone())
+            .push(" || '%')");
+    }
+}
 
-            /// The org units of the caller's area, as a subquery.
-            fn area_units(q: &mut Q<'_>, scope: &Scope) {
-                q.push(concat!("(", $crate::storage::sql::area_head!()))
-                    .push_bind(scope.user_id.clone())
-                    .push(concat!($crate::storage::sql::area_tail!(), ")"));
+fn eq(q: &mut Statement<'_>, col: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        q.push(" AND ").push(col).push(" = ").bind(v.clone());
+    }
+}
+
+fn range(q: &mut Statement<'_>, col: &str, from: Option<i64>, to: Option<i64>) {
+    if let Some(from) = from {
+        q.push(" AND ").push(col).push(" >= ").bind(from);
+    }
+    if let Some(to) = to {
+        q.push(" AND ").push(col).push(" < ").bind(to);
+    }
+}
+
+/// Keyset paging: rows after `page.after`, in order, one more
+/// than the limit (so the caller knows whether more follow).
+fn paged(q: &mut Statement<'_>, page: &Page, id: &str) {
+    let (cmp, dir) = if page.desc {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some(after) = &page.after {
+        q.push(" AND (")
+            .push(page.sort)
+            .push(" ")
+            .push(cmp)
+            .push(" ");
+        push_key(q, &after.key);
+        q.push(" OR (").push(page.sort).push(" = ");
+        push_key(q, &after.key);
+        q.push(" AND ")
+            .push(id)
+            .push(" ")
+            .push(cmp)
+            .push(" ")
+            .bind(after.id.clone())
+            .push("))");
+    }
+    q.push(&format!(" ORDER BY {} {dir}, {id} {dir} LIMIT ", page.sort))
+        .bind(page.limit + 1);
+}
+
+fn push_key(q: &mut Statement<'_>, key: &SortKey) {
+    match key {
+        SortKey::Int(i) => q.bind(*i),
+        SortKey::Text(s) => q.bind(s.clone()),
+    };
+}
+
+fn sort_column(q: &mut Statement<'_>, page: &Page) {
+    q.push(&format!(", {} AS sort_key", page.sort));
+}
+
+fn read_key<'r, R>(row: &'r R, numeric: bool) -> Option<SortKey>
+where
+    R: sqlx::Row,
+    Option<i64>: for<'x> Decode<'x, R::Database> + Type<R::Database>,
+    Option<String>: for<'x> Decode<'x, R::Database> + Type<R::Database>,
+    &'r str: sqlx::ColumnIndex<R>,
+{
+    if numeric {
+        row.try_get::<Option<i64>, _>("sort_key")
+            .ok()
+            .flatten()
+            .map(SortKey::Int)
+    } else {
+        row.try_get::<Option<String>, _>("sort_key")
+            .ok()
+            .flatten()
+            .map(SortKey::Text)
+    }
+}
+
+fn like_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+fn case_scope(q: &mut Statement<'_>, scope: &Scope) {
+    q.push(" WHERE (");
+    area(q, "c.org_unit", scope);
+    q.push(" OR c.reporter = ")
+        .bind(scope.user_id.clone())
+        .push(" OR COALESCE(c.assignee, '') = ")
+        .bind(scope.user_id.clone())
+        .push(")");
+}
+
+fn case_filter(q: &mut Statement<'_>, scope: &Scope, f: &CaseFilter) {
+    case_scope(q, scope);
+    under(q, "c.org_unit", &f.under);
+    eq(q, "c.category", &f.category);
+    match f.class.as_deref() {
+        Some("unclassified") => {
+            q.push(" AND c.class IS NULL");
+        }
+        _ => eq(q, "c.class", &f.class),
+    }
+    eq(q, "c.status", &f.status);
+    eq(q, "c.level", &f.level);
+    eq(q, "c.assignee", &f.assignee);
+    eq(q, "c.reporter", &f.reporter);
+    eq(q, "c.household_id", &f.household);
+    match f.overdue {
+        Some(true) => {
+            q.push(" AND c.due_at < ").bind(f.now);
+        }
+        Some(false) => {
+            q.push(" AND (c.due_at IS NULL OR c.due_at >= ")
+                .bind(f.now)
+                .push(")");
+        }
+        None => {}
+    }
+    range(q, "c.reported_at", f.from, f.to);
+}
+
+fn visit_filter(q: &mut Statement<'_>, scope: &Scope, f: &VisitFilter) {
+    q.push(" WHERE ");
+    area(q, "v.org_unit", scope);
+    under(q, "v.org_unit", &f.under);
+    eq(q, "v.worker", &f.worker);
+    eq(q, "v.household_id", &f.household);
+    range(q, "v.visited_at", f.from, f.to);
+}
+
+#[async_trait::async_trait]
+impl<DB: Backend> Queries for SqlStorage<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    String: Column<DB>,
+    Option<String>: Column<DB>,
+    i64: Column<DB>,
+    Option<i64>: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn households(
+        &self,
+        scope: &Scope,
+        f: &HouseholdFilter,
+        page: &Page,
+    ) -> Result<Vec<HouseholdItem>> {
+        let mut q = Statement::new(
+            "SELECT h.id, h.org_unit, h.building, h.unit, h.room, h.head_name,
+                    h.member_count,
+                    (SELECT MAX(v.visited_at) FROM proj_visits v
+                     WHERE v.household_id = h.id) AS last_visited_at",
+        );
+        sort_column(&mut q, page);
+        q.push(" FROM proj_households h WHERE ");
+        area_filter(&mut q, "h.org_unit", scope);
+        under(&mut q, "h.org_unit", &f.under);
+        if let Some(tag) = &f.tag {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM proj_tags t
+                   WHERE t.household_id = h.id AND t.tag = ",
+            )
+            .bind(tag.clone())
+            .push(" AND (NOT t.sensitive OR ")
+            .bind(scope.sensitive)
+            .push("))");
+        }
+        if let Some(residence) = &f.residence {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM proj_members m
+                   WHERE m.household_id = h.id AND m.residence = ",
+            )
+            .bind(residence.clone())
+            .push(")");
+        }
+        if let Some(text) = &f.text {
+            q.push(" AND h.search LIKE ")
+                .bind(like_pattern(text))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(since) = f.not_visited_since {
+            q.push(
+                " AND NOT EXISTS (SELECT 1 FROM proj_visits v
+                   WHERE v.household_id = h.id AND v.visited_at >= ",
+            )
+            .bind(since)
+            .push(")");
+        }
+        paged(&mut q, page, "h.id");
+        let rows = q.query()?.persistent(false).fetch_all(&self.pool).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut item: HouseholdItem = sqlx::FromRow::from_row(row)?;
+            item.sort_key = SortKeyColumn(read_key(row, page.numeric));
+            items.push(item);
+        }
+        if items.is_empty() {
+            return Ok(items);
+        }
+        let mut q = Statement::new(
+            "SELECT household_id, tag, sensitive FROM proj_tags
+             WHERE household_id IN (",
+        );
+        q.list(items.iter().map(|item| item.id.as_str()))
+            .push(") ORDER BY tag");
+        let tags: Vec<(String, String, bool)> = q.query_as()?.fetch_all(&self.pool).await?;
+        for item in &mut items {
+            if scope.sensitive {
+                item.special = Some(Vec::new());
             }
-
-            /// `col` is in the caller's area.
-            fn area(q: &mut Q<'_>, col: &str, scope: &Scope) {
-                q.push("(")
-                    .push_bind(scope.area)
-                    .push(" AND ")
-                    .push(col)
-                    .push(" IN ");
-                area_units(q, scope);
-                q.push(")");
-            }
-
-            /// `col` is in the caller's area, checked row by row against
-            /// the area's units (hashed once) instead of joined with them.
-            ///
-            /// For the household list: the planner cannot tell how many
-            /// units an area holds (each is matched against another row's
-            /// path) and, joining, guessed a handful; it then found the
-            /// households with a tag in a township or the whole county by
-            /// probing the tags of every household there (0.1 to 1 s at
-            /// 400,000 households), where walking the tag's index takes
-            /// milliseconds. Other lists keep the join, which serves them
-            /// better (the visits of a community: 2.5 ms joined, 40 ms
-            /// checked row by row).
-            fn area_filter(q: &mut Q<'_>, col: &str, scope: &Scope) {
-                q.push("(CASE WHEN ")
-                    .push_bind(scope.area)
-                    .push(" THEN ")
-                    .push(col)
-                    .push(" IN ");
-                area_units(q, scope);
-                q.push(" ELSE FALSE END)");
-            }
-
-            /// `col` is in the subtree at `path`.
-            fn under(q: &mut Q<'_>, col: &str, path: &Option<String>) {
-                if let Some(path) = path {
-                    q.push(" AND ")
-                        .push(col)
-                        .push(" IN (SELECT id FROM org_units WHERE path LIKE ")
-                        .push_bind(path.clone())
-                        .push(" || '%')");
+            for (household, tag, sensitive) in &tags {
+                if *household != item.id {
+                    continue;
                 }
-            }
-
-            fn eq(q: &mut Q<'_>, col: &str, value: &Option<String>) {
-                if let Some(v) = value {
-                    q.push(" AND ").push(col).push(" = ").push_bind(v.clone());
-                }
-            }
-
-            fn range(q: &mut Q<'_>, col: &str, from: Option<i64>, to: Option<i64>) {
-                if let Some(from) = from {
-                    q.push(" AND ").push(col).push(" >= ").push_bind(from);
-                }
-                if let Some(to) = to {
-                    q.push(" AND ").push(col).push(" < ").push_bind(to);
-                }
-            }
-
-            /// Keyset paging: rows after `page.after`, in order, one more
-            /// than the limit (so the caller knows whether more follow).
-            fn paged(q: &mut Q<'_>, page: &Page, id: &str) {
-                let (cmp, dir) = if page.desc {
-                    ("<", "DESC")
-                } else {
-                    (">", "ASC")
-                };
-                if let Some(after) = &page.after {
-                    q.push(" AND (")
-                        .push(page.sort)
-                        .push(" ")
-                        .push(cmp)
-                        .push(" ");
-                    push_key(q, &after.key);
-                    q.push(" OR (").push(page.sort).push(" = ");
-                    push_key(q, &after.key);
-                    q.push(" AND ")
-                        .push(id)
-                        .push(" ")
-                        .push(cmp)
-                        .push(" ")
-                        .push_bind(after.id.clone())
-                        .push("))");
-                }
-                q.push(format!(" ORDER BY {} {dir}, {id} {dir} LIMIT ", page.sort))
-                    .push_bind(page.limit + 1);
-            }
-
-            fn push_key(q: &mut Q<'_>, key: &SortKey) {
-                match key {
-                    SortKey::Int(i) => q.push_bind(*i),
-                    SortKey::Text(s) => q.push_bind(s.clone()),
-                };
-            }
-
-            fn sort_column(q: &mut Q<'_>, page: &Page) {
-                q.push(format!(", {} AS sort_key", page.sort));
-            }
-
-            fn read_key<'r, R>(row: &'r R, numeric: bool) -> Option<SortKey>
-            where
-                R: sqlx::Row<Database = $db>,
-                &'r str: sqlx::ColumnIndex<R>,
-            {
-                if numeric {
-                    row.try_get::<Option<i64>, _>("sort_key")
-                        .ok()
-                        .flatten()
-                        .map(SortKey::Int)
-                } else {
-                    row.try_get::<Option<String>, _>("sort_key")
-                        .ok()
-                        .flatten()
-                        .map(SortKey::Text)
-                }
-            }
-
-            fn like_pattern(text: &str) -> String {
-                let mut p = String::from("%");
-                for c in text.to_lowercase().chars() {
-                    if matches!(c, '%' | '_' | '\\') {
-                        p.push('\\');
-                    }
-                    p.push(c);
-                }
-                p.push('%');
-                p
-            }
-
-            fn case_scope(q: &mut Q<'_>, scope: &Scope) {
-                q.push(" WHERE (");
-                area(q, "c.org_unit", scope);
-                q.push(" OR c.reporter = ")
-                    .push_bind(scope.user_id.clone())
-                    .push(" OR COALESCE(c.assignee, '') = ")
-                    .push_bind(scope.user_id.clone())
-                    .push(")");
-            }
-
-            fn case_filter(q: &mut Q<'_>, scope: &Scope, f: &CaseFilter) {
-                case_scope(q, scope);
-                under(q, "c.org_unit", &f.under);
-                eq(q, "c.category", &f.category);
-                match f.class.as_deref() {
-                    Some("unclassified") => {
-                        q.push(" AND c.class IS NULL");
-                    }
-                    _ => eq(q, "c.class", &f.class),
-                }
-                eq(q, "c.status", &f.status);
-                eq(q, "c.level", &f.level);
-                eq(q, "c.assignee", &f.assignee);
-                eq(q, "c.reporter", &f.reporter);
-                eq(q, "c.household_id", &f.household);
-                match f.overdue {
-                    Some(true) => {
-                        q.push(" AND c.due_at < ").push_bind(f.now);
-                    }
-                    Some(false) => {
-                        q.push(" AND (c.due_at IS NULL OR c.due_at >= ")
-                            .push_bind(f.now)
-                            .push(")");
-                    }
-                    None => {}
-                }
-                range(q, "c.reported_at", f.from, f.to);
-            }
-
-            fn visit_filter(q: &mut Q<'_>, scope: &Scope, f: &VisitFilter) {
-                q.push(" WHERE ");
-                area(q, "v.org_unit", scope);
-                under(q, "v.org_unit", &f.under);
-                eq(q, "v.worker", &f.worker);
-                eq(q, "v.household_id", &f.household);
-                range(q, "v.visited_at", f.from, f.to);
-            }
-
-            #[async_trait::async_trait]
-            impl Queries for $storage {
-                async fn households(
-                    &self,
-                    scope: &Scope,
-                    f: &HouseholdFilter,
-                    page: &Page,
-                ) -> Result<Vec<HouseholdItem>> {
-                    let mut q = Q::new(
-                        "SELECT h.id, h.org_unit, h.building, h.unit, h.room, h.head_name,
-                                h.member_count,
-                                (SELECT MAX(v.visited_at) FROM proj_visits v
-                                 WHERE v.household_id = h.id) AS last_visited_at",
-                    );
-                    sort_column(&mut q, page);
-                    q.push(" FROM proj_households h WHERE ");
-                    area_filter(&mut q, "h.org_unit", scope);
-                    under(&mut q, "h.org_unit", &f.under);
-                    if let Some(tag) = &f.tag {
-                        q.push(
-                            " AND EXISTS (SELECT 1 FROM proj_tags t
-                               WHERE t.household_id = h.id AND t.tag = ",
-                        )
-                        .push_bind(tag.clone())
-                        .push(" AND (NOT t.sensitive OR ")
-                        .push_bind(scope.sensitive)
-                        .push("))");
-                    }
-                    if let Some(residence) = &f.residence {
-                        q.push(
-                            " AND EXISTS (SELECT 1 FROM proj_members m
-                               WHERE m.household_id = h.id AND m.residence = ",
-                        )
-                        .push_bind(residence.clone())
-                        .push(")");
-                    }
-                    if let Some(text) = &f.text {
-                        q.push(" AND h.search LIKE ")
-                            .push_bind(like_pattern(text))
-                            .push(" ESCAPE '\\'");
-                    }
-                    if let Some(since) = f.not_visited_since {
-                        q.push(
-                            " AND NOT EXISTS (SELECT 1 FROM proj_visits v
-                               WHERE v.household_id = h.id AND v.visited_at >= ",
-                        )
-                        .push_bind(since)
-                        .push(")");
-                    }
-                    paged(&mut q, page, "h.id");
-                    let rows = q.build().persistent(false).fetch_all(&self.pool).await?;
-                    let mut items = Vec::with_capacity(rows.len());
-                    for row in &rows {
-                        let mut item: HouseholdItem = sqlx::FromRow::from_row(row)?;
-                        item.sort_key = SortKeyColumn(read_key(row, page.numeric));
-                        items.push(item);
-                    }
-                    if items.is_empty() {
-                        return Ok(items);
-                    }
-                    let mut q = Q::new(
-                        "SELECT household_id, tag, sensitive FROM proj_tags
-                         WHERE household_id IN (",
-                    );
-                    let mut ids = q.separated(", ");
-                    for item in &items {
-                        ids.push_bind(item.id.clone());
-                    }
-                    q.push(") ORDER BY tag");
-                    let tags: Vec<(String, String, bool)> =
-                        q.build_query_as().fetch_all(&self.pool).await?;
-                    for item in &mut items {
-                        if scope.sensitive {
-                            item.special = Some(Vec::new());
-                        }
-                        for (household, tag, sensitive) in &tags {
-                            if *household != item.id {
-                                continue;
-                            }
-                            match (sensitive, item.special.as_mut()) {
-                                (false, _) => item.tags.push(tag.clone()),
-                                (true, Some(special)) => special.push(tag.clone()),
-                                (true, None) => {}
-                            }
-                        }
-                    }
-                    Ok(items)
-                }
-
-                async fn cases(
-                    &self,
-                    scope: &Scope,
-                    f: &CaseFilter,
-                    page: &Page,
-                ) -> Result<Vec<CaseItem>> {
-                    let mut q = Q::new(concat!(
-                        "SELECT c.*, ",
-                        attachment_count!("c"),
-                        " AS attachments"
-                    ));
-                    sort_column(&mut q, page);
-                    q.push(" FROM proj_cases c");
-                    case_filter(&mut q, scope, f);
-                    paged(&mut q, page, "c.id");
-                    let rows = q.build().persistent(false).fetch_all(&self.pool).await?;
-                    let mut items = rows
-                        .iter()
-                        .map(|row| {
-                            let mut item: CaseItem = sqlx::FromRow::from_row(row)?;
-                            item.overdue = item.due_at.is_some_and(|due| due < f.now);
-                            item.sort_key = SortKeyColumn(read_key(row, page.numeric));
-                            Ok(item)
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    add_file_links(self, &mut items).await?;
-                    Ok(items)
-                }
-
-                async fn visits(
-                    &self,
-                    scope: &Scope,
-                    f: &VisitFilter,
-                    page: &Page,
-                ) -> Result<Vec<VisitItem>> {
-                    let mut q = Q::new(concat!(
-                        "SELECT v.*, ",
-                        attachment_count!("v"),
-                        " AS attachments"
-                    ));
-                    sort_column(&mut q, page);
-                    q.push(" FROM proj_visits v");
-                    visit_filter(&mut q, scope, f);
-                    paged(&mut q, page, "v.id");
-                    let rows = q.build().persistent(false).fetch_all(&self.pool).await?;
-                    let mut items = rows
-                        .iter()
-                        .map(|row| {
-                            let mut item: VisitItem = sqlx::FromRow::from_row(row)?;
-                            item.sort_key = SortKeyColumn(read_key(row, page.numeric));
-                            Ok(item)
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    add_file_links(self, &mut items).await?;
-                    Ok(items)
-                }
-
-                async fn visit_days(
-                    &self,
-                    scope: &Scope,
-                    f: &VisitFilter,
-                    offset_ms: i64,
-                ) -> Result<Vec<DayCount>> {
-                    let mut q = Q::new("SELECT v.worker, (v.visited_at + ");
-                    q.push_bind(offset_ms).push(
-                        ") / 86400000 AS day, COUNT(*) AS visits,
-                           COUNT(DISTINCT v.household_id) AS households,
-                           SUM(CASE WHEN v.follow_up THEN 1 ELSE 0 END) AS follow_ups
-                         FROM proj_visits v",
-                    );
-                    visit_filter(&mut q, scope, f);
-                    q.push(" GROUP BY v.worker, day ORDER BY day, v.worker");
-                    Ok(q.build_query_as()
-                        .persistent(false)
-                        .fetch_all(&self.pool)
-                        .await?)
-                }
-
-                async fn case_counts(
-                    &self,
-                    scope: &Scope,
-                    f: &CaseFilter,
-                ) -> Result<Vec<CaseCount>> {
-                    let mut q = Q::new(
-                        "SELECT c.org_unit, c.category, c.class, c.status, c.resolved_level,
-                                c.result, COALESCE(c.due_at < ",
-                    );
-                    q.push_bind(f.now)
-                        .push(", FALSE) AS overdue, COUNT(*) AS count FROM proj_cases c");
-                    case_filter(&mut q, scope, f);
-                    q.push(
-                        " GROUP BY c.org_unit, c.category, c.class, c.status, c.resolved_level,
-                                   c.result, overdue",
-                    );
-                    Ok(q.build_query_as()
-                        .persistent(false)
-                        .fetch_all(&self.pool)
-                        .await?)
-                }
-
-                async fn case_tallies(
-                    &self,
-                    scope: &Scope,
-                    under_path: &Option<String>,
-                    now: i64,
-                ) -> Result<CaseTallies> {
-                    // One snapshot for the three reads, so that a merge
-                    // committed between them cannot be counted by half.
-                    let mut tx = self.begin_tx(false).await?;
-                    let mut q =
-                        Q::new("SELECT t.org_unit, t.dim, t.value, t.n FROM case_tally t WHERE ");
-                    area(&mut q, "t.org_unit", scope);
-                    under(&mut q, "t.org_unit", under_path);
-                    q.push(" AND t.n > 0");
-                    let tallies = q
-                        .build_query_as()
-                        .persistent(false)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    // The rest of `case_scope`: outside the area, reported
-                    // or handled by the caller.
-                    let mut q = Q::new(
-                        "SELECT c.org_unit, c.category, c.class, c.status, c.resolved_level,
-                                c.result, FALSE AS overdue, COUNT(*) AS count
-                         FROM proj_cases c WHERE NOT ",
-                    );
-                    area(&mut q, "c.org_unit", scope);
-                    q.push(" AND (c.reporter = ")
-                        .push_bind(scope.user_id.clone())
-                        .push(" OR c.assignee = ")
-                        .push_bind(scope.user_id.clone())
-                        .push(" OR (c.assignee IS NULL AND ")
-                        .push_bind(scope.user_id.clone())
-                        .push(" = ''))");
-                    under(&mut q, "c.org_unit", under_path);
-                    q.push(
-                        " GROUP BY c.org_unit, c.category, c.class, c.status, c.resolved_level,
-                                   c.result",
-                    );
-                    let beyond_area = q
-                        .build_query_as()
-                        .persistent(false)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    let f = CaseFilter {
-                        under: under_path.clone(),
-                        overdue: Some(true),
-                        now,
-                        ..CaseFilter::default()
-                    };
-                    let mut q = Q::new("SELECT c.org_unit, COUNT(*) FROM proj_cases c");
-                    case_filter(&mut q, scope, &f);
-                    q.push(" GROUP BY c.org_unit");
-                    let overdue = q
-                        .build_query_as()
-                        .persistent(false)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(CaseTallies {
-                        tallies,
-                        beyond_area,
-                        overdue,
-                    })
-                }
-
-                async fn median_time_to_resolve(
-                    &self,
-                    scope: &Scope,
-                    f: &CaseFilter,
-                ) -> Result<Option<i64>> {
-                    let mut q = Q::new("SELECT COUNT(*) FROM proj_cases c");
-                    case_filter(&mut q, scope, f);
-                    q.push(" AND c.resolved_at IS NOT NULL");
-                    let (n,): (i64,) = q
-                        .build_query_as()
-                        .persistent(false)
-                        .fetch_one(&self.pool)
-                        .await?;
-                    if n == 0 {
-                        return Ok(None);
-                    }
-                    let mut q =
-                        Q::new("SELECT c.resolved_at - c.reported_at AS d FROM proj_cases c");
-                    case_filter(&mut q, scope, f);
-                    q.push(" AND c.resolved_at IS NOT NULL ORDER BY d LIMIT 1 OFFSET ")
-                        .push_bind(n / 2);
-                    let row: Option<(i64,)> = q
-                        .build_query_as()
-                        .persistent(false)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    Ok(row.map(|(d,)| d))
-                }
-
-                async fn household_counts(
-                    &self,
-                    scope: &Scope,
-                    under_path: &str,
-                    since: i64,
-                ) -> Result<Vec<HouseholdCount>> {
-                    let visited = "SUM(CASE WHEN EXISTS (SELECT 1 FROM proj_visits v
-                                    WHERE v.household_id = h.id AND v.visited_at >= ";
-                    let mut q = Q::new("SELECT h.org_unit, NULL AS tag, COUNT(*) AS households, ");
-                    q.push(visited).push_bind(since).push(
-                        ") THEN 1 ELSE 0 END) AS visited,
-                         CAST(SUM(h.member_count) AS BIGINT) AS members
-                         FROM proj_households h WHERE ",
-                    );
-                    area(&mut q, "h.org_unit", scope);
-                    under(&mut q, "h.org_unit", &Some(under_path.to_owned()));
-                    q.push(" GROUP BY h.org_unit");
-                    let mut rows: Vec<HouseholdCount> = q
-                        .build_query_as()
-                        .persistent(false)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    let mut q = Q::new("SELECT h.org_unit, t.tag, COUNT(*) AS households, ");
-                    q.push(visited).push_bind(since).push(
-                        ") THEN 1 ELSE 0 END) AS visited,
-                         CAST(SUM(h.member_count) AS BIGINT) AS members
-                         FROM proj_households h JOIN proj_tags t ON t.household_id = h.id
-                         AND (NOT t.sensitive OR ",
-                    );
-                    q.push_bind(scope.sensitive).push(") WHERE ");
-                    area(&mut q, "h.org_unit", scope);
-                    under(&mut q, "h.org_unit", &Some(under_path.to_owned()));
-                    q.push(" GROUP BY h.org_unit, t.tag");
-                    rows.extend(
-                        q.build_query_as::<HouseholdCount>()
-                            .persistent(false)
-                            .fetch_all(&self.pool)
-                            .await?,
-                    );
-                    Ok(rows)
-                }
-
-                async fn residence_counts(
-                    &self,
-                    scope: &Scope,
-                    under_path: &str,
-                ) -> Result<Vec<(String, String, i64)>> {
-                    let mut q = Q::new(
-                        "SELECT h.org_unit, m.residence, COUNT(*) FROM proj_households h
-                         JOIN proj_members m ON m.household_id = h.id WHERE ",
-                    );
-                    area(&mut q, "h.org_unit", scope);
-                    under(&mut q, "h.org_unit", &Some(under_path.to_owned()));
-                    q.push(" GROUP BY h.org_unit, m.residence");
-                    Ok(q.build_query_as()
-                        .persistent(false)
-                        .fetch_all(&self.pool)
-                        .await?)
-                }
-
-                async fn visit_counts(
-                    &self,
-                    scope: &Scope,
-                    under_path: &str,
-                    from: i64,
-                    to: i64,
-                ) -> Result<Vec<(String, i64)>> {
-                    let mut q = Q::new("SELECT v.org_unit, COUNT(*) FROM proj_visits v");
-                    let f = VisitFilter {
-                        under: Some(under_path.to_owned()),
-                        from: Some(from),
-                        to: Some(to),
-                        ..VisitFilter::default()
-                    };
-                    visit_filter(&mut q, scope, &f);
-                    q.push(" GROUP BY v.org_unit");
-                    Ok(q.build_query_as()
-                        .persistent(false)
-                        .fetch_all(&self.pool)
-                        .await?)
-                }
-
-                async fn conflicts(&self, doc_id: &str) -> Result<Vec<(String, String, String)>> {
-                    Ok(sqlx::query_as(
-                        "SELECT path, shown, vals FROM proj_conflicts WHERE doc_id = $1
-                         ORDER BY path",
-                    )
-                    .bind(doc_id)
-                    .fetch_all(&self.pool)
-                    .await?)
-                }
-
-                async fn doc_changes(&self, doc_id: &str) -> Result<Vec<ChangeRow>> {
-                    Ok(sqlx::query_as(
-                        "SELECT seq, bytes, actor, user_id, device_id, received_at
-                         FROM changes WHERE doc_id = $1 ORDER BY seq",
-                    )
-                    .bind(doc_id)
-                    .fetch_all(&self.pool)
-                    .await?)
-                }
-
-                async fn actor_owners(
-                    &self,
-                    actors: &[String],
-                ) -> Result<Vec<(String, String, String)>> {
-                    if actors.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    let mut q = Q::new(
-                        "SELECT actor, device_id, user_id FROM device_actors WHERE actor IN (",
-                    );
-                    let mut list = q.separated(", ");
-                    for actor in actors {
-                        list.push_bind(actor.clone());
-                    }
-                    q.push(")");
-                    Ok(q.build_query_as().fetch_all(&self.pool).await?)
-                }
-
-                async fn document_ids_after(&self, after: &str, limit: i64) -> Result<Vec<String>> {
-                    let rows: Vec<(String,)> = sqlx::query_as(
-                        "SELECT id FROM documents WHERE id > $1 ORDER BY id LIMIT $2",
-                    )
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                    Ok(rows.into_iter().map(|(id,)| id).collect())
-                }
-
-                async fn meta(&self, key: &str) -> Result<Option<String>> {
-                    let row: Option<(String,)> =
-                        sqlx::query_as("SELECT value FROM meta WHERE key = $1")
-                            .bind(key)
-                            .fetch_optional(&self.pool)
-                            .await?;
-                    Ok(row.map(|(v,)| v))
-                }
-
-                async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-                    sqlx::query(
-                        "INSERT INTO meta (key, value) VALUES ($1, $2)
-                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    )
-                    .bind(key)
-                    .bind(value)
-                    .execute(&self.pool)
-                    .await?;
-                    Ok(())
+                match (sensitive, item.special.as_mut()) {
+                    (false, _) => item.tags.push(tag.clone()),
+                    (true, Some(special)) => special.push(tag.clone()),
+                    (true, None) => {}
                 }
             }
         }
-    };
+        Ok(items)
+    }
+
+    async fn cases(&self, scope: &Scope, f: &CaseFilter, page: &Page) -> Result<Vec<CaseItem>> {
+        let mut q = Statement::new(concat!(
+            "SELECT c.*, ",
+            attachment_count!("c"),
+            " AS attachments"
+        ));
+        sort_column(&mut q, page);
+        q.push(" FROM proj_cases c");
+        case_filter(&mut q, scope, f);
+        paged(&mut q, page, "c.id");
+        let rows = q.query()?.persistent(false).fetch_all(&self.pool).await?;
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                let mut item: CaseItem = sqlx::FromRow::from_row(row)?;
+                item.overdue = item.due_at.is_some_and(|due| due < f.now);
+                item.sort_key = SortKeyColumn(read_key(row, page.numeric));
+                Ok(item)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        add_file_links(self, &mut items).await?;
+        Ok(items)
+    }
+
+    async fn visits(&self, scope: &Scope, f: &VisitFilter, page: &Page) -> Result<Vec<VisitItem>> {
+        let mut q = Statement::new(concat!(
+            "SELECT v.*, ",
+            attachment_count!("v"),
+            " AS attachments"
+        ));
+        sort_column(&mut q, page);
+        q.push(" FROM proj_visits v");
+        visit_filter(&mut q, scope, f);
+        paged(&mut q, page, "v.id");
+        let rows = q.query()?.persistent(false).fetch_all(&self.pool).await?;
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                let mut item: VisitItem = sqlx::FromRow::from_row(row)?;
+                item.sort_key = SortKeyColumn(read_key(row, page.numeric));
+                Ok(item)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        add_file_links(self, &mut items).await?;
+        Ok(items)
+    }
+
+    async fn visit_days(
+        &self,
+        scope: &Scope,
+        f: &VisitFilter,
+        offset_ms: i64,
+    ) -> Result<Vec<DayCount>> {
+        let mut q = Statement::new("SELECT v.worker, (v.visited_at + ");
+        q.bind(offset_ms).push(
+            ") / 86400000 AS day, COUNT(*) AS visits,
+               COUNT(DISTINCT v.household_id) AS households,
+               SUM(CASE WHEN v.follow_up THEN 1 ELSE 0 END) AS follow_ups
+             FROM proj_visits v",
+        );
+        visit_filter(&mut q, scope, f);
+        q.push(" GROUP BY v.worker, day ORDER BY day, v.worker");
+        Ok(q.query_as()?
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn case_counts(&self, scope: &Scope, f: &CaseFilter) -> Result<Vec<CaseCount>> {
+        let mut q = Statement::new(
+            "SELECT c.org_unit, c.category, c.class, c.status, c.resolved_level,
+                    c.result, COALESCE(c.due_at < ",
+        );
+        q.bind(f.now)
+            .push(", FALSE) AS overdue, COUNT(*) AS count FROM proj_cases c");
+        case_filter(&mut q, scope, f);
+        q.push(
+            " GROUP BY c.org_unit, c.category, c.class, c.status, c.resolved_level,
+                       c.result, overdue",
+        );
+        Ok(q.query_as()?
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn case_tallies(
+        &self,
+        scope: &Scope,
+        under_path: &Option<String>,
+        now: i64,
+    ) -> Result<CaseTallies> {
+        // One snapshot for the three reads, so that a merge
+        // committed between them cannot be counted by half.
+        let mut tx = DB::begin_tx(&self.pool, false).await?;
+        let mut q =
+            Statement::new("SELECT t.org_unit, t.dim, t.value, t.n FROM case_tally t WHERE ");
+        area(&mut q, "t.org_unit", scope);
+        under(&mut q, "t.org_unit", under_path);
+        q.push(" AND t.n > 0");
+        let tallies = q.query_as()?.persistent(false).fetch_all(&mut *tx).await?;
+        // The rest of `case_scope`: outside the area, reported
+        // or handled by the caller.
+        let mut q = Statement::new(
+            "SELECT c.org_unit, c.category, c.class, c.status, c.resolved_level,
+                    c.result, FALSE AS overdue, COUNT(*) AS count
+             FROM proj_cases c WHERE NOT ",
+        );
+        area(&mut q, "c.org_unit", scope);
+        q.push(" AND (c.reporter = ")
+            .bind(scope.user_id.clone())
+            .push(" OR c.assignee = ")
+            .bind(scope.user_id.clone())
+            .push(" OR (c.assignee IS NULL AND ")
+            .bind(scope.user_id.clone())
+            .push(" = ''))");
+        under(&mut q, "c.org_unit", under_path);
+        q.push(
+            " GROUP BY c.org_unit, c.category, c.class, c.status, c.resolved_level,
+                       c.result",
+        );
+        let beyond_area = q.query_as()?.persistent(false).fetch_all(&mut *tx).await?;
+        let f = CaseFilter {
+            under: under_path.clone(),
+            overdue: Some(true),
+            now,
+            ..CaseFilter::default()
+        };
+        let mut q = Statement::new("SELECT c.org_unit, COUNT(*) FROM proj_cases c");
+        case_filter(&mut q, scope, &f);
+        q.push(" GROUP BY c.org_unit");
+        let overdue = q.query_as()?.persistent(false).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(CaseTallies {
+            tallies,
+            beyond_area,
+            overdue,
+        })
+    }
+
+    async fn median_time_to_resolve(&self, scope: &Scope, f: &CaseFilter) -> Result<Option<i64>> {
+        let mut q = Statement::new("SELECT COUNT(*) FROM proj_cases c");
+        case_filter(&mut q, scope, f);
+        q.push(" AND c.resolved_at IS NOT NULL");
+        let (n,): (i64,) = q
+            .query_as()?
+            .persistent(false)
+            .fetch_one(&self.pool)
+            .await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut q = Statement::new("SELECT c.resolved_at - c.reported_at AS d FROM proj_cases c");
+        case_filter(&mut q, scope, f);
+        q.push(" AND c.resolved_at IS NOT NULL ORDER BY d LIMIT 1 OFFSET ")
+            .bind(n / 2);
+        let row: Option<(i64,)> = q
+            .query_as()?
+            .persistent(false)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(d,)| d))
+    }
+
+    async fn household_counts(
+        &self,
+        scope: &Scope,
+        under_path: &str,
+        since: i64,
+    ) -> Result<Vec<HouseholdCount>> {
+        let visited = "SUM(CASE WHEN EXISTS (SELECT 1 FROM proj_visits v
+                        WHERE v.household_id = h.id AND v.visited_at >= ";
+        let mut q = Statement::new("SELECT h.org_unit, NULL AS tag, COUNT(*) AS households, ");
+        q.push(visited).bind(since).push(
+            ") THEN 1 ELSE 0 END) AS visited,
+             CAST(SUM(h.member_count) AS BIGINT) AS members
+             FROM proj_households h WHERE ",
+        );
+        area(&mut q, "h.org_unit", scope);
+        under(&mut q, "h.org_unit", &Some(under_path.to_owned()));
+        q.push(" GROUP BY h.org_unit");
+        let mut rows: Vec<HouseholdCount> = q
+            .query_as()?
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut q = Statement::new("SELECT h.org_unit, t.tag, COUNT(*) AS households, ");
+        q.push(visited).bind(since).push(
+            ") THEN 1 ELSE 0 END) AS visited,
+             CAST(SUM(h.member_count) AS BIGINT) AS members
+             FROM proj_households h JOIN proj_tags t ON t.household_id = h.id
+             AND (NOT t.sensitive OR ",
+        );
+        q.bind(scope.sensitive).push(") WHERE ");
+        area(&mut q, "h.org_unit", scope);
+        under(&mut q, "h.org_unit", &Some(under_path.to_owned()));
+        q.push(" GROUP BY h.org_unit, t.tag");
+        rows.extend(
+            q.query_as::<DB, HouseholdCount>()?
+                .persistent(false)
+                .fetch_all(&self.pool)
+                .await?,
+        );
+        Ok(rows)
+    }
+
+    async fn residence_counts(
+        &self,
+        scope: &Scope,
+        under_path: &str,
+    ) -> Result<Vec<(String, String, i64)>> {
+        let mut q = Statement::new(
+            "SELECT h.org_unit, m.residence, COUNT(*) FROM proj_households h
+             JOIN proj_members m ON m.household_id = h.id WHERE ",
+        );
+        area(&mut q, "h.org_unit", scope);
+        under(&mut q, "h.org_unit", &Some(under_path.to_owned()));
+        q.push(" GROUP BY h.org_unit, m.residence");
+        Ok(q.query_as()?
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn visit_counts(
+        &self,
+        scope: &Scope,
+        under_path: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        let mut q = Statement::new("SELECT v.org_unit, COUNT(*) FROM proj_visits v");
+        let f = VisitFilter {
+            under: Some(under_path.to_owned()),
+            from: Some(from),
+            to: Some(to),
+            ..VisitFilter::default()
+        };
+        visit_filter(&mut q, scope, &f);
+        q.push(" GROUP BY v.org_unit");
+        Ok(q.query_as()?
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn conflicts(&self, doc_id: &str) -> Result<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT path, shown, vals FROM proj_conflicts WHERE doc_id = $1
+             ORDER BY path",
+        )
+        .bind(doc_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn doc_changes(&self, doc_id: &str) -> Result<Vec<ChangeRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, bytes, actor, user_id, device_id, received_at
+             FROM changes WHERE doc_id = $1 ORDER BY seq",
+        )
+        .bind(doc_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn actor_owners(&self, actors: &[String]) -> Result<Vec<(String, String, String)>> {
+        if actors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q =
+            Statement::new("SELECT actor, device_id, user_id FROM device_actors WHERE actor IN (");
+        q.list(actors).push(")");
+        Ok(q.query_as()?.fetch_all(&self.pool).await?)
+    }
+
+    async fn document_ids_after(&self, after: &str, limit: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM documents WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(v,)| v))
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }
-pub(super) use sql_queries;

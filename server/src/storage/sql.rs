@@ -1,11 +1,27 @@
 //! The SQL both backends share. SQLite and PostgreSQL accept the same
 //! statements here (`$n` parameters, `ON CONFLICT`, `RETURNING`, `||`), so
 //! the [`Storage`](super::Storage) and [`DocTx`](super::DocTx)
-//! implementations are written once, as a macro instantiated per backend
-//! with its concrete types. What differs (opening, migrations, how a write
-//! transaction excludes other writers) stays in each backend's module.
+//! implementations are written once, generic over the sqlx driver. What
+//! differs (opening, migrations, how a write transaction excludes other
+//! writers) stays in each backend's module, behind [`Backend`].
 
-use super::{NewChange, StorageError};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::database::HasStatementCache;
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Transaction, Type,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::statement::{Statement, p};
+use super::{
+    AuditEntry, AuditReader, AuditRow, CompactBatch, DeviceRow, DocRow, DocTx, DocWrite, FeedDoc,
+    NewChange, OrgUnitKind, OrgUnitRow, QuarantineRow, QuarantineStatus, RefreshState,
+    RefreshToken, Result, Scope, SigningKeyRow, Storage, StorageError, UserRow,
+};
+use crate::projection::{Part, Projection};
 
 /// A document write held until the transaction next reads the feed.
 pub(super) struct PendingDoc {
@@ -30,7 +46,7 @@ pub(super) fn conflict_on_unique(what: &'static str) -> impl FnOnce(sqlx::Error)
 }
 
 // The scope rule in SQL, written once: the area (`area_units!`, split in
-// two for statements whose parameters a `QueryBuilder` numbers) and the
+// two for statements whose parameters a [`Statement`] numbers) and the
 // documents of a scope (`in_scope!`). Their Rust twin is
 // `sync_core::policy::Principal::can_read`; `tests/tests/scope_rule.rs`
 // checks that both agree.
@@ -81,1287 +97,1423 @@ macro_rules! in_scope {
 }
 pub(super) use in_scope;
 
-/// Implements `Storage` for `$storage` (which has a `pool` and an inherent
-/// `begin_tx(write)`) and `DocTx` for a new transaction type `$tx`.
-macro_rules! sql_storage {
-    ($storage:ty, $db:ty, $tx:ident) => {
-        use $crate::storage::sql::{PendingDoc, area_units, conflict_on_unique, in_scope};
-        use $crate::storage::{
-            AuditEntry, AuditReader, AuditRow, CompactBatch, DeviceRow, DocRow, DocTx, DocWrite,
-            FeedDoc, NewChange, OrgUnitRow, QuarantineRow, QuarantineStatus, RefreshState, RefreshToken, Result,
-            Scope, SigningKeyRow, UserRow,
-        };
+/// What differs between the backends the SQL here runs on: how a
+/// transaction starts, and how a statement's count of changed rows is
+/// read.
+///
+/// What the SQL needs of a driver besides (which Rust types it binds and
+/// reads, that a connection runs statements) is the `where` clause of each
+/// generic block below, the same list on each: Rust does not carry a
+/// trait's `where` clauses to the code that names the trait, so they cannot
+/// be said once here. SQLite and PostgreSQL meet them.
+pub trait Backend: Database + HasStatementCache {
+    /// Begins a transaction. A write transaction excludes every other
+    /// writer (of every instance) from the start, so feed seqs allocated in
+    /// it become visible in order.
+    fn begin_tx(
+        pool: &Pool<Self>,
+        write: bool,
+    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send;
 
-        /// Binds each id in turn, separated by commas: the inside of an
-        /// `IN (…)`.
-        fn bind_list<'a>(
-            q: &mut sqlx::QueryBuilder<'a, $db>,
-            ids: impl IntoIterator<Item = &'a str>,
-        ) {
-            let mut list = q.separated(", ");
-            for id in ids {
-                list.push_bind(id);
-            }
+    /// How many rows a statement changed.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// A Rust type the SQL binds as a parameter and reads back as a column.
+pub trait Column<DB: Database>:
+    for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> + Send
+{
+}
+
+impl<DB: Database, T> Column<DB> for T where
+    T: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> + Send
+{
+}
+
+/// Storage on a SQL database: [`SqliteStorage`](super::sqlite::SqliteStorage)
+/// or [`PostgresStorage`](super::postgres::PostgresStorage).
+#[derive(Debug)]
+pub struct SqlStorage<DB: Database> {
+    /// One writer of this instance at a time (see [`Storage::begin`]).
+    pub(super) turn: Arc<Semaphore>,
+    pub(super) pool: Pool<DB>,
+}
+
+impl<DB: Database> Clone for SqlStorage<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            turn: self.turn.clone(),
+            pool: self.pool.clone(),
         }
+    }
+}
 
-        const DEVICE_COLUMNS: &str =
-            "SELECT id, user_id, name, created_at, revoked_at FROM devices";
+impl<DB: Database> SqlStorage<DB> {
+    /// Storage on an open, migrated pool.
+    pub(super) fn new(pool: Pool<DB>) -> Self {
+        Self {
+            turn: Arc::new(Semaphore::new(1)),
+            pool,
+        }
+    }
 
-        #[async_trait::async_trait]
-        impl $crate::storage::Storage for $storage {
-            async fn instance_id(&self) -> Result<String> {
-                let (id,): (String,) =
-                    sqlx::query_as("SELECT value FROM meta WHERE key = 'instance_id'")
-                        .fetch_one(&self.pool)
-                        .await?;
-                Ok(id)
-            }
+    /// The connection pool (for its gauges in the metrics, and PostgreSQL's
+    /// change notifier).
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+}
 
-            async fn insert_org_unit(&self, unit: &OrgUnitRow) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO org_units (id, parent_id, kind, name, path, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&unit.id)
-                .bind(&unit.parent_id)
-                .bind(&unit.kind)
-                .bind(&unit.name)
-                .bind(&unit.path)
-                .bind(unit.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(conflict_on_unique("org unit"))?;
-                Ok(())
-            }
+const DEVICE_COLUMNS: &str = "SELECT id, user_id, name, created_at, revoked_at FROM devices";
 
-            async fn org_unit(&self, id: &str) -> Result<Option<OrgUnitRow>> {
-                Ok(sqlx::query_as("SELECT * FROM org_units WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
+#[async_trait]
+impl<DB: Backend> Storage for SqlStorage<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    String: Column<DB>,
+    Option<String>: Column<DB>,
+    i64: Column<DB>,
+    Option<i64>: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    OrgUnitKind: Column<DB>,
+    QuarantineStatus: Column<DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn instance_id(&self) -> Result<String> {
+        let (id,): (String,) = sqlx::query_as("SELECT value FROM meta WHERE key = 'instance_id'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(id)
+    }
 
-            async fn org_units(&self) -> Result<Vec<OrgUnitRow>> {
-                Ok(sqlx::query_as("SELECT * FROM org_units ORDER BY path")
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
+    async fn insert_org_unit(&self, unit: &OrgUnitRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO org_units (id, parent_id, kind, name, path, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&unit.id)
+        .bind(&unit.parent_id)
+        .bind(unit.kind)
+        .bind(&unit.name)
+        .bind(&unit.path)
+        .bind(unit.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_on_unique("org unit"))?;
+        Ok(())
+    }
 
-            async fn move_org_unit(&self, unit: &OrgUnitRow, parent: &OrgUnitRow) -> Result<()> {
-                let new_path = format!("{}{}/", parent.path, unit.id);
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "UPDATE org_units SET path = $1 || substr(path, $2)
-                     WHERE path LIKE $3 || '%'",
-                )
-                .bind(&new_path)
-                .bind(unit.path.len() as i64 + 1)
-                .bind(&unit.path)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE org_units SET parent_id = $1 WHERE id = $2")
-                    .bind(&parent.id)
-                    .bind(&unit.id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE users SET scope_version = scope_version + 1")
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
-            }
+    async fn org_unit(&self, id: &str) -> Result<Option<OrgUnitRow>> {
+        Ok(sqlx::query_as("SELECT * FROM org_units WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
 
-            async fn insert_user(&self, user: &UserRow, units: &[String]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO users
-                         (id, username, display_name, password_hash, role, scope_version, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&user.id)
-                .bind(&user.username)
-                .bind(&user.display_name)
-                .bind(&user.password_hash)
-                .bind(&user.role)
-                .bind(user.scope_version)
-                .bind(user.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(conflict_on_unique("username"))?;
-                for unit in units {
-                    sqlx::query(
-                        "INSERT INTO user_units (user_id, org_unit_id) VALUES ($1, $2)
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&user.id)
-                    .bind(unit)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
+    async fn org_units(&self) -> Result<Vec<OrgUnitRow>> {
+        Ok(sqlx::query_as("SELECT * FROM org_units ORDER BY path")
+            .fetch_all(&self.pool)
+            .await?)
+    }
 
-            async fn set_role(&self, user_id: &str, role: &str, units: &[String]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "UPDATE users SET role = $1, scope_version = scope_version + 1 WHERE id = $2",
-                )
-                .bind(role)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("DELETE FROM user_units WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                for unit in units {
-                    sqlx::query(
-                        "INSERT INTO user_units (user_id, org_unit_id) VALUES ($1, $2)
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(user_id)
-                    .bind(unit)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
+    async fn move_org_unit(&self, unit: &OrgUnitRow, parent: &OrgUnitRow) -> Result<()> {
+        let new_path = format!("{}{}/", parent.path, unit.id);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE org_units SET path = $1 || substr(path, $2)
+             WHERE path LIKE $3 || '%'",
+        )
+        .bind(&new_path)
+        .bind(unit.path.len() as i64 + 1)
+        .bind(&unit.path)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE org_units SET parent_id = $1 WHERE id = $2")
+            .bind(&parent.id)
+            .bind(&unit.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE users SET scope_version = scope_version + 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 
-            async fn set_password(&self, user_id: &str, hash: &str) -> Result<()> {
-                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                    .bind(hash)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
+    async fn insert_user(&self, user: &UserRow, units: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO users
+                 (id, username, display_name, password_hash, role, scope_version, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.display_name)
+        .bind(&user.password_hash)
+        .bind(&user.role)
+        .bind(user.scope_version)
+        .bind(user.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on_unique("username"))?;
+        for unit in units {
+            sqlx::query(
+                "INSERT INTO user_units (user_id, org_unit_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&user.id)
+            .bind(unit)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 
-            async fn user_units(&self, user_id: &str) -> Result<Vec<String>> {
-                let rows: Vec<(String,)> = sqlx::query_as(
-                    "SELECT org_unit_id FROM user_units WHERE user_id = $1 ORDER BY org_unit_id",
-                )
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(|(u,)| u).collect())
-            }
+    async fn set_role(&self, user_id: &str, role: &str, units: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET role = $1, scope_version = scope_version + 1 WHERE id = $2")
+            .bind(role)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM user_units WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        for unit in units {
+            sqlx::query(
+                "INSERT INTO user_units (user_id, org_unit_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(unit)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 
-            async fn area(&self, user_id: &str) -> Result<Vec<String>> {
-                let rows: Vec<(String,)> = sqlx::query_as(concat!(
-                    "SELECT DISTINCT a.id FROM (",
-                    area_units!("$1"),
-                    ") a"
-                ))
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(|(u,)| u).collect())
-            }
+    async fn set_password(&self, user_id: &str, hash: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 
-            async fn users(&self) -> Result<Vec<UserRow>> {
-                Ok(sqlx::query_as("SELECT * FROM users ORDER BY username")
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
+    async fn user_units(&self, user_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT org_unit_id FROM user_units WHERE user_id = $1 ORDER BY org_unit_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(u,)| u).collect())
+    }
 
-            async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>> {
-                Ok(sqlx::query_as("SELECT * FROM users WHERE username = $1")
-                    .bind(username)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
+    async fn area(&self, user_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(concat!(
+            "SELECT DISTINCT a.id FROM (",
+            area_units!("$1"),
+            ") a"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(u,)| u).collect())
+    }
 
-            async fn user(&self, id: &str) -> Result<Option<UserRow>> {
-                Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
+    async fn users(&self) -> Result<Vec<UserRow>> {
+        Ok(sqlx::query_as("SELECT * FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await?)
+    }
 
-            async fn insert_device(&self, device: &DeviceRow, refresh_token_hash: &str) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO devices (id, user_id, name, refresh_token_hash, created_at)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&device.id)
-                .bind(&device.user_id)
-                .bind(&device.name)
-                .bind(refresh_token_hash)
-                .bind(device.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(conflict_on_unique("device"))?;
-                Ok(())
-            }
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as("SELECT * FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
 
-            async fn device(&self, id: &str) -> Result<Option<DeviceRow>> {
-                Ok(sqlx::query_as(&format!("{DEVICE_COLUMNS} WHERE id = $1"))
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
+    async fn user(&self, id: &str) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
 
-            async fn device_by_refresh_hash(&self, hash: &str) -> Result<Option<DeviceRow>> {
-                Ok(sqlx::query_as(&format!("{DEVICE_COLUMNS} WHERE refresh_token_hash = $1"))
-                    .bind(hash)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
+    async fn insert_device(&self, device: &DeviceRow, refresh_token_hash: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO devices (id, user_id, name, refresh_token_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&device.id)
+        .bind(&device.user_id)
+        .bind(&device.name)
+        .bind(refresh_token_hash)
+        .bind(device.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_on_unique("device"))?;
+        Ok(())
+    }
 
-            async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>> {
-                type Row = (String, String, String, i64, Option<i64>, i64, String);
-                const COLUMNS: &str = "SELECT id, user_id, name, created_at, revoked_at,
-                    COALESCE(refresh_issued_at, created_at), refresh_token_hash FROM devices";
-                let current: Option<Row> =
-                    sqlx::query_as(&format!("{COLUMNS} WHERE refresh_token_hash = $1"))
-                        .bind(hash)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                let found = |row: Row, state| {
-                    let (id, user_id, name, created_at, revoked_at, _, current_hash) = row;
-                    RefreshToken {
-                        device: DeviceRow { id, user_id, name, created_at, revoked_at },
-                        current_hash,
-                        state,
-                    }
-                };
-                if let Some(row) = current {
-                    let issued_at = row.5;
-                    return Ok(Some(found(row, RefreshState::Current { issued_at })));
-                }
-                let retired: Option<(String, i64, bool)> = sqlx::query_as(
-                    "SELECT r.device_id, r.retired_at, NOT EXISTS (
-                         SELECT 1 FROM retired_refresh_tokens n
-                         WHERE n.device_id = r.device_id AND n.retired_at > r.retired_at)
-                     FROM retired_refresh_tokens r WHERE r.hash = $1",
-                )
+    async fn device(&self, id: &str) -> Result<Option<DeviceRow>> {
+        Ok(sqlx::query_as(&format!("{DEVICE_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn device_by_refresh_hash(&self, hash: &str) -> Result<Option<DeviceRow>> {
+        Ok(
+            sqlx::query_as(&format!("{DEVICE_COLUMNS} WHERE refresh_token_hash = $1"))
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>> {
+        type Row = (String, String, String, i64, Option<i64>, i64, String);
+        const COLUMNS: &str = "SELECT id, user_id, name, created_at, revoked_at,
+            COALESCE(refresh_issued_at, created_at), refresh_token_hash FROM devices";
+        let current: Option<Row> =
+            sqlx::query_as(&format!("{COLUMNS} WHERE refresh_token_hash = $1"))
                 .bind(hash)
                 .fetch_optional(&self.pool)
                 .await?;
-                let Some((device_id, retired_at, latest)) = retired else {
-                    return Ok(None);
-                };
-                let device: Option<Row> = sqlx::query_as(&format!("{COLUMNS} WHERE id = $1"))
-                    .bind(&device_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(device.map(|row| found(row, RefreshState::Retired { retired_at, latest })))
+        let found = |row: Row, state| {
+            let (id, user_id, name, created_at, revoked_at, _, current_hash) = row;
+            RefreshToken {
+                device: DeviceRow {
+                    id,
+                    user_id,
+                    name,
+                    created_at,
+                    revoked_at,
+                },
+                current_hash,
+                state,
             }
-
-            async fn rotate_refresh_token(
-                &self,
-                device_id: &str,
-                current: &str,
-                new_hash: &str,
-                now: i64,
-                forget_before: i64,
-            ) -> Result<bool> {
-                let mut tx = self.pool.begin().await?;
-                // Compared as it is replaced: of two rotations of the same
-                // token, the second replaces nothing.
-                let replaced = sqlx::query(
-                    "UPDATE devices SET refresh_token_hash = $1, refresh_issued_at = $2
-                     WHERE id = $3 AND refresh_token_hash = $4 AND revoked_at IS NULL",
-                )
-                .bind(new_hash)
-                .bind(now)
-                .bind(device_id)
-                .bind(current)
-                .execute(&mut *tx)
-                .await
-                .map_err(conflict_on_unique("refresh token"))?;
-                if replaced.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                sqlx::query(
-                    "INSERT INTO retired_refresh_tokens (hash, device_id, retired_at)
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(current)
-                .bind(device_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("DELETE FROM retired_refresh_tokens WHERE retired_at < $1")
-                    .bind(forget_before)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(true)
-            }
-
-            async fn devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>> {
-                Ok(sqlx::query_as(&format!(
-                    "{DEVICE_COLUMNS} WHERE $1 IS NULL OR user_id = $1 ORDER BY created_at, id"
-                ))
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn revoke_device(&self, id: &str, at: i64) -> Result<()> {
-                sqlx::query("UPDATE devices SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
-                    .bind(at)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn register_actor(
-                &self,
-                actor: &str,
-                device_id: &str,
-                user_id: &str,
-                at: i64,
-            ) -> Result<String> {
-                sqlx::query(
-                    "INSERT INTO device_actors (actor, device_id, user_id, registered_at)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )
-                .bind(actor)
-                .bind(device_id)
-                .bind(user_id)
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                let (owner,): (String,) =
-                    sqlx::query_as("SELECT device_id FROM device_actors WHERE actor = $1")
-                        .bind(actor)
-                        .fetch_one(&self.pool)
-                        .await?;
-                Ok(owner)
-            }
-
-            async fn device_actors(&self, device_id: &str) -> Result<Vec<String>> {
-                let rows: Vec<(String,)> =
-                    sqlx::query_as("SELECT actor FROM device_actors WHERE device_id = $1")
-                        .bind(device_id)
-                        .fetch_all(&self.pool)
-                        .await?;
-                Ok(rows.into_iter().map(|(a,)| a).collect())
-            }
-
-            async fn audit(&self, e: &AuditRow) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                insert_audit(&mut tx, e, None).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn audit_in(&self, e: &AuditRow, org_units: &[String]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                insert_audit(&mut tx, e, Some(org_units)).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn audit_log(&self, reader: &AuditReader<'_>, limit: i64) -> Result<Vec<AuditEntry>> {
-                type Row = (i64, i64, String, Option<String>, String, String, String);
-                let rows: Vec<Row> = sqlx::query_as(concat!(
-                    "SELECT a.id, a.at, a.user_id, a.device_id, a.action, a.target, a.detail
-                     FROM audit a
-                     WHERE EXISTS (
-                         SELECT 1 FROM audit_units au
-                         WHERE au.audit_id = a.id AND au.org_unit IN (",
-                    area_units!("$1"),
-                    "))
-                     OR ($2 AND NOT EXISTS (
-                         SELECT 1 FROM audit_units au WHERE au.audit_id = a.id))
-                     ORDER BY a.id DESC LIMIT $3"
-                ))
-                .bind(reader.user_id)
-                .bind(reader.whole_tree)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                let mut units: std::collections::HashMap<i64, Vec<String>> = Default::default();
-                for chunk in rows.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT audit_id, org_unit FROM audit_units WHERE audit_id IN (",
-                    );
-                    let mut list = q.separated(", ");
-                    for row in chunk {
-                        list.push_bind(row.0);
-                    }
-                    q.push(") ORDER BY org_unit");
-                    let found: Vec<(i64, String)> =
-                        q.build_query_as().persistent(false).fetch_all(&self.pool).await?;
-                    for (id, unit) in found {
-                        units.entry(id).or_default().push(unit);
-                    }
-                }
-                Ok(rows
-                    .into_iter()
-                    .map(|(id, at, user_id, device_id, action, target, detail)| {
-                        let row = AuditRow { at, user_id, device_id, action, target, detail };
-                        AuditEntry::new(row, units.remove(&id).unwrap_or_default())
-                    })
-                    .collect())
-            }
-
-            async fn quarantine_page(
-                &self,
-                status: QuarantineStatus,
-                after: Option<(i64, &str)>,
-                limit: i64,
-            ) -> Result<Vec<QuarantineRow>> {
-                Ok(sqlx::query_as(
-                    "SELECT * FROM quarantine WHERE status = $1
-                     AND ($2 IS NULL OR received_at > $2 OR (received_at = $2 AND id > $3))
-                     ORDER BY received_at, id LIMIT $4",
-                )
-                .bind(status)
-                .bind(after.map(|(at, _)| at))
-                .bind(after.map(|(_, id)| id))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn pending_quarantine_of(&self, doc_id: &str) -> Result<Vec<QuarantineRow>> {
-                Ok(sqlx::query_as(
-                    "SELECT * FROM quarantine WHERE doc_id = $1 AND status = 'pending'
-                     ORDER BY received_at, id",
-                )
-                .bind(doc_id)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn quarantined(&self, status: QuarantineStatus) -> Result<Vec<QuarantineRow>> {
-                Ok(sqlx::query_as(
-                    "SELECT * FROM quarantine WHERE status = $1 ORDER BY received_at, id",
-                )
-                .bind(status)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn quarantine_entry(&self, id: &str) -> Result<Option<QuarantineRow>> {
-                Ok(sqlx::query_as("SELECT * FROM quarantine WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>> {
-                Ok(sqlx::query_as(
-                    "SELECT kid, private_der, public_key, created_at FROM signing_keys
-                     WHERE retired_at IS NULL ORDER BY created_at DESC, kid",
-                )
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, private_der, public_key, created_at)
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&key.kid)
-                .bind(&key.private_der)
-                .bind(&key.public_key)
-                .bind(key.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(conflict_on_unique("signing key"))?;
-                Ok(())
-            }
-
-            async fn document_count(&self) -> Result<i64> {
-                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM documents")
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(n)
-            }
-
-            async fn analyze(&self) -> Result<()> {
-                sqlx::query("ANALYZE").execute(&self.pool).await?;
-                Ok(())
-            }
-
-            async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>> {
-                let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT snapshot FROM documents WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(row.map(|(s,)| s))
-            }
-
-            async fn begin(&self, write: bool) -> Result<Box<dyn DocTx>> {
-                // A writer waits for its turn in this instance before it
-                // takes a connection: writers queued behind the database's
-                // write lock would otherwise hold the whole pool while they
-                // wait, and readers would find none free.
-                let turn = match write {
-                    true => Some(self.turn.clone().acquire_owned().await.expect("never closed")),
-                    false => None,
-                };
-                let tx = self.begin_tx(write).await?;
-                Ok(Box::new($tx {
-                    tx,
-                    docs: Vec::new(),
-                    prefetched: Default::default(),
-                    pending: Vec::new(),
-                    _turn: turn,
-                }))
-            }
+        };
+        if let Some(row) = current {
+            let issued_at = row.5;
+            return Ok(Some(found(row, RefreshState::Current { issued_at })));
         }
-
-        /// Appends an audit entry concerning `org_units`, or, when `None`,
-        /// the unit of the record it names, else the units of the user who
-        /// acted.
-        async fn insert_audit(
-            tx: &mut sqlx::Transaction<'static, $db>,
-            e: &AuditRow,
-            org_units: Option<&[String]>,
-        ) -> Result<()> {
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO audit (at, user_id, device_id, action, target, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            )
-            .bind(e.at)
-            .bind(&e.user_id)
-            .bind(&e.device_id)
-            .bind(&e.action)
-            .bind(&e.target)
-            .bind(&e.detail)
-            .fetch_one(&mut **tx)
+        let retired: Option<(String, i64, bool)> = sqlx::query_as(
+            "SELECT r.device_id, r.retired_at, NOT EXISTS (
+                 SELECT 1 FROM retired_refresh_tokens n
+                 WHERE n.device_id = r.device_id AND n.retired_at > r.retired_at)
+             FROM retired_refresh_tokens r WHERE r.hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((device_id, retired_at, latest)) = retired else {
+            return Ok(None);
+        };
+        let device: Option<Row> = sqlx::query_as(&format!("{COLUMNS} WHERE id = $1"))
+            .bind(&device_id)
+            .fetch_optional(&self.pool)
             .await?;
-            let Some(units) = org_units else {
-                sqlx::query(
-                    "INSERT INTO audit_units (audit_id, org_unit)
-                     SELECT $1, d.org_unit FROM documents d WHERE d.id = $2
-                     UNION
-                     SELECT $1, uu.org_unit_id FROM user_units uu WHERE uu.user_id = $3
-                         AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = $2)",
-                )
-                .bind(id)
-                .bind(&e.target)
-                .bind(&e.user_id)
-                .execute(&mut **tx)
+        Ok(device.map(|row| found(row, RefreshState::Retired { retired_at, latest })))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        device_id: &str,
+        current: &str,
+        new_hash: &str,
+        now: i64,
+        forget_before: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        // Compared as it is replaced: of two rotations of the same
+        // token, the second replaces nothing.
+        let replaced = sqlx::query(
+            "UPDATE devices SET refresh_token_hash = $1, refresh_issued_at = $2
+             WHERE id = $3 AND refresh_token_hash = $4 AND revoked_at IS NULL",
+        )
+        .bind(new_hash)
+        .bind(now)
+        .bind(device_id)
+        .bind(current)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on_unique("refresh token"))?;
+        if DB::rows_affected(&replaced) != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO retired_refresh_tokens (hash, device_id, retired_at)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(current)
+        .bind(device_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM retired_refresh_tokens WHERE retired_at < $1")
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>> {
+        Ok(sqlx::query_as(&format!(
+            "{DEVICE_COLUMNS} WHERE $1 IS NULL OR user_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn revoke_device(&self, id: &str, at: i64) -> Result<()> {
+        sqlx::query("UPDATE devices SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn register_actor(
+        &self,
+        actor: &str,
+        device_id: &str,
+        user_id: &str,
+        at: i64,
+    ) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO device_actors (actor, device_id, user_id, registered_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(actor)
+        .bind(device_id)
+        .bind(user_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        let (owner,): (String,) =
+            sqlx::query_as("SELECT device_id FROM device_actors WHERE actor = $1")
+                .bind(actor)
+                .fetch_one(&self.pool)
                 .await?;
-                return Ok(());
-            };
-            let mut units: Vec<&String> = units.iter().collect();
-            units.sort();
-            units.dedup();
-            for chunk in units.chunks(500) {
-                let mut q = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO audit_units (audit_id, org_unit) ",
-                );
-                q.push_values(chunk, |mut row, unit| {
-                    row.push_bind(id).push_bind(*unit);
-                });
-                q.build().persistent(false).execute(&mut **tx).await?;
-            }
-            Ok(())
-        }
+        Ok(owner)
+    }
 
-        struct $tx {
-            tx: sqlx::Transaction<'static, $db>,
-            /// Document writes not sent yet, in order: sent together before
-            /// anything reads the feed, and at commit.
-            docs: Vec<PendingDoc>,
-            /// Rows read ahead by [`DocTx::prefetch`], taken by `load`.
-            prefetched: std::collections::HashMap<String, DocRow>,
-            /// Projections to write at commit: document id, kind, the
-            /// projection before (`None`: unknown) and after.
-            pending: Vec<(
-                String,
-                String,
-                Option<$crate::projection::Projection>,
-                $crate::projection::Projection,
-            )>,
-            /// A writer's turn in this instance, given back after the
-            /// transaction ends (fields drop in order).
-            _turn: Option<tokio::sync::OwnedSemaphorePermit>,
-        }
+    async fn device_actors(&self, device_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT actor FROM device_actors WHERE device_id = $1")
+                .bind(device_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(a,)| a).collect())
+    }
 
-        impl $tx {
-            /// Writes the pending documents: all their new changes, then
-            /// their rows, a few statements for a whole round. Writers
-            /// exclude each other, and each document's changes are
-            /// inserted together, so a document's seqs are consecutive.
-            async fn write_docs(&mut self) -> Result<()> {
-                if self.docs.is_empty() {
-                    return Ok(());
-                }
-                let docs = std::mem::take(&mut self.docs);
-                let rows: Vec<(&PendingDoc, &NewChange)> = docs
-                    .iter()
-                    .flat_map(|d| d.changes.iter().map(move |c| (d, c)))
-                    .collect();
-                let mut seqs: std::collections::HashMap<String, (i64, i64)> = Default::default();
-                for chunk in rows.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO changes
-                             (doc_id, hash, bytes, actor, user_id, device_id, received_at) ",
-                    );
-                    q.push_values(chunk, |mut row, (d, change)| {
-                        row.push_bind(&d.id)
-                            .push_bind(&change.hash[..])
-                            .push_bind(&change.bytes)
-                            .push_bind(&change.actor)
-                            .push_bind(&d.user_id)
-                            .push_bind(&d.device_id)
-                            .push_bind(d.now);
-                    });
-                    q.push(" RETURNING doc_id, seq");
-                    let inserted: Vec<(String, i64)> =
-                        q.build_query_as().persistent(false).fetch_all(&mut *self.tx).await?;
-                    for (doc_id, seq) in inserted {
-                        let range = seqs.entry(doc_id).or_insert((seq, seq));
-                        range.0 = range.0.min(seq);
-                        range.1 = range.1.max(seq);
-                    }
-                }
-                for chunk in docs.chunks(100) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO documents (id, kind, org_unit, reporter, assignee, snapshot,
-                             heads, first_seq, seq, change_count, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut row, d| {
-                        let (first, last) = seqs.get(&d.id).copied().unwrap_or_default();
-                        row.push_bind(&d.id)
-                            .push_bind(&d.kind)
-                            .push_bind(&d.org_unit)
-                            .push_bind(&d.reporter)
-                            .push_bind(&d.assignee)
-                            .push_bind(&d.snapshot)
-                            .push_bind(&d.heads)
-                            .push_bind(first)
-                            .push_bind(last)
-                            .push_bind(d.changes.len() as i64)
-                            .push_bind(d.now);
-                    });
-                    q.push(
-                        " ON CONFLICT (id) DO UPDATE SET
-                             org_unit = excluded.org_unit,
-                             reporter = excluded.reporter,
-                             assignee = excluded.assignee,
-                             snapshot = excluded.snapshot,
-                             heads = excluded.heads,
-                             seq = excluded.seq,
-                             change_count = documents.change_count + excluded.change_count,
-                             updated_at = excluded.updated_at",
-                    );
-                    q.build().persistent(false).execute(&mut *self.tx).await?;
-                }
-                Ok(())
-            }
+    async fn audit(&self, e: &AuditRow) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        SqlTx::insert_audit(&mut tx, e, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 
-            /// Writes the pending projections: per table, one statement
-            /// deleting the changed documents' old rows and one inserting
-            /// their new rows (in chunks, to stay under bind limits).
-            async fn write_projections(&mut self) -> Result<()> {
-                use $crate::projection::{Part, Projection};
-                let pending = std::mem::take(&mut self.pending);
-                let mut deletes: std::collections::HashMap<Part, Vec<&str>> = Default::default();
-                let mut rows: Vec<(&str, Projection)> = Vec::new();
-                for (id, kind, before, p) in &pending {
-                    let mut write = std::collections::HashSet::new();
-                    for part in Part::ALL {
-                        let (changed, had_rows) = match before {
-                            Some(b) => (!part.same(b, p), !part.is_empty(b)),
-                            None => (part.of_kind(kind), true),
-                        };
-                        if changed {
-                            if had_rows {
-                                deletes.entry(part).or_default().push(id);
-                            }
-                            write.insert(part);
-                        }
-                    }
-                    rows.push((id, p.only(&write).into_owned()));
-                }
-                for (part, ids) in &deletes {
-                    let (table, key) = part.table();
-                    for chunk in ids.chunks(500) {
-                        let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                            "DELETE FROM {table} WHERE {key} IN ("
-                        ));
-                        bind_list(&mut q, chunk.iter().copied());
-                        q.push(")");
-                        q.build().execute(&mut *self.tx).await?;
-                    }
-                }
-                let now = $crate::domain::now_ms();
-                let households: Vec<_> = rows
-                    .iter()
-                    .filter_map(|(id, p)| Some((*id, p.household.as_ref()?)))
-                    .collect();
-                for chunk in households.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_households (id, org_unit, building, unit, room, head_id,
-                             head_name, member_count, search, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut b, (id, h)| {
-                        b.push_bind(*id)
-                            .push_bind(&h.org_unit)
-                            .push_bind(&h.building)
-                            .push_bind(&h.unit)
-                            .push_bind(&h.room)
-                            .push_bind(&h.head_id)
-                            .push_bind(&h.head_name)
-                            .push_bind(h.member_count)
-                            .push_bind(&h.search)
-                            .push_bind(now);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                let members: Vec<_> = rows
-                    .iter()
-                    .flat_map(|(id, p)| p.members.iter().enumerate().map(move |(i, m)| (*id, i, m)))
-                    .collect();
-                for chunk in members.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_members (household_id, position, member_id, name,
-                             id_number, sex, birth_date, relation, phone, residence) ",
-                    );
-                    q.push_values(chunk, |mut b, (id, i, m)| {
-                        b.push_bind(*id)
-                            .push_bind(*i as i64)
-                            .push_bind(&m.member_id)
-                            .push_bind(&m.name)
-                            .push_bind(&m.id_number)
-                            .push_bind(&m.sex)
-                            .push_bind(&m.birth_date)
-                            .push_bind(&m.relation)
-                            .push_bind(&m.phone)
-                            .push_bind(&m.residence);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                let tags: Vec<_> = rows
-                    .iter()
-                    .flat_map(|(id, p)| p.tags.iter().map(move |t| (*id, t)))
-                    .collect();
-                for chunk in tags.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_tags (doc_id, household_id, tag, sensitive) ",
-                    );
-                    q.push_values(chunk, |mut b, (id, t)| {
-                        b.push_bind(*id)
-                            .push_bind(&t.household_id)
-                            .push_bind(&t.tag)
-                            .push_bind(t.sensitive);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                let visits: Vec<_> = rows
-                    .iter()
-                    .filter_map(|(id, p)| Some((*id, p.visit.as_ref()?)))
-                    .collect();
-                for chunk in visits.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_visits (id, household_id, org_unit, worker, visited_at,
-                             follow_up, findings) ",
-                    );
-                    q.push_values(chunk, |mut b, (id, v)| {
-                        b.push_bind(*id)
-                            .push_bind(&v.household_id)
-                            .push_bind(&v.org_unit)
-                            .push_bind(&v.worker)
-                            .push_bind(v.visited_at)
-                            .push_bind(v.follow_up)
-                            .push_bind(&v.findings);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                let cases: Vec<_> = rows
-                    .iter()
-                    .filter_map(|(id, p)| Some((*id, p.case.as_ref()?)))
-                    .collect();
-                for chunk in cases.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_cases (id, org_unit, category, title, household_id,
-                             location, reporter, reported_at, status, class, level, assignee,
-                             due_at, resolved_at, resolved_level, result, supervised,
-                             not_applied) ",
-                    );
-                    q.push_values(chunk, |mut b, (id, c)| {
-                        b.push_bind(*id)
-                            .push_bind(&c.org_unit)
-                            .push_bind(&c.category)
-                            .push_bind(&c.title)
-                            .push_bind(&c.household_id)
-                            .push_bind(&c.location)
-                            .push_bind(&c.reporter)
-                            .push_bind(c.reported_at)
-                            .push_bind(&c.status)
-                            .push_bind(&c.class)
-                            .push_bind(&c.level)
-                            .push_bind(&c.assignee)
-                            .push_bind(c.due_at)
-                            .push_bind(c.resolved_at)
-                            .push_bind(&c.resolved_level)
-                            .push_bind(&c.result)
-                            .push_bind(c.supervised)
-                            .push_bind(c.not_applied);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                let events: Vec<_> = rows
-                    .iter()
-                    .flat_map(|(id, p)| p.events.iter().enumerate().map(move |(i, e)| (*id, i, e)))
-                    .collect();
-                for chunk in events.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_case_events (case_id, position, event_id, kind, author,
-                             device, at, role, applied, reason) ",
-                    );
-                    q.push_values(chunk, |mut b, (id, i, e)| {
-                        b.push_bind(*id)
-                            .push_bind(*i as i64)
-                            .push_bind(&e.event_id)
-                            .push_bind(&e.kind)
-                            .push_bind(&e.author)
-                            .push_bind(&e.device)
-                            .push_bind(e.at)
-                            .push_bind(&e.role)
-                            .push_bind(e.applied)
-                            .push_bind(&e.reason);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                let attachments: Vec<_> = rows
-                    .iter()
-                    .flat_map(|(id, p)| p.attachments.iter().enumerate().map(move |(i, a)| (*id, i, a)))
-                    .collect();
-                for chunk in attachments.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_attachments (doc_id, position, sha256, event_id,
-                             media_type, size, name, caption, author, device, taken_at,
-                             location) ",
-                    );
-                    q.push_values(chunk, |mut b, (id, i, row)| {
-                        let a = &row.attachment;
-                        b.push_bind(*id)
-                            .push_bind(*i as i64)
-                            .push_bind(&a.sha256)
-                            .push_bind(&row.event_id)
-                            .push_bind(&a.media_type)
-                            .push_bind(a.size)
-                            .push_bind(&a.name)
-                            .push_bind(&a.caption)
-                            .push_bind(&a.author)
-                            .push_bind(&a.device)
-                            .push_bind(a.taken_at)
-                            .push_bind(&a.location);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                let conflicts: Vec<_> = rows
-                    .iter()
-                    .flat_map(|(id, p)| p.conflicts.iter().map(move |c| (*id, c)))
-                    .collect();
-                for chunk in conflicts.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO proj_conflicts (doc_id, path, shown, vals) ",
-                    );
-                    q.push_values(chunk, |mut b, (id, c)| {
-                        b.push_bind(*id)
-                            .push_bind(&c.path)
-                            .push_bind(c.shown.to_string())
-                            .push_bind(serde_json::to_string(&c.values).unwrap_or_default());
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                Ok(())
+    async fn audit_in(&self, e: &AuditRow, org_units: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        SqlTx::insert_audit(&mut tx, e, Some(org_units)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, reader: &AuditReader<'_>, limit: i64) -> Result<Vec<AuditEntry>> {
+        type Row = (i64, i64, String, Option<String>, String, String, String);
+        let rows: Vec<Row> = sqlx::query_as(concat!(
+            "SELECT a.id, a.at, a.user_id, a.device_id, a.action, a.target, a.detail
+             FROM audit a
+             WHERE EXISTS (
+                 SELECT 1 FROM audit_units au
+                 WHERE au.audit_id = a.id AND au.org_unit IN (",
+            area_units!("$1"),
+            "))
+             OR ($2 AND NOT EXISTS (
+                 SELECT 1 FROM audit_units au WHERE au.audit_id = a.id))
+             ORDER BY a.id DESC LIMIT $3"
+        ))
+        .bind(reader.user_id)
+        .bind(reader.whole_tree)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut units: HashMap<i64, Vec<String>> = Default::default();
+        for chunk in rows.chunks(500) {
+            let mut q =
+                Statement::new("SELECT audit_id, org_unit FROM audit_units WHERE audit_id IN (");
+            q.list(chunk.iter().map(|row| row.0));
+            q.push(") ORDER BY org_unit");
+            let found: Vec<(i64, String)> = q
+                .query_as()?
+                .persistent(false)
+                .fetch_all(&self.pool)
+                .await?;
+            for (id, unit) in found {
+                units.entry(id).or_default().push(unit);
             }
         }
-
-        #[async_trait::async_trait]
-        impl $crate::storage::DocTx for $tx {
-            async fn prefetch(&mut self, ids: &[String]) -> Result<()> {
-                for chunk in ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT id, snapshot, heads FROM documents WHERE id IN (",
-                    );
-                    bind_list(&mut q, chunk.iter().map(String::as_str));
-                    q.push(")");
-                    let rows: Vec<(String, Vec<u8>, Vec<u8>)> =
-                        q.build_query_as().persistent(false).fetch_all(&mut *self.tx).await?;
-                    for (id, snapshot, heads) in rows {
-                        self.prefetched.insert(id, DocRow { snapshot, heads });
-                    }
-                }
-                Ok(())
-            }
-
-            async fn heads(&mut self, ids: &[String]) -> Result<std::collections::HashMap<String, Vec<u8>>> {
-                self.write_docs().await?;
-                let mut heads = std::collections::HashMap::with_capacity(ids.len());
-                for chunk in ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT id, heads FROM documents WHERE id IN (",
-                    );
-                    bind_list(&mut q, chunk.iter().map(String::as_str));
-                    q.push(")");
-                    let rows: Vec<(String, Vec<u8>)> =
-                        q.build_query_as().persistent(false).fetch_all(&mut *self.tx).await?;
-                    heads.extend(rows);
-                }
-                Ok(heads)
-            }
-
-            async fn metas(
-                &mut self,
-                ids: &[String],
-            ) -> Result<std::collections::HashMap<String, (String, sync_core::doc::DocMeta)>> {
-                self.write_docs().await?;
-                let mut metas = std::collections::HashMap::with_capacity(ids.len());
-                for chunk in ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT id, kind, org_unit, reporter, assignee FROM documents WHERE id IN (",
-                    );
-                    bind_list(&mut q, chunk.iter().map(String::as_str));
-                    q.push(")");
-                    let rows: Vec<(String, String, String, Option<String>, Option<String>)> =
-                        q.build_query_as().persistent(false).fetch_all(&mut *self.tx).await?;
-                    for (id, kind, org_unit, reporter, assignee) in rows {
-                        let meta = sync_core::doc::DocMeta { org_unit, reporter, assignee };
-                        metas.insert(id, (kind, meta));
-                    }
-                }
-                Ok(metas)
-            }
-
-            async fn load(&mut self, id: &str) -> Result<Option<DocRow>> {
-                if let Some(d) = self.docs.iter().rev().find(|d| d.id == id) {
-                    return Ok(Some(DocRow {
-                        snapshot: d.snapshot.clone(),
-                        heads: d.heads.clone(),
-                    }));
-                }
-                if let Some(row) = self.prefetched.remove(id) {
-                    return Ok(Some(row));
-                }
-                Ok(sqlx::query_as("SELECT snapshot, heads FROM documents WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *self.tx)
-                    .await?)
-            }
-
-            async fn save(&mut self, w: DocWrite<'_>) -> Result<()> {
-                if w.changes.is_empty() {
-                    return Ok(());
-                }
-                self.prefetched.remove(w.id);
-                // A second write of a document in one transaction: the
-                // first goes out before it, so the seqs stay in order.
-                if self.docs.iter().any(|d| d.id == w.id) {
-                    self.write_docs().await?;
-                }
-                self.docs.push(PendingDoc {
-                    id: w.id.to_owned(),
-                    kind: w.kind.to_owned(),
-                    org_unit: w.org_unit.to_owned(),
-                    reporter: w.reporter.map(str::to_owned),
-                    assignee: w.assignee.map(str::to_owned),
-                    snapshot: w.snapshot.to_vec(),
-                    heads: w.heads.to_vec(),
-                    changes: w.changes.to_vec(),
-                    user_id: w.user_id.to_owned(),
-                    device_id: w.device_id.to_owned(),
-                    now: w.now,
-                });
-                Ok(())
-            }
-
-            async fn max_seq(&mut self) -> Result<i64> {
-                self.write_docs().await?;
-                let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM documents")
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-                Ok(seq.unwrap_or(0))
-            }
-
-            async fn feed(
-                &mut self,
-                scope: &Scope,
-                device: &str,
-                round: i64,
-                after: i64,
-                limit: i64,
-            ) -> Result<Vec<FeedDoc>> {
-                self.write_docs().await?;
-                Ok(sqlx::query_as(concat!(
-                    "SELECT d.id, d.kind, d.seq, d.heads, dd.doc_id IS NOT NULL AS known,
-                            CASE WHEN dd.doc_id IS NULL THEN d.snapshot END AS snapshot
-                     FROM documents d
-                     LEFT JOIN device_docs dd ON dd.device_id = $4 AND dd.doc_id = d.id
-                         AND dd.round <= $7 AND NOT dd.dropped
-                     WHERE d.seq > $5 AND ",
-                    in_scope!(),
-                    " ORDER BY d.seq LIMIT $6"
-                ))
-                .bind(&scope.user_id)
-                .bind(scope.area)
-                .bind(scope.sensitive)
-                .bind(device)
-                .bind(after)
-                .bind(limit)
-                .bind(round)
-                .fetch_all(&mut *self.tx)
-                .await?)
-            }
-
-            async fn out_of_scope(&mut self, scope: &Scope, device: &str, since: i64) -> Result<Vec<String>> {
-                self.write_docs().await?;
-                let rows: Vec<(String,)> = sqlx::query_as(concat!(
-                    "SELECT d.id FROM device_docs dd JOIN documents d ON d.id = dd.doc_id
-                     WHERE dd.device_id = $4 AND NOT dd.dropped AND d.seq > $5 AND NOT ",
-                    in_scope!()
-                ))
-                .bind(&scope.user_id)
-                .bind(scope.area)
-                .bind(scope.sensitive)
-                .bind(device)
-                .bind(since)
-                .fetch_all(&mut *self.tx)
-                .await?;
-                Ok(rows.into_iter().map(|(id,)| id).collect())
-            }
-
-            async fn drops(&mut self, device: &str) -> Result<Vec<(String, i64)>> {
-                Ok(sqlx::query_as(
-                    "SELECT doc_id, round FROM device_docs WHERE device_id = $1 AND dropped",
-                )
-                .bind(device)
-                .fetch_all(&mut *self.tx)
-                .await?)
-            }
-
-            // The device's documents change by the hundred in one answer:
-            // each of these is a statement per 500 documents, not per
-            // document.
-            async fn forget(&mut self, device: &str, doc_ids: &[String]) -> Result<()> {
-                for ids in doc_ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "DELETE FROM device_docs WHERE device_id = ",
-                    );
-                    q.push_bind(device).push(" AND doc_id IN (");
-                    bind_list(&mut q, ids.iter().map(String::as_str));
-                    q.push(")");
-                    q.build().persistent(false).execute(&mut *self.tx).await?;
-                }
-                Ok(())
-            }
-
-            async fn remember(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()> {
-                let mut ids: Vec<&String> = doc_ids.iter().collect();
-                // One statement may not update a row twice.
-                ids.sort();
-                ids.dedup();
-                for ids in ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO device_docs (device_id, doc_id, round, dropped) ",
-                    );
-                    q.push_values(ids, |mut row, id| {
-                        row.push_bind(device)
-                            .push_bind(*id)
-                            .push_bind(round)
-                            .push("FALSE");
-                    });
-                    q.push(
-                        " ON CONFLICT (device_id, doc_id)
-                         DO UPDATE SET round = excluded.round, dropped = FALSE",
-                    );
-                    q.build().persistent(false).execute(&mut *self.tx).await?;
-                }
-                Ok(())
-            }
-
-            async fn mark_dropped(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()> {
-                for ids in doc_ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "UPDATE device_docs SET dropped = TRUE, round = ",
-                    );
-                    q.push_bind(round)
-                        .push(" WHERE device_id = ")
-                        .push_bind(device)
-                        .push(" AND doc_id IN (");
-                    bind_list(&mut q, ids.iter().map(String::as_str));
-                    q.push(")");
-                    q.build().persistent(false).execute(&mut *self.tx).await?;
-                }
-                Ok(())
-            }
-
-            async fn quarantine(&mut self, rows: &[QuarantineRow]) -> Result<()> {
-                for q in rows {
-                    sqlx::query(
-                        "INSERT INTO quarantine (id, doc_id, hash, bytes, deps, actor, user_id,
-                             device_id, rule, message, received_at, status)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&q.id)
-                    .bind(&q.doc_id)
-                    .bind(&q.hash)
-                    .bind(&q.bytes)
-                    .bind(&q.deps)
-                    .bind(&q.actor)
-                    .bind(&q.user_id)
-                    .bind(&q.device_id)
-                    .bind(&q.rule)
-                    .bind(&q.message)
-                    .bind(q.received_at)
-                    .execute(&mut *self.tx)
-                    .await?;
-                }
-                Ok(())
-            }
-
-            async fn decide_quarantine(&mut self, id: &str, status: QuarantineStatus, by: &str, at: i64) -> Result<bool> {
-                let done = sqlx::query(
-                    "UPDATE quarantine SET status = $1, decided_by = $2, decided_at = $3
-                     WHERE id = $4 AND status = 'pending'",
-                )
-                .bind(status)
-                .bind(by)
-                .bind(at)
-                .bind(id)
-                .execute(&mut *self.tx)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn audit(&mut self, e: &AuditRow) -> Result<()> {
-                // The entry concerns the record's unit: write the record first.
-                self.write_docs().await?;
-                insert_audit(&mut self.tx, e, None).await
-            }
-
-            async fn audit_in(&mut self, e: &AuditRow, org_units: &[String]) -> Result<()> {
-                insert_audit(&mut self.tx, e, Some(org_units)).await
-            }
-
-            async fn changes_between(
-                &mut self,
-                doc_ids: &[String],
-                base: i64,
-                upto: i64,
-            ) -> Result<Vec<(String, Vec<u8>)>> {
-                self.write_docs().await?;
-                // A few statements for any number of documents: each held
-                // document a device is sent is one of hundreds at times.
-                let mut out = Vec::new();
-                for ids in doc_ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT doc_id, bytes FROM changes WHERE seq > ",
-                    );
-                    q.push_bind(base)
-                        .push(" AND seq <= ")
-                        .push_bind(upto)
-                        .push(" AND doc_id IN (");
-                    bind_list(&mut q, ids.iter().map(String::as_str));
-                    q.push(") ORDER BY seq");
-                    out.extend(
-                        q.build_query_as::<(String, Vec<u8>)>()
-                            .persistent(false)
-                            .fetch_all(&mut *self.tx)
-                            .await?,
-                    );
-                }
-                Ok(out)
-            }
-
-            async fn compacted_seq(&mut self) -> Result<i64> {
-                let row: Option<(String,)> =
-                    sqlx::query_as("SELECT value FROM meta WHERE key = 'compacted_seq'")
-                        .fetch_optional(&mut *self.tx)
-                        .await?;
-                Ok(row.and_then(|(v,)| v.parse().ok()).unwrap_or(0))
-            }
-
-            async fn compact(&mut self, cutoff: i64, limit: i64, now: i64) -> Result<CompactBatch> {
-                self.write_docs().await?;
-                let horizon = self.compacted_seq().await?;
-                // The oldest rows past the horizon, through the primary key.
-                let rows: Vec<(i64, i64)> = sqlx::query_as(
-                    "SELECT seq, received_at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
-                )
-                .bind(horizon)
-                .bind(limit)
-                .fetch_all(&mut *self.tx)
-                .await?;
-                // A prefix of the feed: stop at the first row still kept,
-                // even if a later one is older (clocks of several instances).
-                let kept = rows.iter().position(|&(_, at)| at >= cutoff);
-                let upto = match kept {
-                    Some(0) => horizon,
-                    Some(i) => rows[i - 1].0,
-                    None => rows.last().map_or(horizon, |&(seq, _)| seq),
+        Ok(rows
+            .into_iter()
+            .map(|(id, at, user_id, device_id, action, target, detail)| {
+                let row = AuditRow {
+                    at,
+                    user_id,
+                    device_id,
+                    action,
+                    target,
+                    detail,
                 };
-                let more = kept.is_none() && rows.len() as i64 == limit;
-                if upto == horizon {
-                    return Ok(CompactBatch { removed: 0, horizon, more: false });
-                }
-                sqlx::query(
-                    "INSERT INTO device_actors (actor, device_id, user_id, registered_at)
-                     SELECT c.actor, c.device_id, c.user_id, $3 FROM changes c
-                     JOIN devices d ON d.id = c.device_id
-                     WHERE c.seq > $1 AND c.seq <= $2
-                       AND NOT EXISTS (SELECT 1 FROM device_actors a WHERE a.actor = c.actor)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(horizon)
-                .bind(upto)
-                .bind(now)
-                .execute(&mut *self.tx)
-                .await?;
-                let removed = sqlx::query("DELETE FROM changes WHERE seq > $1 AND seq <= $2")
-                    .bind(horizon)
-                    .bind(upto)
-                    .execute(&mut *self.tx)
-                    .await?
-                    .rows_affected();
-                sqlx::query(
-                    "INSERT INTO meta (key, value) VALUES ('compacted_seq', $1)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(upto.to_string())
-                .execute(&mut *self.tx)
-                .await?;
-                Ok(CompactBatch { removed, horizon: upto, more })
-            }
+                AuditEntry::new(row, units.remove(&id).unwrap_or_default())
+            })
+            .collect())
+    }
 
-            async fn project(
-                &mut self,
-                id: &str,
-                kind: &str,
-                before: Option<&$crate::projection::Projection>,
-                p: &$crate::projection::Projection,
-            ) -> Result<()> {
-                // Written with every other document's rows when the
-                // transaction commits: a few statements per round, not a
-                // few per document.
-                match self.pending.iter_mut().find(|(pending, _, _, _)| pending == id) {
-                    Some(entry) => entry.3 = p.clone(),
-                    None => self.pending.push((
-                        id.to_owned(),
-                        kind.to_owned(),
-                        before.cloned(),
-                        p.clone(),
-                    )),
-                }
-                Ok(())
-            }
+    async fn quarantine_page(
+        &self,
+        status: QuarantineStatus,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<QuarantineRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM quarantine WHERE status = $1
+             AND ($2 IS NULL OR received_at > $2 OR (received_at = $2 AND id > $3))
+             ORDER BY received_at, id LIMIT $4",
+        )
+        .bind(status)
+        .bind(after.map(|(at, _)| at))
+        .bind(after.map(|(_, id)| id))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 
-            async fn commit(mut self: Box<Self>) -> Result<()> {
-                self.write_docs().await?;
-                self.write_projections().await?;
-                self.tx.commit().await?;
-                Ok(())
-            }
-        }
-    };
+    async fn pending_quarantine_of(&self, doc_id: &str) -> Result<Vec<QuarantineRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM quarantine WHERE doc_id = $1 AND status = 'pending'
+             ORDER BY received_at, id",
+        )
+        .bind(doc_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn quarantined(&self, status: QuarantineStatus) -> Result<Vec<QuarantineRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM quarantine WHERE status = $1 ORDER BY received_at, id")
+                .bind(status)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn quarantine_entry(&self, id: &str) -> Result<Option<QuarantineRow>> {
+        Ok(sqlx::query_as("SELECT * FROM quarantine WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>> {
+        Ok(sqlx::query_as(
+            "SELECT kid, private_der, public_key, created_at FROM signing_keys
+             WHERE retired_at IS NULL ORDER BY created_at DESC, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, private_der, public_key, created_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&key.kid)
+        .bind(&key.private_der)
+        .bind(&key.public_key)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_on_unique("signing key"))?;
+        Ok(())
+    }
+
+    async fn document_count(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM documents")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
+    async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT snapshot FROM documents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(s,)| s))
+    }
+
+    async fn begin(&self, write: bool) -> Result<Box<dyn DocTx>> {
+        // A writer waits for its turn in this instance before it
+        // takes a connection: writers queued behind the database's
+        // write lock would otherwise hold the whole pool while they
+        // wait, and readers would find none free.
+        let turn = match write {
+            true => Some(
+                self.turn
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("never closed"),
+            ),
+            false => None,
+        };
+        let tx = DB::begin_tx(&self.pool, write).await?;
+        Ok(Box::new(SqlTx {
+            tx,
+            docs: Vec::new(),
+            prefetched: Default::default(),
+            pending: Vec::new(),
+            _turn: turn,
+        }))
+    }
 }
 
-pub(super) use sql_storage;
+struct SqlTx<DB: Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    /// Document writes not sent yet, in order: sent together before
+    /// anything reads the feed, and at commit.
+    docs: Vec<PendingDoc>,
+    /// Rows read ahead by [`DocTx::prefetch`], taken by `load`.
+    prefetched: HashMap<String, DocRow>,
+    /// Projections to write at commit: document id, kind, the
+    /// projection before (`None`: unknown) and after.
+    pending: Vec<(String, String, Option<Projection>, Projection)>,
+    /// A writer's turn in this instance, given back after the
+    /// transaction ends (fields drop in order).
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+impl<DB: Backend> SqlTx<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    String: Column<DB>,
+    Option<String>: Column<DB>,
+    i64: Column<DB>,
+    Option<i64>: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    /// Appends an audit entry concerning `org_units`, or, when `None`,
+    /// the unit of the record it names, else the units of the user who
+    /// acted.
+    async fn insert_audit(
+        tx: &mut Transaction<'static, DB>,
+        e: &AuditRow,
+        org_units: Option<&[String]>,
+    ) -> Result<()> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO audit (at, user_id, device_id, action, target, detail)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(e.at)
+        .bind(&e.user_id)
+        .bind(&e.device_id)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.detail)
+        .fetch_one(&mut **tx)
+        .await?;
+        let Some(units) = org_units else {
+            sqlx::query(
+                "INSERT INTO audit_units (audit_id, org_unit)
+                 SELECT $1, d.org_unit FROM documents d WHERE d.id = $2
+                 UNION
+                 SELECT $1, uu.org_unit_id FROM user_units uu WHERE uu.user_id = $3
+                     AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = $2)",
+            )
+            .bind(id)
+            .bind(&e.target)
+            .bind(&e.user_id)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(());
+        };
+        let mut units: Vec<&String> = units.iter().collect();
+        units.sort();
+        units.dedup();
+        for chunk in units.chunks(500) {
+            let mut q = Statement::new("INSERT INTO audit_units (audit_id, org_unit) ");
+            q.values(chunk.iter().map(|unit| [p(id), p(*unit)]));
+            q.query()?.persistent(false).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending documents: all their new changes, then
+    /// their rows, a few statements for a whole round. Writers
+    /// exclude each other, and each document's changes are
+    /// inserted together, so a document's seqs are consecutive.
+    async fn write_docs(&mut self) -> Result<()> {
+        if self.docs.is_empty() {
+            return Ok(());
+        }
+        let docs = std::mem::take(&mut self.docs);
+        let rows: Vec<(&PendingDoc, &NewChange)> = docs
+            .iter()
+            .flat_map(|d| d.changes.iter().map(move |c| (d, c)))
+            .collect();
+        let mut seqs: HashMap<String, (i64, i64)> = Default::default();
+        for chunk in rows.chunks(500) {
+            let mut q = Statement::new(
+                "INSERT INTO changes
+                     (doc_id, hash, bytes, actor, user_id, device_id, received_at) ",
+            );
+            q.values(chunk.iter().map(|(d, change)| {
+                [
+                    p(&d.id),
+                    p(&change.hash[..]),
+                    p(&change.bytes),
+                    p(&change.actor),
+                    p(&d.user_id),
+                    p(&d.device_id),
+                    p(d.now),
+                ]
+            }));
+            q.push(" RETURNING doc_id, seq");
+            let inserted: Vec<(String, i64)> = q
+                .query_as()?
+                .persistent(false)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            for (doc_id, seq) in inserted {
+                let range = seqs.entry(doc_id).or_insert((seq, seq));
+                range.0 = range.0.min(seq);
+                range.1 = range.1.max(seq);
+            }
+        }
+        for chunk in docs.chunks(100) {
+            let mut q = Statement::new(
+                "INSERT INTO documents (id, kind, org_unit, reporter, assignee, snapshot,
+                     heads, first_seq, seq, change_count, updated_at) ",
+            );
+            q.values(chunk.iter().map(|d| {
+                let (first, last) = seqs.get(&d.id).copied().unwrap_or_default();
+                [
+                    p(&d.id),
+                    p(&d.kind),
+                    p(&d.org_unit),
+                    p(&d.reporter),
+                    p(&d.assignee),
+                    p(&d.snapshot),
+                    p(&d.heads),
+                    p(first),
+                    p(last),
+                    p(d.changes.len() as i64),
+                    p(d.now),
+                ]
+            }));
+            q.push(
+                " ON CONFLICT (id) DO UPDATE SET
+                     org_unit = excluded.org_unit,
+                     reporter = excluded.reporter,
+                     assignee = excluded.assignee,
+                     snapshot = excluded.snapshot,
+                     heads = excluded.heads,
+                     seq = excluded.seq,
+                     change_count = documents.change_count + excluded.change_count,
+                     updated_at = excluded.updated_at",
+            );
+            q.query()?.persistent(false).execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending projections: per table, one statement
+    /// deleting the changed documents' old rows and one inserting
+    /// their new rows (in chunks, to stay under bind limits).
+    async fn write_projections(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut deletes: HashMap<Part, Vec<&str>> = Default::default();
+        let mut rows: Vec<(&str, Projection)> = Vec::new();
+        for (id, kind, before, p) in &pending {
+            let mut write = HashSet::new();
+            for part in Part::ALL {
+                let (changed, had_rows) = match before {
+                    Some(b) => (!part.same(b, p), !part.is_empty(b)),
+                    None => (part.of_kind(kind), true),
+                };
+                if changed {
+                    if had_rows {
+                        deletes.entry(part).or_default().push(id);
+                    }
+                    write.insert(part);
+                }
+            }
+            rows.push((id, p.only(&write).into_owned()));
+        }
+        for (part, ids) in &deletes {
+            let (table, key) = part.table();
+            for chunk in ids.chunks(500) {
+                let mut q = Statement::new(format!("DELETE FROM {table} WHERE {key} IN ("));
+                q.list(chunk.iter().copied());
+                q.push(")");
+                q.query()?.execute(&mut *self.tx).await?;
+            }
+        }
+        let now = crate::domain::now_ms();
+        let households: Vec<_> = rows
+            .iter()
+            .filter_map(|(id, p)| Some((*id, p.household.as_ref()?)))
+            .collect();
+        for chunk in households.chunks(500) {
+            let mut q = Statement::new(
+                "INSERT INTO proj_households (id, org_unit, building, unit, room, head_id,
+                     head_name, member_count, search, updated_at) ",
+            );
+            q.values(chunk.iter().map(|(id, h)| {
+                [
+                    p(*id),
+                    p(&h.org_unit),
+                    p(&h.building),
+                    p(&h.unit),
+                    p(&h.room),
+                    p(&h.head_id),
+                    p(&h.head_name),
+                    p(h.member_count),
+                    p(&h.search),
+                    p(now),
+                ]
+            }));
+            q.query()?.execute(&mut *self.tx).await?;
+        }
+        let members: Vec<_> = rows
+            .iter()
+            .flat_map(|(id, p)| p.members.iter().enumerate().map(move |(i, m)| (*id, i, m)))
+            .collect();
+        for chunk in members.chunks(500) {
+            let mut q = Statement::new(
+                "INSERT INTO proj_members (household_id, position, member_id, name,
+                     id_number, sex, birth_date, relation, phone, residence) ",
+            );
+            q.values(chunk.iter().map(|(id, i, m)| {
+                [
+                    p(*id),
+                    p(*i as i64),
+                    p(&m.member_id),
+                    p(&m.name),
+                    p(&m.id_number),
+                    p(&m.sex),
+                    p(&m.birth_date),
+                    p(&m.relation),
+                    p(&m.phone),
+                    p(&m.residence),
+                ]
+            }));
+            q.query()?.execute(&mut *self.tx).await?;
+        }
+        let tags: Vec<_> = rows
+            .iter()
+            .flat_map(|(id, p)| p.tags.iter().map(move |t| (*id, t)))
+            .collect();
+        for chunk in tags.chunks(500) {
+            let mut q =
+                Statement::new("INSERT INTO proj_tags (doc_id, household_id, tag, sensitive) ");
+            q.values(
+                chunk
+                    .iter()
+                    .map(|(id, t)| [p(*id), p(&t.household_id), p(&t.tag), p(t.sensitive)]),
+            );
+            q.query()?.execute(&mut *self.tx).await?;
+        }
+        let visits: Vec<_> = rows
+            .iter()
+            .filter_map(|(id, p)| Some((*id, p.visit.as_ref()?)))
+            .collect();
+        for chunk in visits.chunks(500) {
+            let mut q = Statement::new(
+                "INSERT INTO proj_visits (id, household_id, org_unit, worker, visited_at,
+                     follow_up, findings) ",
+            );
+            q.values(chunk.iter().map(|(id, v)| {
+                [
+                    p(*id),
+                    p(&v.household_id),
+                    p(&v.org_unit),
+                    p(&v.worker),
+                    p(v.visited_at),
+                    p(v.follow_up),
+                    p(&v.findings),
+                ]
+            }));
+            q.query()?.execute(&mut *self.tx).await?;
+        }
+        let cases: Vec<_> = rows
+            .iter()
+            .filter_map(|(id, p)| Some((*id, p.case.as_ref()?)))
+            .collect();
+        for chunk in cases.chunks(500) {
+            let mut q = Statement::new(
+                "INSERT INTO proj_cases (id, org_unit, category, title, household_id,
+                     location, reporter, reported_at, status, class, level, assignee,
+                     due_at, resolved_at, resolved_level, result, supervised,
+                     not_applied) ",
+            );
+            q.values(chunk.iter().map(|(id, c)| {
+                [
+                    p(*id),
+                    p(&c.org_unit),
+                    p(&c.category),
+                    p(&c.title),
+                    p(&c.household_id),
+                    p(&c.location),
+                    p(&c.reporter),
+                    p(c.reported_at),
+                    p(&c.status),
+                    p(&c.class),
+                    p(&c.level),
+                    p(&c.assignee),
+                    p(c.due_at),
+                    p(c.resolved_at),
+                    p(&c.resolved_level),
+                    p(&c.result),
+                    p(c.supervised),
+                    p(c.not_applied),
+                ]
+            }));
+            q.query()?.execute(&mut *self.tx).await?;
+        }
+        let events: Vec<_> = rows
+            .iter()
+            .flat_map(|(id, p)| p.events.iter().enumerate().map(move |(i, e)| (*id, i, e)))
+            .collect();
+        for chunk in events.chunks(500) {
+            let mut q = Statement::new(
+                "INSERT INTO proj_case_events (case_id, position, event_id, kind, author,
+                     device, at, role, applied, reason) ",
+            );
+            q.values(chunk.iter().map(|(id, i, e)| {
+                [
+                    p(*id),
+                    p(*i as i64),
+                    p(&e.event_id),
+                    p(&e.kind),
+                    p(&e.author),
+                    p(&e.device),
+                    p(e.at),
+                    p(&e.role),
+                    p(e.applied),
+                    p(&e.reason),
+                ]
+            }));
+            q.query()?.execute(&mut *self.tx).await?;
+        }
+        let attachments: Vec<_> = rows
+            .iter()
+            .flat_map(|(id, p)| {
+                p.attachments
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, a)| (*id, i, a))
+            })
+            .collect();
+        for chunk in attachments.chunks(500) {
+            let mut q = Statement::new(
+                "INSERT INTO proj_attachments (doc_id, position, sha256, event_id,
+                     media_type, size, name, caption, author, device, taken_at,
+                     location) ",
+            );
+            q.values(chunk.iter().map(|(id, i, row)| {
+                let a = &row.attachment;
+                [
+                    p(*id),
+                    p(*i as i64),
+                    p(&a.sha256),
+                    p(&row.event_id),
+                    p(&a.media_type),
+                    p(a.size),
+                    p(&a.name),
+                    p(&a.caption),
+                    p(&a.author),
+                    p(&a.device),
+                    p(a.taken_at),
+                    p(&a.location),
+                ]
+            }));
+            q.query()?.execute(&mut *self.tx).await?;
+        }
+        let conflicts: Vec<_> = rows
+            .iter()
+            .flat_map(|(id, p)| p.conflicts.iter().map(move |c| (*id, c)))
+            .collect();
+        for chunk in conflicts.chunks(500) {
+            let mut q = Statement::new("INSERT INTO proj_conflicts (doc_id, path, shown, vals) ");
+            q.values(chunk.iter().map(|(id, c)| {
+                [
+                    p(*id),
+                    p(&c.path),
+                    p(c.shown.to_string()),
+                    p(serde_json::to_string(&c.values).unwrap_or_default()),
+                ]
+            }));
+            q.query()?.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<DB: Backend> DocTx for SqlTx<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    String: Column<DB>,
+    Option<String>: Column<DB>,
+    i64: Column<DB>,
+    Option<i64>: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    QuarantineStatus: Column<DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn prefetch(&mut self, ids: &[String]) -> Result<()> {
+        for chunk in ids.chunks(500) {
+            let mut q = Statement::new("SELECT id, snapshot, heads FROM documents WHERE id IN (");
+            q.list(chunk.iter().map(String::as_str));
+            q.push(")");
+            let rows: Vec<(String, Vec<u8>, Vec<u8>)> = q
+                .query_as()?
+                .persistent(false)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            for (id, snapshot, heads) in rows {
+                self.prefetched.insert(id, DocRow { snapshot, heads });
+            }
+        }
+        Ok(())
+    }
+
+    async fn heads(&mut self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+        self.write_docs().await?;
+        let mut heads = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut q = Statement::new("SELECT id, heads FROM documents WHERE id IN (");
+            q.list(chunk.iter().map(String::as_str));
+            q.push(")");
+            let rows: Vec<(String, Vec<u8>)> = q
+                .query_as()?
+                .persistent(false)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            heads.extend(rows);
+        }
+        Ok(heads)
+    }
+
+    async fn metas(
+        &mut self,
+        ids: &[String],
+    ) -> Result<HashMap<String, (String, sync_core::doc::DocMeta)>> {
+        self.write_docs().await?;
+        let mut metas = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut q = Statement::new(
+                "SELECT id, kind, org_unit, reporter, assignee FROM documents WHERE id IN (",
+            );
+            q.list(chunk.iter().map(String::as_str));
+            q.push(")");
+            let rows: Vec<(String, String, String, Option<String>, Option<String>)> = q
+                .query_as()?
+                .persistent(false)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            for (id, kind, org_unit, reporter, assignee) in rows {
+                let meta = sync_core::doc::DocMeta {
+                    org_unit,
+                    reporter,
+                    assignee,
+                };
+                metas.insert(id, (kind, meta));
+            }
+        }
+        Ok(metas)
+    }
+
+    async fn load(&mut self, id: &str) -> Result<Option<DocRow>> {
+        if let Some(d) = self.docs.iter().rev().find(|d| d.id == id) {
+            return Ok(Some(DocRow {
+                snapshot: d.snapshot.clone(),
+                heads: d.heads.clone(),
+            }));
+        }
+        if let Some(row) = self.prefetched.remove(id) {
+            return Ok(Some(row));
+        }
+        Ok(
+            sqlx::query_as("SELECT snapshot, heads FROM documents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn save(&mut self, w: DocWrite<'_>) -> Result<()> {
+        if w.changes.is_empty() {
+            return Ok(());
+        }
+        self.prefetched.remove(w.id);
+        // A second write of a document in one transaction: the
+        // first goes out before it, so the seqs stay in order.
+        if self.docs.iter().any(|d| d.id == w.id) {
+            self.write_docs().await?;
+        }
+        self.docs.push(PendingDoc {
+            id: w.id.to_owned(),
+            kind: w.kind.to_owned(),
+            org_unit: w.org_unit.to_owned(),
+            reporter: w.reporter.map(str::to_owned),
+            assignee: w.assignee.map(str::to_owned),
+            snapshot: w.snapshot.to_vec(),
+            heads: w.heads.to_vec(),
+            changes: w.changes.to_vec(),
+            user_id: w.user_id.to_owned(),
+            device_id: w.device_id.to_owned(),
+            now: w.now,
+        });
+        Ok(())
+    }
+
+    async fn max_seq(&mut self) -> Result<i64> {
+        self.write_docs().await?;
+        let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM documents")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn feed(
+        &mut self,
+        scope: &Scope,
+        device: &str,
+        round: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<FeedDoc>> {
+        self.write_docs().await?;
+        Ok(sqlx::query_as(concat!(
+            "SELECT d.id, d.kind, d.seq, d.heads, dd.doc_id IS NOT NULL AS known,
+                    CASE WHEN dd.doc_id IS NULL THEN d.snapshot END AS snapshot
+             FROM documents d
+             LEFT JOIN device_docs dd ON dd.device_id = $4 AND dd.doc_id = d.id
+                 AND dd.round <= $7 AND NOT dd.dropped
+             WHERE d.seq > $5 AND ",
+            in_scope!(),
+            " ORDER BY d.seq LIMIT $6"
+        ))
+        .bind(&scope.user_id)
+        .bind(scope.area)
+        .bind(scope.sensitive)
+        .bind(device)
+        .bind(after)
+        .bind(limit)
+        .bind(round)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    async fn out_of_scope(
+        &mut self,
+        scope: &Scope,
+        device: &str,
+        since: i64,
+    ) -> Result<Vec<String>> {
+        self.write_docs().await?;
+        let rows: Vec<(String,)> = sqlx::query_as(concat!(
+            "SELECT d.id FROM device_docs dd JOIN documents d ON d.id = dd.doc_id
+             WHERE dd.device_id = $4 AND NOT dd.dropped AND d.seq > $5 AND NOT ",
+            in_scope!()
+        ))
+        .bind(&scope.user_id)
+        .bind(scope.area)
+        .bind(scope.sensitive)
+        .bind(device)
+        .bind(since)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn drops(&mut self, device: &str) -> Result<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as(
+                "SELECT doc_id, round FROM device_docs WHERE device_id = $1 AND dropped",
+            )
+            .bind(device)
+            .fetch_all(&mut *self.tx)
+            .await?,
+        )
+    }
+
+    // The device's documents change by the hundred in one answer:
+    // each of these is a statement per 500 documents, not per
+    // document.
+    async fn forget(&mut self, device: &str, doc_ids: &[String]) -> Result<()> {
+        for ids in doc_ids.chunks(500) {
+            let mut q = Statement::new("DELETE FROM device_docs WHERE device_id = ");
+            q.bind(device).push(" AND doc_id IN (");
+            q.list(ids.iter().map(String::as_str));
+            q.push(")");
+            q.query()?.persistent(false).execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn remember(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()> {
+        let mut ids: Vec<&String> = doc_ids.iter().collect();
+        // One statement may not update a row twice.
+        ids.sort();
+        ids.dedup();
+        for ids in ids.chunks(500) {
+            let mut q =
+                Statement::new("INSERT INTO device_docs (device_id, doc_id, round, dropped) ");
+            q.values(ids.iter().map(|id| [p(device), p(*id), p(round), p(false)]));
+            q.push(
+                " ON CONFLICT (device_id, doc_id)
+                 DO UPDATE SET round = excluded.round, dropped = FALSE",
+            );
+            q.query()?.persistent(false).execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn mark_dropped(&mut self, device: &str, doc_ids: &[String], round: i64) -> Result<()> {
+        for ids in doc_ids.chunks(500) {
+            let mut q = Statement::new("UPDATE device_docs SET dropped = TRUE, round = ");
+            q.bind(round)
+                .push(" WHERE device_id = ")
+                .bind(device)
+                .push(" AND doc_id IN (");
+            q.list(ids.iter().map(String::as_str));
+            q.push(")");
+            q.query()?.persistent(false).execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn quarantine(&mut self, rows: &[QuarantineRow]) -> Result<()> {
+        for q in rows {
+            sqlx::query(
+                "INSERT INTO quarantine (id, doc_id, hash, bytes, deps, actor, user_id,
+                     device_id, rule, message, received_at, status)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&q.id)
+            .bind(&q.doc_id)
+            .bind(&q.hash)
+            .bind(&q.bytes)
+            .bind(&q.deps)
+            .bind(&q.actor)
+            .bind(&q.user_id)
+            .bind(&q.device_id)
+            .bind(&q.rule)
+            .bind(&q.message)
+            .bind(q.received_at)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn decide_quarantine(
+        &mut self,
+        id: &str,
+        status: QuarantineStatus,
+        by: &str,
+        at: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE quarantine SET status = $1, decided_by = $2, decided_at = $3
+             WHERE id = $4 AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(by)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn audit(&mut self, e: &AuditRow) -> Result<()> {
+        // The entry concerns the record's unit: write the record first.
+        self.write_docs().await?;
+        Self::insert_audit(&mut self.tx, e, None).await
+    }
+
+    async fn audit_in(&mut self, e: &AuditRow, org_units: &[String]) -> Result<()> {
+        Self::insert_audit(&mut self.tx, e, Some(org_units)).await
+    }
+
+    async fn changes_between(
+        &mut self,
+        doc_ids: &[String],
+        base: i64,
+        upto: i64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        self.write_docs().await?;
+        // A few statements for any number of documents: each held
+        // document a device is sent is one of hundreds at times.
+        let mut out = Vec::new();
+        for ids in doc_ids.chunks(500) {
+            let mut q = Statement::new("SELECT doc_id, bytes FROM changes WHERE seq > ");
+            q.bind(base)
+                .push(" AND seq <= ")
+                .bind(upto)
+                .push(" AND doc_id IN (");
+            q.list(ids.iter().map(String::as_str))
+                .push(") ORDER BY seq");
+            let rows: Vec<(String, Vec<u8>)> = q
+                .query_as()?
+                .persistent(false)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    async fn compacted_seq(&mut self) -> Result<i64> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT value FROM meta WHERE key = 'compacted_seq'")
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        Ok(row.and_then(|(v,)| v.parse().ok()).unwrap_or(0))
+    }
+
+    async fn compact(&mut self, cutoff: i64, limit: i64, now: i64) -> Result<CompactBatch> {
+        self.write_docs().await?;
+        let horizon = self.compacted_seq().await?;
+        // The oldest rows past the horizon, through the primary key.
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT seq, received_at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(horizon)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        // A prefix of the feed: stop at the first row still kept,
+        // even if a later one is older (clocks of several instances).
+        let kept = rows.iter().position(|&(_, at)| at >= cutoff);
+        let upto = match kept {
+            Some(0) => horizon,
+            Some(i) => rows[i - 1].0,
+            None => rows.last().map_or(horizon, |&(seq, _)| seq),
+        };
+        let more = kept.is_none() && rows.len() as i64 == limit;
+        if upto == horizon {
+            return Ok(CompactBatch {
+                removed: 0,
+                horizon,
+                more: false,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO device_actors (actor, device_id, user_id, registered_at)
+             SELECT c.actor, c.device_id, c.user_id, $3 FROM changes c
+             JOIN devices d ON d.id = c.device_id
+             WHERE c.seq > $1 AND c.seq <= $2
+               AND NOT EXISTS (SELECT 1 FROM device_actors a WHERE a.actor = c.actor)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(horizon)
+        .bind(upto)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        let deleted = sqlx::query("DELETE FROM changes WHERE seq > $1 AND seq <= $2")
+            .bind(horizon)
+            .bind(upto)
+            .execute(&mut *self.tx)
+            .await?;
+        let removed = DB::rows_affected(&deleted);
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('compacted_seq', $1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(upto.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(CompactBatch {
+            removed,
+            horizon: upto,
+            more,
+        })
+    }
+
+    async fn project(
+        &mut self,
+        id: &str,
+        kind: &str,
+        before: Option<&Projection>,
+        p: &Projection,
+    ) -> Result<()> {
+        // Written with every other document's rows when the
+        // transaction commits: a few statements per round, not a
+        // few per document.
+        match self
+            .pending
+            .iter_mut()
+            .find(|(pending, _, _, _)| pending == id)
+        {
+            Some(entry) => entry.3 = p.clone(),
+            None => self
+                .pending
+                .push((id.to_owned(), kind.to_owned(), before.cloned(), p.clone())),
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.write_docs().await?;
+        self.write_projections().await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

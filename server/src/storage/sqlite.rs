@@ -9,21 +9,18 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
+};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::query::sql_queries;
-use super::sql::sql_storage;
+use super::sql::{Backend, SqlStorage};
 
 /// SQLite storage.
-#[derive(Debug, Clone)]
-pub struct SqliteStorage {
-    /// One writer of this instance at a time (see [`super::Storage::begin`]).
-    turn: std::sync::Arc<tokio::sync::Semaphore>,
-    pool: SqlitePool,
-}
+pub type SqliteStorage = SqlStorage<Sqlite>;
 
-impl SqliteStorage {
+impl SqlStorage<Sqlite> {
     /// Opens (creating if needed) the database at a `sqlite:` URL and brings
     /// its schema up to date.
     pub async fn open(url: &str) -> super::Result<Self> {
@@ -50,28 +47,25 @@ impl SqliteStorage {
         .bind(id)
         .execute(&pool)
         .await?;
-        Ok(Self {
-            turn: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
-            pool,
-        })
-    }
-
-    /// The connection pool (for its gauges in the metrics).
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// `BEGIN IMMEDIATE` takes the write lock at once, so a write
-    /// transaction never has to upgrade (and never fails to) mid-way.
-    async fn begin_tx(&self, write: bool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        if write {
-            self.pool.begin_with("BEGIN IMMEDIATE").await
-        } else {
-            self.pool.begin().await
-        }
+        Ok(Self::new(pool))
     }
 }
 
-sql_storage!(SqliteStorage, Sqlite, SqliteTx);
-sql_queries!(SqliteStorage, Sqlite);
-super::files::sql_files!(SqliteStorage, Sqlite);
+impl Backend for Sqlite {
+    /// `BEGIN IMMEDIATE` takes the write lock at once, so a write
+    /// transaction never has to upgrade (and never fails to) mid-way.
+    async fn begin_tx(
+        pool: &SqlitePool,
+        write: bool,
+    ) -> Result<Transaction<'static, Self>, sqlx::Error> {
+        if write {
+            pool.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            pool.begin().await
+        }
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+}
