@@ -199,7 +199,14 @@ async fn check(server: &TestServer, users: &[User], docs: &[Doc]) -> Result<(), 
             .collect();
         let mut tx = storage.begin(false).await.unwrap();
         let feed = tx
-            .feed(&Scope::of(&user_id, user.role), "no-device", 0, 0, 10_000)
+            .feed(
+                &Scope::of(&user_id, user.role),
+                "no-device",
+                0,
+                0,
+                10_000,
+                (0, 0),
+            )
             .await
             .unwrap();
         let by_sql: BTreeSet<&str> = feed

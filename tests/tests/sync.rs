@@ -344,6 +344,12 @@ async fn a_phone_speaking_only_automerge_sync_converges() {
         assert_eq!(status, 200);
         let response = SyncResponse::decode(&body).unwrap();
         assert!(response.errors.is_empty(), "{:?}", response.errors);
+        // The client never confirms a cursor, so each answer sends the
+        // document whole, as stored after the round: also the round that
+        // wrote it through the sync message.
+        let pulled = response.docs.iter().find(|d| d.id == id);
+        let stored = server.document(&id).await.unwrap();
+        assert_eq!(pulled.expect("the document").heads.0, stored.get_heads());
         for reply in response.am_sync {
             if !reply.message.is_empty() {
                 doc.receive_sync_message(&mut state, Message::decode(&reply.message).unwrap())

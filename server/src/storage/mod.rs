@@ -322,7 +322,8 @@ pub struct FeedDoc {
     pub heads: Vec<u8>,
     /// Whether the device holds it already.
     pub known: bool,
-    /// The snapshot, when the device does not hold the document.
+    /// The snapshot, when the device does not hold the document and did
+    /// not just write it.
     pub snapshot: Option<Vec<u8>>,
 }
 
@@ -508,7 +509,9 @@ pub trait DocTx: Send {
     async fn max_seq(&mut self) -> Result<i64>;
     /// Documents in `scope` whose latest change is after `after`, in feed
     /// order, at most `limit`, with snapshots of those `device` does not
-    /// hold (as confirmed by its having received response `round`).
+    /// hold (as confirmed by its having received response `round`), except
+    /// those whose latest change is in `own`, the seqs `(first, last]` the
+    /// caller's round wrote: the device sent them.
     async fn feed(
         &mut self,
         scope: &Scope,
@@ -516,6 +519,7 @@ pub trait DocTx: Send {
         round: i64,
         after: i64,
         limit: i64,
+        own: (i64, i64),
     ) -> Result<Vec<FeedDoc>>;
     /// Documents sent to `device` and not dropped that are no longer in
     /// `scope`, among those changed after `since`.

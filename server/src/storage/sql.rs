@@ -15,7 +15,7 @@ use sqlx::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::statement::{Statement, p};
+use super::statement::{Placeholders, Statement, p};
 use super::{
     AuditEntry, AuditReader, AuditRow, CompactBatch, DeviceRow, DocRow, DocTx, DocWrite, FeedDoc,
     NewChange, OrgUnitKind, OrgUnitRow, QuarantineRow, QuarantineStatus, RefreshState,
@@ -98,15 +98,15 @@ macro_rules! in_scope {
 pub(super) use in_scope;
 
 /// What differs between the backends the SQL here runs on: how a
-/// transaction starts, and how a statement's count of changed rows is
-/// read.
+/// transaction starts, how a statement's count of changed rows is read,
+/// and how parameters are numbered.
 ///
 /// What the SQL needs of a driver besides (which Rust types it binds and
 /// reads, that a connection runs statements) is the `where` clause of each
 /// generic block below, the same list on each: Rust does not carry a
 /// trait's `where` clauses to the code that names the trait, so they cannot
 /// be said once here. SQLite and PostgreSQL meet them.
-pub trait Backend: Database + HasStatementCache {
+pub trait Backend: Database + HasStatementCache + Placeholders {
     /// Begins a transaction. A write transaction excludes every other
     /// writer (of every instance) from the start, so feed seqs allocated in
     /// it become visible in order.
@@ -1234,11 +1234,13 @@ where
         round: i64,
         after: i64,
         limit: i64,
+        own: (i64, i64),
     ) -> Result<Vec<FeedDoc>> {
         self.write_docs().await?;
         Ok(sqlx::query_as(concat!(
             "SELECT d.id, d.kind, d.seq, d.heads, dd.doc_id IS NOT NULL AS known,
-                    CASE WHEN dd.doc_id IS NULL THEN d.snapshot END AS snapshot
+                    CASE WHEN dd.doc_id IS NULL AND NOT (d.seq > $8 AND d.seq <= $9)
+                         THEN d.snapshot END AS snapshot
              FROM documents d
              LEFT JOIN device_docs dd ON dd.device_id = $4 AND dd.doc_id = d.id
                  AND dd.round <= $7 AND NOT dd.dropped
@@ -1253,6 +1255,8 @@ where
         .bind(after)
         .bind(limit)
         .bind(round)
+        .bind(own.0)
+        .bind(own.1)
         .fetch_all(&mut *self.tx)
         .await?)
     }

@@ -86,11 +86,14 @@ pub fn p<'a>(value: impl Into<Param<'a>>) -> Param<'a> {
     value.into()
 }
 
-/// SQL text and its parameters, numbered `$1`, `$2`, … as they are bound.
+/// SQL text and its parameters, numbered `$1`, `$2`, … as they are bound
+/// (`?1`, `?2`, … when it runs on SQLite).
 #[derive(Debug, Clone, Default)]
 pub struct Statement<'a> {
     sql: String,
     params: Vec<Param<'a>>,
+    /// Where each parameter's sigil is in `sql`.
+    sigils: Vec<usize>,
 }
 
 impl<'a> Statement<'a> {
@@ -98,7 +101,7 @@ impl<'a> Statement<'a> {
     pub fn new(sql: impl Into<String>) -> Self {
         Self {
             sql: sql.into(),
-            params: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -111,6 +114,7 @@ impl<'a> Statement<'a> {
     /// Appends a parameter holding `value`.
     pub fn bind(&mut self, value: impl Into<Param<'a>>) -> &mut Self {
         self.params.push(value.into());
+        self.sigils.push(self.sql.len());
         write!(self.sql, "${}", self.params.len()).expect("writing to a String");
         self
     }
@@ -144,24 +148,54 @@ impl<'a> Statement<'a> {
 
     /// The statement with its parameters bound, to execute. Fails if the
     /// database cannot take a parameter.
-    pub fn query<DB: Binds>(&self) -> Result<Query<'_, DB, DB::Arguments<'_>>, sqlx::Error>
+    pub fn query<DB: Binds + Placeholders>(
+        &mut self,
+    ) -> Result<Query<'_, DB, DB::Arguments<'_>>, sqlx::Error>
     where
         for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     {
+        self.number_as::<DB>();
         Ok(sqlx::query_with(&self.sql, DB::arguments(&self.params)?))
     }
 
     /// The statement with its parameters bound, to fetch rows as `T`.
     /// Fails if the database cannot take a parameter.
-    pub fn query_as<DB: Binds, T>(
-        &self,
+    pub fn query_as<DB: Binds + Placeholders, T>(
+        &mut self,
     ) -> Result<QueryAs<'_, DB, T, DB::Arguments<'_>>, sqlx::Error>
     where
         T: for<'r> FromRow<'r, DB::Row>,
         for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     {
+        self.number_as::<DB>();
         Ok(sqlx::query_as_with(&self.sql, DB::arguments(&self.params)?))
     }
+
+    /// Writes the parameters' sigils as `DB` reads them.
+    fn number_as<DB: Placeholders>(&mut self) {
+        for &at in &self.sigils {
+            self.sql.replace_range(at..at + 1, DB::SIGIL);
+        }
+    }
+}
+
+/// How a database names numbered parameters.
+pub trait Placeholders: Database {
+    /// What comes before a parameter's number: one byte.
+    ///
+    /// SQLite takes `$1` for a parameter *named* `$1`, and looks each name
+    /// up among the names before it: a batch insert of thousands of
+    /// parameters then spends more time being prepared than inserting.
+    /// `?1` it takes for the first parameter.
+    const SIGIL: &'static str;
+}
+
+impl Placeholders for sqlx::Sqlite {
+    const SIGIL: &'static str = "?";
+}
+
+impl Placeholders for sqlx::Postgres {
+    const SIGIL: &'static str = "$";
 }
 
 /// A database that takes every kind of [`Param`].
@@ -216,5 +250,15 @@ mod tests {
             "INSERT INTO t (n, v, f) VALUES ($1, $2, $3), ($4, $5, $6)"
         );
         assert_eq!(q.params[3], Param::Text(Some(Cow::Borrowed("y"))));
+    }
+
+    #[test]
+    fn sqlite_numbers_its_parameters_with_question_marks() {
+        let mut q = Statement::new("SELECT x FROM t WHERE a = ");
+        q.bind("$5").push(" AND b IN (").list([1i64, 2]).push(")");
+        q.number_as::<sqlx::Sqlite>();
+        assert_eq!(q.sql, "SELECT x FROM t WHERE a = ?1 AND b IN (?2, ?3)");
+        q.number_as::<sqlx::Postgres>();
+        assert_eq!(q.sql, "SELECT x FROM t WHERE a = $1 AND b IN ($2, $3)");
     }
 }

@@ -156,8 +156,9 @@ async fn held_changes(
 }
 
 /// Builds the answer for a device at `cursor`, given the documents it
-/// pushed and that were merged this round. `feed_end` is the highest seq
-/// once the round's own writes committed: writers allocate seqs in turn,
+/// pushed and that were merged this round. `own` is the range of seqs
+/// `(first, last]` the round wrote; `feed_end`, its last, is the highest
+/// seq once the round's own writes committed: writers allocate seqs in turn,
 /// so everything up to it is committed when the feed is read. Once every
 /// document of the scope past the cursor is sent, the device is current up
 /// to there, and its next round need not look at anything older, in its
@@ -174,8 +175,9 @@ pub(super) async fn answer(
     page: usize,
     cursor: Cursor,
     merged: MergedDocs,
-    feed_end: i64,
+    own: (i64, i64),
 ) -> Result<Answer, EngineError> {
+    let feed_end = own.1;
     let device = writer.auth.device_id.as_str();
     let round = cursor.round + 1;
     let mut updates = DeviceUpdates {
@@ -200,7 +202,14 @@ pub(super) async fn answer(
 
     let limit = i64::try_from(page).unwrap_or(i64::MAX);
     let mut feed = tx
-        .feed(&writer.scope, device, cursor.round, cursor.after, limit + 1)
+        .feed(
+            &writer.scope,
+            device,
+            cursor.round,
+            cursor.after,
+            limit + 1,
+            own,
+        )
         .await?;
     let more = feed.len() > page;
     feed.truncate(page);
@@ -244,27 +253,33 @@ pub(super) async fn answer(
         if pushed.contains(&id) || (row.known && row.seq <= cursor.base) {
             continue;
         }
-        let heads = parse_heads(&row.heads);
-        match row.snapshot {
-            Some(snapshot) if !row.known => {
-                if !chunk::intact(&snapshot) {
-                    errors.push(damaged(&id));
-                    continue;
-                }
-                if row.kind == "sensitive" {
-                    updates.sensitive_sent.push(row.id.clone());
-                }
-                updates.sent.push(row.id);
-                docs.push(DocPull {
-                    id,
-                    heads,
-                    chunks: vec![serde_bytes::ByteBuf::from(snapshot)],
-                });
-            }
-            _ => {
-                by_log.insert(row.id, (id, heads));
-            }
+        if row.known {
+            by_log.insert(row.id, (id, parse_heads(&row.heads)));
+            continue;
         }
+        // The feed leaves out the snapshots of what the round wrote, which
+        // is mostly what the device pushed; anything else it wrote (an
+        // Automerge sync message's document) is read here.
+        let (heads, snapshot) = match row.snapshot {
+            Some(snapshot) => (row.heads, snapshot),
+            None => match tx.load(&row.id).await? {
+                Some(stored) => (stored.heads, stored.snapshot),
+                None => continue,
+            },
+        };
+        if !chunk::intact(&snapshot) {
+            errors.push(damaged(&id));
+            continue;
+        }
+        if row.kind == "sensitive" {
+            updates.sensitive_sent.push(row.id.clone());
+        }
+        updates.sent.push(row.id);
+        docs.push(DocPull {
+            id,
+            heads: parse_heads(&heads),
+            chunks: vec![serde_bytes::ByteBuf::from(snapshot)],
+        });
     }
     docs.extend(held_changes(tx, cursor.base, upto, by_log, &mut errors).await?);
 

@@ -435,9 +435,9 @@ async fn answer(
         mut errors,
         mut dropped,
         am_replies,
-        feed: (_, feed_end),
+        feed,
     } = written;
-    let answer = feed::answer(tx, writer, page, cursor, merged, feed_end).await?;
+    let answer = feed::answer(tx, writer, page, cursor, merged, feed).await?;
     errors.extend(answer.errors);
     dropped.extend(answer.drop);
     dropped.sort();
