@@ -99,7 +99,7 @@ pub(super) use in_scope;
 
 /// What differs between the backends the SQL here runs on: how a
 /// transaction starts, how a statement's count of changed rows is read,
-/// and how parameters are numbered.
+/// and how a statement's parameters are written.
 ///
 /// What the SQL needs of a driver besides (which Rust types it binds and
 /// reads, that a connection runs statements) is the `where` clause of each

@@ -86,14 +86,18 @@ pub fn p<'a>(value: impl Into<Param<'a>>) -> Param<'a> {
     value.into()
 }
 
-/// SQL text and its parameters, numbered `$1`, `$2`, … as they are bound
-/// (`?1`, `?2`, … when it runs on SQLite).
+/// SQL text and its parameters, in the order they are bound; each
+/// parameter is written as the database reads it when the statement runs
+/// (`$1`, `$2`, … on PostgreSQL, `?` on SQLite).
 #[derive(Debug, Clone, Default)]
 pub struct Statement<'a> {
+    /// The text, without the parameters.
     sql: String,
     params: Vec<Param<'a>>,
-    /// Where each parameter's sigil is in `sql`.
-    sigils: Vec<usize>,
+    /// Where in `sql` each parameter goes.
+    at: Vec<usize>,
+    /// The text with its parameters, as last run.
+    run: String,
 }
 
 impl<'a> Statement<'a> {
@@ -114,8 +118,7 @@ impl<'a> Statement<'a> {
     /// Appends a parameter holding `value`.
     pub fn bind(&mut self, value: impl Into<Param<'a>>) -> &mut Self {
         self.params.push(value.into());
-        self.sigils.push(self.sql.len());
-        write!(self.sql, "${}", self.params.len()).expect("writing to a String");
+        self.at.push(self.sql.len());
         self
     }
 
@@ -154,8 +157,8 @@ impl<'a> Statement<'a> {
     where
         for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     {
-        self.number_as::<DB>();
-        Ok(sqlx::query_with(&self.sql, DB::arguments(&self.params)?))
+        self.run = self.text::<DB>();
+        Ok(sqlx::query_with(&self.run, DB::arguments(&self.params)?))
     }
 
     /// The statement with its parameters bound, to fetch rows as `T`.
@@ -167,35 +170,45 @@ impl<'a> Statement<'a> {
         T: for<'r> FromRow<'r, DB::Row>,
         for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     {
-        self.number_as::<DB>();
-        Ok(sqlx::query_as_with(&self.sql, DB::arguments(&self.params)?))
+        self.run = self.text::<DB>();
+        Ok(sqlx::query_as_with(&self.run, DB::arguments(&self.params)?))
     }
 
-    /// Writes the parameters' sigils as `DB` reads them.
-    fn number_as<DB: Placeholders>(&mut self) {
-        for &at in &self.sigils {
-            self.sql.replace_range(at..at + 1, DB::SIGIL);
+    /// The text with each parameter written as `DB` reads it.
+    fn text<DB: Placeholders>(&self) -> String {
+        let mut text = String::with_capacity(self.sql.len() + 6 * self.at.len());
+        let mut from = 0;
+        for (i, &at) in self.at.iter().enumerate() {
+            text.push_str(&self.sql[from..at]);
+            DB::placeholder(&mut text, i + 1);
+            from = at;
         }
+        text.push_str(&self.sql[from..]);
+        text
     }
 }
 
-/// How a database names numbered parameters.
+/// How a database reads a statement's parameters.
 pub trait Placeholders: Database {
-    /// What comes before a parameter's number: one byte.
-    ///
-    /// SQLite takes `$1` for a parameter *named* `$1`, and looks each name
-    /// up among the names before it: a batch insert of thousands of
-    /// parameters then spends more time being prepared than inserting.
-    /// `?1` it takes for the first parameter.
-    const SIGIL: &'static str;
+    /// Writes parameter `n` (from 1) into `sql`.
+    fn placeholder(sql: &mut String, n: usize);
 }
 
+/// SQLite takes its parameters in order, each a bare `?`. A numbered or
+/// named parameter (`?1`, `$1`) has a name, and SQLite finds a name by
+/// walking the names before it, while preparing and again for each value
+/// bound: a batch insert of thousands of parameters spent more time on
+/// its names than on inserting.
 impl Placeholders for sqlx::Sqlite {
-    const SIGIL: &'static str = "?";
+    fn placeholder(sql: &mut String, _: usize) {
+        sql.push('?');
+    }
 }
 
 impl Placeholders for sqlx::Postgres {
-    const SIGIL: &'static str = "$";
+    fn placeholder(sql: &mut String, n: usize) {
+        write!(sql, "${n}").expect("writing to a String");
+    }
 }
 
 /// A database that takes every kind of [`Param`].
@@ -235,7 +248,10 @@ mod tests {
     fn parameters_are_numbered_in_the_order_they_are_bound() {
         let mut q = Statement::new("SELECT x FROM t WHERE a = ");
         q.bind("a").push(" AND b IN (").list([1i64, 2, 3]).push(")");
-        assert_eq!(q.sql, "SELECT x FROM t WHERE a = $1 AND b IN ($2, $3, $4)");
+        assert_eq!(
+            q.text::<sqlx::Postgres>(),
+            "SELECT x FROM t WHERE a = $1 AND b IN ($2, $3, $4)"
+        );
         assert_eq!(q.params.len(), 4);
         assert_eq!(q.params[2], Param::Int(Some(2)));
     }
@@ -246,19 +262,19 @@ mod tests {
         let mut q = Statement::new("INSERT INTO t (n, v, f)");
         q.values(names.iter().map(|n| [p(n), p(Some(7)), p(false)]));
         assert_eq!(
-            q.sql,
+            q.text::<sqlx::Postgres>(),
             "INSERT INTO t (n, v, f) VALUES ($1, $2, $3), ($4, $5, $6)"
         );
         assert_eq!(q.params[3], Param::Text(Some(Cow::Borrowed("y"))));
     }
 
     #[test]
-    fn sqlite_numbers_its_parameters_with_question_marks() {
+    fn sqlite_takes_its_parameters_in_order() {
         let mut q = Statement::new("SELECT x FROM t WHERE a = ");
         q.bind("$5").push(" AND b IN (").list([1i64, 2]).push(")");
-        q.number_as::<sqlx::Sqlite>();
-        assert_eq!(q.sql, "SELECT x FROM t WHERE a = ?1 AND b IN (?2, ?3)");
-        q.number_as::<sqlx::Postgres>();
-        assert_eq!(q.sql, "SELECT x FROM t WHERE a = $1 AND b IN ($2, $3)");
+        assert_eq!(
+            q.text::<sqlx::Sqlite>(),
+            "SELECT x FROM t WHERE a = ? AND b IN (?, ?)"
+        );
     }
 }
