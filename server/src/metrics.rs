@@ -31,6 +31,9 @@ pub const MERGED_AGAIN: &str = "gridsync_documents_merged_again_total";
 pub const ROUNDS_GROUPED: &str = "gridsync_sync_rounds_group_committed_total";
 /// Group commits of sync rounds.
 pub const GROUP_COMMITS: &str = "gridsync_sync_group_commits_total";
+/// Group commits whose transaction failed; their writes were then tried
+/// one by one.
+pub const GROUP_COMMITS_FAILED: &str = "gridsync_sync_group_commits_failed_total";
 /// Changes the policy refused and held in quarantine.
 pub const CHANGES_QUARANTINED: &str = "gridsync_changes_quarantined_total";
 /// Sign-ins refused for a wrong username or password.
@@ -95,6 +98,10 @@ fn describe() {
     );
     describe_counter!(GROUP_COMMITS, "Group commits of sync rounds.");
     describe_counter!(ROUNDS_GROUPED, "Sync rounds written by group commits.");
+    describe_counter!(
+        GROUP_COMMITS_FAILED,
+        "Group commits that failed, their writes then tried one by one."
+    );
     describe_counter!(CHANGES_QUARANTINED, "Changes held in quarantine.");
     describe_counter!(LOGIN_FAILURES, "Sign-ins refused for bad credentials.");
     describe_counter!(RATE_LIMITED, "Requests refused by a limit, by reason.");
@@ -137,6 +144,11 @@ pub fn merged_again() {
 pub fn group_committed(rounds: usize) {
     metrics::counter!(GROUP_COMMITS).increment(1);
     metrics::counter!(ROUNDS_GROUPED).increment(rounds as u64);
+}
+
+/// Counts a group commit that failed, its writes to be tried one by one.
+pub fn group_failed() {
+    metrics::counter!(GROUP_COMMITS_FAILED).increment(1);
 }
 
 /// Counts changes put in quarantine.

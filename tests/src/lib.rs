@@ -344,6 +344,20 @@ impl TestServer {
         rows.into_iter().map(|(text,)| text).collect()
     }
 
+    /// Runs `sql` (one or more statements) on the server's database, from
+    /// a connection of its own: for setting up what no API does.
+    pub async fn execute(&self, sql: &str) {
+        if self.db.is_postgres() {
+            let pool = sqlx::PgPool::connect(&self.db.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.db.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+
     /// Deletes every projection row, as a database from before they
     /// existed would have none.
     pub async fn wipe_projections(&self) {

@@ -551,6 +551,7 @@ async fn write_group(engine: &Engine, group: Vec<Waiting>) {
         }
         Err(e) => {
             tracing::warn!(writes = group.len(), error = %e, "a group commit failed; writing its parts one by one");
+            crate::metrics::group_failed();
             for waiting in group {
                 let done = commit(engine, &[&waiting.work])
                     .await
