@@ -1,8 +1,16 @@
 //! Typed reads and edits of record documents, and the check every document
 //! must pass before a phone commits it or the server stores it.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::RangeBounds;
+use std::rc::Rc;
+
 use automerge::transaction::CommitOptions;
-use automerge::{ActorId, Automerge, AutomergeError, ChangeHash, LoadOptions, TextEncoding};
+use automerge::{
+    ActorId, Automerge, AutomergeError, ChangeHash, LoadOptions, ObjId, ObjType, Prop,
+    ReadDoc as AmRead, TextEncoding, Value,
+};
 
 use crate::id::RecordKind;
 use crate::records::{Attachment, Case, Household, Record, Sensitive, ValidationError, Visit};
@@ -56,19 +64,25 @@ pub fn load(bytes: &[u8]) -> Result<Automerge, AutomergeError> {
 /// Reads the record a document holds, checking it on the way: how deeply it
 /// nests and its shape ([`crate::shape`], which names the field at fault),
 /// then the record's rules ([`Record::validate`]).
+///
+/// The shape walk reads every field with the same hydration as the record
+/// does, so a document the record reads from has the record's shape: the
+/// walk runs only when reading fails, to say where.
 pub fn read<R: Record>(doc: &Automerge) -> Result<R, DocError> {
-    crate::shape::check_depth(doc)
-        .and_then(|()| crate::shape::check(R::KIND, doc))
-        .map_err(|source| DocError::Invalid {
-            kind: R::KIND,
-            source,
-        })?;
-    hydrate_valid(doc)
+    let invalid = |source| DocError::Invalid {
+        kind: R::KIND,
+        source,
+    };
+    crate::shape::check_depth(doc).map_err(invalid)?;
+    hydrate_valid(doc).map_err(|e| match e {
+        DocError::Shape { .. } => crate::shape::check(R::KIND, doc).err().map_or(e, invalid),
+        e => e,
+    })
 }
 
 /// Reads the record and checks its rules, without walking its shape.
 fn hydrate_valid<R: Record>(doc: &Automerge) -> Result<R, DocError> {
-    let record: R = autosurgeon::hydrate(doc).map_err(|source| DocError::Shape {
+    let record: R = autosurgeon::hydrate(&Reader::new(doc)).map_err(|source| DocError::Shape {
         kind: R::KIND,
         source: Box::new(source),
     })?;
@@ -77,6 +91,131 @@ fn hydrate_valid<R: Record>(doc: &Automerge) -> Result<R, DocError> {
         source,
     })?;
     Ok(record)
+}
+
+/// A document as `autosurgeon` reads it, each map and list read once,
+/// whole.
+///
+/// `autosurgeon` looks every field of a record up with `get`, and in
+/// automerge 0.12 each `get` seeks through the document's op columns from
+/// the start, decoding as it goes: for a record of a few dozen fields that
+/// was most of the time of reading it. Here the first lookup in an object
+/// reads all of it in one pass (`map_range`, `list_range`: the values
+/// `get` would return, the winner where fields were written concurrently),
+/// and the rest are answered from memory. autosurgeon has no such reader;
+/// this is the small part of its `ReadDoc` that hydration uses.
+struct Reader<'a> {
+    doc: &'a Automerge,
+    objects: RefCell<HashMap<ObjId, Rc<Object>>>,
+}
+
+/// One object of the document, read whole.
+enum Object {
+    Map(HashMap<String, (Value<'static>, ObjId)>),
+    List(Vec<(Value<'static>, ObjId)>),
+    /// Text, or no object at all: asked of the document itself.
+    Other,
+}
+
+impl<'a> Reader<'a> {
+    fn new(doc: &'a Automerge) -> Self {
+        Self {
+            doc,
+            objects: RefCell::default(),
+        }
+    }
+
+    fn object(&self, obj: &ObjId) -> Rc<Object> {
+        if let Some(object) = self.objects.borrow().get(obj) {
+            return object.clone();
+        }
+        let object = Rc::new(match AmRead::object_type(self.doc, obj) {
+            Ok(ObjType::Map | ObjType::Table) => Object::Map(
+                AmRead::map_range(self.doc, obj, ..)
+                    .map(|item| {
+                        let id = item.id();
+                        (item.key.into_owned(), (item.value.into_value(), id))
+                    })
+                    .collect(),
+            ),
+            Ok(ObjType::List) => Object::List(
+                AmRead::list_range(self.doc, obj, ..)
+                    .map(|item| {
+                        let id = item.id();
+                        (item.value.into_value(), id)
+                    })
+                    .collect(),
+            ),
+            Ok(ObjType::Text) | Err(_) => Object::Other,
+        });
+        self.objects
+            .borrow_mut()
+            .insert(obj.clone(), object.clone());
+        object
+    }
+}
+
+impl autosurgeon::ReadDoc for Reader<'_> {
+    type Parents<'b>
+        = automerge::Parents<'b>
+    where
+        Self: 'b;
+
+    fn get_heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    fn get<P: Into<Prop>>(
+        &self,
+        obj: &ObjId,
+        prop: P,
+    ) -> Result<Option<(Value<'_>, ObjId)>, AutomergeError> {
+        let prop = prop.into();
+        match (&*self.object(obj), &prop) {
+            (Object::Map(fields), Prop::Map(key)) => Ok(fields.get(key).cloned()),
+            (Object::List(items), Prop::Seq(i)) => Ok(items.get(*i).cloned()),
+            _ => AmRead::get(self.doc, obj, prop),
+        }
+    }
+
+    fn object_type<O: AsRef<ObjId>>(&self, obj: O) -> Option<ObjType> {
+        AmRead::object_type(self.doc, obj).ok()
+    }
+
+    fn map_range<'b, O, R>(&'b self, obj: O, range: R) -> automerge::iter::MapRange<'b>
+    where
+        R: RangeBounds<String> + 'b,
+        O: AsRef<ObjId>,
+    {
+        AmRead::map_range(self.doc, obj, range)
+    }
+
+    fn list_range<O: AsRef<ObjId>, R: RangeBounds<usize>>(
+        &self,
+        obj: O,
+        range: R,
+    ) -> automerge::iter::ListRange<'_> {
+        AmRead::list_range(self.doc, obj, range)
+    }
+
+    fn length<O: AsRef<ObjId>>(&self, obj: O) -> usize {
+        match &*self.object(obj.as_ref()) {
+            Object::List(items) => items.len(),
+            _ => AmRead::length(self.doc, obj),
+        }
+    }
+
+    fn text<O: AsRef<ObjId>>(&self, obj: O) -> Result<String, AutomergeError> {
+        AmRead::text(self.doc, obj)
+    }
+
+    fn parents<O: AsRef<ObjId>>(&self, obj: O) -> Result<Self::Parents<'_>, AutomergeError> {
+        AmRead::parents(self.doc, obj)
+    }
+
+    fn is_empty(&self) -> bool {
+        AmRead::keys(self.doc, automerge::ROOT).next().is_none()
+    }
 }
 
 /// What decides who may see a document: where it belongs and, for cases,
