@@ -485,9 +485,12 @@ pub trait Storage: query::Queries + files::FileTables + Send + Sync + 'static {
 /// back.
 #[async_trait]
 pub trait DocTx: Send {
-    /// Reads these documents ahead, in one statement, for the `load`s that
-    /// follow.
-    async fn prefetch(&mut self, ids: &[String]) -> Result<()>;
+    /// The stored copies of these documents, read together (a document
+    /// not stored is absent).
+    async fn load_many(
+        &mut self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, DocRow>>;
     /// The heads of these documents as this transaction has them (a
     /// document not stored is absent).
     async fn heads(&mut self, ids: &[String])

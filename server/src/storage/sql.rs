@@ -698,7 +698,6 @@ where
         Ok(Box::new(SqlTx {
             tx,
             docs: Vec::new(),
-            prefetched: Default::default(),
             pending: Vec::new(),
             _turn: turn,
         }))
@@ -710,8 +709,6 @@ struct SqlTx<DB: Database> {
     /// Document writes not sent yet, in order: sent together before
     /// anything reads the feed, and at commit.
     docs: Vec<PendingDoc>,
-    /// Rows read ahead by [`DocTx::prefetch`], taken by `load`.
-    prefetched: HashMap<String, DocRow>,
     /// Projections to write at commit: document id, kind, the
     /// projection before (`None`: unknown) and after.
     pending: Vec<(String, String, Option<Projection>, Projection)>,
@@ -1112,7 +1109,9 @@ where
     for<'r> &'r str: ColumnIndex<DB::Row>,
     usize: ColumnIndex<DB::Row>,
 {
-    async fn prefetch(&mut self, ids: &[String]) -> Result<()> {
+    async fn load_many(&mut self, ids: &[String]) -> Result<HashMap<String, DocRow>> {
+        self.write_docs().await?;
+        let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let mut q = Statement::new("SELECT id, snapshot, heads FROM documents WHERE id IN (");
             q.list(chunk.iter().map(String::as_str));
@@ -1123,10 +1122,10 @@ where
                 .fetch_all(&mut *self.tx)
                 .await?;
             for (id, snapshot, heads) in rows {
-                self.prefetched.insert(id, DocRow { snapshot, heads });
+                found.insert(id, DocRow { snapshot, heads });
             }
         }
-        Ok(())
+        Ok(found)
     }
 
     async fn heads(&mut self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>> {
@@ -1182,9 +1181,6 @@ where
                 heads: d.heads.clone(),
             }));
         }
-        if let Some(row) = self.prefetched.remove(id) {
-            return Ok(Some(row));
-        }
         Ok(
             sqlx::query_as("SELECT snapshot, heads FROM documents WHERE id = $1")
                 .bind(id)
@@ -1197,7 +1193,6 @@ where
         if w.changes.is_empty() {
             return Ok(());
         }
-        self.prefetched.remove(w.id);
         // A second write of a document in one transaction: the
         // first goes out before it, so the seqs stay in order.
         if self.docs.iter().any(|d| d.id == w.id) {
@@ -1403,12 +1398,17 @@ where
     ) -> Result<Vec<(String, Vec<u8>)>> {
         self.write_docs().await?;
         // A few statements for any number of documents: each held
-        // document a device is sent is one of hundreds at times.
+        // document a device is sent is one of hundreds at times. Each
+        // document's changes are found through the index on (doc_id, seq);
+        // the `+` keeps the seq range from being taken as the way in
+        // instead, which SQLite's planner otherwise does: a walk over
+        // everyone's changes since `base`, a thousand rows read for each
+        // one kept in a rush (`BENCHMARKS.md`).
         let mut out = Vec::new();
         for ids in doc_ids.chunks(500) {
-            let mut q = Statement::new("SELECT doc_id, bytes FROM changes WHERE seq > ");
+            let mut q = Statement::new("SELECT doc_id, bytes FROM changes WHERE +seq > ");
             q.bind(base)
-                .push(" AND seq <= ")
+                .push(" AND +seq <= ")
                 .bind(upto)
                 .push(" AND doc_id IN (");
             q.list(ids.iter().map(String::as_str))

@@ -591,18 +591,11 @@ async fn read_documents(
     engine: &Engine,
     ids: &[String],
 ) -> Result<HashMap<String, DocRow>, EngineError> {
-    let mut rows = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
-        return Ok(rows);
+        return Ok(HashMap::new());
     }
     let mut tx = engine.storage.begin(false).await?;
-    tx.prefetch(ids).await?;
-    for id in ids {
-        if let Some(row) = tx.load(id).await? {
-            rows.insert(id.clone(), row);
-        }
-    }
-    Ok(rows)
+    Ok(tx.load_many(ids).await?)
 }
 
 /// Fewest documents worth a thread of their own.
