@@ -9,6 +9,11 @@
 
 #![forbid(unsafe_code)]
 
+/// The server's allocator (`server/src/main.rs`), so that the server in
+/// this process runs as it does in its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::str::FromStr;
@@ -520,10 +525,14 @@ async fn s3_run(
                 let (status, reply) = loop {
                     // A connection the server closed while shedding load
                     // is tried again the same way.
-                    let (status, reply) = phone
-                        .try_post_raw(body.clone())
-                        .await
-                        .unwrap_or((503, Vec::new()));
+                    let (status, reply) =
+                        phone
+                            .try_post_raw(body.clone())
+                            .await
+                            .unwrap_or_else(|e| {
+                                eprintln!("S3: a round's connection failed ({e:?}); sent again");
+                                (503, Vec::new())
+                            });
                     if status == 503 && t.elapsed() < BUSY_FOR {
                         busy += 1;
                         let wait = gridsync_server::http::error::RETRY_AFTER_SECS * 1000;
