@@ -526,13 +526,10 @@ async fn s3_run(
                     // A connection the server closed while shedding load
                     // is tried again the same way.
                     let (status, reply) =
-                        phone
-                            .try_post_raw(body.clone())
-                            .await
-                            .unwrap_or_else(|e| {
-                                eprintln!("S3: a round's connection failed ({e:?}); sent again");
-                                (503, Vec::new())
-                            });
+                        phone.try_post_raw(body.clone()).await.unwrap_or_else(|e| {
+                            eprintln!("S3: a round's connection failed ({e:?}); sent again");
+                            (503, Vec::new())
+                        });
                     if status == 503 && t.elapsed() < BUSY_FOR {
                         busy += 1;
                         let wait = gridsync_server::http::error::RETRY_AFTER_SECS * 1000;
