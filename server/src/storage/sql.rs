@@ -1402,7 +1402,7 @@ where
         // document's changes are found through the index on (doc_id, seq);
         // the `+` keeps the seq range from being taken as the way in
         // instead, which SQLite's planner otherwise does: a walk over
-        // everyone's changes since `base`, a thousand rows read for each
+        // everyone's changes since `base`, some twenty rows read for each
         // one kept in a rush (`BENCHMARKS.md`).
         let mut out = Vec::new();
         for ids in doc_ids.chunks(500) {
