@@ -367,6 +367,174 @@ async fn a_phone_speaking_only_automerge_sync_converges() {
     );
 }
 
+/// A plain Automerge client of the fallback protocol, speaking through
+/// `device`: its own copy of document `id` and its sync state.
+struct AmClient {
+    id: RecordId,
+    doc: sync_core::automerge::Automerge,
+    state: sync_core::automerge::sync::State,
+}
+
+impl AmClient {
+    /// A client starting from the server's copy of `id`, in sync with it
+    /// after one exchange.
+    async fn new(server: &TestServer, device: &Device<MemoryStore>, id: &RecordId) -> Self {
+        let mut doc = server.document(id).await.unwrap();
+        doc.set_actor(sync_core::automerge::ActorId::random());
+        let mut client = Self {
+            id: id.clone(),
+            doc,
+            state: sync_core::automerge::sync::State::new(),
+        };
+        let request = client.request(sync_core::protocol::SyncRequest::default());
+        client.answer(&device.post_raw(request.encode()).await);
+        client
+    }
+
+    /// `request` carrying this client's next sync message.
+    fn request(
+        &mut self,
+        mut request: sync_core::protocol::SyncRequest,
+    ) -> sync_core::protocol::SyncRequest {
+        use sync_core::automerge::sync::SyncDoc;
+        let message = self
+            .doc
+            .generate_sync_message(&mut self.state)
+            .expect("something to say");
+        request.v = sync_core::protocol::PROTOCOL_VERSION;
+        request.actors.push(serde_bytes::ByteBuf::from(
+            self.doc.get_actor().to_bytes().to_vec(),
+        ));
+        request.am_sync.push(sync_core::protocol::AmSync {
+            id: self.id.clone(),
+            message: serde_bytes::ByteBuf::from(message.encode()),
+        });
+        request
+    }
+
+    /// Takes the server's answer to a request from [`AmClient::request`].
+    fn answer(&mut self, (status, body): &(u16, Vec<u8>)) {
+        use sync_core::automerge::sync::{Message, SyncDoc};
+        assert_eq!(*status, 200, "{}", String::from_utf8_lossy(body));
+        let response = sync_core::protocol::SyncResponse::decode(body).unwrap();
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        for reply in response.am_sync {
+            if !reply.message.is_empty() {
+                self.doc
+                    .receive_sync_message(&mut self.state, Message::decode(&reply.message).unwrap())
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_push_and_a_sync_message_for_one_document_in_one_round_are_both_kept() {
+    let server = server_with_workers(1).await;
+    let mut phone = server.device("w0").await;
+    let id = phone.replica.create(&household()).unwrap();
+    phone.sync().await;
+    let mut client = AmClient::new(&server, &phone, &id).await;
+
+    // The phone and the Automerge client each add a member, and both go
+    // up in one request: merged against the same stored copy, the second
+    // written must be merged again onto the first.
+    phone
+        .replica
+        .update::<Household>(&id, |h| h.members.push(Member::new("m2", "李娜")))
+        .unwrap();
+    doc::edit::<Household>(&mut client.doc, 0, |h| {
+        h.members.push(Member::new("m3", "王强"))
+    })
+    .unwrap();
+    let request = client.request(phone.replica.sync_request());
+    client.answer(&phone.post_raw(request.encode()).await);
+
+    let stored = server.document(&id).await.unwrap();
+    let names: Vec<String> = doc::read::<Household>(&stored)
+        .unwrap()
+        .members
+        .iter()
+        .map(|m| m.name.to_string())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&"李娜".to_string()) && names.contains(&"王强".to_string()));
+    assert_eq!(server.count("proj_members").await, 3);
+}
+
+#[tokio::test]
+async fn sync_messages_and_pushes_racing_on_one_household_lose_nothing() {
+    let server = server_with_workers(2).await;
+    let mut phone = server.device("w0").await;
+    let id = phone.replica.create(&household()).unwrap();
+    phone.sync().await;
+
+    // Six Automerge clients and six phones, each adding one member, all
+    // at once: merged outside the write lock against the same stored
+    // copy, each must be merged again onto whatever was written first.
+    let mut clients = Vec::new();
+    let mut phones = Vec::new();
+    for i in 0..6 {
+        let mut device = server.device(&format!("w{}", i % 2)).await;
+        device.sync().await;
+        clients.push((AmClient::new(&server, &device, &id).await, device));
+        let mut other = server.device(&format!("w{}", i % 2)).await;
+        other.sync().await;
+        phones.push(other);
+    }
+    let mut requests = Vec::new();
+    for (i, (client, device)) in clients.iter_mut().enumerate() {
+        doc::edit::<Household>(&mut client.doc, 0, |h| {
+            h.members
+                .push(Member::new(format!("a{i}"), format!("客户端{i}")))
+        })
+        .unwrap();
+        requests.push((device, client.request(Default::default()).encode()));
+    }
+    for (i, other) in phones.iter_mut().enumerate() {
+        other
+            .replica
+            .update::<Household>(&id, |h| {
+                h.members
+                    .push(Member::new(format!("p{i}"), format!("手机{i}")))
+            })
+            .unwrap();
+    }
+    let pushes = phones.iter().map(|p| {
+        let body = p.replica.sync_request().encode();
+        async move { p.post_raw(body).await }
+    });
+    let messages = requests
+        .iter()
+        .map(|(device, body)| async move { device.post_raw(body.clone()).await });
+    let (pushed, sent) = futures_util::future::join(
+        futures_util::future::join_all(pushes),
+        futures_util::future::join_all(messages),
+    )
+    .await;
+    for (status, body) in pushed.iter().chain(&sent) {
+        assert_eq!(*status, 200, "{}", String::from_utf8_lossy(body));
+        let answer = sync_core::protocol::SyncResponse::decode(body).unwrap();
+        assert!(answer.errors.is_empty(), "{:?}", answer.errors);
+    }
+
+    let stored = server.document(&id).await.unwrap();
+    let mut ids: Vec<String> = doc::read::<Household>(&stored)
+        .unwrap()
+        .members
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..6)
+        .flat_map(|i| [format!("a{i}"), format!("p{i}")])
+        .chain(["m1".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert_eq!(server.count("proj_members").await, 13);
+}
+
 #[tokio::test]
 async fn a_backlog_larger_than_one_request_goes_up_in_several() {
     let server = server_with_workers(2).await;

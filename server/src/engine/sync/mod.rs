@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 use crate::domain::{AuthDevice, now_ms};
 use crate::engine::{Engine, EngineError};
 use crate::storage::{DocRow, DocTx, Scope};
-use merge::{MergedDocs, Prepared};
+use merge::{AmPrepared, MergedDocs, Prepared};
 
 /// Where a device stands in the feed. Encoded as 40 bytes: the database's
 /// instance id (8, so a cursor from another database is recognised), then
@@ -258,8 +258,19 @@ pub async fn round(
 
     // Merge against the stored copies, outside any transaction: a round
     // holds the write lock only to write what it decided.
-    let ids: Vec<String> = incoming.iter().map(|doc| doc.id().to_string()).collect();
+    let ids: Vec<String> = incoming
+        .iter()
+        .map(|doc| doc.id())
+        .chain(am_sync.iter().map(|(id, _)| id))
+        .map(ToString::to_string)
+        .collect();
     let mut stored = read_documents(engine, &ids).await?;
+    // A document both pushed and sent a sync message for is merged again
+    // under the lock, after the push: both need its stored copy.
+    let am_stored: Vec<Option<DocRow>> = am_sync
+        .iter()
+        .map(|(id, _)| stored.get(&id.to_string()).cloned())
+        .collect();
     let pushes = incoming
         .into_iter()
         .map(|doc| {
@@ -268,11 +279,17 @@ pub async fn round(
         })
         .collect();
     let mut prepared = prepare_all(&writer, pushes).await?;
+    let mut am_prepared = prepare_am_all(&writer, am_sync, am_stored).await?;
     // A visit must name a household the writer may see: one stored, or
     // one this round stores.
     let named: Vec<String> = prepared
         .iter()
         .filter_map(|(_, p)| p.household().map(str::to_owned))
+        .chain(
+            am_prepared
+                .iter()
+                .filter_map(|(_, p)| p.household().map(str::to_owned)),
+        )
         .collect();
     let mut households: HashMap<String, DocMeta> = match named.is_empty() {
         true => HashMap::new(),
@@ -289,13 +306,19 @@ pub async fn round(
             p.check_visit(&writer, meta.as_ref());
         }
     }
+    for (_, p) in &mut am_prepared {
+        if let Some(id) = p.household() {
+            let meta = households.get(id).cloned();
+            p.check_visit(&writer, meta.as_ref());
+        }
+    }
 
     let round = Round {
         writer,
         cursor,
         ids,
         prepared,
-        am_sync,
+        am_sync: am_prepared,
         errors,
     };
     let page = config.sync_page_docs;
@@ -330,10 +353,12 @@ pub async fn round(
 struct Round {
     writer: Arc<Writer>,
     cursor: Option<Cursor>,
-    /// The pushed documents' ids.
+    /// The ids of the documents pushed and sent sync messages for.
     ids: Vec<String>,
     prepared: Vec<(Incoming, Prepared)>,
-    am_sync: Vec<(RecordId, sync_core::automerge::sync::Message)>,
+    /// Automerge sync messages merged, each with the message to merge
+    /// again under the lock.
+    am_sync: Vec<(sync_core::automerge::sync::Message, AmPrepared)>,
     /// Documents refused before merging.
     errors: Vec<DocError>,
 }
@@ -395,8 +420,23 @@ impl Round {
             dropped.extend(outcome.drop);
         }
         let mut am_replies = Vec::new();
-        for (id, message) in &self.am_sync {
-            match merge::am_sync_round(tx, writer, id.clone(), message.clone()).await? {
+        // Documents this round has written so far: their heads in
+        // `current` are from before.
+        let mut written: HashSet<&RecordId> = self.prepared.iter().map(|(d, _)| d.id()).collect();
+        for (message, prepared) in &self.am_sync {
+            let id = prepared.id();
+            // Merged again when another write moved the document since it
+            // was merged, this round's own included.
+            let current = current.get(&id.to_string());
+            let first = written.insert(id);
+            let again = !first || !prepared.is_current(current);
+            let outcome = if !again {
+                prepared.write(tx, writer).await?
+            } else {
+                crate::metrics::merged_again();
+                merge::am_sync_round(tx, writer, id, message).await?
+            };
+            match outcome {
                 Ok(reply) => am_replies.push(reply),
                 Err(e) => errors.push(e),
             }
@@ -660,6 +700,37 @@ async fn prepare_all(
         prepared.extend(task.await.map_err(EngineError::internal)?);
     }
     Ok(prepared)
+}
+
+/// Prepares every Automerge sync message of a round
+/// ([`merge::prepare_am_sync`]) on one blocking thread, each against its
+/// stored copy in `stored`, in order.
+async fn prepare_am_all(
+    writer: &Arc<Writer>,
+    messages: Vec<(RecordId, sync_core::automerge::sync::Message)>,
+    stored: Vec<Option<DocRow>>,
+) -> Result<Vec<(sync_core::automerge::sync::Message, AmPrepared)>, EngineError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let writer = writer.clone();
+    let _slot = merge_slots()
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(EngineError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        messages
+            .into_iter()
+            .zip(stored)
+            .map(|((id, message), row)| {
+                let prepared = merge::prepare_am_sync(&writer, &id, &message, row.as_ref());
+                (message, prepared)
+            })
+            .collect()
+    })
+    .await
+    .map_err(EngineError::internal)
 }
 
 fn doc_error(id: &RecordId, code: &str, message: impl Into<String>) -> DocError {
