@@ -9,6 +9,7 @@
 //! that fails to decode, apply, validate or pass the policy is answered with
 //! an error; the rest of the batch still merges.
 
+mod am;
 mod chunk;
 mod desk;
 mod feed;
@@ -29,7 +30,8 @@ use tokio::sync::Semaphore;
 use crate::domain::{AuthDevice, now_ms};
 use crate::engine::{Engine, EngineError};
 use crate::storage::{DocRow, DocTx, Scope};
-use merge::{AmPrepared, MergedDocs, Prepared};
+use am::AmPrepared;
+use merge::{MergedDocs, Prepared};
 
 /// Where a device stands in the feed. Encoded as 40 bytes: the database's
 /// instance id (8, so a cursor from another database is recognised), then
@@ -237,7 +239,7 @@ pub async fn round(
     }
     let mut am_sync = Vec::new();
     for msg in &request.am_sync {
-        match merge::decode_am_sync(msg, limits) {
+        match am::decode_am_sync(msg, limits) {
             Ok((message, n)) => {
                 ops = ops.saturating_add(n);
                 am_sync.push((msg.id.clone(), message));
@@ -434,7 +436,7 @@ impl Round {
                 prepared.write(tx, writer).await?
             } else {
                 crate::metrics::merged_again();
-                merge::am_sync_round(tx, writer, id, message).await?
+                am::am_sync_round(tx, writer, id, message).await?
             };
             match outcome {
                 Ok(reply) => am_replies.push(reply),
@@ -703,7 +705,7 @@ async fn prepare_all(
 }
 
 /// Prepares every Automerge sync message of a round
-/// ([`merge::prepare_am_sync`]) on one blocking thread, each against its
+/// ([`am::prepare_am_sync`]) on one blocking thread, each against its
 /// stored copy in `stored`, in order.
 async fn prepare_am_all(
     writer: &Arc<Writer>,
@@ -724,7 +726,7 @@ async fn prepare_am_all(
             .into_iter()
             .zip(stored)
             .map(|((id, message), row)| {
-                let prepared = merge::prepare_am_sync(&writer, &id, &message, row.as_ref());
+                let prepared = am::prepare_am_sync(&writer, &id, &message, row.as_ref());
                 (message, prepared)
             })
             .collect()
