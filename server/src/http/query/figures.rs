@@ -720,7 +720,7 @@ async fn ledger(
     }
     let file = (q.format, q.lang, "ledgers");
     let offset = state.engine.config.utc_offset_minutes;
-    Ok(super::whole(
+    Ok(super::page::whole(
         with_units(&groups, per),
         file,
         scope.sensitive,
