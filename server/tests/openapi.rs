@@ -62,7 +62,11 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
         }
         let text = std::fs::read_to_string(&path).expect("read a source file");
         // The route call may be split over lines by rustfmt.
-        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let flat: String = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace(".route( \"", ".route(\"");
         for call in flat.split(".route(\"").skip(1) {
             let Some((route, rest)) = call.split_once('"') else {
                 continue;
