@@ -13,6 +13,7 @@ mod am;
 mod chunk;
 mod desk;
 mod feed;
+mod group;
 mod merge;
 
 pub use desk::desk_change;
@@ -31,6 +32,7 @@ use crate::domain::{AuthDevice, now_ms};
 use crate::engine::{Engine, EngineError};
 use crate::storage::{DocRow, DocTx, Scope};
 use am::AmPrepared;
+use group::{GroupCommit, Waiting};
 use merge::{MergedDocs, Prepared};
 
 /// Where a device stands in the feed. Encoded as 40 bytes: the database's
@@ -510,12 +512,9 @@ async fn answer(
 /// fails, each of its writes is tried again alone, so that one round's
 /// failure is not another's.
 #[derive(Default)]
-pub struct Commits {
-    queue: std::sync::Mutex<Vec<Waiting>>,
-    turn: Arc<tokio::sync::Mutex<()>>,
-}
+pub struct Commits(GroupCommit<Work, Done>);
 
-/// A write waiting for its group commit.
+/// What a round writes through the group commit.
 enum Work {
     /// What a round merged.
     Round(Round),
@@ -527,12 +526,6 @@ enum Work {
 enum Done {
     Written(Written),
     Recorded,
-}
-
-/// A write queued, and where its outcome goes.
-struct Waiting {
-    work: Work,
-    done: tokio::sync::oneshot::Sender<Result<Done, EngineError>>,
 }
 
 impl Work {
@@ -551,35 +544,18 @@ impl Commits {
     /// Runs `work` with whatever other writes are waiting, and gives its
     /// outcome once they are committed.
     async fn run(&self, engine: &Engine, work: Work) -> Result<Done, EngineError> {
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        self.queue
-            .lock()
-            .expect("never poisoned")
-            .push(Waiting { work, done });
-        let turn = self.turn.clone().lock_owned().await;
-        let group = std::mem::take(&mut *self.queue.lock().expect("never poisoned"));
-        if group.is_empty() {
-            // Another leader took this write; it was answered before that
-            // leader's turn ended.
-            drop(turn);
-        } else {
-            // Its own task: a request dropped (its client gone, its time
-            // up) must not take the others' writes with it.
-            let engine = engine.clone();
-            tokio::spawn(async move {
+        let engine = engine.clone();
+        self.0
+            .run(work, move |group| async move {
                 write_group(&engine, group).await;
-                drop(turn);
-            });
-        }
-        outcome
+            })
             .await
-            .map_err(|_| EngineError::internal("a group commit ended without an outcome"))?
     }
 }
 
 /// Writes a group in one transaction and gives each its outcome; when the
 /// transaction fails, each write again alone.
-async fn write_group(engine: &Engine, group: Vec<Waiting>) {
+async fn write_group(engine: &Engine, group: Vec<Waiting<Work, Done>>) {
     let work: Vec<&Work> = group.iter().map(|w| &w.work).collect();
     match commit(engine, &work).await {
         Ok(done) => {
