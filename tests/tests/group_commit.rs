@@ -127,3 +127,47 @@ async fn a_round_that_cannot_be_written_fails_alone_and_the_rest_of_its_group_is
     assert!(server.document(&refused).await.is_some());
     assert!(phones[0].replica.pending().is_empty());
 }
+
+/// What a group wrote reaches the database file itself soon after, not
+/// only SQLite's write-ahead log: the log is copied beside the writers
+/// after each group commit, instead of by a commit holding the write lock
+/// (SQLite only; PostgreSQL checkpoints on its own).
+#[tokio::test]
+async fn what_a_round_wrote_is_copied_from_the_log_into_the_database_file() {
+    let server = TestServer::start().await;
+    if server.db.is_postgres() {
+        return;
+    }
+    server.user("w0", "grid_worker", GRID).await;
+    let mut phone = server.device("w0").await;
+    let id = phone
+        .replica
+        .create(&household("写进库文件的一户".into()))
+        .unwrap();
+    phone.sync().await;
+
+    let file = server.db.url.strip_prefix("sqlite://").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("without-its-log.db");
+    for _ in 0..100 {
+        // A copy of the database file without its log: what it holds was
+        // checkpointed. A copy taken mid-checkpoint may not open; it is
+        // taken again.
+        std::fs::copy(file, &alone).unwrap();
+        let _ = std::fs::remove_file(dir.path().join("without-its-log.db-wal"));
+        let found = async {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", alone.display())).await?;
+            let row: Option<(String,)> = sqlx::query_as("SELECT id FROM documents WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&pool)
+                .await?;
+            pool.close().await;
+            Ok::<_, sqlx::Error>(row.is_some())
+        };
+        if found.await.unwrap_or(false) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the round's document stayed in the log, not in the database file");
+}

@@ -77,4 +77,6 @@ impl Backend for Postgres {
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
     }
+
+    const CHECKPOINT: Option<&'static str> = None;
 }

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use sqlx::database::HasStatementCache;
@@ -117,6 +118,12 @@ pub trait Backend: Database + HasStatementCache + Placeholders {
 
     /// How many rows a statement changed.
     fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// The statement that copies the write-ahead log into the database
+    /// file without waiting for readers or writers, where the backend
+    /// leaves that to its client (SQLite); `None` where the database does
+    /// it itself (PostgreSQL).
+    const CHECKPOINT: Option<&'static str>;
 }
 
 /// A Rust type the SQL binds as a parameter and reads back as a column.
@@ -136,6 +143,8 @@ impl<DB: Database, T> Column<DB> for T where
 pub struct SqlStorage<DB: Database> {
     /// One writer of this instance at a time (see [`Storage::begin`]).
     pub(super) turn: Arc<Semaphore>,
+    /// A checkpoint is running (see [`Storage::checkpoint`]).
+    checkpointing: Arc<AtomicBool>,
     pub(super) pool: Pool<DB>,
 }
 
@@ -143,6 +152,7 @@ impl<DB: Database> Clone for SqlStorage<DB> {
     fn clone(&self) -> Self {
         Self {
             turn: self.turn.clone(),
+            checkpointing: self.checkpointing.clone(),
             pool: self.pool.clone(),
         }
     }
@@ -153,6 +163,7 @@ impl<DB: Database> SqlStorage<DB> {
     pub(super) fn new(pool: Pool<DB>) -> Self {
         Self {
             turn: Arc::new(Semaphore::new(1)),
+            checkpointing: Arc::default(),
             pool,
         }
     }
@@ -667,6 +678,19 @@ where
 
     async fn analyze(&self) -> Result<()> {
         sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn checkpoint(&self) -> Result<()> {
+        let Some(checkpoint) = DB::CHECKPOINT else {
+            return Ok(());
+        };
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let done = sqlx::query(checkpoint).execute(&self.pool).await;
+        self.checkpointing.store(false, Ordering::Release);
+        done?;
         Ok(())
     }
 

@@ -34,7 +34,13 @@ impl SqlStorage<Sqlite> {
             // merge reads snapshots and index pages all over the file, and
             // each read through the default 2 MiB cache is a system call.
             .pragma("mmap_size", (256u64 << 20).to_string())
-            .pragma("cache_size", "-32768");
+            .pragma("cache_size", "-32768")
+            // The write-ahead log is copied into the database file by
+            // `Storage::checkpoint`, which the sync engine runs after its
+            // commits, beside the next writer. A commit does it itself only
+            // when the log has grown past 32 MiB, holding the write lock
+            // meanwhile.
+            .pragma("wal_autocheckpoint", "8192");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -68,4 +74,6 @@ impl Backend for Sqlite {
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
     }
+
+    const CHECKPOINT: Option<&'static str> = Some("PRAGMA wal_checkpoint(PASSIVE)");
 }
