@@ -130,8 +130,8 @@ async fn a_round_that_cannot_be_written_fails_alone_and_the_rest_of_its_group_is
 
 /// What a group wrote reaches the database file itself soon after, not
 /// only SQLite's write-ahead log: the log is copied beside the writers
-/// after each group commit, instead of by a commit holding the write lock
-/// (SQLite only; PostgreSQL checkpoints on its own).
+/// after each write transaction, instead of by a commit holding the write
+/// lock (SQLite only; PostgreSQL checkpoints on its own).
 #[tokio::test]
 async fn what_a_round_wrote_is_copied_from_the_log_into_the_database_file() {
     let server = TestServer::start().await;

@@ -473,10 +473,6 @@ pub trait Storage: query::Queries + files::FileTables + Send + Sync + 'static {
     async fn document_count(&self) -> Result<i64>;
     /// Refreshes the query planner's statistics (after a bulk load).
     async fn analyze(&self) -> Result<()>;
-    /// Copies what the write-ahead log holds into the database file, beside
-    /// the readers and writers, so that commits need not (SQLite; nothing
-    /// to do on PostgreSQL). Returns at once while another is running.
-    async fn checkpoint(&self) -> Result<()>;
     /// One document's snapshot.
     async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>>;
     /// Starts a transaction over documents. A write transaction excludes

@@ -143,7 +143,7 @@ impl<DB: Database, T> Column<DB> for T where
 pub struct SqlStorage<DB: Database> {
     /// One writer of this instance at a time (see [`Storage::begin`]).
     pub(super) turn: Arc<Semaphore>,
-    /// A checkpoint is running (see [`Storage::checkpoint`]).
+    /// A checkpoint is running (see [`SqlStorage::checkpoint`]).
     checkpointing: Arc<AtomicBool>,
     pub(super) pool: Pool<DB>,
 }
@@ -172,6 +172,34 @@ impl<DB: Database> SqlStorage<DB> {
     /// change notifier).
     pub fn pool(&self) -> &Pool<DB> {
         &self.pool
+    }
+}
+
+impl<DB: Backend> SqlStorage<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    /// Copies what the write-ahead log holds into the database file, in a
+    /// task of its own beside the readers and writers, where the backend
+    /// leaves that to its client (SQLite): a write transaction starts one
+    /// once it has committed, so that commits need not do it holding the
+    /// write lock. Nothing starts while another is running; one that fails
+    /// (no connection free in a rush) is done by the next.
+    fn checkpoint(&self) {
+        let Some(checkpoint) = DB::CHECKPOINT else {
+            return;
+        };
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, running) = (self.pool.clone(), self.checkpointing.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query(checkpoint).execute(&pool).await {
+                tracing::debug!(error = %e, "checkpoint not done");
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 }
 
@@ -681,19 +709,6 @@ where
         Ok(())
     }
 
-    async fn checkpoint(&self) -> Result<()> {
-        let Some(checkpoint) = DB::CHECKPOINT else {
-            return Ok(());
-        };
-        if self.checkpointing.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let done = sqlx::query(checkpoint).execute(&self.pool).await;
-        self.checkpointing.store(false, Ordering::Release);
-        done?;
-        Ok(())
-    }
-
     async fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>> {
         let row: Option<(Vec<u8>,)> =
             sqlx::query_as("SELECT snapshot FROM documents WHERE id = $1")
@@ -723,6 +738,7 @@ where
             tx,
             docs: Vec::new(),
             pending: Vec::new(),
+            written: write.then(|| self.clone()),
             _turn: turn,
         }))
     }
@@ -736,6 +752,9 @@ struct SqlTx<DB: Database> {
     /// Projections to write at commit: document id, kind, the
     /// projection before (`None`: unknown) and after.
     pending: Vec<(String, String, Option<Projection>, Projection)>,
+    /// For a write transaction, the storage to checkpoint once it has
+    /// committed.
+    written: Option<SqlStorage<DB>>,
     /// A writer's turn in this instance, given back after the
     /// transaction ends (fields drop in order).
     _turn: Option<OwnedSemaphorePermit>,
@@ -1542,6 +1561,9 @@ where
         self.write_docs().await?;
         self.write_projections().await?;
         self.tx.commit().await?;
+        if let Some(storage) = &self.written {
+            storage.checkpoint();
+        }
         Ok(())
     }
 }

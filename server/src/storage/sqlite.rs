@@ -35,10 +35,10 @@ impl SqlStorage<Sqlite> {
             // each read through the default 2 MiB cache is a system call.
             .pragma("mmap_size", (256u64 << 20).to_string())
             .pragma("cache_size", "-32768")
-            // The write-ahead log is copied into the database file by
-            // `Storage::checkpoint`, which the sync engine runs after its
-            // commits, beside the next writer. A commit does it itself only
-            // when the log has grown past 32 MiB, holding the write lock
+            // The write-ahead log is copied into the database file after
+            // each write transaction commits, beside the next writer
+            // (`SqlStorage::checkpoint`). A commit does it itself only when
+            // the log has grown past 32 MiB, holding the write lock
             // meanwhile.
             .pragma("wal_autocheckpoint", "8192");
         let pool = SqlitePoolOptions::new()

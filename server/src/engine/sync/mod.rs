@@ -557,17 +557,7 @@ impl Commits {
 /// transaction fails, each write again alone.
 async fn write_group(engine: &Engine, group: Vec<Waiting<Work, Done>>) {
     let work: Vec<&Work> = group.iter().map(|w| &w.work).collect();
-    let committed = commit(engine, &work).await;
-    // The log the group wrote is copied into the database file beside the
-    // next group, not by a commit holding the write lock. One that fails
-    // (no connection free in a rush) is done by the next.
-    let storage = engine.storage.clone();
-    tokio::spawn(async move {
-        if let Err(e) = storage.checkpoint().await {
-            tracing::debug!(error = %e, "checkpoint not done");
-        }
-    });
-    match committed {
+    match commit(engine, &work).await {
         Ok(done) => {
             crate::metrics::group_committed(group.len());
             for (waiting, done) in group.into_iter().zip(done) {
