@@ -24,7 +24,8 @@ const WRITE_LOCK: i64 = 0x6772_6964_7379_6e63;
 /// Pool settings for PostgreSQL.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
-    /// Most connections this instance opens.
+    /// Most connections this instance opens: one for write transactions,
+    /// the rest (at least one) for everything else.
     pub max_connections: u32,
     /// How long a request waits for a free connection.
     pub acquire_timeout: Duration,
@@ -40,9 +41,9 @@ impl SqlStorage<Postgres> {
     pub async fn open(url: &str, settings: PoolSettings) -> super::Result<Self> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections)
+            .max_connections(settings.max_connections.saturating_sub(1).max(1))
             .acquire_timeout(settings.acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         sqlx::query(
@@ -51,7 +52,12 @@ impl SqlStorage<Postgres> {
         .bind(crate::domain::random_hex(16))
         .execute(&pool)
         .await?;
-        Ok(Self::new(pool))
+        let writes = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        Ok(Self::new(pool, writes))
     }
 }
 

@@ -146,6 +146,11 @@ pub struct SqlStorage<DB: Database> {
     /// A checkpoint is running (see [`SqlStorage::checkpoint`]).
     checkpointing: Arc<AtomicBool>,
     pub(super) pool: Pool<DB>,
+    /// The connection write transactions run on, apart from `pool`: a
+    /// writer holds the write lock, which every other writer waits for,
+    /// and must not wait for a connection behind the readers of a rush.
+    /// One is enough, since this instance's writers take turns.
+    writes: Pool<DB>,
 }
 
 impl<DB: Database> Clone for SqlStorage<DB> {
@@ -154,17 +159,20 @@ impl<DB: Database> Clone for SqlStorage<DB> {
             turn: self.turn.clone(),
             checkpointing: self.checkpointing.clone(),
             pool: self.pool.clone(),
+            writes: self.writes.clone(),
         }
     }
 }
 
 impl<DB: Database> SqlStorage<DB> {
-    /// Storage on an open, migrated pool.
-    pub(super) fn new(pool: Pool<DB>) -> Self {
+    /// Storage on an open, migrated database: `pool` for reads, `writes`
+    /// (one connection) for write transactions.
+    pub(super) fn new(pool: Pool<DB>, writes: Pool<DB>) -> Self {
         Self {
             turn: Arc::new(Semaphore::new(1)),
             checkpointing: Arc::default(),
             pool,
+            writes,
         }
     }
 
@@ -733,7 +741,8 @@ where
             ),
             false => None,
         };
-        let tx = DB::begin_tx(&self.pool, write).await?;
+        let pool = if write { &self.writes } else { &self.pool };
+        let tx = DB::begin_tx(pool, write).await?;
         Ok(Box::new(SqlTx {
             tx,
             docs: Vec::new(),

@@ -43,7 +43,7 @@ impl SqlStorage<Sqlite> {
             .pragma("wal_autocheckpoint", "8192");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let id = crate::domain::random_hex(16);
@@ -53,7 +53,11 @@ impl SqlStorage<Sqlite> {
         .bind(id)
         .execute(&pool)
         .await?;
-        Ok(Self::new(pool))
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Self::new(pool, writes))
     }
 }
 

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use sync_core::RecordId;
-use sync_core::doc::DocMeta;
 use sync_core::policy::Principal;
 use sync_core::protocol::{DocError, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use tokio::sync::Semaphore;
@@ -282,39 +281,11 @@ pub async fn round(
             (doc, row)
         })
         .collect();
-    let mut prepared = prepare_all(&writer, pushes).await?;
+    let mut prepared = prepare_all(&writer, pushes, true).await?;
     let mut am_prepared = prepare_am_all(&writer, am_sync, am_stored).await?;
-    // A visit must name a household the writer may see: one stored, or
-    // one this round stores.
-    let named: Vec<String> = prepared
-        .iter()
-        .filter_map(|(_, p)| p.household().map(str::to_owned))
-        .chain(
-            am_prepared
-                .iter()
-                .filter_map(|(_, p)| p.household().map(str::to_owned)),
-        )
-        .collect();
-    let mut households: HashMap<String, DocMeta> = match named.is_empty() {
-        true => HashMap::new(),
-        false => merge::households(&mut *engine.storage.begin(false).await?, &named).await?,
-    };
-    for (doc, p) in &prepared {
-        if let Some(meta) = p.stored_meta() {
-            households.insert(doc.id().to_string(), meta.clone());
-        }
-    }
-    for (_, p) in &mut prepared {
-        if let Some(id) = p.household() {
-            let meta = households.get(id).cloned();
-            p.check_visit(&writer, meta.as_ref());
-        }
-    }
-    for (_, p) in &mut am_prepared {
-        if let Some(id) = p.household() {
-            let meta = households.get(id).cloned();
-            p.check_visit(&writer, meta.as_ref());
-        }
+    if visits_named(&prepared, &am_prepared) {
+        let mut tx = engine.storage.begin(false).await?;
+        check_visits(&mut *tx, &writer, &[], &mut prepared, &mut am_prepared).await?;
     }
 
     let round = Round {
@@ -409,15 +380,17 @@ impl Round {
             true => tx.heads(&self.ids).await?,
             false => HashMap::new(),
         };
+        let moved: Vec<&(Incoming, Prepared)> = (self.prepared.iter())
+            .filter(|(doc, p)| write && !p.is_current(current.get(&doc.id().to_string())))
+            .collect();
+        let mut again = self.merge_again(tx, &moved).await?;
         let mut errors = self.errors.clone();
         let mut merged = BTreeMap::new();
         let mut dropped = Vec::new();
         for (doc, prepared) in &self.prepared {
-            let outcome = if prepared.is_current(current.get(&doc.id().to_string())) || !write {
-                prepared.write(tx, writer).await?
-            } else {
-                crate::metrics::merged_again();
-                push(tx, writer, doc).await?
+            let outcome = match again.remove(doc.id()) {
+                Some(again) => again.write(tx, writer).await?,
+                None => prepared.write(tx, writer).await?,
             };
             merged.extend(outcome.merged);
             errors.extend(outcome.error);
@@ -460,6 +433,81 @@ impl Round {
             feed: (feed_before, feed_after),
         })
     }
+
+    /// Merges again, under the write lock, the pushes `moved` whose
+    /// documents another round wrote since they were merged: against what
+    /// that round stored, read together, on every core.
+    async fn merge_again(
+        &self,
+        tx: &mut dyn DocTx,
+        moved: &[&(Incoming, Prepared)],
+    ) -> Result<HashMap<RecordId, Prepared>, EngineError> {
+        if moved.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<String> = moved.iter().map(|(doc, _)| doc.id().to_string()).collect();
+        let mut stored = tx.load_many(&ids).await?;
+        let pushes = (moved.iter())
+            .map(|(doc, _)| {
+                crate::metrics::merged_again();
+                let row = stored.remove(&doc.id().to_string());
+                (doc.clone(), row)
+            })
+            .collect();
+        let mut again = prepare_all(&self.writer, pushes, false).await?;
+        check_visits(tx, &self.writer, &self.prepared, &mut again, &mut []).await?;
+        Ok(again
+            .into_iter()
+            .map(|(doc, p)| (doc.id().clone(), p))
+            .collect())
+    }
+}
+
+/// Whether a visit among `prepared` and `am` names a household to check.
+fn visits_named(
+    prepared: &[(Incoming, Prepared)],
+    am: &[(sync_core::automerge::sync::Message, AmPrepared)],
+) -> bool {
+    prepared.iter().any(|(_, p)| p.household().is_some())
+        || am.iter().any(|(_, p)| p.household().is_some())
+}
+
+/// Keeps each visit among `prepared` and `am` only if the writer may see
+/// the household it names: one stored (read in `tx`), or one this round
+/// stores (among `prepared` or the round's `others`).
+async fn check_visits(
+    tx: &mut dyn DocTx,
+    writer: &Writer,
+    others: &[(Incoming, Prepared)],
+    prepared: &mut [(Incoming, Prepared)],
+    am: &mut [(sync_core::automerge::sync::Message, AmPrepared)],
+) -> Result<(), EngineError> {
+    let named: Vec<String> = (prepared.iter().filter_map(|(_, p)| p.household()))
+        .chain(am.iter().filter_map(|(_, p)| p.household()))
+        .map(str::to_owned)
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let mut households = merge::households(tx, &named).await?;
+    for (doc, p) in others.iter().chain(prepared.iter()) {
+        if let Some(meta) = p.stored_meta() {
+            households.insert(doc.id().to_string(), meta.clone());
+        }
+    }
+    for (_, p) in prepared.iter_mut() {
+        if let Some(id) = p.household() {
+            let meta = households.get(id).cloned();
+            p.check_visit(writer, meta.as_ref());
+        }
+    }
+    for (_, p) in am.iter_mut() {
+        if let Some(id) = p.household() {
+            let meta = households.get(id).cloned();
+            p.check_visit(writer, meta.as_ref());
+        }
+    }
+    Ok(())
 }
 
 /// The answer to a round that wrote `written`: what the device lacks of
@@ -637,20 +685,31 @@ fn cores() -> usize {
 async fn prepare_all(
     writer: &Arc<Writer>,
     pushes: Vec<(Incoming, Option<DocRow>)>,
+    in_turn: bool,
 ) -> Result<Vec<(Incoming, Prepared)>, EngineError> {
     if pushes.is_empty() {
         return Ok(Vec::new());
     }
-    let per_task = pushes.len().div_ceil(cores()).max(MIN_DOCS_PER_TASK);
+    let per_task = match in_turn {
+        true => pushes.len().div_ceil(cores()).max(MIN_DOCS_PER_TASK),
+        false => pushes.len().div_ceil(cores()),
+    };
     // A round takes all the threads it needs at once, in its turn: rounds
     // are merged one after another, each on every core, so that the first
-    // to come is answered first instead of all of them at the end.
+    // to come is answered first instead of all of them at the end. Pushes
+    // merged again under the write lock do not wait for a turn: every
+    // writer waits for them.
     let needed = pushes.len().div_ceil(per_task);
-    let slots = merge_slots()
-        .clone()
-        .acquire_many_owned(u32::try_from(needed).unwrap_or(u32::MAX))
-        .await
-        .map_err(EngineError::internal)?;
+    let slots = match in_turn {
+        true => Some(
+            merge_slots()
+                .clone()
+                .acquire_many_owned(u32::try_from(needed).unwrap_or(u32::MAX))
+                .await
+                .map_err(EngineError::internal)?,
+        ),
+        false => None,
+    };
     let slots = Arc::new(slots);
     let mut tasks = Vec::new();
     let mut pushes = pushes.into_iter().peekable();
