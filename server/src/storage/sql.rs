@@ -142,7 +142,7 @@ impl<DB: Database, T> Column<DB> for T where
 #[derive(Debug)]
 pub struct SqlStorage<DB: Database> {
     /// One writer of this instance at a time (see [`Storage::begin`]).
-    pub(super) turn: Arc<Semaphore>,
+    turn: Arc<Semaphore>,
     /// A checkpoint is running (see [`SqlStorage::checkpoint`]).
     checkpointing: Arc<AtomicBool>,
     pub(super) pool: Pool<DB>,
@@ -727,10 +727,10 @@ where
     }
 
     async fn begin(&self, write: bool) -> Result<Box<dyn DocTx>> {
-        // A writer waits for its turn in this instance before it
-        // takes a connection: writers queued behind the database's
-        // write lock would otherwise hold the whole pool while they
-        // wait, and readers would find none free.
+        // A writer waits for its turn in this instance, for as long as
+        // the writers ahead take, then takes the write connection, free
+        // by then: waiting in the pool instead would end in its acquire
+        // timeout behind a long writer (a reindex, a compaction).
         let turn = match write {
             true => Some(
                 self.turn

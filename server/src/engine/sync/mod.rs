@@ -283,9 +283,11 @@ pub async fn round(
         .collect();
     let mut prepared = prepare_all(&writer, pushes, true).await?;
     let mut am_prepared = prepare_am_all(&writer, am_sync, am_stored).await?;
-    if visits_named(&prepared, &am_prepared) {
+    let named = named_households(&prepared, &am_prepared);
+    if !named.is_empty() {
         let mut tx = engine.storage.begin(false).await?;
-        check_visits(&mut *tx, &writer, &[], &mut prepared, &mut am_prepared).await?;
+        let (pushes, messages) = (&mut prepared, &mut am_prepared);
+        check_visits(&mut *tx, &writer, &named, &[], pushes, messages).await?;
     }
 
     let round = Round {
@@ -455,7 +457,18 @@ impl Round {
             })
             .collect();
         let mut again = prepare_all(&self.writer, pushes, false).await?;
-        check_visits(tx, &self.writer, &self.prepared, &mut again, &mut []).await?;
+        let named = named_households(&again, &[]);
+        if !named.is_empty() {
+            check_visits(
+                tx,
+                &self.writer,
+                &named,
+                &self.prepared,
+                &mut again,
+                &mut [],
+            )
+            .await?;
+        }
         Ok(again
             .into_iter()
             .map(|(doc, p)| (doc.id().clone(), p))
@@ -463,33 +476,30 @@ impl Round {
     }
 }
 
-/// Whether a visit among `prepared` and `am` names a household to check.
-fn visits_named(
+/// The households the visits among `prepared` and `am` name, to check.
+fn named_households(
     prepared: &[(Incoming, Prepared)],
     am: &[(sync_core::automerge::sync::Message, AmPrepared)],
-) -> bool {
-    prepared.iter().any(|(_, p)| p.household().is_some())
-        || am.iter().any(|(_, p)| p.household().is_some())
+) -> Vec<String> {
+    (prepared.iter().filter_map(|(_, p)| p.household()))
+        .chain(am.iter().filter_map(|(_, p)| p.household()))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Keeps each visit among `prepared` and `am` only if the writer may see
-/// the household it names: one stored (read in `tx`), or one this round
-/// stores (among `prepared` or the round's `others`).
+/// the household it names (`named`, from [`named_households`]): one
+/// stored (read in `tx`), or one this round stores (among `prepared` or
+/// the round's `others`).
 async fn check_visits(
     tx: &mut dyn DocTx,
     writer: &Writer,
+    named: &[String],
     others: &[(Incoming, Prepared)],
     prepared: &mut [(Incoming, Prepared)],
     am: &mut [(sync_core::automerge::sync::Message, AmPrepared)],
 ) -> Result<(), EngineError> {
-    let named: Vec<String> = (prepared.iter().filter_map(|(_, p)| p.household()))
-        .chain(am.iter().filter_map(|(_, p)| p.household()))
-        .map(str::to_owned)
-        .collect();
-    if named.is_empty() {
-        return Ok(());
-    }
-    let mut households = merge::households(tx, &named).await?;
+    let mut households = merge::households(tx, named).await?;
     for (doc, p) in others.iter().chain(prepared.iter()) {
         if let Some(meta) = p.stored_meta() {
             households.insert(doc.id().to_string(), meta.clone());
