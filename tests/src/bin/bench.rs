@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use gridsync_server::cli::progress_bar;
+use gridsync_server::metrics;
 use serde_json::{Value, json};
 use sync_core::automerge::{AutoSerde, Automerge};
 use sync_core::policy::Role;
@@ -405,6 +406,10 @@ async fn s3(args: &Args, server: &TestServer, grids: &[Grid], now: i64) -> Value
         "changes": each("/changes"),
         "errors": runs.iter().filter_map(|r| r["errors"].as_u64()).sum::<u64>(),
         "rounds_told_busy": runs.iter().filter_map(|r| r["rounds_told_busy"].as_u64()).sum::<u64>(),
+        "answer_bytes": each("/answer_bytes"),
+        "answer_docs": each("/answer_docs"),
+        "merged_again": each("/merged_again"),
+        "group_commits": each("/group_commits"),
         "first_error": runs.iter().find_map(|r| r["first_error"].as_str()),
         "merged_changes_per_s": each("/merged_changes_per_s"),
         "L1_changes_per_s": each("/L1_changes_per_s"),
@@ -507,6 +512,7 @@ async fn s3_run(
         .iter()
         .map(|p| p.replica.sync_request().encode())
         .collect();
+    let counted = [metrics::MERGED_AGAIN, metrics::GROUP_COMMITS].map(counter);
     let cpu = process_cpu_s();
     eprintln!("S3: the rush starts");
     let t = Instant::now();
@@ -550,16 +556,24 @@ async fn s3_run(
     let wall = t.elapsed();
     eprintln!("S3: the rush is over");
     let server_cpu = process_cpu_s() - cpu;
+    let [merged_again, group_commits] =
+        [metrics::MERGED_AGAIN, metrics::GROUP_COMMITS].map(counter);
+    let (merged_again, group_commits) = (merged_again - counted[0], group_commits - counted[1]);
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut first_error = None;
     let mut told_busy = 0;
+    // What the rush's answers carried down: the other phones' work of the
+    // same grid, as far as it was committed when each answer was read.
+    let (mut bytes_down, mut docs_down) = (0, 0);
     for (latency, status, reply, mut phone, busy) in answers {
         latencies.push(latency);
         told_busy += usize::from(busy > 0);
         let mut error = (status != 200).then(|| format!("HTTP {status}"));
         if error.is_none() {
+            bytes_down += reply.len();
             let response = sync_core::protocol::SyncResponse::decode(&reply).unwrap();
+            docs_down += response.docs.len();
             error = response
                 .errors
                 .first()
@@ -580,7 +594,8 @@ async fn s3_run(
     let l1_per_s = changes as f64 / l1.as_secs_f64();
     json!({
         "devices": args.devices, "changes": changes, "errors": errors, "first_error": first_error,
-        "rounds_told_busy": told_busy,
+        "rounds_told_busy": told_busy, "answer_bytes": bytes_down, "answer_docs": docs_down,
+        "merged_again": merged_again, "group_commits": group_commits,
         "merged_changes_per_s": merged_per_s, "L1_changes_per_s": l1_per_s,
         "ratio_to_L1": merged_per_s / l1_per_s,
         "cpu_us_per_change": server_cpu * 1e6 / changes as f64,
@@ -948,6 +963,15 @@ async fn s5_storage(
 
 /// CPU time this process has used, user and system, in seconds (from
 /// `/proc/self/stat`, in clock ticks of 10 ms).
+/// A counter of the server's metrics, summed over its labels.
+fn counter(name: &str) -> f64 {
+    let text = metrics::install().render();
+    text.lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 fn process_cpu_s() -> f64 {
     std::fs::read_to_string("/proc/self/stat")
         .ok()
