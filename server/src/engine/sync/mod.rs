@@ -11,6 +11,7 @@
 
 mod am;
 mod chunk;
+mod claims;
 mod desk;
 mod feed;
 mod group;
@@ -267,6 +268,12 @@ pub async fn round(
         .chain(am_sync.iter().map(|(id, _)| id))
         .map(ToString::to_string)
         .collect();
+    // Read once any earlier round of this instance pushing one of them
+    // has written it, so as not to merge twice.
+    let claim = match write {
+        true => Some(engine.commits.claims.claim(&ids).await),
+        false => None,
+    };
     let mut stored = read_documents(engine, &ids).await?;
     // A document both pushed and sent a sync message for is merged again
     // under the lock, after the push: both need its stored copy.
@@ -309,6 +316,7 @@ pub async fn round(
         let Done::Written(written) = engine.commits.run(engine, Work::Round(round)).await? else {
             unreachable!("a round's work is answered with what it wrote");
         };
+        drop(claim);
         tx = engine.storage.begin(false).await?;
         written
     } else {
@@ -569,8 +577,15 @@ async fn answer(
 /// flushed to disk once for all of them. When the group's transaction
 /// fails, each of its writes is tried again alone, so that one round's
 /// failure is not another's.
+///
+/// Rounds pushing the same document are merged in turn
+/// ([`claims`]): the later one reads it once the earlier one's write has
+/// committed.
 #[derive(Default)]
-pub struct Commits(GroupCommit<Work, Done>);
+pub struct Commits {
+    group: GroupCommit<Work, Done>,
+    claims: claims::Claims,
+}
 
 /// What a round writes through the group commit.
 enum Work {
@@ -603,7 +618,7 @@ impl Commits {
     /// outcome once they are committed.
     async fn run(&self, engine: &Engine, work: Work) -> Result<Done, EngineError> {
         let engine = engine.clone();
-        self.0
+        self.group
             .run(work, move |group| async move {
                 write_group(&engine, group).await;
             })
