@@ -88,6 +88,13 @@ mod tests {
         ids.iter().map(|s| s.to_string()).collect()
     }
 
+    /// Whether a claim is still waiting a short while later.
+    async fn waits(claim: impl Future + Unpin) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), claim)
+            .await
+            .is_err()
+    }
+
     #[tokio::test]
     async fn a_claimed_document_waits_for_the_earlier_claim_only() {
         let claims = Claims::default();
@@ -97,30 +104,16 @@ mod tests {
         let b_c = ids(&["b", "c"]);
         let second = claims.claim(&b_c);
         tokio::pin!(second);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(50), &mut second)
-                .await
-                .is_err(),
-            "waits while b and c are claimed"
-        );
+        assert!(waits(&mut second).await, "waits while b and c are claimed");
         drop(first);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(50), &mut second)
-                .await
-                .is_err(),
-            "still waits for c"
-        );
+        assert!(waits(&mut second).await, "still waits for c");
         drop(other);
         let second = second.await;
         // The third waits for the second, which claimed b last.
         let b = ids(&["b"]);
         let third = claims.claim(&b);
         tokio::pin!(third);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(50), &mut third)
-                .await
-                .is_err()
-        );
+        assert!(waits(&mut third).await);
         drop(second);
         drop(third.await);
         assert!(
@@ -147,11 +140,7 @@ mod tests {
         let a = ids(&["a"]);
         let second = claims.claim(&a);
         tokio::pin!(second);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(20), &mut second)
-                .await
-                .is_err()
-        );
+        assert!(waits(&mut second).await);
         drop(first);
         let second = second.await;
         assert_eq!(
