@@ -961,9 +961,8 @@ async fn s5_storage(
     })
 }
 
-/// CPU time this process has used, user and system, in seconds (from
-/// `/proc/self/stat`, in clock ticks of 10 ms).
-/// A counter of the server's metrics, summed over its labels.
+/// A counter of the server's metrics, summed over its labels. The first
+/// call installs the recorder, so the counters start with the first rush.
 fn counter(name: &str) -> f64 {
     let text = metrics::install().render();
     text.lines()
@@ -972,6 +971,8 @@ fn counter(name: &str) -> f64 {
         .sum()
 }
 
+/// CPU time this process has used, user and system, in seconds (from
+/// `/proc/self/stat`, in clock ticks of 10 ms).
 fn process_cpu_s() -> f64 {
     std::fs::read_to_string("/proc/self/stat")
         .ok()
