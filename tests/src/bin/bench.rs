@@ -512,7 +512,7 @@ async fn s3_run(
         .iter()
         .map(|p| p.replica.sync_request().encode())
         .collect();
-    let counted = [metrics::MERGED_AGAIN, metrics::GROUP_COMMITS].map(counter);
+    let counted = RUSH_COUNTERS.map(counter);
     let cpu = process_cpu_s();
     eprintln!("S3: the rush starts");
     let t = Instant::now();
@@ -556,9 +556,8 @@ async fn s3_run(
     let wall = t.elapsed();
     eprintln!("S3: the rush is over");
     let server_cpu = process_cpu_s() - cpu;
-    let [merged_again, group_commits] =
-        [metrics::MERGED_AGAIN, metrics::GROUP_COMMITS].map(counter);
-    let (merged_again, group_commits) = (merged_again - counted[0], group_commits - counted[1]);
+    let [merged_again, group_commits]: [f64; 2] =
+        std::array::from_fn(|i| counter(RUSH_COUNTERS[i]) - counted[i]);
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut first_error = None;
@@ -960,6 +959,10 @@ async fn s5_storage(
             (db_bytes - db_free) as f64 / county_households as f64,
     })
 }
+
+/// The server's counters S3 reports for each rush: documents merged again
+/// under the write lock, and group commits.
+const RUSH_COUNTERS: [&str; 2] = [metrics::MERGED_AGAIN, metrics::GROUP_COMMITS];
 
 /// A counter of the server's metrics, summed over its labels. The first
 /// call installs the recorder, so the counters start with the first rush.

@@ -46,9 +46,9 @@ impl Claims {
             let mut by_doc = self.by_doc.lock().expect("never poisoned");
             ids.iter()
                 .filter_map(|id| by_doc.insert(id.clone(), own.clone()))
-                // Not its own (a round may name a document twice: a push
-                // and a sync message), nor a claim given up.
-                .filter(|earlier| !earlier.same_channel(&own) && earlier.has_changed().is_ok())
+                // Not its own: a round may name a document twice (a push
+                // and a sync message).
+                .filter(|earlier| !earlier.same_channel(&own))
                 .collect()
         };
         let claim = Claim {
@@ -58,8 +58,9 @@ impl Claims {
             _done: done,
         };
         for mut earlier in earlier {
-            // Ends with an error once that round's sender is dropped: the
-            // only way it ends, since nothing is ever sent.
+            // Ends with an error once that round's sender is dropped (at
+            // once if it already is): the only way it ends, since nothing
+            // is ever sent.
             let _ = earlier.changed().await;
         }
         claim
