@@ -14,9 +14,13 @@
 
 use std::fmt::Debug;
 
+use sync_core::RecordKind;
 use sync_core::automerge::Automerge;
-pub use sync_core::conflicts::{ConflictRow, ConflictValue, conflicts, item_segment, value_json};
-use sync_core::doc::AnyRecord;
+pub use sync_core::conflicts::{
+    ConflictRow, ConflictValue, conflicts, conflicts_in, item_segment, value_json,
+};
+use sync_core::doc::{AnyRecord, DocError};
+use sync_core::view::View;
 use sync_core::workflow::{self, Deadlines};
 
 /// Everything one document projects to. Which parts are set depends on the
@@ -302,10 +306,44 @@ pub struct EventRow {
     pub reason: Option<String>,
 }
 
-/// Computes the rows `record` (read from `doc`, stored as `id`) projects to.
-pub fn project(id: &str, record: &AnyRecord, doc: &Automerge, deadlines: &Deadlines) -> Projection {
+/// A document's record and the fields written concurrently in it, from
+/// one read of the document ([`View`]): what its rows are computed from.
+pub struct Read {
+    /// The record.
+    pub record: AnyRecord,
+    /// Its document's fields written concurrently.
+    pub conflicts: Vec<ConflictRow>,
+}
+
+impl Read {
+    /// Reads `doc`, which holds a record of `kind`, checking it as
+    /// [`AnyRecord::read`] does.
+    pub fn new(kind: RecordKind, doc: &Automerge) -> Result<Self, DocError> {
+        let view = View::new(doc);
+        let record = AnyRecord::read_in(kind, &view)?;
+        Ok(Self::of(record, &view))
+    }
+
+    /// `record`, read through `view`, with the conflicts of its document.
+    pub fn of(record: AnyRecord, view: &View<'_>) -> Self {
+        Self {
+            conflicts: conflicts_in(view),
+            record,
+        }
+    }
+}
+
+/// Computes the rows `record`, stored as `id`, projects to; `conflicts`
+/// are its document's fields written concurrently ([`conflicts`], or
+/// `sync_core::conflicts::conflicts_in` from the read of the record).
+pub fn project(
+    id: &str,
+    record: &AnyRecord,
+    conflicts: Vec<ConflictRow>,
+    deadlines: &Deadlines,
+) -> Projection {
     let mut p = Projection {
-        conflicts: conflicts(doc),
+        conflicts,
         attachments: record
             .attachments()
             .into_iter()

@@ -5,10 +5,11 @@
 //! field with all its values, so that a person can review it: the server
 //! in its queries and the console, a phone on the record's page.
 
-use automerge::{Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value, ValueRef};
+use automerge::{Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::shape::MAX_DEPTH;
+use crate::view::{Item, Object, View};
 
 /// A field written concurrently: every value, and the one shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,59 +42,45 @@ pub struct ConflictValue {
 /// refuses such a document, and this must not exhaust the stack on one that
 /// got stored all the same.
 pub fn conflicts(doc: &Automerge) -> Vec<ConflictRow> {
+    conflicts_in(&View::new(doc))
+}
+
+/// [`conflicts`] of a document already being read: the objects the record
+/// was read from are not read again.
+pub fn conflicts_in(view: &View<'_>) -> Vec<ConflictRow> {
     let mut out = Vec::new();
     let mut path = String::new();
-    walk(doc, &automerge::ROOT, 0, &mut path, &mut out);
+    walk(view, &automerge::ROOT, 0, &mut path, &mut out);
     out
 }
 
 /// Walks the object `obj` at `path`, `depth` objects below the root;
 /// `path` is restored before returning.
-fn walk(doc: &Automerge, obj: &ObjId, depth: usize, path: &mut String, out: &mut Vec<ConflictRow>) {
-    match doc.object_type(obj) {
-        Ok(ObjType::Map | ObjType::Table) => {
-            for item in doc.map_range(obj, ..) {
-                let object = matches!(item.value, ValueRef::Object(_)).then(|| item.id());
-                let len = push_segment(path, &item.key);
-                visit(
-                    doc,
-                    obj,
-                    item.key.as_ref().into(),
-                    item.conflict,
-                    object,
-                    depth,
-                    path,
-                    out,
-                );
+fn walk(view: &View<'_>, obj: &ObjId, depth: usize, path: &mut String, out: &mut Vec<ConflictRow>) {
+    match &*view.object(obj) {
+        Object::Map(fields) => {
+            for (key, item) in fields.iter() {
+                let len = push_segment(path, key);
+                visit(view, obj, key.into(), item, depth, path, out);
                 path.truncate(len);
             }
         }
-        Ok(ObjType::List) => {
+        Object::List(items) => {
             let mut segments: Vec<String> = Vec::new();
-            for item in doc.list_range(obj, ..) {
-                let object = matches!(item.value, ValueRef::Object(_)).then(|| item.id());
-                let segment = match (&item.value, &object) {
-                    (ValueRef::Object(ObjType::Map), Some(child)) => map_item_id(doc, child),
+            for (index, item) in items.iter().enumerate() {
+                let segment = match (&item.value, item.object()) {
+                    (Value::Object(ObjType::Map), Some(child)) => map_item_id(view, child),
                     _ => None,
                 }
-                .unwrap_or_else(|| item.index.to_string());
+                .unwrap_or_else(|| index.to_string());
                 let len = push_segment(path, &segment);
-                visit(
-                    doc,
-                    obj,
-                    item.index.into(),
-                    item.conflict,
-                    object,
-                    depth,
-                    path,
-                    out,
-                );
+                visit(view, obj, index.into(), item, depth, path, out);
                 path.truncate(len);
                 segments.push(segment);
             }
-            duplicates(doc, obj, &segments, path, out);
+            duplicates(view.doc(), obj, &segments, path, out);
         }
-        Ok(ObjType::Text) | Err(_) => {}
+        Object::Other => {}
     }
 }
 
@@ -108,8 +95,13 @@ fn push_segment(path: &mut String, segment: &str) -> usize {
 }
 
 /// The `id` field of a map that is a list item, when it is a string.
-fn map_item_id(doc: &Automerge, item: &ObjId) -> Option<String> {
-    match doc.get(item, "id") {
+fn map_item_id(view: &View<'_>, item: &ObjId) -> Option<String> {
+    id_of(autosurgeon::ReadDoc::get(view, item, "id"))
+}
+
+/// A list item's `id` field, as `get` read it, when it is a string.
+fn id_of(field: Result<Option<(Value<'_>, ObjId)>, automerge::AutomergeError>) -> Option<String> {
+    match field {
         Ok(Some((Value::Scalar(id), _))) => match id.as_ref() {
             ScalarValue::Str(id) => Some(id.to_string()),
             _ => None,
@@ -162,30 +154,25 @@ fn actor_of(id: &ObjId) -> String {
     }
 }
 
-/// One field at `path` of an object `depth` below the root: listed when it
-/// holds several values (`conflict`), then walked into when the value shown
-/// is an object (`object`) within [`MAX_DEPTH`].
-#[allow(clippy::too_many_arguments)]
+/// One field (`prop`, read as `item`) at `path` of an object `depth` below
+/// the root: listed when it holds several values, then walked into when the
+/// value shown is an object within [`MAX_DEPTH`].
 fn visit(
-    doc: &Automerge,
+    view: &View<'_>,
     obj: &ObjId,
     prop: automerge::Prop,
-    conflict: bool,
-    object: Option<ObjId>,
+    item: &Item,
     depth: usize,
     path: &mut String,
     out: &mut Vec<ConflictRow>,
 ) {
-    if conflict && let Ok(values) = doc.get_all(obj, prop.clone()) {
-        let shown = doc
-            .get(obj, prop)
-            .ok()
-            .flatten()
-            .map(|(v, id)| value_json(doc, &v, &id))
-            .unwrap_or(serde_json::Value::Null);
+    let doc = view.doc();
+    if item.conflict
+        && let Ok(values) = doc.get_all(obj, prop)
+    {
         out.push(ConflictRow {
             path: path.clone(),
-            shown,
+            shown: value_json(doc, &item.value, &item.id),
             values: values
                 .iter()
                 .map(|(value, id)| ConflictValue {
@@ -195,10 +182,10 @@ fn visit(
                 .collect(),
         });
     }
-    if let Some(child) = object
+    if let Some(child) = item.object()
         && depth < MAX_DEPTH
     {
-        walk(doc, &child, depth + 1, path, out);
+        walk(view, child, depth + 1, path, out);
     }
 }
 
@@ -206,7 +193,7 @@ fn visit(
 /// that has one (members, parties, events), else its position.
 pub fn item_segment(doc: &Automerge, list: &ObjId, index: usize) -> String {
     match doc.get(list, index) {
-        Ok(Some((Value::Object(ObjType::Map), item))) => map_item_id(doc, &item),
+        Ok(Some((Value::Object(ObjType::Map), item))) => id_of(doc.get(&item, "id")),
         _ => None,
     }
     .unwrap_or_else(|| index.to_string())

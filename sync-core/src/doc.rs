@@ -1,19 +1,12 @@
 //! Typed reads and edits of record documents, and the check every document
 //! must pass before a phone commits it or the server stores it.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::ops::RangeBounds;
-use std::rc::Rc;
-
 use automerge::transaction::CommitOptions;
-use automerge::{
-    ActorId, Automerge, AutomergeError, ChangeHash, LoadOptions, ObjId, ObjType, Prop,
-    ReadDoc as AmRead, TextEncoding, Value,
-};
+use automerge::{ActorId, Automerge, AutomergeError, ChangeHash, LoadOptions, TextEncoding};
 
 use crate::id::RecordKind;
 use crate::records::{Attachment, Case, Household, Record, Sensitive, ValidationError, Visit};
+use crate::view::View;
 
 /// Why a document cannot be read or edited as the record it should hold.
 #[derive(Debug, thiserror::Error)]
@@ -69,20 +62,29 @@ pub fn load(bytes: &[u8]) -> Result<Automerge, AutomergeError> {
 /// does, so a document the record reads from has the record's shape: the
 /// walk runs only when reading fails, to say where.
 pub fn read<R: Record>(doc: &Automerge) -> Result<R, DocError> {
+    read_in(&View::new(doc))
+}
+
+/// [`read`] from a document already being read (`view`), so that the depth
+/// check, the record and its conflicts ([`crate::conflicts::conflicts_in`])
+/// all read each object once.
+pub fn read_in<R: Record>(view: &View<'_>) -> Result<R, DocError> {
     let invalid = |source| DocError::Invalid {
         kind: R::KIND,
         source,
     };
-    crate::shape::check_depth(doc).map_err(invalid)?;
-    hydrate_valid(doc).map_err(|e| match e {
-        DocError::Shape { .. } => crate::shape::check(R::KIND, doc).err().map_or(e, invalid),
+    crate::shape::check_depth_in(view).map_err(invalid)?;
+    hydrate_valid(view).map_err(|e| match e {
+        DocError::Shape { .. } => crate::shape::check(R::KIND, view.doc())
+            .err()
+            .map_or(e, invalid),
         e => e,
     })
 }
 
 /// Reads the record and checks its rules, without walking its shape.
-fn hydrate_valid<R: Record>(doc: &Automerge) -> Result<R, DocError> {
-    let record: R = autosurgeon::hydrate(&Reader::new(doc)).map_err(|source| DocError::Shape {
+fn hydrate_valid<R: Record>(view: &View<'_>) -> Result<R, DocError> {
+    let record: R = autosurgeon::hydrate(view).map_err(|source| DocError::Shape {
         kind: R::KIND,
         source: Box::new(source),
     })?;
@@ -91,131 +93,6 @@ fn hydrate_valid<R: Record>(doc: &Automerge) -> Result<R, DocError> {
         source,
     })?;
     Ok(record)
-}
-
-/// A document as `autosurgeon` reads it, each map and list read once,
-/// whole.
-///
-/// `autosurgeon` looks every field of a record up with `get`, and in
-/// automerge 0.12 each `get` seeks through the document's op columns from
-/// the start, decoding as it goes: for a record of a few dozen fields that
-/// was most of the time of reading it. Here the first lookup in an object
-/// reads all of it in one pass (`map_range`, `list_range`: the values
-/// `get` would return, the winner where fields were written concurrently),
-/// and the rest are answered from memory. autosurgeon has no such reader;
-/// this is the small part of its `ReadDoc` that hydration uses.
-struct Reader<'a> {
-    doc: &'a Automerge,
-    objects: RefCell<HashMap<ObjId, Rc<Object>>>,
-}
-
-/// One object of the document, read whole.
-enum Object {
-    Map(HashMap<String, (Value<'static>, ObjId)>),
-    List(Vec<(Value<'static>, ObjId)>),
-    /// Text, or no object at all: asked of the document itself.
-    Other,
-}
-
-impl<'a> Reader<'a> {
-    fn new(doc: &'a Automerge) -> Self {
-        Self {
-            doc,
-            objects: RefCell::default(),
-        }
-    }
-
-    fn object(&self, obj: &ObjId) -> Rc<Object> {
-        if let Some(object) = self.objects.borrow().get(obj) {
-            return object.clone();
-        }
-        let object = Rc::new(match AmRead::object_type(self.doc, obj) {
-            Ok(ObjType::Map | ObjType::Table) => Object::Map(
-                AmRead::map_range(self.doc, obj, ..)
-                    .map(|item| {
-                        let id = item.id();
-                        (item.key.into_owned(), (item.value.into_value(), id))
-                    })
-                    .collect(),
-            ),
-            Ok(ObjType::List) => Object::List(
-                AmRead::list_range(self.doc, obj, ..)
-                    .map(|item| {
-                        let id = item.id();
-                        (item.value.into_value(), id)
-                    })
-                    .collect(),
-            ),
-            Ok(ObjType::Text) | Err(_) => Object::Other,
-        });
-        self.objects
-            .borrow_mut()
-            .insert(obj.clone(), object.clone());
-        object
-    }
-}
-
-impl autosurgeon::ReadDoc for Reader<'_> {
-    type Parents<'b>
-        = automerge::Parents<'b>
-    where
-        Self: 'b;
-
-    fn get_heads(&self) -> Vec<ChangeHash> {
-        self.doc.get_heads()
-    }
-
-    fn get<P: Into<Prop>>(
-        &self,
-        obj: &ObjId,
-        prop: P,
-    ) -> Result<Option<(Value<'_>, ObjId)>, AutomergeError> {
-        let prop = prop.into();
-        match (&*self.object(obj), &prop) {
-            (Object::Map(fields), Prop::Map(key)) => Ok(fields.get(key).cloned()),
-            (Object::List(items), Prop::Seq(i)) => Ok(items.get(*i).cloned()),
-            _ => AmRead::get(self.doc, obj, prop),
-        }
-    }
-
-    fn object_type<O: AsRef<ObjId>>(&self, obj: O) -> Option<ObjType> {
-        AmRead::object_type(self.doc, obj).ok()
-    }
-
-    fn map_range<'b, O, R>(&'b self, obj: O, range: R) -> automerge::iter::MapRange<'b>
-    where
-        R: RangeBounds<String> + 'b,
-        O: AsRef<ObjId>,
-    {
-        AmRead::map_range(self.doc, obj, range)
-    }
-
-    fn list_range<O: AsRef<ObjId>, R: RangeBounds<usize>>(
-        &self,
-        obj: O,
-        range: R,
-    ) -> automerge::iter::ListRange<'_> {
-        AmRead::list_range(self.doc, obj, range)
-    }
-
-    fn length<O: AsRef<ObjId>>(&self, obj: O) -> usize {
-        match &*self.object(obj.as_ref()) {
-            Object::List(items) => items.len(),
-            _ => AmRead::length(self.doc, obj),
-        }
-    }
-
-    fn text<O: AsRef<ObjId>>(&self, obj: O) -> Result<String, AutomergeError> {
-        AmRead::text(self.doc, obj)
-    }
-
-    fn parents<O: AsRef<ObjId>>(&self, obj: O) -> Result<Self::Parents<'_>, AutomergeError> {
-        AmRead::parents(self.doc, obj)
-    }
-
-    fn is_empty(&self) -> bool {
-        AmRead::keys(self.doc, automerge::ROOT).next().is_none()
-    }
 }
 
 /// What decides who may see a document: where it belongs and, for cases,
@@ -247,11 +124,16 @@ pub enum AnyRecord {
 impl AnyRecord {
     /// Reads the record of `kind` that `doc` holds.
     pub fn read(kind: RecordKind, doc: &Automerge) -> Result<Self, DocError> {
+        Self::read_in(kind, &View::new(doc))
+    }
+
+    /// [`AnyRecord::read`] from a document already being read.
+    pub fn read_in(kind: RecordKind, view: &View<'_>) -> Result<Self, DocError> {
         Ok(match kind {
-            RecordKind::Household => AnyRecord::Household(read(doc)?),
-            RecordKind::Case => AnyRecord::Case(read(doc)?),
-            RecordKind::Visit => AnyRecord::Visit(read(doc)?),
-            RecordKind::Sensitive => AnyRecord::Sensitive(read(doc)?),
+            RecordKind::Household => AnyRecord::Household(read_in(view)?),
+            RecordKind::Case => AnyRecord::Case(read_in(view)?),
+            RecordKind::Visit => AnyRecord::Visit(read_in(view)?),
+            RecordKind::Sensitive => AnyRecord::Sensitive(read_in(view)?),
         })
     }
 
@@ -260,11 +142,16 @@ impl AnyRecord {
     /// again (they may have changed since), the document's shape, a walk of
     /// every field, is not.
     pub fn read_stored(kind: RecordKind, doc: &Automerge) -> Result<Self, DocError> {
+        Self::read_stored_in(kind, &View::new(doc))
+    }
+
+    /// [`AnyRecord::read_stored`] from a document already being read.
+    pub fn read_stored_in(kind: RecordKind, view: &View<'_>) -> Result<Self, DocError> {
         Ok(match kind {
-            RecordKind::Household => AnyRecord::Household(hydrate_valid(doc)?),
-            RecordKind::Case => AnyRecord::Case(hydrate_valid(doc)?),
-            RecordKind::Visit => AnyRecord::Visit(hydrate_valid(doc)?),
-            RecordKind::Sensitive => AnyRecord::Sensitive(hydrate_valid(doc)?),
+            RecordKind::Household => AnyRecord::Household(hydrate_valid(view)?),
+            RecordKind::Case => AnyRecord::Case(hydrate_valid(view)?),
+            RecordKind::Visit => AnyRecord::Visit(hydrate_valid(view)?),
+            RecordKind::Sensitive => AnyRecord::Sensitive(hydrate_valid(view)?),
         })
     }
 

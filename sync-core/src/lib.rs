@@ -26,6 +26,7 @@ pub mod replica;
 pub mod role;
 pub mod shape;
 pub mod store;
+pub mod view;
 pub mod workflow;
 
 pub use automerge;

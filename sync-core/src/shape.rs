@@ -16,12 +16,13 @@
 
 use std::collections::VecDeque;
 
-use automerge::{Automerge, ObjId, ObjType, ReadDoc, Value, ValueRef};
+use automerge::{Automerge, ObjId, ObjType, Prop, ReadDoc, Value};
 use autosurgeon::hydrate::Unexpected;
 use autosurgeon::{Hydrate, HydrateError, Text};
 
 use crate::id::RecordKind;
 use crate::records::{CaseCategory, Relation, Residence, Sex, ValidationError};
+use crate::view::{Item, Object, View};
 
 /// How deeply objects may nest in a record document: a map or list inside
 /// the root map is at depth 1. Records need 4 (a case's `events`, an
@@ -32,10 +33,15 @@ pub const MAX_DEPTH: usize = 16;
 /// every value of every field, concurrent values included. The walk keeps
 /// its own stack, so it is safe on a document of any depth.
 pub fn check_depth(doc: &Automerge) -> Result<(), ValidationError> {
+    check_depth_in(&View::new(doc))
+}
+
+/// [`check_depth`] on a document already being read.
+pub fn check_depth_in(view: &View<'_>) -> Result<(), ValidationError> {
     // Each object with its depth and the root key it sits under.
     let mut stack: Vec<(ObjId, usize, String)> = vec![(automerge::ROOT, 0, String::new())];
     while let Some((obj, depth, top)) = stack.pop() {
-        let children = objects_in(doc, &obj);
+        let children = objects_in(view, &obj);
         if children.is_empty() {
             continue;
         }
@@ -57,38 +63,38 @@ pub fn check_depth(doc: &Automerge) -> Result<(), ValidationError> {
 
 /// The objects directly inside `obj`, every concurrent value included, each
 /// with the key or index it sits at.
-fn objects_in(doc: &Automerge, obj: &ObjId) -> Vec<(String, ObjId)> {
+fn objects_in(view: &View<'_>, obj: &ObjId) -> Vec<(String, ObjId)> {
     let mut out = Vec::new();
-    let mut add = |prop: automerge::Prop, conflict: bool, shown: Option<ObjId>| {
-        let name = match &prop {
-            automerge::Prop::Map(key) => key.clone(),
-            automerge::Prop::Seq(index) => index.to_string(),
+    // Every value of a field written concurrently, the shown one alone
+    // otherwise.
+    let mut add = |prop: &dyn Fn() -> Prop, item: &Item| {
+        let name = || match prop() {
+            Prop::Map(key) => key,
+            Prop::Seq(index) => index.to_string(),
         };
-        if conflict {
-            for (value, id) in doc.get_all(obj, prop).unwrap_or_default() {
+        if item.conflict {
+            for (value, id) in view.doc().get_all(obj, prop()).unwrap_or_default() {
                 if matches!(value, Value::Object(_)) {
-                    out.push((name.clone(), id));
+                    out.push((name(), id));
                 }
             }
-        } else if let Some(id) = shown {
-            out.push((name, id));
+        } else if let Some(id) = item.object() {
+            out.push((name(), id.clone()));
         }
     };
-    match doc.object_type(obj) {
-        Ok(ObjType::Map | ObjType::Table) => {
-            for item in doc.map_range(obj, ..) {
-                let shown = matches!(item.value, ValueRef::Object(_)).then(|| item.id());
-                add(item.key.as_ref().into(), item.conflict, shown);
+    match &*view.object(obj) {
+        Object::Map(fields) => {
+            for (key, item) in fields.iter() {
+                add(&|| Prop::Map(key.to_owned()), item);
             }
         }
-        Ok(ObjType::List) => {
-            for item in doc.list_range(obj, ..) {
-                let shown = matches!(item.value, ValueRef::Object(_)).then(|| item.id());
-                add(item.index.into(), item.conflict, shown);
+        Object::List(items) => {
+            for (index, item) in items.iter().enumerate() {
+                add(&|| Prop::Seq(index), item);
             }
         }
         // Text holds characters; nothing walks into it.
-        Ok(ObjType::Text) | Err(_) => {}
+        Object::Other => {}
     }
     out
 }

@@ -5,12 +5,18 @@
 //! documents here start as valid records and are then edited at random
 //! through Automerge directly, fields of the record and others, by two
 //! devices at once, so that fields hold concurrent values.
+//!
+//! The fields written concurrently are listed from the same read of the
+//! document as the record (`conflicts::conflicts_in`): they must be those
+//! Automerge's own lookups find, field by field.
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value};
 use proptest::prelude::*;
+use sync_core::conflicts::{self, item_segment, value_json};
 use sync_core::doc::{self, DocError};
 use sync_core::records::{Case, CaseEvent, Household, Member, Record, Visit};
+use sync_core::view::View;
 
 /// Every object of `doc`, root first.
 fn objects(doc: &Automerge) -> Vec<(ObjId, ObjType)> {
@@ -166,6 +172,96 @@ fn agrees<R: Record + std::fmt::Debug + PartialEq>(doc: &Automerge) -> Result<()
     Ok(())
 }
 
+/// A conflict as compared here: where, the value shown, and every value
+/// with the actor that wrote it, in a fixed order.
+type Listed = (String, String, Vec<String>);
+
+fn actor_of(id: &ObjId) -> String {
+    match id {
+        ObjId::Id(_, actor, _) => actor.to_hex_string(),
+        ObjId::Root => String::new(),
+    }
+}
+
+/// Every field of `doc` holding several values, and every id two items of
+/// one list share, found with Automerge's own lookups (`keys`, `length`,
+/// `get`, `get_all`), one field at a time.
+fn looked_up(doc: &Automerge) -> Vec<Listed> {
+    fn walk(doc: &Automerge, obj: &ObjId, depth: usize, path: &str, out: &mut Vec<Listed>) {
+        let at = |segment: &str| match path {
+            "" => segment.to_owned(),
+            _ => format!("{path}/{segment}"),
+        };
+        let value = |v: &Value<'_>, id: &ObjId| value_json(doc, v, id).to_string();
+        let fields: Vec<(Prop, String)> = match doc.object_type(obj) {
+            Ok(ObjType::Map | ObjType::Table) => {
+                doc.keys(obj).map(|k| (Prop::Map(k.clone()), k)).collect()
+            }
+            Ok(ObjType::List) => (0..doc.length(obj))
+                .map(|i| (Prop::Seq(i), item_segment(doc, obj, i)))
+                .collect(),
+            _ => return,
+        };
+        for (prop, segment) in &fields {
+            let all = doc.get_all(obj, prop.clone()).unwrap();
+            let (shown, id) = doc.get(obj, prop.clone()).unwrap().unwrap();
+            if all.len() > 1 {
+                let mut values: Vec<String> = (all.iter())
+                    .map(|(v, id)| format!("{} {}", actor_of(id), value(v, id)))
+                    .collect();
+                values.sort();
+                out.push((at(segment), value(&shown, &id), values));
+            }
+            if matches!(shown, Value::Object(_)) && depth < sync_core::shape::MAX_DEPTH {
+                walk(doc, &id, depth + 1, &at(segment), out);
+            }
+        }
+        // Items of a list named by an id they share.
+        let named = fields
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, segment))| (*segment != i.to_string()).then_some((segment, i)));
+        let mut by_id = std::collections::BTreeMap::<&String, Vec<usize>>::new();
+        for (segment, i) in named {
+            by_id.entry(segment).or_default().push(i);
+        }
+        for (segment, items) in by_id.into_iter().filter(|(_, items)| items.len() > 1) {
+            let read: Vec<(Value<'_>, ObjId)> = (items.iter())
+                .map(|&i| doc.get(obj, i).unwrap().unwrap())
+                .collect();
+            let mut values: Vec<String> = (read.iter())
+                .map(|(v, id)| format!("{} {}", actor_of(id), value(v, id)))
+                .collect();
+            values.sort();
+            out.push((at(segment), value(&read[0].0, &read[0].1), values));
+        }
+    }
+    let mut out = Vec::new();
+    walk(doc, &automerge::ROOT, 0, "", &mut out);
+    out.sort();
+    out
+}
+
+/// The conflicts listed from the read that reads the record of `R` (which
+/// may refuse it) against those Automerge's lookups find.
+fn conflicts_agree<R: Record>(doc: &Automerge) -> Result<(), TestCaseError> {
+    let view = View::new(doc);
+    let _ = doc::read_in::<R>(&view);
+    let mut listed: Vec<Listed> = conflicts::conflicts_in(&view)
+        .into_iter()
+        .map(|row| {
+            let mut values: Vec<String> = (row.values.iter())
+                .map(|v| format!("{} {}", v.actor, v.value))
+                .collect();
+            values.sort();
+            (row.path, row.shown.to_string(), values)
+        })
+        .collect();
+    listed.sort();
+    prop_assert_eq!(listed, looked_up(doc));
+    Ok(())
+}
+
 fn household() -> Automerge {
     let mut h = Household {
         org_unit: "g1".into(),
@@ -236,5 +332,21 @@ proptest! {
         theirs in prop::collection::vec(edit(), 0..6),
     ) {
         agrees::<Visit>(&edited(&visit(), &mine, &theirs))?;
+    }
+
+    #[test]
+    fn a_households_conflicts_are_those_automerge_finds(
+        mine in prop::collection::vec(edit(), 0..6),
+        theirs in prop::collection::vec(edit(), 0..6),
+    ) {
+        conflicts_agree::<Household>(&edited(&household(), &mine, &theirs))?;
+    }
+
+    #[test]
+    fn a_cases_conflicts_are_those_automerge_finds(
+        mine in prop::collection::vec(edit(), 0..6),
+        theirs in prop::collection::vec(edit(), 0..6),
+    ) {
+        conflicts_agree::<Case>(&edited(&case(), &mine, &theirs))?;
     }
 }

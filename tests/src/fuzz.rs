@@ -792,16 +792,18 @@ pub fn run_records(bytes: &[u8]) -> Result<(), String> {
             RecordKind::Visit,
             RecordKind::Sensitive,
         ] {
-            let Ok(record) = AnyRecord::read(kind, &doc) else {
+            // As a merge reads it: the record and its conflicts in one read.
+            let Ok(read) = gridsync_server::projection::Read::new(kind, &doc) else {
                 continue;
             };
-            let _ = record.meta();
-            if let AnyRecord::Case(c) = &record {
+            let _ = read.record.meta();
+            if let AnyRecord::Case(c) = &read.record {
                 let _ = sync_core::workflow::fold(c, &deadlines);
                 let _ = sync_core::workflow::next_hlc(c, 1_735_689_600_000);
             }
             let id = RecordId::from_parts(kind, 1).to_string();
-            let _ = gridsync_server::projection::project(&id, &record, &doc, &deadlines);
+            let _ =
+                gridsync_server::projection::project(&id, &read.record, read.conflicts, &deadlines);
         }
         let _ = gridsync_server::projection::conflicts(&doc);
         let saved = doc.save();

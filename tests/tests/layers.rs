@@ -117,7 +117,7 @@ fn sync_core_modules_import_downward_only() {
     let layers: &[&[&str]] = &[
         &["id", "role"],
         &["records", "protocol", "store"],
-        &["workflow"],
+        &["workflow", "view"],
         &["shape"],
         &["doc", "conflicts"],
         &["policy"],

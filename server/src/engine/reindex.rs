@@ -4,10 +4,10 @@
 //! stale). Part of the sync engine: storage below it, no HTTP.
 
 use sync_core::RecordId;
-use sync_core::doc::{self, AnyRecord};
+use sync_core::doc;
 use sync_core::workflow::Deadlines;
 
-use crate::projection::{Projection, project};
+use crate::projection::{Projection, Read, project};
 use crate::storage::{Storage, StorageError};
 
 /// Bumped whenever what documents project to changes: a database whose
@@ -42,9 +42,9 @@ pub async fn reindex(
             let kind = record_id.kind();
             let read = doc::load(&stored.snapshot)
                 .map_err(|e| e.to_string())
-                .and_then(|d| Ok((AnyRecord::read(kind, &d).map_err(|e| e.to_string())?, d)));
+                .and_then(|d| Read::new(kind, &d).map_err(|e| e.to_string()));
             let projection = match read {
-                Ok((record, document)) => project(id, &record, &document, deadlines),
+                Ok(read) => project(id, &read.record, read.conflicts, deadlines),
                 Err(e) => {
                     tracing::warn!(doc = %id, error = %e, "stored document is not a valid record");
                     Projection::default()

@@ -22,6 +22,7 @@ use super::merge::{
 };
 use super::{Writer, chunk, doc_error};
 use crate::engine::EngineError;
+use crate::projection::Read;
 use crate::storage::{DocRow, DocTx};
 
 /// Decodes one Automerge sync message, checking the change chunks it
@@ -208,8 +209,8 @@ fn merge_am_sync(
                 "a change is by an actor not registered to this device",
             ));
         }
-        let record = match AnyRecord::read(kind, &doc) {
-            Ok(record) => record,
+        let read = match Read::new(kind, &doc) {
+            Ok(read) => read,
             Err(e) => return refused(doc_error(id, "invalid_record", e.to_string())),
         };
         if hidden {
@@ -225,17 +226,10 @@ fn merge_am_sync(
             return refused(doc_error(id, "forbidden", denial.to_string()));
         }
         let before_record = before.as_ref().and_then(|d| AnyRecord::read(kind, d).ok());
-        household = visit_household(before_record.as_ref(), &record);
+        household = visit_household(before_record.as_ref(), &read.record);
         let previous = Previous::of(before.as_ref(), before_record.as_ref());
         let before = previous.rows(id, &writer.deadlines);
-        write = Some(Write::new(
-            id,
-            &doc,
-            &new,
-            &record,
-            before,
-            &writer.deadlines,
-        ));
+        write = Some(Write::new(id, &doc, &new, read, before, &writer.deadlines));
     } else if before.is_none() {
         // Nothing stored and nothing sent: there is no such document.
         return AmPrepared {

@@ -28,13 +28,14 @@ use sync_core::automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use sync_core::doc::{self, AnyRecord, DocMeta};
 use sync_core::policy::{self, Denial};
 use sync_core::protocol::{DocError, DocPull, DocPush, Heads};
+use sync_core::view::View;
 use sync_core::workflow::Deadlines;
 use sync_core::{RecordId, RecordKind};
 
 use super::{Writer, chunk, doc_error};
 use crate::domain::{now_ms, random_hex};
 use crate::engine::EngineError;
-use crate::projection::{self, Projection};
+use crate::projection::{self, Projection, Read, conflicts_in};
 use crate::storage::{AuditRow, DocRow, DocTx, DocWrite, NewChange, QuarantineRow};
 
 /// A document merged in this round: what the device is sent of it.
@@ -199,12 +200,12 @@ enum Plan {
     Unchanged(Automerge),
     /// Every new change is accepted: the merged document, its record and
     /// the changes new to the server, in causal order.
-    Store(Automerge, AnyRecord, Vec<Change>),
+    Store(Automerge, Read, Vec<Change>),
     /// Some new changes are refused: `accepted` (if anything is left, with
     /// the changes of it new to the server) is stored, `held` go to
     /// quarantine.
     Split {
-        accepted: Option<(Automerge, AnyRecord, Vec<Change>)>,
+        accepted: Option<(Automerge, Read, Vec<Change>)>,
         held: Vec<Change>,
         /// Every new change, in causal order.
         new: Vec<Change>,
@@ -292,24 +293,28 @@ fn plan(
             )
         });
     }
-    let after = match AnyRecord::read(kind, &doc) {
+    let view = View::new(&doc);
+    let after = match AnyRecord::read_in(kind, &view) {
         Ok(record) => record,
         Err(e) => return Plan::Refuse(doc_error(id, "invalid_record", e.to_string())),
     };
     match policy::check_write(&writer.principal, before_record, &after) {
-        Ok(()) => Plan::Store(doc, after, new),
+        Ok(()) => {
+            let after = Read::of(after, &view);
+            Plan::Store(doc, after, new)
+        }
         Err(denial) => {
             let before = snapshot.and_then(|s| doc::load(s).ok());
             let (accepted, held) = split(writer, kind, before.as_ref(), &new);
             let held_hashes: HashSet<ChangeHash> = held.iter().map(Change::hash).collect();
             let accepted = accepted.and_then(|d| {
-                let record = AnyRecord::read(kind, &d).ok()?;
+                let read = Read::new(kind, &d).ok()?;
                 let stored: Vec<Change> = new
                     .iter()
                     .filter(|c| !held_hashes.contains(&c.hash()))
                     .cloned()
                     .collect();
-                Some((d, record, stored))
+                Some((d, read, stored))
             });
             Plan::Split {
                 accepted,
@@ -444,15 +449,23 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
             return prepared.refused(unreadable(id));
         }
     };
-    let before_record = match &before {
-        Some(stored) => match AnyRecord::read_stored(kind, stored) {
-            Ok(record) => Some(record),
-            Err(e) => {
-                tracing::error!(doc = %id, error = %e, "stored document is not a valid record");
-                return prepared.refused(unreadable(id));
+    // The stored copy is read once: its record, and (when it is merged
+    // into) the fields written concurrently, for the rows it projects to.
+    let (before_record, before_conflicts) = match &before {
+        Some(stored) => {
+            let view = View::new(stored);
+            match AnyRecord::read_stored_in(kind, &view) {
+                Ok(record) => (
+                    Some(record),
+                    incoming.has_changes().then(|| conflicts_in(&view)),
+                ),
+                Err(e) => {
+                    tracing::error!(doc = %id, error = %e, "stored document is not a valid record");
+                    return prepared.refused(unreadable(id));
+                }
             }
-        },
-        None => None,
+        }
+        None => (None, None),
     };
     if let (Some(stored), Some(record)) = (&before, &before_record)
         && !writer.can_read(kind, &record.meta())
@@ -473,14 +486,14 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
         };
     }
     // The rows the stored copy projects to, before it is merged into.
-    let rows_before = match (&before, &before_record) {
-        (Some(doc), Some(record)) if incoming.has_changes() => Some(projection::project(
+    let rows_before = match (&before_record, before_conflicts) {
+        (Some(record), Some(conflicts)) => Some(projection::project(
             &id.to_string(),
             record,
-            doc,
+            conflicts,
             &writer.deadlines,
         )),
-        (None, _) => Some(Projection::default()),
+        _ if before.is_none() => Some(Projection::default()),
         _ => None,
     };
     let created = before.is_none();
@@ -493,13 +506,13 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
             prepared.outcome.merged =
                 Some((id.clone(), Merged::of(id, &doc, &incoming.heads, created)));
         }
-        Plan::Store(doc, record, new) => {
-            prepared.household = visit_household(before_record.as_ref(), &record);
+        Plan::Store(doc, read, new) => {
+            prepared.household = visit_household(before_record.as_ref(), &read.record);
             prepared.write = Some(Write::new(
                 id,
                 &doc,
                 &new,
-                &record,
+                read,
                 rows_before,
                 &writer.deadlines,
             ));
@@ -516,14 +529,14 @@ pub(crate) fn prepare(writer: &Writer, incoming: &Incoming, stored: Option<&DocR
             let (held, error) = hold(writer, id, &held, &denial);
             prepared.held = Some(held);
             prepared.outcome.error = Some(error);
-            match accepted.filter(|(_, record, _)| writer.can_read(kind, &record.meta())) {
-                Some((doc, record, stored_new)) => {
-                    prepared.household = visit_household(before_record.as_ref(), &record);
+            match accepted.filter(|(_, read, _)| writer.can_read(kind, &read.record.meta())) {
+                Some((doc, read, stored_new)) => {
+                    prepared.household = visit_household(before_record.as_ref(), &read.record);
                     prepared.write = Some(Write::new(
                         id,
                         &doc,
                         &stored_new,
-                        &record,
+                        read,
                         rows_before,
                         &writer.deadlines,
                     ));
@@ -844,9 +857,12 @@ impl<'a> Previous<'a> {
     pub(super) fn rows(self, id: &RecordId, deadlines: &Deadlines) -> Option<Projection> {
         match self {
             Previous::New => Some(Projection::default()),
-            Previous::Stored(doc, record) => {
-                Some(projection::project(&id.to_string(), record, doc, deadlines))
-            }
+            Previous::Stored(doc, record) => Some(projection::project(
+                &id.to_string(),
+                record,
+                projection::conflicts(doc),
+                deadlines,
+            )),
             Previous::Unknown => None,
         }
     }
@@ -876,12 +892,13 @@ pub(crate) struct Write {
 
 impl Write {
     /// `doc`, merged from `new` (the changes the server lacks, in causal
-    /// order), holding `record` (a case's due time from `deadlines`).
+    /// order), holding what `read` read of it (a case's due time from
+    /// `deadlines`).
     pub(crate) fn new(
         id: &RecordId,
         doc: &Automerge,
         new: &[Change],
-        record: &AnyRecord,
+        read: Read,
         before: Option<Projection>,
         deadlines: &Deadlines,
     ) -> Self {
@@ -897,8 +914,8 @@ impl Write {
                 .collect(),
             snapshot: doc.save(),
             heads: doc.get_heads().iter().flat_map(|h| h.0).collect(),
-            meta: record.meta(),
-            projection: projection::project(&doc_id, record, doc, deadlines),
+            meta: read.record.meta(),
+            projection: projection::project(&doc_id, &read.record, read.conflicts, deadlines),
             before,
         }
     }
@@ -955,7 +972,11 @@ pub(crate) async fn store_as(
     }
     let new = doc.get_changes(base);
     let before = previous.rows(id, deadlines);
-    Write::new(id, doc, &new, record, before, deadlines)
+    let read = Read {
+        record: record.clone(),
+        conflicts: projection::conflicts(doc),
+    };
+    Write::new(id, doc, &new, read, before, deadlines)
         .apply(tx, author, id)
         .await
 }
