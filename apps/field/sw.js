@@ -11,7 +11,7 @@
 // files already (main.js loads even the wasm as it starts), so it never
 // mixes two versions; it runs the new one from its next load.
 
-const VERSION = 'c147decdf5b5';
+const VERSION = 'cac22f9c0a37';
 const CACHE = `gridsync-field-${VERSION}`;
 
 const SHELL = [
