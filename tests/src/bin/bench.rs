@@ -969,7 +969,12 @@ const RUSH_COUNTERS: [&str; 2] = [metrics::MERGED_AGAIN, metrics::GROUP_COMMITS]
 fn counter(name: &str) -> f64 {
     let text = metrics::install().render();
     text.lines()
-        .filter(|line| line.starts_with(name))
+        .filter(|line| {
+            // The name itself, then its labels or its value: not a longer
+            // name that starts with it.
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with([' ', '{']))
+        })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
