@@ -54,6 +54,49 @@ async fn phones_on_two_instances_see_one_state() {
     assert_eq!(on_b.replica.read::<Household>(&id).unwrap(), merged);
 }
 
+/// Edits made by turns through two instances reach a phone asking one of
+/// them whole, whether the changes it lacks were written through that
+/// instance alone or through both.
+#[tokio::test]
+async fn a_phone_gets_every_change_written_by_turns_through_two_instances() {
+    let a = TestServer::start().await;
+    let b = a.another().await;
+    for user in ["w0", "w1", "w2"] {
+        a.user(user, "grid_worker", GRID).await;
+    }
+    let mut on_a = a.device("w0").await;
+    let mut on_b = b.device("w1").await;
+    let mut reader = a.device("w2").await;
+    let id = on_a.replica.create(&household()).unwrap();
+    on_a.sync().await;
+    reader.sync().await;
+
+    for i in 0..9 {
+        // Two writes through A, then one through B, and again.
+        let writer = if i % 3 == 2 { &mut on_b } else { &mut on_a };
+        writer.sync().await;
+        writer
+            .replica
+            .update::<Household>(&id, |h| {
+                h.members
+                    .push(Member::new(format!("m{}", i + 1), format!("成员{i}")));
+                h.notes.splice(0, 0, format!("[{i}]"));
+            })
+            .unwrap();
+        writer.sync().await;
+        // The reader asks A after one write, two or three: its missing
+        // changes were written through A alone, or through both.
+        if [0, 2, 3, 6, 8].contains(&i) {
+            reader.sync().await;
+            let stored = a.document(&id).await.unwrap();
+            let held = reader.replica.document(&id).unwrap();
+            assert_eq!(held.get_heads(), stored.get_heads(), "after write {i}");
+        }
+    }
+    let h = reader.replica.read::<Household>(&id).unwrap();
+    assert_eq!(h.members.len(), 10);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_syncs_of_one_household_through_two_instances_lose_nothing() {
     let a = TestServer::start().await;
