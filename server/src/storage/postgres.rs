@@ -85,4 +85,8 @@ impl Backend for Postgres {
     }
 
     const CHECKPOINT: Option<&'static str> = None;
+
+    fn json_rows(columns: &str) -> String {
+        format!("CAST(json_agg(json_build_array({columns})) AS TEXT)")
+    }
 }

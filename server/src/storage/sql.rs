@@ -124,6 +124,15 @@ pub trait Backend: Database + HasStatementCache + Placeholders {
     /// leaves that to its client (SQLite); `None` where the database does
     /// it itself (PostgreSQL).
     const CHECKPOINT: Option<&'static str>;
+
+    /// An aggregate that gathers the rows of its group into one JSON text:
+    /// an array holding, for each row, an array of the values `columns`
+    /// (an SQL list) gives; `NULL` for no rows.
+    ///
+    /// For statements answering thousands of small rows: the SQLite
+    /// driver hands every row from its connection's thread to the task
+    /// reading it, and a handing-over costs more than counting the row.
+    fn json_rows(columns: &str) -> String;
 }
 
 /// A Rust type the SQL binds as a parameter and reads back as a column.

@@ -80,4 +80,10 @@ impl Backend for Sqlite {
     }
 
     const CHECKPOINT: Option<&'static str> = Some("PRAGMA wal_checkpoint(PASSIVE)");
+
+    fn json_rows(columns: &str) -> String {
+        // `json_group_array` gives `[]` for no rows; NULL is what
+        // PostgreSQL gives, and what callers take for none.
+        format!("CASE WHEN COUNT(*) > 0 THEN json_group_array(json_array({columns})) END")
+    }
 }
