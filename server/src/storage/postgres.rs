@@ -86,7 +86,10 @@ impl Backend for Postgres {
 
     const CHECKPOINT: Option<&'static str> = None;
 
-    fn json_rows(columns: &str) -> String {
-        format!("CAST(json_agg(json_build_array({columns})) AS TEXT)")
+    /// PostgreSQL's driver reads rows in the task that asks, and building
+    /// the JSON cost more than it saved (a county's tally: 24 ms against
+    /// 12 to 15 ms as rows, in `psql`).
+    fn json_rows(_columns: &str) -> Option<String> {
+        None
     }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 
-use super::sql::{Backend, Column, SqlStorage, area_head, area_tail};
+use super::sql::{Backend, Column, SqlStorage, area_head, area_tail, fetch_small};
 use super::statement::Statement;
 use super::{Result, Scope};
 
@@ -270,7 +270,7 @@ pub struct CaseCount {
 
 /// How many of one org unit's cases have one value of one attribute, as
 /// kept in `case_tally` (all time, whatever the clock says).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct CaseTally {
     /// The cases' org unit.
     pub org_unit: String,
@@ -631,16 +631,6 @@ fn like_pattern(text: &str) -> String {
     p
 }
 
-/// Reads the rows a [`Backend::json_rows`] aggregate packed: each an
-/// array of its columns' values, read as `T` (a tuple, or a struct whose
-/// fields come in the columns' order).
-fn unpack<T: serde::de::DeserializeOwned>(packed: Option<String>) -> Result<Vec<T>> {
-    let Some(text) = packed else {
-        return Ok(Vec::new());
-    };
-    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)).into())
-}
-
 fn case_scope(q: &mut Statement<'_>, scope: &Scope) {
     q.push(" WHERE (");
     area(q, "c.org_unit", scope);
@@ -885,16 +875,14 @@ where
         // committed between them cannot be counted by half.
         let mut tx = DB::begin_tx(&self.pool, false).await?;
         // A county's tally is some twenty rows for each of a thousand
-        // grids: read as one packed row (`Backend::json_rows`).
-        let mut q = Statement::new(format!(
-            "SELECT {} FROM case_tally t WHERE ",
-            DB::json_rows("t.org_unit, t.dim, t.value, t.n")
-        ));
+        // grids.
+        let mut q =
+            Statement::new("SELECT t.org_unit, t.dim, t.value, t.n FROM case_tally t WHERE ");
         area(&mut q, "t.org_unit", scope);
         under(&mut q, "t.org_unit", under_path);
         q.push(" AND t.n > 0");
-        let (packed,) = q.query_as()?.persistent(false).fetch_one(&mut *tx).await?;
-        let tallies = unpack(packed)?;
+        let tallies =
+            fetch_small(&mut tx, &mut q, "r.org_unit, r.dim, r.value, r.n", false).await?;
         // The rest of `case_scope`: outside the area, reported
         // or handled by the caller.
         let mut q = Statement::new(
@@ -922,14 +910,10 @@ where
             now,
             ..CaseFilter::default()
         };
-        let mut q = Statement::new(format!(
-            "SELECT {} FROM (SELECT c.org_unit, COUNT(*) AS n FROM proj_cases c",
-            DB::json_rows("r.org_unit, r.n")
-        ));
+        let mut q = Statement::new("SELECT c.org_unit, COUNT(*) AS n FROM proj_cases c");
         case_filter(&mut q, scope, &f);
-        q.push(" GROUP BY c.org_unit) r");
-        let (packed,) = q.query_as()?.persistent(false).fetch_one(&mut *tx).await?;
-        let overdue = unpack(packed)?;
+        q.push(" GROUP BY c.org_unit");
+        let overdue = fetch_small(&mut tx, &mut q, "r.org_unit, r.n", false).await?;
         tx.commit().await?;
         Ok(CaseTallies {
             tallies,

@@ -12,11 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use sqlx::database::HasStatementCache;
 use sqlx::{
-    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Transaction, Type,
+    ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Transaction,
+    Type,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::statement::{Placeholders, Statement, p};
+use super::statement::{Binds, Placeholders, Statement, p};
 use super::{
     AuditEntry, AuditReader, AuditRow, CompactBatch, DeviceRow, DocRow, DocTx, DocWrite, FeedDoc,
     NewChange, OrgUnitKind, OrgUnitRow, QuarantineRow, QuarantineStatus, RefreshState,
@@ -125,14 +126,55 @@ pub trait Backend: Database + HasStatementCache + Placeholders {
     /// it itself (PostgreSQL).
     const CHECKPOINT: Option<&'static str>;
 
-    /// An aggregate that gathers the rows of its group into one JSON text:
-    /// an array holding, for each row, an array of the values `columns`
-    /// (an SQL list) gives; `NULL` for no rows.
-    ///
-    /// For statements answering thousands of small rows: the SQLite
-    /// driver hands every row from its connection's thread to the task
-    /// reading it, and a handing-over costs more than counting the row.
-    fn json_rows(columns: &str) -> String;
+    /// Where the backend reads many small rows faster packed into one: an
+    /// aggregate gathering the rows of its group into one JSON text, an
+    /// array holding for each row an array of the values `columns` (an
+    /// SQL list) gives, or `NULL` for no rows. `None` where rows are read
+    /// as fast as they come ([`fetch_small`]).
+    fn json_rows(columns: &str) -> Option<String>;
+}
+
+/// Fetches the rows of `q`, a query of `columns`, as `T`s (a tuple, or a
+/// struct whose fields come in the columns' order): as they are, or
+/// packed into one row where the backend reads them faster so
+/// ([`Backend::json_rows`]).
+///
+/// For queries answering thousands of small rows. SQLite's driver runs
+/// each connection on a thread of its own and hands every row over to the
+/// task reading it, waking one side or the other: for a county's case
+/// tally that cost more than counting the rows.
+pub(super) async fn fetch_small<DB, T>(
+    conn: &mut DB::Connection,
+    q: &mut Statement<'_>,
+    columns: &str,
+    persistent: bool,
+) -> Result<Vec<T>>
+where
+    DB: Backend + Binds,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    T: serde::de::DeserializeOwned + for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    (Option<String>,): for<'r> FromRow<'r, DB::Row>,
+{
+    let Some(packed) = DB::json_rows(columns) else {
+        return Ok(q
+            .query_as()?
+            .persistent(persistent)
+            .fetch_all(&mut *conn)
+            .await?);
+    };
+    q.wrap(&format!("SELECT {packed} FROM ("), ") r");
+    let (text,): (Option<String>,) = q
+        .query_as()?
+        .persistent(persistent)
+        .fetch_one(&mut *conn)
+        .await?;
+    match text {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)).into())
+        }
+        None => Ok(Vec::new()),
+    }
 }
 
 /// A Rust type the SQL binds as a parameter and reads back as a column.
@@ -378,14 +420,10 @@ where
     }
 
     async fn area(&self, user_id: &str) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(concat!(
-            "SELECT DISTINCT a.id FROM (",
-            area_units!("$1"),
-            ") a"
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut q = Statement::new(concat!("SELECT DISTINCT a.id FROM (", area_head!()));
+        q.bind(user_id).push(concat!(area_tail!(), ") a"));
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<(String,)> = fetch_small(&mut conn, &mut q, "r.id", true).await?;
         Ok(rows.into_iter().map(|(u,)| u).collect())
     }
 

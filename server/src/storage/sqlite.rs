@@ -81,9 +81,11 @@ impl Backend for Sqlite {
 
     const CHECKPOINT: Option<&'static str> = Some("PRAGMA wal_checkpoint(PASSIVE)");
 
-    fn json_rows(columns: &str) -> String {
-        // `json_group_array` gives `[]` for no rows; NULL is what
-        // PostgreSQL gives, and what callers take for none.
-        format!("CASE WHEN COUNT(*) > 0 THEN json_group_array(json_array({columns})) END")
+    fn json_rows(columns: &str) -> Option<String> {
+        // `json_group_array` gives `[]` for no rows; NULL is what an
+        // aggregate of no rows gives elsewhere.
+        Some(format!(
+            "CASE WHEN COUNT(*) > 0 THEN json_group_array(json_array({columns})) END"
+        ))
     }
 }

@@ -115,6 +115,17 @@ impl<'a> Statement<'a> {
         self
     }
 
+    /// Puts `head` before the text and `tail` after it: the statement so
+    /// far becomes part of a larger one (a subquery).
+    pub fn wrap(&mut self, head: &str, tail: &str) -> &mut Self {
+        self.sql.insert_str(0, head);
+        for at in &mut self.at {
+            *at += head.len();
+        }
+        self.sql.push_str(tail);
+        self
+    }
+
     /// Appends a parameter holding `value`.
     pub fn bind(&mut self, value: impl Into<Param<'a>>) -> &mut Self {
         self.params.push(value.into());
@@ -266,6 +277,19 @@ mod tests {
             "INSERT INTO t (n, v, f) VALUES ($1, $2, $3), ($4, $5, $6)"
         );
         assert_eq!(q.params[3], Param::Text(Some(Cow::Borrowed("y"))));
+    }
+
+    #[test]
+    fn a_wrapped_statement_keeps_its_parameters_in_place() {
+        let mut q = Statement::new("SELECT x FROM t WHERE a = ");
+        q.bind("a").push(" AND b = ").bind(2i64);
+        q.wrap("SELECT COUNT(*) FROM (", ") r")
+            .push(" WHERE r.x > ")
+            .bind(3i64);
+        assert_eq!(
+            q.text::<sqlx::Postgres>(),
+            "SELECT COUNT(*) FROM (SELECT x FROM t WHERE a = $1 AND b = $2) r WHERE r.x > $3"
+        );
     }
 
     #[test]
