@@ -129,8 +129,8 @@ pub trait Backend: Database + HasStatementCache + Placeholders {
     /// Where the backend reads many small rows faster packed into one: an
     /// aggregate gathering the rows of its group into one JSON text, an
     /// array holding for each row an array of the values `columns` (an
-    /// SQL list) gives, or `NULL` for no rows. `None` where rows are read
-    /// as fast as they come ([`fetch_small`]).
+    /// SQL list) gives (`[]` for no rows). `None` where rows are read as
+    /// fast as they come ([`fetch_small`]).
     fn json_rows(columns: &str) -> Option<String>;
 }
 
@@ -154,7 +154,7 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     T: serde::de::DeserializeOwned + for<'r> FromRow<'r, DB::Row> + Send + Unpin,
-    (Option<String>,): for<'r> FromRow<'r, DB::Row>,
+    (String,): for<'r> FromRow<'r, DB::Row>,
 {
     let Some(packed) = DB::json_rows(columns) else {
         return Ok(q
@@ -164,17 +164,12 @@ where
             .await?);
     };
     q.wrap(&format!("SELECT {packed} FROM ("), ") r");
-    let (text,): (Option<String>,) = q
+    let (text,): (String,) = q
         .query_as()?
         .persistent(persistent)
         .fetch_one(&mut *conn)
         .await?;
-    match text {
-        Some(text) => {
-            serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)).into())
-        }
-        None => Ok(Vec::new()),
-    }
+    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)).into())
 }
 
 /// A Rust type the SQL binds as a parameter and reads back as a column.

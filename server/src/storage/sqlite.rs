@@ -82,10 +82,6 @@ impl Backend for Sqlite {
     const CHECKPOINT: Option<&'static str> = Some("PRAGMA wal_checkpoint(PASSIVE)");
 
     fn json_rows(columns: &str) -> Option<String> {
-        // `json_group_array` of no rows is `[]`; `json_rows` promises
-        // `NULL`.
-        Some(format!(
-            "CASE WHEN COUNT(*) > 0 THEN json_group_array(json_array({columns})) END"
-        ))
+        Some(format!("json_group_array(json_array({columns}))"))
     }
 }
