@@ -214,11 +214,15 @@ pub enum GroupBy {
 /// the subtree counts towards. Only units of the caller's area are named,
 /// as in every other query.
 struct Groups {
+    /// The path of the unit asked about, whose subtree is counted.
+    path: String,
     units: Vec<OrgUnitRow>,
     of: HashMap<String, usize>,
 }
 
 impl Groups {
+    /// The groups below `root`; `404` unless it is a unit of the caller's
+    /// area (what [`scope_and_unit`] checks).
     async fn load(
         state: &AppState,
         auth: &AuthDevice,
@@ -263,7 +267,11 @@ impl Groups {
                 Some((u.id.clone(), group))
             })
             .collect();
-        Ok(Self { units, of })
+        Ok(Self {
+            path: root.path,
+            units,
+            of,
+        })
     }
 
     fn group(&self, unit: &str) -> Option<usize> {
@@ -365,10 +373,10 @@ async fn cases_by_unit(
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<ByUnitQuery>,
 ) -> Result<Json<Vec<UnitFigures<CaseStats>>>, AppError> {
-    let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
     let groups = Groups::load(&state, &auth, &q.org_unit, q.by).await?;
+    let scope = Scope::of(&auth.user_id, auth.role);
     let filter = CaseFilter {
-        under,
+        under: Some(groups.path.clone()),
         from: q.from,
         to: q.to,
         now: now_ms(),
@@ -474,14 +482,13 @@ async fn coverage(
             problem: "must be between 1 and 3660".into(),
         });
     }
-    let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
     let since = now_ms() - days * 86_400_000;
     let groups = Groups::load(&state, &auth, &q.org_unit, q.by.unwrap_or(GroupBy::Grid)).await?;
-    let under = under.unwrap_or_default();
+    let scope = Scope::of(&auth.user_id, auth.role);
     let counts = state
         .engine
         .storage
-        .household_counts(&scope, &under, since)
+        .household_counts(&scope, &groups.path, since)
         .await?;
     let mut total = CoverageFigures::default();
     let mut per: Vec<CoverageFigures> = groups
@@ -665,7 +672,6 @@ async fn ledger(
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<LedgerQuery>,
 ) -> Result<axum::response::Response, AppError> {
-    let (scope, under) = scope_and_unit(&state, &auth, Some(&q.org_unit)).await?;
     let groups = Groups::load(
         &state,
         &auth,
@@ -673,7 +679,8 @@ async fn ledger(
         q.by.unwrap_or(GroupBy::Community),
     )
     .await?;
-    let path = under.clone().unwrap_or_default();
+    let scope = Scope::of(&auth.user_id, auth.role);
+    let path = groups.path.clone();
     let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or_else(now_ms));
     let mut per: Vec<Ledger> = groups.units.iter().map(|_| Ledger::default()).collect();
     let at = |unit: &str| groups.group(unit);
@@ -708,7 +715,7 @@ async fn ledger(
         }
     }
     let filter = CaseFilter {
-        under,
+        under: Some(path.clone()),
         from: Some(from),
         to: Some(to),
         now: now_ms(),
