@@ -3,7 +3,8 @@
 //! for the merge and the phones (`Principal::can_read`). For an org tree,
 //! users of every role bound to random units of it, and documents of every
 //! kind, both must name exactly the same documents for every user, on the
-//! real database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set).
+//! real database (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set);
+//! and the feed's two ways of finding them must agree.
 
 use std::collections::BTreeSet;
 
@@ -197,16 +198,18 @@ async fn check(server: &TestServer, users: &[User], docs: &[Doc]) -> Result<(), 
             .filter(|(_, kind, meta)| principal.can_read(*kind, meta))
             .map(|(id, _, _)| id.as_str())
             .collect();
+        // The feed finds the scope's documents two ways, by walking every
+        // document since the cursor or by the scope's own index ranges:
+        // both must keep the same ones, in the same order, from any cursor
+        // and for any page size.
         let mut tx = storage.begin(false).await.unwrap();
+        let scope = Scope::of(&user_id, user.role);
+        let walk = |narrow| Scope {
+            narrow,
+            ..scope.clone()
+        };
         let feed = tx
-            .feed(
-                &Scope::of(&user_id, user.role),
-                "no-device",
-                0,
-                0,
-                10_000,
-                (0, 0),
-            )
+            .feed(&walk(false), "no-device", 0, 0, 10_000, (0, 0))
             .await
             .unwrap();
         let by_sql: BTreeSet<&str> = feed
@@ -215,6 +218,30 @@ async fn check(server: &TestServer, users: &[User], docs: &[Doc]) -> Result<(), 
             .map(|(id, _, _)| id.as_str())
             .collect();
         prop_assert_eq!(by_sql, by_rust, "the scope of {:?}", user);
+        let seqs: Vec<i64> = feed.iter().map(|d| d.seq).collect();
+        for after in [0, seqs.get(seqs.len() / 2).copied().unwrap_or(0)] {
+            for limit in [2, 10_000] {
+                let ids = |rows: Vec<gridsync_server::storage::FeedDoc>| {
+                    rows.into_iter().map(|d| (d.seq, d.id)).collect::<Vec<_>>()
+                };
+                let walked = tx
+                    .feed(&walk(false), "no-device", 0, after, limit, (0, 0))
+                    .await
+                    .unwrap();
+                let ranged = tx
+                    .feed(&walk(true), "no-device", 0, after, limit, (0, 0))
+                    .await
+                    .unwrap();
+                prop_assert_eq!(
+                    ids(ranged),
+                    ids(walked),
+                    "the feed of {:?} after {} by {}",
+                    user,
+                    after,
+                    limit
+                );
+            }
+        }
     }
     Ok(())
 }

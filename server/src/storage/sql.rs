@@ -1326,28 +1326,48 @@ where
         own: (i64, i64),
     ) -> Result<Vec<FeedDoc>> {
         self.write_docs().await?;
-        Ok(sqlx::query_as(concat!(
-            "SELECT d.id, d.kind, d.seq, d.heads, dd.doc_id IS NOT NULL AS known,
-                    CASE WHEN dd.doc_id IS NULL AND NOT (d.seq > $8 AND d.seq <= $9)
-                         THEN d.snapshot END AS snapshot
-             FROM documents d
-             LEFT JOIN device_docs dd ON dd.device_id = $4 AND dd.doc_id = d.id
-                 AND dd.round <= $7 AND NOT dd.dropped
-             WHERE d.seq > $5 AND ",
-            in_scope!(),
-            " ORDER BY d.seq LIMIT $6"
-        ))
-        .bind(&scope.user_id)
-        .bind(scope.area)
-        .bind(scope.sensitive)
-        .bind(device)
-        .bind(after)
-        .bind(limit)
-        .bind(round)
-        .bind(own.0)
-        .bind(own.1)
-        .fetch_all(&mut *self.tx)
-        .await?)
+        macro_rules! feed_from {
+            ($documents:expr) => {
+                concat!(
+                    "SELECT d.id, d.kind, d.seq, d.heads, dd.doc_id IS NOT NULL AS known,
+                            CASE WHEN dd.doc_id IS NULL AND NOT (d.seq > $8 AND d.seq <= $9)
+                                 THEN d.snapshot END AS snapshot
+                     FROM ",
+                    $documents,
+                    " LEFT JOIN device_docs dd ON dd.device_id = $4 AND dd.doc_id = d.id
+                         AND dd.round <= $7 AND NOT dd.dropped
+                     WHERE d.seq > $5 AND ",
+                    in_scope!(),
+                    " ORDER BY d.seq LIMIT $6"
+                )
+            };
+        }
+        // Either way the rows are those the scope rule keeps: the narrow
+        // form only finds them another way, the documents of the area's
+        // units, and those the user reported or is assigned, since the
+        // cursor.
+        let sql = match scope.narrow {
+            false => feed_from!("documents d"),
+            true => feed_from!(concat!(
+                "(SELECT id FROM documents WHERE $2 AND seq > $5 AND org_unit IN (",
+                area_units!("$1"),
+                ") UNION SELECT id FROM documents WHERE reporter = $1 AND seq > $5
+                   UNION SELECT id FROM documents WHERE assignee = $1 AND seq > $5) c
+                 JOIN documents d ON d.id = c.id"
+            )),
+        };
+        Ok(sqlx::query_as(sql)
+            .bind(&scope.user_id)
+            .bind(scope.area)
+            .bind(scope.sensitive)
+            .bind(device)
+            .bind(after)
+            .bind(limit)
+            .bind(round)
+            .bind(own.0)
+            .bind(own.1)
+            .fetch_all(&mut *self.tx)
+            .await?)
     }
 
     async fn out_of_scope(

@@ -174,9 +174,10 @@ impl Writer {
                 tracing::warn!(%actor, "actor announced by a device it is not registered to");
             }
         }
+        let principal = principal(engine, auth).await?;
         Ok(Self {
-            principal: principal(engine, auth).await?,
-            scope: Scope::of(&auth.user_id, auth.role),
+            scope: Scope::of(&auth.user_id, auth.role).narrowed(principal.area.len()),
+            principal,
             actors,
             auth: auth.clone(),
             deadlines: engine.config.deadlines.clone(),
