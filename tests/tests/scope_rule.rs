@@ -204,12 +204,12 @@ async fn check(server: &TestServer, users: &[User], docs: &[Doc]) -> Result<(), 
         // and for any page size.
         let mut tx = storage.begin(false).await.unwrap();
         let scope = Scope::of(&user_id, user.role);
-        let walk = |narrow| Scope {
+        let found_by = |narrow| Scope {
             narrow,
             ..scope.clone()
         };
         let feed = tx
-            .feed(&walk(false), "no-device", 0, 0, 10_000, (0, 0))
+            .feed(&found_by(false), "no-device", 0, 0, 10_000, (0, 0))
             .await
             .unwrap();
         let by_sql: BTreeSet<&str> = feed
@@ -221,20 +221,20 @@ async fn check(server: &TestServer, users: &[User], docs: &[Doc]) -> Result<(), 
         let seqs: Vec<i64> = feed.iter().map(|d| d.seq).collect();
         for after in [0, seqs.get(seqs.len() / 2).copied().unwrap_or(0)] {
             for limit in [2, 10_000] {
-                let ids = |rows: Vec<gridsync_server::storage::FeedDoc>| {
+                let rows = |rows: Vec<gridsync_server::storage::FeedDoc>| {
                     rows.into_iter().map(|d| (d.seq, d.id)).collect::<Vec<_>>()
                 };
                 let walked = tx
-                    .feed(&walk(false), "no-device", 0, after, limit, (0, 0))
+                    .feed(&found_by(false), "no-device", 0, after, limit, (0, 0))
                     .await
                     .unwrap();
                 let ranged = tx
-                    .feed(&walk(true), "no-device", 0, after, limit, (0, 0))
+                    .feed(&found_by(true), "no-device", 0, after, limit, (0, 0))
                     .await
                     .unwrap();
                 prop_assert_eq!(
-                    ids(ranged),
-                    ids(walked),
+                    rows(ranged),
+                    rows(walked),
                     "the feed of {:?} after {} by {}",
                     user,
                     after,
